@@ -1,0 +1,1 @@
+"""The pure core: parsing, downloading, probing, labelling, manifests. No Dagster import here."""

@@ -1,0 +1,278 @@
+"""Scenario metadata: label every probed clip, split train/validation per scenario, write the trainer's JSON.
+
+The output is `{"train": [...], "validation": [...]}`; a report beside it (`<name>.report.json`) says how it was
+made (inputs' hashes, settings, versions) and lists every clip kept out, with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from prep_platform import __version__
+from prep_platform.lib.atomic import write_json_atomic
+from prep_platform.lib.manifest import MANIFEST_FILE, ManifestRow, read_manifest
+from prep_platform.lib.msr_vtt_download import ANNOTATION_NAME
+from prep_platform.lib.msr_vtt import CATEGORY_NAMES, captions_by_video, format_validation_error, load_annotation
+from prep_platform.lib.scenarios import ScenarioConfig, ScenarioLabeller, load_scenarios, packaged_scenarios_path
+
+SPLITS = ("train", "validation")
+
+
+class SourceInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    dataset: str
+    fps: float = Field(gt=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    duration_s: float = Field(gt=0)
+    frame_count: int = Field(gt=0)
+
+
+class MetadataRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    video_id: str = Field(min_length=1)
+    split: str
+    scenario: str = Field(min_length=1)
+    video_path: str = Field(min_length=1)
+    image_path: str = Field(min_length=1)
+    latent_path: str = Field(min_length=1)
+    caption: str = Field(min_length=1)
+    prompt_variants: list[str] = Field(min_length=1)
+    source: SourceInfo
+    label: dict
+
+
+class MetadataDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    train: list[MetadataRecord]
+    validation: list[MetadataRecord]
+
+
+_DOCUMENT_ADAPTER = TypeAdapter(MetadataDocument)
+
+
+def report_path_for(metadata_path: Path | str) -> Path:
+    metadata_path = Path(metadata_path)
+    return metadata_path.with_name(metadata_path.stem + ".report.json")
+
+
+def validation_count(n_clips: int, ratio: float) -> int:
+    """Validation clips for a scenario of `n_clips`: the ratio rounded half up, so it is within one clip of it."""
+    return math.floor(n_clips * ratio + 0.5)
+
+
+def _split_order_key(seed: int, video_id: str) -> str:
+    # A hash, not the clip order: consecutive MSR-VTT ids come from the same source videos.
+    return hashlib.sha256(f"{seed}:{video_id}".encode()).hexdigest()
+
+
+@dataclass
+class ScenarioMetadataResult:
+    document: dict
+    report: dict
+
+    @property
+    def counts(self) -> dict:
+        return self.report["counts"]
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_scenario_metadata(
+    msr_vtt_dir: Path | str,
+    *,
+    scenarios: ScenarioConfig | Path | str | None = None,
+    prepared_dir: str = "data/prepared",
+    limit: int | None = 1500,
+    validation_ratio: float = 0.1,
+    seed: int = 0,
+) -> ScenarioMetadataResult:
+    """Label the ok clips of an MSR-VTT raw folder (annotation + manifest) and split them per scenario."""
+    started = time.perf_counter()
+    if not 0.0 <= validation_ratio < 1.0:
+        raise ValueError(f"validation ratio must be in [0, 1), got {validation_ratio}")
+    msr_vtt_dir = Path(msr_vtt_dir)
+    scenarios_source = None
+    if not isinstance(scenarios, ScenarioConfig):
+        scenarios_source = Path(scenarios) if scenarios is not None else packaged_scenarios_path()
+        scenarios = load_scenarios(scenarios_source)
+    labeller = ScenarioLabeller(scenarios)
+
+    annotation_path = msr_vtt_dir / ANNOTATION_NAME
+    manifest_path = msr_vtt_dir / MANIFEST_FILE
+    annotation = load_annotation(annotation_path)
+    manifest = read_manifest(manifest_path)
+    if limit is not None:
+        manifest = manifest[:limit]
+    captions = captions_by_video(annotation)
+
+    excluded: list[dict] = []
+    labelled: dict[str, list[tuple[ManifestRow, object]]] = defaultdict(list)
+    for row in manifest:
+        if row.status != "ok":
+            excluded.append({"video_id": row.video_id, "reason": f"clip_{row.status}", "detail": row.error})
+            continue
+        clip_captions = captions.get(row.video_id, [])
+        result = labeller.label(clip_captions, row.category)
+        if result.scenario is None:
+            excluded.append({"video_id": row.video_id, "reason": result.reason, "detail": result.detail})
+            continue
+        labelled[result.scenario].append((row, result))
+
+    document: dict[str, list[dict]] = {"train": [], "validation": []}
+    per_scenario: dict[str, dict[str, int]] = {}
+    for scenario in labeller.names:
+        members = sorted(labelled.get(scenario, []), key=lambda item: _split_order_key(seed, item[0].video_id))
+        n_validation = validation_count(len(members), validation_ratio)
+        validation_ids = {row.video_id for row, _ in members[:n_validation]}
+        per_scenario[scenario] = {"train": len(members) - n_validation, "validation": n_validation}
+        # Records are in clip-id order inside each split: deterministic and easy to diff.
+        for row, result in sorted(members, key=lambda item: _natural_key(item[0].video_id)):
+            split = "validation" if row.video_id in validation_ids else "train"
+            clip_captions = captions[row.video_id]
+            supporting = labeller.supporting_captions(scenario, clip_captions)
+            caption = supporting[0] if supporting else clip_captions[0]
+            document[split].append(
+                {
+                    "video_id": row.video_id,
+                    "split": split,
+                    "scenario": scenario,
+                    "video_path": row.path,
+                    "image_path": f"{prepared_dir}/images/{scenario}/{row.video_id}.png",
+                    "latent_path": f"{prepared_dir}/latents/{scenario}/{row.video_id}.npz",
+                    "caption": caption,
+                    "prompt_variants": labeller.prompt_variants(scenario, caption, supporting[1:]),
+                    "source": {
+                        "dataset": "msr-vtt",
+                        "msr_vtt_split": row.source_split,
+                        "category": CATEGORY_NAMES.get(row.category),
+                        "fps": row.fps,
+                        "width": row.width,
+                        "height": row.height,
+                        "duration_s": row.duration_s,
+                        "frame_count": row.frame_count,
+                    },
+                    "label": result.evidence,
+                }
+            )
+
+    reasons = Counter(item["reason"] for item in excluded)
+    report = {
+        "tool": "prep_platform.data_prep.build_scenario_metadata",
+        "package_version": __version__,
+        "inputs": {
+            "annotation": str(annotation_path),
+            "annotation_sha256": _file_sha256(annotation_path),
+            "manifest": str(manifest_path),
+            "manifest_sha256": _file_sha256(manifest_path),
+            "scenarios": str(scenarios_source) if scenarios_source else "<in-memory>",
+            "scenarios_fingerprint": scenarios.fingerprint(),
+        },
+        "settings": {
+            "limit": limit,
+            "validation_ratio": validation_ratio,
+            "seed": seed,
+            "prepared_dir": prepared_dir,
+            "scenarios": labeller.names,
+        },
+        "counts": {
+            "clips_considered": len(manifest),
+            "labelled": sum(len(v) for v in labelled.values()),
+            "train": len(document["train"]),
+            "validation": len(document["validation"]),
+            "excluded": len(excluded),
+            "excluded_by_reason": dict(sorted(reasons.items())),
+            "per_scenario": per_scenario,
+        },
+        "excluded": excluded,
+        "duration_s": round(time.perf_counter() - started, 3),
+    }
+    return ScenarioMetadataResult(document, report)
+
+
+def _natural_key(video_id: str) -> tuple:
+    """video2 before video10."""
+    digits = "".join(c for c in video_id if c.isdigit())
+    return (video_id.rstrip("0123456789"), int(digits) if digits else -1, video_id)
+
+
+def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str) -> Path:
+    """Write the metadata and its report atomically (the report second: it describes a finished file)."""
+    output = Path(output)
+    write_json_atomic(output, result.document)
+    write_json_atomic(report_path_for(output), {**result.report, "output": str(output)})
+    return output
+
+
+# --- validation, shared by the checks and the tests -------------------------------------------------------
+
+
+def load_metadata_document(path: Path | str) -> dict:
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def metadata_schema_problems(document: object) -> list[str]:
+    try:
+        _DOCUMENT_ADAPTER.validate_python(document)
+    except ValidationError as exc:
+        return format_validation_error(exc)
+    problems = []
+    for split in SPLITS:
+        for i, record in enumerate(document[split]):  # type: ignore[index]
+            if record["split"] != split:
+                problems.append(f"{split}[{i}].split: record says {record['split']!r}")
+            if record["prompt_variants"][0] != record["caption"]:
+                problems.append(f"{split}[{i}].prompt_variants: the first variant is not the caption")
+            expected_tail = f"/latents/{record['scenario']}/{record['video_id']}.npz"
+            if not record["latent_path"].endswith(expected_tail):
+                problems.append(f"{split}[{i}].latent_path: {record['latent_path']!r} does not end in {expected_tail!r}")
+    return problems
+
+
+def clips_in_both_splits(document: dict) -> list[str]:
+    train = {r["video_id"] for r in document["train"]}
+    validation = {r["video_id"] for r in document["validation"]}
+    duplicated = [vid for split in SPLITS for vid, n in Counter(r["video_id"] for r in document[split]).items() if n > 1]
+    return sorted(train & validation) + sorted(set(duplicated))
+
+
+def validation_share_problems(document: dict, ratio: float) -> tuple[list[str], dict[str, dict]]:
+    """Per scenario: the validation count must be within one clip of ratio x clips."""
+    per_scenario: dict[str, Counter] = defaultdict(Counter)
+    for split in SPLITS:
+        for record in document[split]:
+            per_scenario[record["scenario"]][split] += 1
+    problems, table = [], {}
+    for scenario, counts in sorted(per_scenario.items()):
+        total = counts["train"] + counts["validation"]
+        expected = total * ratio
+        table[scenario] = {"train": counts["train"], "validation": counts["validation"], "expected_validation": round(expected, 2)}
+        if abs(counts["validation"] - expected) > 1.0:
+            problems.append(
+                f"{scenario}: {counts['validation']} of {total} clips in validation, expected {expected:.1f} (ratio {ratio})"
+            )
+    return problems, table
+
+
+def scenario_clip_counts(document: dict) -> dict[str, int]:
+    return dict(Counter(r["scenario"] for split in SPLITS for r in document[split]))
+
+
+def records(document: dict) -> Iterable[dict]:
+    for split in SPLITS:
+        yield from document[split]

@@ -1,0 +1,167 @@
+"""MSR-VTT annotation format: schema, the category names, captions per clip, the order clips are taken in."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+# id -> name, from the dataset's category.txt.
+CATEGORY_NAMES: dict[int, str] = {
+    0: "music",
+    1: "people",
+    2: "gaming",
+    3: "sports/actions",
+    4: "news/events/politics",
+    5: "education",
+    6: "tv shows",
+    7: "movie/comedy",
+    8: "animation",
+    9: "vehicles/autos",
+    10: "howto",
+    11: "travel",
+    12: "science/technology",
+    13: "animals/pets",
+    14: "kids/family",
+    15: "documentary",
+    16: "food/drink",
+    17: "cooking",
+    18: "beauty/fashion",
+    19: "advertisement",
+}
+CATEGORY_IDS: dict[str, int] = {name: cid for cid, name in CATEGORY_NAMES.items()}
+
+# Splits whose clips are training material, in the order they are taken (the test split is never used).
+TRAINING_SPLITS: tuple[str, ...] = ("train", "validate")
+
+
+class AnnotationError(ValueError):
+    """The annotation file is unreadable or does not match the MSR-VTT schema."""
+
+
+class MsrVttVideo(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    id: int
+    video_id: str = Field(min_length=1)
+    category: int = Field(ge=0, le=19)
+    url: str
+    # The real keys contain a space.
+    start_time: float = Field(alias="start time")
+    end_time: float = Field(alias="end time")
+    split: Literal["train", "validate", "test"]
+
+
+class MsrVttSentence(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    sen_id: int
+    video_id: str = Field(min_length=1)
+    caption: str
+
+
+class MsrVttAnnotation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    info: dict = Field(default_factory=dict)
+    videos: list[MsrVttVideo]
+    sentences: list[MsrVttSentence]
+
+
+_ANNOTATION_ADAPTER = TypeAdapter(MsrVttAnnotation)
+
+
+def format_validation_error(error: ValidationError, *, limit: int = 10) -> list[str]:
+    """One line per problem: `location: message`, with list indices kept (e.g. `videos[3].split`)."""
+    lines = []
+    for item in error.errors()[:limit]:
+        loc = ""
+        for part in item["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        lines.append(f"{loc or '<root>'}: {item['msg']}")
+    if error.error_count() > limit:
+        lines.append(f"... and {error.error_count() - limit} more problems")
+    return lines
+
+
+def load_annotation(path: Path | str) -> MsrVttAnnotation:
+    """Parse and validate an MSR-VTT annotation file; errors name the file and each bad field."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot read the annotation file: {exc}") from exc
+    try:
+        # Parsing and validating in one pass (pydantic-core) is faster than json.loads plus validation.
+        annotation = _ANNOTATION_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        details = "\n  ".join(format_validation_error(exc))
+        raise AnnotationError(f"{path}: not a valid MSR-VTT annotation:\n  {details}") from exc
+    problems = annotation_consistency_problems(annotation)
+    if problems:
+        raise AnnotationError(f"{path}: inconsistent MSR-VTT annotation:\n  " + "\n  ".join(problems[:10]))
+    return annotation
+
+
+def annotation_consistency_problems(annotation: MsrVttAnnotation) -> list[str]:
+    """Cross-record problems a per-field schema cannot see: duplicate ids, orphan captions, clips without captions."""
+    problems: list[str] = []
+    ids = Counter(video.video_id for video in annotation.videos)
+    duplicates = sorted(vid for vid, n in ids.items() if n > 1)
+    if duplicates:
+        problems.append(f"videos: duplicate video_id {duplicates[:5]}")
+    captioned = Counter(sentence.video_id for sentence in annotation.sentences)
+    orphans = sorted(set(captioned) - set(ids))
+    if orphans:
+        problems.append(f"sentences: captions for unknown video_id {orphans[:5]}")
+    uncaptioned = [vid for vid in ids if vid not in captioned]
+    if uncaptioned:
+        problems.append(f"videos: no caption for {len(uncaptioned)} clips, e.g. {uncaptioned[:5]}")
+    return problems
+
+
+def captions_by_video(annotation: MsrVttAnnotation) -> dict[str, list[str]]:
+    """All captions of each clip, in annotation order."""
+    captions: dict[str, list[str]] = {}
+    for sentence in annotation.sentences:
+        captions.setdefault(sentence.video_id, []).append(sentence.caption)
+    return captions
+
+
+@dataclass(frozen=True)
+class SelectedClip:
+    video_id: str
+    category: int
+    split: str
+
+
+def select_training_clips(annotation: MsrVttAnnotation, limit: int | None) -> list[SelectedClip]:
+    """The first `limit` clips in annotation order, train split first, then validate."""
+    selected: list[SelectedClip] = []
+    for split in TRAINING_SPLITS:
+        for video in annotation.videos:
+            if video.split == split:
+                selected.append(SelectedClip(video.video_id, video.category, video.split))
+    return selected if limit is None else selected[:limit]
+
+
+def category_file_text() -> str:
+    """The dataset's category.txt: `name<TAB>id` per line."""
+    return "".join(f"{name}\t{cid}\n" for cid, name in CATEGORY_NAMES.items())
+
+
+def parse_category_names(values: Sequence[str | int]) -> list[int]:
+    """Category ids from names or ids; unknown entries raise ValueError naming them."""
+    ids = []
+    for value in values:
+        if isinstance(value, int) and value in CATEGORY_NAMES:
+            ids.append(value)
+        elif isinstance(value, str) and value in CATEGORY_IDS:
+            ids.append(CATEGORY_IDS[value])
+        else:
+            raise ValueError(f"unknown MSR-VTT category {value!r} (known: {', '.join(CATEGORY_IDS)})")
+    return ids

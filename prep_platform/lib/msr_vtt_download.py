@@ -1,0 +1,214 @@
+"""Fetch MSR-VTT (Hub, embedded sample or a local copy), extract the first N training clips, probe them.
+
+Output folder:
+    MSRVTT_data.json       the annotation
+    MSRVTT_Videos.zip      the archive (Hub source only; a local source is read in place)
+    train-video/*.mp4      the extracted clips
+    manifest.csv           one row per selected clip, with status and reason
+    download_report.json   how the folder was made: source, revision, commit, ETags, counts, versions
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prep_platform import __version__
+from prep_platform.lib import probe as probe_status
+from prep_platform.lib.atomic import atomic_path, write_json_atomic
+from prep_platform.lib.hub import download_hub_file, resolve_endpoint
+from prep_platform.lib.manifest import MANIFEST_FILE, ManifestRow, status_counts, write_manifest
+from prep_platform.lib.msr_vtt import load_annotation, select_training_clips
+from prep_platform.lib.probe import probe_video
+from prep_platform.lib.sample import generate_sample_release
+
+DEFAULT_REPO_ID = "friedrichor/MSR-VTT"
+DEFAULT_ANNOTATION_FILE = "raw_data/MSRVTT_data.json"
+DEFAULT_VIDEOS_ARCHIVE = "MSRVTT_Videos.zip"
+ANNOTATION_NAME = "MSRVTT_data.json"
+CLIPS_DIR = "train-video"
+REPORT_FILE = "download_report.json"
+SAMPLE_RELEASE_DIR = ".sample-release"
+EXTRACT_FAILED = "extract_failed"
+
+# Progress callback: (clips done, clips total, status counts so far).
+ProgressCallback = Callable[[int, int, Counter], None]
+
+
+@dataclass
+class MsrVttSourceConfig:
+    """Where MSR-VTT comes from: `hub`, `sample` (the embedded release) or a local folder laid out like the repo."""
+
+    source: str = "hub"
+    repo_id: str = DEFAULT_REPO_ID
+    revision: str = "main"
+    annotation_file: str = DEFAULT_ANNOTATION_FILE
+    videos_archive: str = DEFAULT_VIDEOS_ARCHIVE
+    endpoint: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass
+class MsrVttRawResult:
+    output_dir: Path
+    manifest_path: Path
+    annotation_path: Path
+    rows: list[ManifestRow]
+    report: dict
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return status_counts(self.rows)
+
+
+class SourceError(ValueError):
+    """The configured source cannot be used (e.g. a local folder without the expected files)."""
+
+
+def _fetch_source(config: MsrVttSourceConfig, output_dir: Path) -> tuple[Path, Path, dict]:
+    """Return (annotation path, archive path, provenance) for the configured source."""
+    if config.source == "hub":
+        annotation = download_hub_file(
+            config.repo_id, config.annotation_file, output_dir / ANNOTATION_NAME,
+            revision=config.revision, endpoint=config.endpoint, token=config.token,
+        )
+        archive = download_hub_file(
+            config.repo_id, config.videos_archive, output_dir / Path(config.videos_archive).name,
+            revision=config.revision, endpoint=config.endpoint, token=config.token,
+        )
+        provenance = {
+            "source": "hub",
+            "endpoint": resolve_endpoint(config.endpoint),
+            "repo_id": config.repo_id,
+            "revision": config.revision,
+            "commit": archive.commit or annotation.commit,
+            "files": [annotation.as_dict(), archive.as_dict()],
+        }
+        return Path(annotation.path), Path(archive.path), provenance
+
+    if config.source == "sample":
+        release = generate_sample_release(output_dir / SAMPLE_RELEASE_DIR)
+        provenance = {"source": "sample", "release_dir": str(release)}
+    else:
+        release = Path(config.source)
+        if not release.is_dir():
+            raise SourceError(f"--source {config.source!r}: not 'hub', 'sample' or an existing folder")
+        provenance = {"source": "local", "release_dir": str(release.resolve())}
+    annotation_src = release / config.annotation_file
+    archive = release / config.videos_archive
+    for needed in (annotation_src, archive):
+        if not needed.is_file():
+            raise SourceError(f"{release}: expected {needed.relative_to(release)} (layout of the Hub repo)")
+    # The annotation is small: keep a copy so the output folder is self-contained.
+    annotation = output_dir / ANNOTATION_NAME
+    if not annotation.exists() or annotation.read_bytes() != annotation_src.read_bytes():
+        with atomic_path(annotation) as tmp:
+            shutil.copyfile(annotation_src, tmp)
+    return annotation, archive, provenance
+
+
+def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path) -> bool:
+    """Extract one member atomically; return False when an identical-size copy is already there."""
+    if dest.exists() and dest.stat().st_size == info.file_size:
+        return False
+    with atomic_path(dest) as tmp, archive.open(info) as src, tmp.open("wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+    return True
+
+
+def download_msr_vtt(
+    output_dir: Path | str,
+    *,
+    config: MsrVttSourceConfig | None = None,
+    limit: int | None = 1500,
+    min_duration_s: float = 6.0,
+    progress: ProgressCallback | None = None,
+) -> MsrVttRawResult:
+    """Fetch, extract the first `limit` training clips (train split, then validate) and probe each one."""
+    config = config or MsrVttSourceConfig()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+
+    annotation_path, archive_path, provenance = _fetch_source(config, output_dir)
+    annotation = load_annotation(annotation_path)
+    selected = select_training_clips(annotation, limit)
+    clips_dir = output_dir / CLIPS_DIR
+
+    rows: list[ManifestRow] = []
+    counts: Counter = Counter()
+    extracted = already_there = 0
+    try:
+        archive = zipfile.ZipFile(archive_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SourceError(f"{archive_path}: not a readable zip archive: {exc}") from exc
+    with archive:
+        # Match members by file name so any folder prefix (`video/`, `MSRVTT/videos/all/`) works.
+        members = {Path(info.filename).name: info for info in archive.infolist() if not info.is_dir()}
+        for done, clip in enumerate(selected, start=1):
+            dest = clips_dir / f"{clip.video_id}.mp4"
+            info = members.get(f"{clip.video_id}.mp4")
+            if info is None:
+                result = probe_status.ProbeResult(
+                    probe_status.MISSING,
+                    f"{clip.video_id} is referenced by the annotation but absent from {archive_path.name}",
+                )
+            else:
+                try:
+                    if _extract(archive, info, dest):
+                        extracted += 1
+                    else:
+                        already_there += 1
+                    result = probe_video(dest, min_duration_s=min_duration_s)
+                except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                    result = probe_status.ProbeResult(
+                        EXTRACT_FAILED, f"{archive_path.name}:{info.filename}: cannot extract: {exc}"
+                    )
+            rows.append(
+                ManifestRow(
+                    video_id=clip.video_id,
+                    path=str(dest),
+                    bytes=dest.stat().st_size if dest.exists() and result.status != probe_status.MISSING else None,
+                    fps=round(result.fps, 6) if result.fps else None,
+                    frame_count=result.frame_count,
+                    width=result.width,
+                    height=result.height,
+                    duration_s=result.duration_s,
+                    status=result.status,
+                    error=result.error,
+                    category=clip.category,
+                    source_split=clip.split,
+                )
+            )
+            counts[result.status] += 1
+            if progress:
+                progress(done, len(selected), counts)
+
+    manifest_path = output_dir / MANIFEST_FILE
+    write_manifest(manifest_path, rows)
+    report = {
+        "tool": "prep_platform.data_prep.download_msr_vtt",
+        "package_version": __version__,
+        "provenance": provenance,
+        "settings": {
+            "limit": limit,
+            "min_duration_s": min_duration_s,
+            "annotation_file": config.annotation_file,
+            "videos_archive": config.videos_archive,
+        },
+        "clips_selected": len(selected),
+        "counts": status_counts(rows),
+        "extracted": extracted,
+        "already_extracted": already_there,
+        "bytes_ok": sum(row.bytes or 0 for row in rows if row.status == probe_status.OK),
+        "manifest": str(manifest_path),
+        "annotation": str(annotation_path),
+        "duration_s": round(time.time() - started, 3),
+    }
+    write_json_atomic(output_dir / REPORT_FILE, report)
+    return MsrVttRawResult(output_dir, manifest_path, annotation_path, rows, report)

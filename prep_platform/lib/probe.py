@@ -1,0 +1,124 @@
+"""Video probing: open a clip, count its frames by demuxing every packet, decode the first frame.
+
+Probing reads the whole file (cheap: packets are not decoded) so a truncated clip is caught here with a
+reason, not later as a crash in the frame stage.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+
+# Statuses a clip can end in; `ok` is the only one that flows downstream.
+OK = "ok"
+MISSING = "missing"
+EMPTY = "empty"
+UNREADABLE = "unreadable"
+NO_VIDEO_STREAM = "no_video_stream"
+TRUNCATED = "truncated"
+TOO_SHORT = "too_short"
+
+
+@dataclass
+class ProbeResult:
+    status: str
+    error: str = ""
+    fps: float | None = None
+    frame_count: int | None = None
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _stream_fps(stream: av.video.stream.VideoStream) -> float | None:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else None
+
+
+def probe_video(path: Path | str, *, min_duration_s: float = 0.0) -> ProbeResult:
+    """Probe one clip. Never raises for a bad file: the status and reason say what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        return ProbeResult(MISSING, f"{path}: file does not exist")
+    if path.stat().st_size == 0:
+        return ProbeResult(EMPTY, f"{path}: file is empty (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        return ProbeResult(UNREADABLE, f"{path}: cannot open as a video container: {exc}")
+    with container:
+        if not container.streams.video:
+            return ProbeResult(NO_VIDEO_STREAM, f"{path}: the container has no video stream")
+        stream = container.streams.video[0]
+        result = ProbeResult(
+            OK,
+            fps=_stream_fps(stream),
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+        )
+        declared_frames = stream.frames or 0
+        counted = 0
+        first_pts = last_end = None
+        first_frame_decoded = False
+        demux_error = ""
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the flush packet at the end of the stream
+                counted += 1
+                if packet.pts is not None:
+                    first_pts = packet.pts if first_pts is None else min(first_pts, packet.pts)
+                    end = packet.pts + (packet.duration or 0)
+                    last_end = end if last_end is None else max(last_end, end)
+                if not first_frame_decoded:
+                    first_frame_decoded = bool(packet.decode())
+        except (av.error.FFmpegError, OSError) as exc:
+            demux_error = str(exc)
+        if not first_frame_decoded and not demux_error:
+            # A decoder holding frames back (B-frames) releases them on flush.
+            try:
+                first_frame_decoded = bool(stream.codec_context.decode(None))
+            except av.error.FFmpegError as exc:
+                demux_error = str(exc)
+
+    result.frame_count = counted
+    if first_pts is not None and last_end is not None and stream.time_base:
+        result.duration_s = round(float((last_end - first_pts) * stream.time_base), 4)
+    elif result.fps:
+        result.duration_s = round(counted / result.fps, 4)
+
+    if counted == 0 or not first_frame_decoded:
+        reason = demux_error or "no decodable video frame"
+        return _fail(result, UNREADABLE, f"{path}: {reason}")
+    if demux_error:
+        return _fail(result, TRUNCATED, f"{path}: reading stopped after {counted} frames: {demux_error}")
+    if declared_frames and counted < declared_frames:
+        return _fail(
+            result, TRUNCATED, f"{path}: the container declares {declared_frames} frames but only {counted} are present"
+        )
+    if result.duration_s is not None and result.duration_s + 1e-6 < min_duration_s:
+        return _fail(
+            result,
+            TOO_SHORT,
+            f"{path}: duration {result.duration_s:.2f} s is shorter than the {min_duration_s:.3f} s a training window needs",
+        )
+    return result
+
+
+def _fail(result: ProbeResult, status: str, error: str) -> ProbeResult:
+    result.status = status
+    result.error = error
+    return result
+
+
+def min_window_duration(frames: int, fps: float) -> float:
+    """Seconds of source video a window of `frames` frames at `fps` spans (frames sampled at k / fps)."""
+    if frames < 1 or fps <= 0 or not math.isfinite(fps):
+        raise ValueError(f"need frames >= 1 and a positive fps, got frames={frames}, fps={fps}")
+    return (frames - 1) / fps
