@@ -1,0 +1,1 @@
+"""Dagster definitions, one folder per domain. Assets and checks are thin shells over `prep_platform.lib`."""

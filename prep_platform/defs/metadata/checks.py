@@ -1,0 +1,78 @@
+"""Checks on the scenario metadata file as it is on disk."""
+
+
+import json
+
+import dagster as dg
+
+from prep_platform.defs.metadata.assets import scenario_metadata
+from prep_platform.defs.resources import PrepPlatformSettings
+from prep_platform.lib.metadata import (
+    clips_in_both_splits,
+    load_metadata_document,
+    metadata_schema_problems,
+    report_path_for,
+    scenario_clip_counts,
+    validation_share_problems,
+)
+from prep_platform.lib.scenarios import DEFAULT_SCENARIOS
+
+
+def _load(settings: PrepPlatformSettings) -> tuple[dict | None, str]:
+    path = settings.scenario_metadata_path
+    try:
+        return load_metadata_document(path), ""
+    except (OSError, json.JSONDecodeError) as exc:
+        return None, f"{path}: {exc}"
+
+
+def _problem_list(problems: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none")
+
+
+@dg.asset_check(asset=scenario_metadata, blocking=True, description="The metadata JSON matches the trainer's schema.")
+def scenario_metadata_schema_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    document, error = _load(settings)
+    problems = [error] if document is None else metadata_schema_problems(document)
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": len(problems), "details": _problem_list(problems)})
+
+
+@dg.asset_check(asset=scenario_metadata, blocking=True, description="No clip is in both train and validation.")
+def scenario_metadata_split_disjoint_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    document, error = _load(settings)
+    if document is None:
+        return dg.AssetCheckResult(passed=False, metadata={"details": error})
+    shared = clips_in_both_splits(document)
+    return dg.AssetCheckResult(passed=not shared, metadata={"clips_in_both": len(shared), "details": _problem_list(shared)})
+
+
+@dg.asset_check(
+    asset=scenario_metadata,
+    blocking=True,
+    description="Per scenario, the validation share is within one clip of the configured ratio.",
+)
+def scenario_metadata_validation_share_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    document, error = _load(settings)
+    report_path = report_path_for(settings.scenario_metadata_path)
+    if document is None or not report_path.exists():
+        return dg.AssetCheckResult(passed=False, metadata={"details": error or f"{report_path} is missing"})
+    ratio = json.loads(report_path.read_text())["settings"]["validation_ratio"]
+    problems, table = validation_share_problems(document, ratio)
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={"validation_ratio": ratio, "per_scenario": dg.MetadataValue.json(table), "details": _problem_list(problems)},
+    )
+
+
+@dg.asset_check(
+    asset=scenario_metadata, description=f"Each default scenario ({', '.join(DEFAULT_SCENARIOS)}) has clips."
+)
+def scenario_metadata_scenario_coverage_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    document, error = _load(settings)
+    counts = scenario_clip_counts(document) if document is not None else {}
+    empty = [name for name in DEFAULT_SCENARIOS if counts.get(name, 0) == 0]
+    return dg.AssetCheckResult(
+        passed=document is not None and not empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"clips_per_scenario": dg.MetadataValue.json(counts), "without_clips": ", ".join(empty) or error or "none"},
+    )

@@ -1,0 +1,65 @@
+"""Checks on the MSR-VTT raw folder: they re-read what is on disk, so a later corruption is caught too."""
+
+
+import dagster as dg
+
+from prep_platform.defs.raw.assets import msr_vtt_raw
+from prep_platform.defs.resources import PrepPlatformSettings
+from prep_platform.lib.manifest import MANIFEST_FILE, ManifestError, manifest_file_problems, read_manifest, status_counts
+from prep_platform.lib.msr_vtt import AnnotationError, load_annotation
+from prep_platform.lib.msr_vtt_download import ANNOTATION_NAME
+
+MAX_FAILED_SHARE = 0.2
+
+
+@dg.asset_check(asset=msr_vtt_raw, blocking=True, description="The annotation file matches the MSR-VTT schema.")
+def msr_vtt_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    path = settings.msr_vtt_dir / ANNOTATION_NAME
+    try:
+        annotation = load_annotation(path)
+    except AnnotationError as exc:
+        return dg.AssetCheckResult(passed=False, metadata={"path": str(path), "problems": str(exc)})
+    return dg.AssetCheckResult(
+        passed=True,
+        metadata={"path": str(path), "videos": len(annotation.videos), "captions": len(annotation.sentences)},
+    )
+
+
+@dg.asset_check(
+    asset=msr_vtt_raw, blocking=True, description="Every manifest clip with status ok exists with its recorded size."
+)
+def msr_vtt_raw_clip_files_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    path = settings.msr_vtt_dir / MANIFEST_FILE
+    try:
+        rows = read_manifest(path)
+    except ManifestError as exc:
+        return dg.AssetCheckResult(passed=False, metadata={"problems": str(exc)})
+    problems = manifest_file_problems(rows)
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "clips_ok": sum(row.status == "ok" for row in rows),
+            "problems": len(problems),
+            "first_problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none"),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=msr_vtt_raw,
+    description=f"At most {MAX_FAILED_SHARE:.0%} of the selected clips failed (missing, empty, truncated, too short...).",
+)
+def msr_vtt_raw_failed_clips_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    path = settings.msr_vtt_dir / MANIFEST_FILE
+    try:
+        rows = read_manifest(path)
+    except ManifestError as exc:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={"problems": str(exc)})
+    counts = status_counts(rows)
+    failed = len(rows) - counts.get("ok", 0)
+    share = failed / len(rows) if rows else 1.0
+    return dg.AssetCheckResult(
+        passed=bool(rows) and share <= MAX_FAILED_SHARE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"failed": failed, "clips": len(rows), "failed_share": round(share, 4), "status_counts": counts},
+    )
