@@ -18,11 +18,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from prep_platform import __version__
-from prep_platform.lib.atomic import write_json_atomic
+from prep_platform.lib.atomic import write_json_atomic, write_text_atomic
 from prep_platform.lib.manifest import MANIFEST_FILE, ManifestRow, read_manifest
 from prep_platform.lib.msr_vtt_download import ANNOTATION_NAME
 from prep_platform.lib.msr_vtt import CATEGORY_NAMES, captions_by_video, format_validation_error, load_annotation
-from prep_platform.lib.scenarios import ScenarioConfig, ScenarioLabeller, load_scenarios, packaged_scenarios_path
+from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, ScenarioLabeller, load_scenarios, packaged_scenarios_path
 
 SPLITS = ("train", "validation")
 
@@ -121,7 +121,7 @@ def build_scenario_metadata(
     captions = captions_by_video(annotation)
 
     excluded: list[dict] = []
-    labelled: dict[str, list[tuple[ManifestRow, object]]] = defaultdict(list)
+    labelled: dict[str, list[tuple[ManifestRow, LabelResult]]] = defaultdict(list)
     for row in manifest:
         if row.status != "ok":
             excluded.append({"video_id": row.video_id, "reason": f"clip_{row.status}", "detail": row.error})
@@ -144,8 +144,9 @@ def build_scenario_metadata(
         for row, result in sorted(members, key=lambda item: _natural_key(item[0].video_id)):
             split = "validation" if row.video_id in validation_ids else "train"
             clip_captions = captions[row.video_id]
-            supporting = labeller.supporting_captions(scenario, clip_captions)
-            caption = supporting[0] if supporting else clip_captions[0]
+            # The first caption that names the scenario is the clip's caption; the others become variants.
+            supporting = [clip_captions[i] for i in result.supporting]
+            caption = supporting[0]
             document[split].append(
                 {
                     "video_id": row.video_id,
@@ -210,10 +211,19 @@ def _natural_key(video_id: str) -> tuple:
     return (video_id.rstrip("0123456789"), int(digits) if digits else -1, video_id)
 
 
+def _document_json(document: dict) -> str:
+    """One record per line: readable and diffable, and fast (the C encoder only runs without `indent`)."""
+    parts = []
+    for split in SPLITS:
+        body = ",\n".join(f"  {json.dumps(record, ensure_ascii=False)}" for record in document[split])
+        parts.append(f'"{split}": [\n{body}\n]' if body else f'"{split}": []')
+    return "{" + ",\n".join(parts) + "}\n"
+
+
 def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str) -> Path:
     """Write the metadata and its report atomically (the report second: it describes a finished file)."""
     output = Path(output)
-    write_json_atomic(output, result.document)
+    write_text_atomic(output, _document_json(result.document))
     write_json_atomic(report_path_for(output), {**result.report, "output": str(output)})
     return output
 

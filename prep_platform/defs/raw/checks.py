@@ -21,7 +21,7 @@ def msr_vtt_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.As
         return dg.AssetCheckResult(passed=False, metadata={"path": str(path), "problems": str(exc)})
     return dg.AssetCheckResult(
         passed=True,
-        metadata={"path": str(path), "videos": len(annotation.videos), "captions": len(annotation.sentences)},
+        metadata={"path": str(path), "videos": len(annotation["videos"]), "captions": len(annotation["sentences"])},
     )
 
 

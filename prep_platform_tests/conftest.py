@@ -1,0 +1,48 @@
+"""Shared fixtures: the embedded sample release (generated once per session) and a loopback Hub."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from prep_platform.lib.sample import generate_sample_release
+from prep_platform_tests.hub_server import LoopbackHub
+
+SAMPLE_REPO = "sample-org/MSR-VTT"
+
+
+@pytest.fixture(scope="session")
+def sample_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_sample_release(tmp_path_factory.mktemp("sample") / "release")
+
+
+@pytest.fixture
+def loopback_hub(sample_release: Path, monkeypatch: pytest.MonkeyPatch):
+    hub = LoopbackHub(repos={SAMPLE_REPO: sample_release}).start()
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def msr_vtt_raw_dir(sample_release: Path, tmp_path: Path) -> Path:
+    """A finished raw folder made from the sample (as a local source) for the metadata tests."""
+    from prep_platform.lib.msr_vtt_download import MsrVttSourceConfig, download_msr_vtt
+
+    out = tmp_path / "raw" / "msr-vtt"
+    download_msr_vtt(out, config=MsrVttSourceConfig(source=str(sample_release)), limit=None)
+    return out
+
+
+@pytest.fixture
+def copy_of(tmp_path: Path):
+    def _copy(src: Path) -> Path:
+        dest = tmp_path / ("copy-" + src.name)
+        shutil.copytree(src, dest)
+        return dest
+
+    return _copy

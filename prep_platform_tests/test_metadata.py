@@ -1,0 +1,120 @@
+"""Scenario metadata: records, exclusions with reasons, a deterministic stratified disjoint split."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from prep_platform.lib.manifest import ManifestRow, write_manifest
+from prep_platform.lib.metadata import (
+    build_scenario_metadata,
+    clips_in_both_splits,
+    metadata_schema_problems,
+    report_path_for,
+    validation_count,
+    validation_share_problems,
+    write_scenario_metadata,
+)
+from prep_platform.lib.scenarios import DEFAULT_SCENARIOS
+
+
+def test_sample_metadata_records_and_exclusions(msr_vtt_raw_dir, tmp_path):
+    result = build_scenario_metadata(msr_vtt_raw_dir, prepared_dir="data/prepared", limit=None)
+    document = result.document
+    assert set(document) == {"train", "validation"}
+    assert metadata_schema_problems(document) == []
+    records = document["train"] + document["validation"]
+    assert {r["scenario"] for r in records} == set(DEFAULT_SCENARIOS)
+    for record in records:
+        assert record["latent_path"] == f"data/prepared/latents/{record['scenario']}/{record['video_id']}.npz"
+        assert record["image_path"] == f"data/prepared/images/{record['scenario']}/{record['video_id']}.png"
+        assert record["prompt_variants"][0] == record["caption"]
+        assert record["label"]["supporting_captions"] >= 2
+        assert record["source"]["fps"] > 0 and record["source"]["frame_count"] > 0
+    excluded = {item["video_id"]: item["reason"] for item in result.report["excluded"]}
+    assert sorted(Counter(excluded.values()).items()) == [
+        ("clip_empty", 1), ("clip_missing", 1), ("clip_too_short", 1), ("clip_truncated", 1), ("no_scenario_match", 2)
+    ]
+    # Nothing silently dropped: every manifest clip is either a record or an exclusion.
+    assert result.counts["clips_considered"] == len(records) + len(excluded)
+
+
+def test_split_is_deterministic_stratified_and_disjoint(msr_vtt_raw_dir):
+    first = build_scenario_metadata(msr_vtt_raw_dir, limit=None, validation_ratio=0.25, seed=3)
+    second = build_scenario_metadata(msr_vtt_raw_dir, limit=None, validation_ratio=0.25, seed=3)
+    assert first.document == second.document
+    assert clips_in_both_splits(first.document) == []
+    problems, table = validation_share_problems(first.document, 0.25)
+    assert problems == []
+    assert all(row["validation"] == validation_count(row["train"] + row["validation"], 0.25) for row in table.values())
+    other_seed = build_scenario_metadata(msr_vtt_raw_dir, limit=None, validation_ratio=0.25, seed=4)
+    assert {r["video_id"] for r in other_seed.document["validation"]} != {
+        r["video_id"] for r in first.document["validation"]
+    }
+
+
+def _synthetic_raw(tmp_path, n_clips: int):
+    """An annotation + manifest at a scale the sample does not reach (no video files needed)."""
+    from prep_platform.benchmarks.scenario_metadata import write_synthetic_msr_vtt
+
+    return write_synthetic_msr_vtt(tmp_path / "raw", n_clips)
+
+
+def test_per_scenario_validation_share_within_one_clip_at_scale(tmp_path):
+    raw = _synthetic_raw(tmp_path, 600)
+    result = build_scenario_metadata(raw, limit=None, validation_ratio=0.1)
+    problems, table = validation_share_problems(result.document, 0.1)
+    assert problems == [] and len(table) == len(DEFAULT_SCENARIOS)
+    assert sum(row["validation"] for row in table.values()) == pytest.approx(0.1 * result.counts["labelled"], abs=5)
+
+
+def test_limit_takes_the_first_manifest_clips(msr_vtt_raw_dir):
+    result = build_scenario_metadata(msr_vtt_raw_dir, limit=10)
+    assert result.counts["clips_considered"] == 10
+    ids = {r["video_id"] for split in ("train", "validation") for r in result.document[split]}
+    assert ids <= {f"video{i}" for i in range(10)}
+
+
+def test_written_files_are_complete_and_say_how_they_were_made(msr_vtt_raw_dir, tmp_path):
+    result = build_scenario_metadata(msr_vtt_raw_dir, limit=None)
+    output = write_scenario_metadata(result, tmp_path / "metadata" / "scenario_metadata.json")
+    assert json.loads(output.read_text()) == result.document
+    report = json.loads(report_path_for(output).read_text())
+    assert report["inputs"]["annotation_sha256"] and report["inputs"]["scenarios_fingerprint"]
+    assert report["settings"]["validation_ratio"] == 0.1 and report["package_version"]
+    assert not list(output.parent.glob(".*.tmp"))
+
+
+def test_schema_problems_are_found(msr_vtt_raw_dir):
+    document = build_scenario_metadata(msr_vtt_raw_dir, limit=None).document
+    broken = json.loads(json.dumps(document))
+    del broken["train"][0]["caption"]
+    broken["train"][1]["prompt_variants"] = ["something else"]
+    broken["validation"][0]["latent_path"] = "elsewhere.npz"
+    problems = metadata_schema_problems(broken)
+    assert any("train[0].caption" in p for p in problems)
+    broken["train"][0]["caption"] = "x"
+    broken["train"][0]["prompt_variants"] = ["x"]
+    problems = metadata_schema_problems(broken)
+    assert any("train[1].prompt_variants" in p for p in problems)
+    assert any("validation[0].latent_path" in p for p in problems)
+
+
+def test_clip_in_both_splits_is_found(msr_vtt_raw_dir):
+    document = build_scenario_metadata(msr_vtt_raw_dir, limit=None).document
+    document["validation"].append(dict(document["train"][0], split="validation"))
+    assert clips_in_both_splits(document) == [document["train"][0]["video_id"]]
+
+
+def test_unknown_clip_in_manifest_is_excluded_with_reason(msr_vtt_raw_dir):
+    # A manifest row whose clip has no captions in the annotation.
+    from prep_platform.lib.manifest import read_manifest
+
+    rows = read_manifest(msr_vtt_raw_dir / "manifest.csv")
+    rows.append(ManifestRow("video999", "x.mp4", 10, 30.0, 300, 320, 240, 10.0, "ok", "", 9, "train"))
+    write_manifest(msr_vtt_raw_dir / "manifest.csv", rows)
+    result = build_scenario_metadata(msr_vtt_raw_dir, limit=None)
+    assert {"video_id": "video999", "reason": "no_scenario_match",
+            "detail": "no scenario keyword in any of 0 captions (category vehicles/autos)"} in result.report["excluded"]
