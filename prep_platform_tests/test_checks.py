@@ -1,0 +1,138 @@
+"""Assets and checks on a real Dagster instance: the sample run passes; each check fails on what it guards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from prep_platform.definitions import build_definitions
+from prep_platform.defs.resources import PrepPlatformSettings
+
+
+@pytest.fixture(scope="module")
+def materialised(tmp_path_factory):
+    """One full run of prep_job on the sample, in a real (temporary) instance."""
+    root = tmp_path_factory.mktemp("data")
+    settings = PrepPlatformSettings(data_root=str(root), msr_vtt_source="sample")
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("prep_job").execute_in_process(instance=instance)
+        yield defs, settings, instance, result
+
+
+def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, tuple[bool, str]]:
+    evaluations = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = event.event_specific_data
+            evaluations[data.check_name] = (data.passed, data.severity.value)
+    return evaluations
+
+
+def _run_checks(defs: dg.Definitions, instance, *names: str) -> dict[str, tuple[bool, str]]:
+    graph = defs.resolve_asset_graph()
+    keys = [key for key in graph.asset_check_keys if key.name in names]
+    job = dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks(*keys))
+    one_off = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
+    result = one_off.resolve_job_def("checks_only").execute_in_process(instance=instance, raise_on_error=False)
+    return _check_results(result)
+
+
+def test_sample_run_materialises_every_asset_and_passes_every_check(materialised):
+    _, settings, instance, result = materialised
+    assert result.success
+    checks = _check_results(result)
+    assert len(checks) == 7 and all(passed for passed, _ in checks.values()), checks
+    raw = instance.get_latest_materialization_event(dg.AssetKey("msr_vtt_raw")).asset_materialization.metadata
+    assert raw["clips_failed"].value == 4 and raw["clips_ok"].value >= 20
+    assert raw["status_counts"].value == {"empty": 1, "missing": 1, "ok": raw["clips_ok"].value, "too_short": 1, "truncated": 1}
+    assert "truncated" in raw["failed_clips"].value
+    meta = instance.get_latest_materialization_event(dg.AssetKey("scenario_metadata")).asset_materialization.metadata
+    assert meta["excluded_by_reason"].value["no_scenario_match"] == 2
+    assert meta["dagster/row_count"].value == meta["train"].value + meta["validation"].value
+    assert Path(meta["path"].value).exists()
+
+
+@pytest.fixture
+def restore(materialised):
+    """Files a test corrupts are put back afterwards, so tests stay independent."""
+    saved: dict[Path, bytes] = {}
+
+    def keep(path: Path) -> Path:
+        saved.setdefault(path, path.read_bytes())
+        return path
+
+    yield keep
+    for path, data in saved.items():
+        path.write_bytes(data)
+
+
+def test_clip_files_check_fails_when_a_clip_changes_size(materialised, restore):
+    defs, settings, instance, _ = materialised
+    clip = restore(settings.msr_vtt_dir / "train-video" / "video0.mp4")
+    clip.write_bytes(clip.read_bytes()[:100])
+    assert _run_checks(defs, instance, "msr_vtt_raw_clip_files_check") == {"msr_vtt_raw_clip_files_check": (False, "ERROR")}
+
+
+def test_annotation_schema_check_fails_on_a_bad_annotation(materialised, restore):
+    defs, settings, instance, _ = materialised
+    path = restore(settings.msr_vtt_dir / "MSRVTT_data.json")
+    data = json.loads(path.read_text())
+    data["videos"][0]["category"] = 42
+    path.write_text(json.dumps(data))
+    assert _run_checks(defs, instance, "msr_vtt_raw_annotation_schema_check")["msr_vtt_raw_annotation_schema_check"][0] is False
+
+
+def test_failed_clips_check_warns_above_the_threshold(materialised, restore):
+    defs, settings, instance, _ = materialised
+    path = restore(settings.msr_vtt_dir / "manifest.csv")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0]] + [line.replace(",ok,", ",truncated,") for line in lines[1:]]) + "\n")
+    assert _run_checks(defs, instance, "msr_vtt_raw_failed_clips_check") == {"msr_vtt_raw_failed_clips_check": (False, "WARN")}
+
+
+def _rewrite_metadata(settings, restore, change) -> None:
+    path = restore(settings.scenario_metadata_path)
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+
+
+def test_metadata_schema_check_fails_on_a_missing_field(materialised, restore):
+    defs, settings, instance, _ = materialised
+    _rewrite_metadata(settings, restore, lambda d: d["train"][0].pop("latent_path"))
+    assert _run_checks(defs, instance, "scenario_metadata_schema_check")["scenario_metadata_schema_check"][0] is False
+
+
+def test_split_disjoint_check_fails_when_a_clip_is_in_both(materialised, restore):
+    defs, settings, instance, _ = materialised
+    _rewrite_metadata(settings, restore, lambda d: d["validation"].append(dict(d["train"][0], split="validation")))
+    assert _run_checks(defs, instance, "scenario_metadata_split_disjoint_check")["scenario_metadata_split_disjoint_check"][0] is False
+
+
+def test_validation_share_check_fails_when_a_scenario_is_off_ratio(materialised, restore):
+    defs, settings, instance, _ = materialised
+
+    def move_urban_to_validation(document):
+        urban = [r for r in document["train"] if r["scenario"] == "urban"]
+        document["train"] = [r for r in document["train"] if r["scenario"] != "urban"]
+        document["validation"] += [dict(r, split="validation") for r in urban]
+
+    _rewrite_metadata(settings, restore, move_urban_to_validation)
+    result = _run_checks(defs, instance, "scenario_metadata_validation_share_check")
+    assert result["scenario_metadata_validation_share_check"] == (False, "ERROR")
+
+
+def test_scenario_coverage_check_warns_when_a_default_scenario_is_empty(materialised, restore):
+    defs, settings, instance, _ = materialised
+
+    def drop_crowd(document):
+        for split in ("train", "validation"):
+            document[split] = [r for r in document[split] if r["scenario"] != "crowd"]
+
+    _rewrite_metadata(settings, restore, drop_crowd)
+    result = _run_checks(defs, instance, "scenario_metadata_scenario_coverage_check")
+    assert result == {"scenario_metadata_scenario_coverage_check": (False, "WARN")}
