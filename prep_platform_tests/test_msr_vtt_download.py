@@ -127,3 +127,21 @@ def test_sample_follows_the_msr_vtt_format(sample_release):
     assert all(name.startswith("video/video") and name.endswith(".mp4") for name in names)
     good = [v for v in raw["videos"] if not next(c for c in sample_clips() if c.video_id == v["video_id"]).defect]
     assert all(10 <= v["end time"] - v["start time"] <= 16 for v in good)
+
+
+def test_corrupt_archive_member_is_recorded_not_raised(sample_release, tmp_path, copy_of):
+    release = copy_of(sample_release)
+    archive_path = release / VIDEOS_ARCHIVE
+    with zipfile.ZipFile(archive_path) as archive:
+        info = archive.getinfo("video/video1.mp4")
+        data_start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    raw = bytearray(archive_path.read_bytes())
+    raw[data_start + 5000] ^= 0xFF  # one flipped byte inside the stored member: its CRC no longer matches
+    archive_path.write_bytes(bytes(raw))
+
+    result = download_msr_vtt(tmp_path, config=MsrVttSourceConfig(source=str(release)), limit=4)
+
+    statuses = {row.video_id: (row.status, row.error) for row in result.rows}
+    assert statuses["video1"][0] == "extract_failed" and "CRC" in statuses["video1"][1]
+    assert not (tmp_path / "train-video" / "video1.mp4").exists()  # nothing half-written
+    assert [statuses[v][0] for v in ("video0", "video2", "video3")] == ["ok", "ok", "ok"]
