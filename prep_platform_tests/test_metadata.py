@@ -118,3 +118,10 @@ def test_unknown_clip_in_manifest_is_excluded_with_reason(msr_vtt_raw_dir):
     result = build_scenario_metadata(msr_vtt_raw_dir, limit=None)
     assert {"video_id": "video999", "reason": "no_scenario_match",
             "detail": "no scenario keyword in any of 0 captions (category vehicles/autos)"} in result.report["excluded"]
+
+
+def test_nothing_labelled_fails_instead_of_writing_an_empty_file(msr_vtt_raw_dir, tmp_path):
+    scenarios = tmp_path / "s.yaml"
+    scenarios.write_text("scenarios:\n  underwater:\n    keywords: [submarine, coral]\n")
+    with pytest.raises(ValueError, match=r"none of the \d+ clips could be labelled.*no_scenario_match"):
+        build_scenario_metadata(msr_vtt_raw_dir, scenarios=scenarios, limit=None)

@@ -145,3 +145,14 @@ def test_corrupt_archive_member_is_recorded_not_raised(sample_release, tmp_path,
     assert statuses["video1"][0] == "extract_failed" and "CRC" in statuses["video1"][1]
     assert not (tmp_path / "train-video" / "video1.mp4").exists()  # nothing half-written
     assert [statuses[v][0] for v in ("video0", "video2", "video3")] == ["ok", "ok", "ok"]
+
+
+def test_no_usable_clip_fails_loudly_after_recording_why(sample_release, tmp_path, copy_of):
+    from prep_platform.lib.msr_vtt_download import NoUsableClipsError
+
+    release = copy_of(sample_release)
+    with zipfile.ZipFile(release / VIDEOS_ARCHIVE, "w") as archive:
+        archive.writestr("video/unrelated.mp4", b"")  # the archive holds none of the annotated clips
+    with pytest.raises(NoUsableClipsError, match=r"none of the 3 selected clips is usable.*manifest.csv"):
+        download_msr_vtt(tmp_path, config=MsrVttSourceConfig(source=str(release)), limit=3)
+    assert {row.status for row in read_manifest(tmp_path / "manifest.csv")} == {"missing"}

@@ -129,7 +129,7 @@ def download_hub_file(
 
     url = hf_hub_url(repo_id, filename, repo_type=repo_type, revision=revision, endpoint=endpoint)
     try:
-        metadata = get_hf_file_metadata(url, token=token if token else None, endpoint=endpoint)
+        metadata = get_hf_file_metadata(url, token=token, endpoint=endpoint)
     except RepositoryNotFoundError as exc:
         raise HubDownloadError(
             f"cannot download {what}: the repository does not exist, or it is private or gated and HF_TOKEN is "
@@ -161,7 +161,7 @@ def download_hub_file(
         part_path.write_bytes(b"")
         write_json_atomic(part_record_path, {"etag": etag, "size": size, "url": url})
 
-    headers = build_hf_headers(token=token if token else None)
+    headers = build_hf_headers(token=token)
     try:
         with part_path.open("ab") as handle:
             http_get(

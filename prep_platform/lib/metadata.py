@@ -133,6 +133,13 @@ def build_scenario_metadata(
             continue
         labelled[result.scenario].append((row, result))
 
+    if manifest and not labelled:
+        reasons = dict(Counter(item["reason"] for item in excluded))
+        raise ValueError(
+            f"{manifest_path}: none of the {len(manifest)} clips could be labelled with a scenario {reasons}; "
+            f"nothing was written"
+        )
+
     document: dict[str, list[dict]] = {"train": [], "validation": []}
     per_scenario: dict[str, dict[str, int]] = {}
     for scenario in labeller.names:

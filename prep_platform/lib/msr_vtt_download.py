@@ -70,6 +70,10 @@ class SourceError(ValueError):
     """The configured source cannot be used (e.g. a local folder without the expected files)."""
 
 
+class NoUsableClipsError(ValueError):
+    """Every selected clip failed; the manifest and report were written and say why."""
+
+
 def _fetch_source(config: MsrVttSourceConfig, output_dir: Path) -> tuple[Path, Path, dict]:
     """Return (annotation path, archive path, provenance) for the configured source."""
     if config.source == "hub":
@@ -211,4 +215,9 @@ def download_msr_vtt(
         "duration_s": round(time.time() - started, 3),
     }
     write_json_atomic(output_dir / REPORT_FILE, report)
+    if selected and not report["counts"].get(probe_status.OK):
+        # "0 clips written" is a failure, not a success: the manifest above says why each clip failed.
+        raise NoUsableClipsError(
+            f"none of the {len(selected)} selected clips is usable ({report['counts']}); reasons per clip in {manifest_path}"
+        )
     return MsrVttRawResult(output_dir, manifest_path, annotation_path, rows, report)
