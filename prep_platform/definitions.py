@@ -1,22 +1,25 @@
 """The code location: every asset, check, job and resource, assembled in one place."""
 
-
 import dagster as dg
 
-from prep_platform.defs.jobs import prep_job
+from prep_platform.defs.frames import assets as frames_assets
+from prep_platform.defs.frames import checks as frames_checks
+from prep_platform.defs.jobs import latents_job, prep_job
+from prep_platform.defs.latents import assets as latents_assets
+from prep_platform.defs.latents import checks as latents_checks
 from prep_platform.defs.metadata import assets as metadata_assets
 from prep_platform.defs.metadata import checks as metadata_checks
 from prep_platform.defs.raw import assets as raw_assets
 from prep_platform.defs.raw import checks as raw_checks
-from prep_platform.defs.resources import PrepPlatformSettings
+from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 
 
-def build_definitions(settings: PrepPlatformSettings | None = None) -> dg.Definitions:
+def build_definitions(settings: PrepPlatformSettings | None = None, vae: VaeResource | None = None) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([raw_assets, metadata_assets]),
-        asset_checks=dg.load_asset_checks_from_modules([raw_checks, metadata_checks]),
-        jobs=[prep_job],
-        resources={"settings": settings or PrepPlatformSettings.from_env()},
+        assets=dg.load_assets_from_modules([raw_assets, metadata_assets, frames_assets, latents_assets]),
+        asset_checks=dg.load_asset_checks_from_modules([raw_checks, metadata_checks, frames_checks, latents_checks]),
+        jobs=[prep_job, latents_job],
+        resources={"settings": settings or PrepPlatformSettings.from_env(), "vae": vae or VaeResource.from_env()},
     )
 
 

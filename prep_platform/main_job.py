@@ -1,4 +1,5 @@
-"""Run the main job (`prep_job`: every asset and check) on the embedded sample, on CPU, offline.
+"""Run the main job on the embedded sample, on CPU, offline: `prep_job` (download, metadata), then
+`latents_job` (frames, latents) for every scenario partition; every asset and check.
 
     python -m prep_platform.main_job [--data-root data] [--source sample|hub|<folder>]
 
@@ -35,18 +36,36 @@ def main(argv: list[str] | None = None) -> int:
     import dagster as dg  # after DAGSTER_HOME is set
 
     from prep_platform.definitions import build_definitions
-    from prep_platform.defs.resources import PrepPlatformSettings
+    from prep_platform.defs.partitions import scenario_partitions
+    from prep_platform.defs.resources import SOURCE_ENV, PrepPlatformSettings
 
-    defs = build_definitions(PrepPlatformSettings(data_root=args.data_root, msr_vtt_source=args.source))
-    job = defs.resolve_job_def("prep_job")
+    os.environ.setdefault(SOURCE_ENV, args.source)  # the VAE preset and frame size follow the source
+    settings = PrepPlatformSettings.from_env().model_copy(update={"data_root": args.data_root, "msr_vtt_source": args.source})
+    defs = build_definitions(settings)
+    ok = True
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        runs = [("prep_job", None)] + [("latents_job", key) for key in scenario_partitions.get_partition_keys()]
+        for job_name, partition in runs:
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                instance=instance, partition_key=partition, raise_on_error=False
+            )
+            ok &= _summarise(result, job_name, partition)
+            if job_name == "prep_job" and not result.success:
+                break  # nothing downstream can run
+    print(f"\n{'SUCCESS' if ok else 'FAILURE'}: runs recorded in DAGSTER_HOME={home}")
+    return 0 if ok else 1
 
-    print(f"\nprep_job run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} (DAGSTER_HOME={home})")
+
+SUMMARY_KEYS = ("clips_ok", "clips_failed", "train", "validation", "excluded", "encoded", "skipped", "moved", "failed")
+
+
+def _summarise(result, job_name: str, partition: str | None) -> bool:
+    label = job_name + (f"[{partition}]" if partition else "")
+    print(f"\n{label} run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         metadata = materialization.metadata
-        summary = {k: metadata[k].value for k in ("clips_ok", "clips_failed", "train", "validation", "excluded") if k in metadata}
+        summary = {k: metadata[k].value for k in SUMMARY_KEYS if k in metadata}
         path = metadata.get("manifest") or metadata.get("path")
         print(f"  materialised {materialization.asset_key.to_user_string()}: {summary} -> {path.value if path else ''}")
     failed_error_checks = 0
@@ -57,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "passed" if evaluation.passed else f"FAILED ({severity})"
             failed_error_checks += (not evaluation.passed) and severity == "ERROR"
             print(f"  check {evaluation.check_name}: {verdict}")
-    return 0 if result.success and not failed_error_checks else 1
+    return result.success and not failed_error_checks
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""Frame stage per scenario: resample by time, cover-crop, F-frame window, conditioning image per clip."""
+
+import dagster as dg
+
+from prep_platform.defs.metadata.assets import scenario_metadata
+from prep_platform.defs.partitions import scenario_partitions
+from prep_platform.defs.progress import clip_progress_logger
+from prep_platform.defs.resources import PrepPlatformSettings
+from prep_platform.lib.metadata import load_metadata_document, records
+from prep_platform.lib.prepare import FRAMES_MANIFEST, run_frame_stage, write_frames_manifest
+
+
+def partition_records(settings: PrepPlatformSettings, scenario: str) -> list[dict]:
+    """The metadata records (train and validation) of one scenario."""
+    document = load_metadata_document(settings.scenario_metadata_path)
+    return [record for record in records(document) if record["scenario"] == scenario]
+
+
+@dg.asset(
+    group_name="frames",
+    deps=[scenario_metadata],
+    partitions_def=scenario_partitions,
+    kinds={"python", "opencv"},
+    owners=["team:data-prep"],
+    description="Per clip of the scenario: decode, resample by time to the target fps, scale to cover + center "
+    "crop, an F-frame window (8N+1), the conditioning image (PNG at the record's image_path), and a record with "
+    "source fps, decoded frame count, window times and status.",
+)
+def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
+    scenario = context.partition_key
+    clips = partition_records(settings, scenario)
+    config = settings.frame_config()
+    context.log.info(f"{len(clips)} clips, {config.frames} frames at {config.fps:g} fps, {config.width}x{config.height}")
+    result = run_frame_stage(clips, config, workers=settings.workers, progress=clip_progress_logger(context, "frames"))
+    manifest = settings.frames_dir(scenario) / FRAMES_MANIFEST
+    write_frames_manifest(manifest, result, scenario)
+    counts = result.counts
+    failed = [clip for clip in result.clips if clip["status"] != "ok"]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(result.clips),
+            "manifest": dg.MetadataValue.path(str(manifest)),
+            "clips_ok": counts.get("ok", 0),
+            "clips_failed": len(failed),
+            "status_counts": dg.MetadataValue.json(counts),
+            "failed_clips": dg.MetadataValue.md(
+                "\n".join(f"- {c['video_id']}: {c['status']}: {c.get('reason', '')}" for c in failed) or "none"
+            ),
+            "frame_config_fingerprint": config.fingerprint(),
+            "duration_s": result.duration_s,
+            "clips_per_s": round(len(result.clips) / max(result.duration_s, 1e-9), 2),
+        }
+    )

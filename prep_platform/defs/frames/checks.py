@@ -1,0 +1,50 @@
+"""Checks on a scenario's frame stage output."""
+
+import json
+
+import cv2
+import dagster as dg
+
+from prep_platform.defs.frames.assets import clip_frames
+from prep_platform.defs.partitions import scenario_partitions
+from prep_platform.defs.resources import PrepPlatformSettings
+from prep_platform.lib.prepare import FRAMES_MANIFEST
+
+MAX_FAILED_SHARE = 0.2
+
+
+def load_frames_manifest(settings: PrepPlatformSettings, scenario: str) -> dict | None:
+    path = settings.frames_dir(scenario) / FRAMES_MANIFEST
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+@dg.asset_check(
+    asset=clip_frames,
+    partitions_def=scenario_partitions,
+    blocking=True,
+    description="Every ok clip has its conditioning PNG at the configured size, and at most "
+    f"{MAX_FAILED_SHARE:.0%} of the scenario's clips failed.",
+)
+def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    manifest = load_frames_manifest(settings, context.partition_key)
+    if manifest is None:
+        return dg.AssetCheckResult(passed=False, metadata={"problem": "frames manifest missing"})
+    config = settings.frame_config()
+    problems = []
+    for clip in manifest["clips"]:
+        if clip["status"] != "ok":
+            continue
+        image = cv2.imread(clip["image_path"])
+        if image is None:
+            problems.append(f"{clip['video_id']}: {clip['image_path']} missing or unreadable")
+        elif image.shape[:2] != (config.height, config.width):
+            problems.append(f"{clip['video_id']}: image is {image.shape[1]}x{image.shape[0]}, expected {config.width}x{config.height}")
+    clips = manifest["clips"]
+    failed = sum(clip["status"] != "ok" for clip in clips)
+    share = failed / len(clips) if clips else 0.0
+    if share > MAX_FAILED_SHARE:
+        problems.append(f"{failed} of {len(clips)} clips failed ({share:.0%} > {MAX_FAILED_SHARE:.0%})")
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={"failed_share": round(share, 4), "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none")},
+    )

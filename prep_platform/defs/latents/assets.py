@@ -1,0 +1,83 @@
+"""Latent stage per scenario: the VAE encodes each ok clip's window into a self-describing cache file."""
+
+import dagster as dg
+
+from prep_platform.defs.frames.assets import clip_frames
+from prep_platform.defs.frames.checks import load_frames_manifest
+from prep_platform.defs.partitions import scenario_partitions
+from prep_platform.defs.progress import clip_progress_logger
+from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
+from prep_platform.lib.prepare import LATENTS_MANIFEST, latent_items_from_frames, run_latent_stage, write_latents_manifest
+
+GPU_TAG = {"prep_platform/resource": "gpu"}
+# Per-step pod settings for dagster_k8s.k8s_job_executor (tags on the job would reach only the run pod).
+K8S_GPU_CONFIG = {
+    "dagster-k8s/config": {
+        "container_config": {"resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}},
+        "pod_spec_config": {
+            "node_selector": {"nvidia.com/gpu.present": "true"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        },
+    }
+}
+
+
+class ClipLatentsConfig(dg.Config):
+    augment: bool = False  # also encode a horizontally flipped variant per clip (`<id>.hflip.npz`)
+    prefetch: int = 4  # decoded windows waiting for the encoder
+
+
+@dg.asset(
+    group_name="latents",
+    deps=[clip_frames],
+    partitions_def=scenario_partitions,
+    pool="gpu",
+    op_tags={**GPU_TAG, **K8S_GPU_CONFIG},
+    kinds={"pytorch", "python"},
+    owners=["team:data-prep"],
+    description="CogVideoX VAE latents per clip: latent distribution (mean, logvar) and clean first-frame image "
+    "latents, float16, with a header saying how they were made. Incremental: current caches are skipped, "
+    "relabelled clips moved, only new or stale clips encoded.",
+)
+def clip_latents(
+    context: dg.AssetExecutionContext, config: ClipLatentsConfig, settings: PrepPlatformSettings, vae: VaeResource
+) -> dg.MaterializeResult:
+    scenario = context.partition_key
+    manifest = load_frames_manifest(settings, scenario)
+    if manifest is None:
+        raise dg.Failure(f"no frames manifest for {scenario!r}: materialise clip_frames for this partition first")
+    items = latent_items_from_frames(manifest["clips"])
+    encoder = vae.load()
+    context.log.info(f"{len(items)} ok clips; VAE {encoder.model_id} on {encoder.device} ({encoder.dtype})")
+    result = run_latent_stage(
+        items,
+        settings.frame_config(),
+        encoder,
+        latents_root=settings.latents_root(),
+        augment=config.augment,
+        workers=settings.workers,
+        prefetch=config.prefetch,
+        progress=clip_progress_logger(context, "latents"),
+    )
+    path = settings.latents_root() / scenario / LATENTS_MANIFEST
+    write_latents_manifest(path, result, scenario, {"augment": config.augment, **encoder.identity(), "vae_preset": encoder.settings.preset})
+    counts = result.counts
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(result.clips),
+            "manifest": dg.MetadataValue.path(str(path)),
+            "encoded": counts.get("encoded", 0),
+            "skipped": counts.get("skipped", 0),
+            "moved": counts.get("moved", 0),
+            "failed": counts.get("failed", 0),
+            "failed_clips": dg.MetadataValue.md(
+                "\n".join(f"- {r['video_id']} ({r['augmentation']}): {r['reason']}" for r in result.clips if r["status"] == "failed") or "none"
+            ),
+            "model_id": encoder.model_id,
+            "encode_dtype": encoder.identity()["dtype"],
+            "device": str(encoder.device),
+            "duration_s": result.duration_s,
+            "vae_seconds": round(result.encode_seconds, 3),
+            "clips_per_s": round(result.encoded_clips / max(result.duration_s, 1e-9), 3),
+        }
+    )

@@ -1,0 +1,62 @@
+"""Checks on a scenario's latent caches: readable, the configured geometry and model, sane values."""
+
+import json
+
+import dagster as dg
+
+from prep_platform.defs.frames.checks import load_frames_manifest
+from prep_platform.defs.latents.assets import clip_latents
+from prep_platform.defs.partitions import scenario_partitions
+from prep_platform.defs.resources import PrepPlatformSettings
+from prep_platform.lib.latents import expected_latent_shape, latent_file_problems
+from prep_platform.lib.prepare import LATENTS_MANIFEST
+
+MAX_FAILED_SHARE = 0.2
+
+
+@dg.asset_check(
+    asset=clip_latents,
+    partitions_def=scenario_partitions,
+    blocking=True,
+    description="Every ok clip of the scenario has a readable cache whose shapes, dtype and header match the config, "
+    f"values finite and within bounds (no all-zero or garbage latents); at most {MAX_FAILED_SHARE:.0%} failed.",
+)
+def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    scenario = context.partition_key
+    frames = load_frames_manifest(settings, scenario)
+    latents_path = settings.latents_root() / scenario / LATENTS_MANIFEST
+    if frames is None or not latents_path.exists():
+        return dg.AssetCheckResult(passed=False, metadata={"problem": "frames or latents manifest missing"})
+    latents = json.loads(latents_path.read_text())
+    config = settings.frame_config()
+    channels = int(latents["settings"]["latent_channels"])
+    expect = {
+        "frames": config.frames,
+        "fps": config.fps,
+        "width": config.width,
+        "height": config.height,
+        "model_id": latents["settings"]["model_id"],
+        "stored_dtype": "float16",
+        "shape": expected_latent_shape(config.frames, config.height, config.width, channels),
+    }
+    rows = latents["clips"]
+    written = [row for row in rows if row["status"] in ("encoded", "skipped", "moved")]
+    # A bad file always fails the check; clips that failed to encode fail it only above the threshold.
+    file_problems = [p for row in written for p in latent_file_problems(row["latent_path"], expect=expect)]
+    ok_clips = {clip["video_id"] for clip in frames["clips"] if clip["status"] == "ok"}
+    covered = {row["video_id"] for row in written if row["augmentation"] == "none"}
+    uncovered = [
+        f"{video_id}: no cache file ({next((r['reason'] for r in rows if r['video_id'] == video_id), 'not in the latents manifest')})"
+        for video_id in sorted(ok_clips - covered)
+    ]
+    share = len(uncovered) / len(ok_clips) if ok_clips else 0.0
+    problems = file_problems + uncovered
+    return dg.AssetCheckResult(
+        passed=not file_problems and share <= MAX_FAILED_SHARE,
+        metadata={
+            "files_checked": len(written),
+            "bad_files": len(file_problems),
+            "failed_share": round(share, 4),
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none"),
+        },
+    )

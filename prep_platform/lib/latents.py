@@ -1,0 +1,109 @@
+"""Latent cache files: one `.npz` per clip (and per augmentation), written atomically, self-describing.
+
+    latent_mean, latent_logvar   float16 [C, T, h, w]  the video's latent distribution, unscaled
+    image_latents                float16 [C, 1, h, w]  the window's first frame encoded alone: clean, not
+                                                       noise-augmented, the distribution's mode, unscaled
+    header                       JSON: model, revision, scaling_factor, invert_scale_latents, encode dtype, frames,
+                                 fps, size, crop box, source and config fingerprints, package version, augmentation
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from prep_platform.lib.atomic import atomic_path
+
+LATENT_FORMAT_VERSION = 1
+ARRAY_KEYS = ("latent_mean", "latent_logvar", "image_latents")
+AUGMENTATIONS = ("none", "hflip")
+
+
+def variant_path(latent_path: Path | str, augmentation: str) -> Path:
+    """`video7.npz` for the clip itself, `video7.hflip.npz` for its flipped variant."""
+    latent_path = Path(latent_path)
+    return latent_path if augmentation == "none" else latent_path.with_name(f"{latent_path.stem}.{augmentation}.npz")
+
+
+def config_fingerprint(frame_fingerprint: str, vae_fingerprint: str, augmentation: str) -> str:
+    payload = f"{LATENT_FORMAT_VERSION}:{frame_fingerprint}:{vae_fingerprint}:{augmentation}"
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def write_latent_file(path: Path | str, arrays: dict[str, np.ndarray], header: dict) -> None:
+    with atomic_path(path) as tmp:
+        with tmp.open("wb") as handle:  # a file handle: np.savez would otherwise append ".npz" to the temp name
+            np.savez(handle, header=np.array(json.dumps(header, sort_keys=True)), **arrays)
+
+
+def read_latent_header(path: Path | str) -> dict | None:
+    """The header alone (cheap: one member of the zip); None when the file is missing or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return json.loads(str(data["header"]))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
+        return None
+
+
+def load_latent_file(path: Path | str) -> tuple[dict, dict[str, np.ndarray]]:
+    with np.load(path, allow_pickle=False) as data:
+        header = json.loads(str(data["header"]))
+        return header, {key: data[key] for key in ARRAY_KEYS}
+
+
+def expected_latent_shape(frames: int, height: int, width: int, channels: int) -> tuple[int, int, int, int]:
+    """CogVideoX VAE: time /4 keeping the first frame, space /8."""
+    return (channels, (frames - 1) // 4 + 1, height // 8, width // 8)
+
+
+def latent_file_problems(
+    path: Path | str, *, expect: dict, mean_abs_max: float = 50.0, std_min: float = 1e-4, std_max: float = 50.0
+) -> list[str]:
+    """Problems with one cache file against the expected header values and shapes; [] when it is sound.
+
+    `expect` holds header keys to compare (frames, fps, width, height, config_fingerprint, ...) and `shape`.
+    The value bounds catch all-zero and garbage latents.
+    """
+    path = Path(path)
+    try:
+        header, arrays = load_latent_file(path)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        return [f"{path}: unreadable: {exc}"]
+    problems = []
+    for key, value in expect.items():
+        if key == "shape":
+            continue
+        if header.get(key) != value:
+            problems.append(f"{path}: header {key} is {header.get(key)!r}, expected {value!r}")
+    shape = tuple(expect["shape"]) if "shape" in expect else None
+    for key in ARRAY_KEYS:
+        array = arrays[key]
+        if array.dtype != np.float16:
+            problems.append(f"{path}: {key} is {array.dtype}, expected float16")
+        want = shape if key != "image_latents" or shape is None else (shape[0], 1, shape[2], shape[3])
+        if want is not None and tuple(array.shape) != want:
+            problems.append(f"{path}: {key} has shape {list(array.shape)}, expected {list(want)}")
+        if not np.isfinite(array).all():
+            problems.append(f"{path}: {key} has non-finite values")
+    mean = arrays["latent_mean"].astype(np.float32)
+    if np.isfinite(mean).all():
+        if float(mean.std()) < std_min:
+            problems.append(f"{path}: latent_mean std {float(mean.std()):.2e} < {std_min} (all-constant latents)")
+        if float(mean.std()) > std_max or float(np.abs(mean).mean()) > mean_abs_max:
+            problems.append(f"{path}: latent_mean out of bounds (std {float(mean.std()):.3g}, mean |x| {float(np.abs(mean).mean()):.3g})")
+    return problems
+
+
+def latent_values_problem(arrays: dict[str, np.ndarray], *, std_min: float = 1e-4) -> str:
+    """Why freshly encoded latents must not be written ("" when they are fine)."""
+    for key in ARRAY_KEYS:
+        if not np.isfinite(arrays[key]).all():
+            return f"the encoder produced non-finite values in {key}"
+    std = float(arrays["latent_mean"].astype(np.float32).std())
+    if std < std_min:
+        return f"the encoder produced constant latents (std {std:.2e})"
+    return ""

@@ -1,0 +1,405 @@
+"""The two expensive stages over a set of metadata records: frames (CPU workers) and latents (one encoder,
+fed by worker processes that decode and resize the next clips while the VAE runs).
+
+Workers are started with forkserver (never fork: CUDA state must not be forked). Host memory is bounded by
+`prefetch` decoded windows plus one batch plus the writer's queue, whatever the number of clips.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from prep_platform import __version__
+from prep_platform.lib.atomic import write_json_atomic
+from prep_platform.lib.frames import OK, FrameConfig, file_fingerprint, frame_stage_clip, read_window
+from prep_platform.lib.latents import (
+    LATENT_FORMAT_VERSION,
+    config_fingerprint,
+    latent_values_problem,
+    read_latent_header,
+    variant_path,
+    write_latent_file,
+)
+
+ProgressCallback = Callable[[int, int, Counter], None]
+FRAMES_MANIFEST = "frames_manifest.json"
+LATENTS_MANIFEST = "latents_manifest.json"
+
+
+def _worker_init() -> None:
+    # One thread per worker process: the parallelism is across clips.
+    import cv2
+
+    cv2.setNumThreads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("forkserver"), initializer=_worker_init
+    )
+
+
+# --- frame stage ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FrameStageResult:
+    clips: list[dict]
+    config: FrameConfig
+    duration_s: float
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(clip["status"] for clip in self.clips).items()))
+
+
+def run_frame_stage(
+    records: list[dict], config: FrameConfig, *, workers: int = 1, progress: ProgressCallback | None = None
+) -> FrameStageResult:
+    """Window + conditioning image for each record (`video_path`, `image_path`). Bad clips get a status."""
+    started = time.perf_counter()
+    counts: Counter = Counter()
+    outputs: list[dict] = []
+
+    def collect(record: dict, clip: dict) -> None:
+        keep = {k: record[k] for k in ("video_id", "scenario", "split", "video_path", "image_path", "latent_path") if k in record}
+        outputs.append({**keep, **clip})
+        counts[clip["status"]] += 1
+        if progress:
+            progress(len(outputs), len(records), counts)
+
+    if workers <= 0:
+        for record in records:
+            collect(record, _frame_clip_safely(record, config))
+    else:
+        with _pool(workers) as pool:
+            futures = [(r, pool.submit(frame_stage_clip, r["video_path"], r["image_path"], config)) for r in records]
+            for record, future in futures:
+                collect(record, _result_or_failure(future, record))
+    return FrameStageResult(outputs, config, round(time.perf_counter() - started, 3))
+
+
+def _frame_clip_safely(record: dict, config: FrameConfig) -> dict:
+    try:
+        return frame_stage_clip(record["video_path"], record["image_path"], config)
+    except Exception as exc:  # a clip must never take the run down with it
+        return {"status": "failed", "reason": f"{record['video_path']}: {type(exc).__name__}: {exc}"}
+
+
+def _result_or_failure(future: Future, record: dict) -> dict:
+    try:
+        return future.result()
+    except Exception as exc:  # includes a worker killed by the OS (BrokenProcessPool)
+        return {"status": "failed", "reason": f"{record['video_path']}: worker failed: {type(exc).__name__}: {exc}"}
+
+
+def write_frames_manifest(path: Path | str, result: FrameStageResult, partition: str) -> None:
+    write_json_atomic(
+        path,
+        {
+            "partition": partition,
+            "package_version": __version__,
+            "frame_config": {**result.config.__dict__, "fingerprint": result.config.fingerprint()},
+            "counts": result.counts,
+            "duration_s": result.duration_s,
+            "clips": result.clips,
+        },
+    )
+
+
+# --- latent stage -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class LatentItem:
+    video_id: str
+    video_path: str
+    latent_path: Path  # for augmentation "none"; variants sit beside it
+    source_fingerprint: str
+    scenario: str = ""
+
+
+@dataclass
+class LatentStageResult:
+    clips: list[dict] = field(default_factory=list)
+    duration_s: float = 0.0
+    encode_seconds: float = 0.0  # time inside the VAE
+    encoded_clips: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(clip["status"] for clip in self.clips).items()))
+
+
+def _decode_for_latents(video_path: str, config: FrameConfig) -> tuple[str, str, np.ndarray | None, dict]:
+    """Runs in a worker: the window's frames, resized and cropped, plus the facts the header records."""
+    result = read_window(video_path, config, want_frames=True, count_all=False)
+    return result.status, result.reason, result.frames, result.record()
+
+
+def plan_latent_stage(
+    items: Iterable[LatentItem], *, frame_fingerprint: str, vae_fingerprint: str, augment: bool, latents_root: Path
+) -> tuple[list[tuple[LatentItem, list[str]]], list[dict]]:
+    """Split the clips into what must be encoded (with the variants missing) and what is already current.
+
+    A cached file is current when its source and config fingerprints match. A current file found under another
+    scenario's folder (the clip was relabelled) is moved, not re-encoded.
+    """
+    variants = ["none", "hflip"] if augment else ["none"]
+    to_encode: list[tuple[LatentItem, list[str]]] = []
+    done: list[dict] = []
+    for item in items:
+        missing = []
+        for variant in variants:
+            target = variant_path(item.latent_path, variant)
+            expected = config_fingerprint(frame_fingerprint, vae_fingerprint, variant)
+            header = read_latent_header(target) if target.exists() else None
+            if _current(header, item.source_fingerprint, expected):
+                done.append(_clip_row(item, variant, "skipped", target, "cache is current"))
+                continue
+            moved_from = _find_elsewhere(item, variant, latents_root, expected)
+            if moved_from is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(moved_from, target)
+                done.append(_clip_row(item, variant, "moved", target, f"relabelled: moved from {moved_from}"))
+                continue
+            missing.append(variant)
+        if missing:
+            to_encode.append((item, missing))
+    return to_encode, done
+
+
+def _current(header: dict | None, source_fingerprint: str, expected_config: str) -> bool:
+    return bool(
+        header
+        and header.get("source_fingerprint") == source_fingerprint
+        and header.get("config_fingerprint") == expected_config
+    )
+
+
+def _find_elsewhere(item: LatentItem, variant: str, latents_root: Path, expected_config: str) -> Path | None:
+    name = variant_path(item.latent_path, variant).name
+    if not latents_root.exists():
+        return None
+    for folder in latents_root.iterdir():
+        candidate = folder / name
+        if folder.is_dir() and candidate != variant_path(item.latent_path, variant) and candidate.exists():
+            if _current(read_latent_header(candidate), item.source_fingerprint, expected_config):
+                return candidate
+    return None
+
+
+def _clip_row(item: LatentItem, variant: str, status: str, path: Path, reason: str = "") -> dict:
+    return {"video_id": item.video_id, "augmentation": variant, "status": status, "latent_path": str(path), "reason": reason}
+
+
+def run_latent_stage(
+    items: list[LatentItem],
+    config: FrameConfig,
+    encoder,  # lib.vae.VaeEncoder (or anything with its encode / identity interface)
+    *,
+    latents_root: Path | str,
+    augment: bool = False,
+    workers: int = 1,
+    prefetch: int = 4,
+    progress: ProgressCallback | None = None,
+) -> LatentStageResult:
+    started = time.perf_counter()
+    latents_root = Path(latents_root)
+    frame_fp, vae_fp = config.fingerprint(), encoder.identity_fingerprint()
+    to_encode, done = plan_latent_stage(
+        items, frame_fingerprint=frame_fp, vae_fingerprint=vae_fp, augment=augment, latents_root=latents_root
+    )
+    result = LatentStageResult(clips=list(done))
+    counts: Counter = Counter(row["status"] for row in done)
+    total = len(done) + sum(len(variants) for _, variants in to_encode)
+
+    lock = threading.Lock()  # rows arrive from this thread and from the writer thread
+
+    def report(rows: list[dict]) -> None:
+        with lock:
+            result.clips.extend(rows)
+            counts.update(row["status"] for row in rows)
+            if progress:
+                progress(len(result.clips), total, counts)
+
+    writer = _Writer(report)
+    batch: list[tuple[LatentItem, list[str], np.ndarray, dict]] = []
+
+    def flush() -> None:
+        if batch:
+            rows = _encode_batch(batch, encoder, frame_fp, vae_fp, config, writer, result)
+            report(rows)
+            batch.clear()
+
+    def handle(item: LatentItem, variants: list[str], decoded: tuple) -> None:
+        status, reason, frames, facts = decoded
+        if status != OK:
+            report([_clip_row(item, v, "failed", variant_path(item.latent_path, v), f"{status}: {reason}") for v in variants])
+            return
+        batch.append((item, variants, frames, facts))
+        if len(batch) >= encoder.settings.batch_size:
+            flush()
+
+    try:
+        if workers <= 0:
+            for item, variants in to_encode:
+                handle(item, variants, _decode_safely(item, config))
+        else:
+            with _pool(workers) as pool:
+                pending: deque = deque()
+                queue_iter = iter(to_encode)
+
+                def refill() -> None:
+                    while len(pending) < max(prefetch, 1):
+                        nxt = next(queue_iter, None)
+                        if nxt is None:
+                            return
+                        pending.append((*nxt, pool.submit(_decode_for_latents, nxt[0].video_path, config)))
+
+                refill()
+                while pending:
+                    item, variants, future = pending.popleft()
+                    refill()  # keep the workers busy while this clip is encoded
+                    try:
+                        decoded = future.result()
+                    except Exception as exc:
+                        decoded = ("failed", f"worker failed: {type(exc).__name__}: {exc}", None, {})
+                    handle(item, variants, decoded)
+        flush()
+    finally:
+        writer.close()
+    result.duration_s = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _decode_safely(item: LatentItem, config: FrameConfig) -> tuple:
+    try:
+        return _decode_for_latents(item.video_path, config)
+    except Exception as exc:
+        return ("failed", f"{type(exc).__name__}: {exc}", None, {})
+
+
+def _encode_batch(batch, encoder, frame_fp: str, vae_fp: str, config: FrameConfig, writer, result: LatentStageResult) -> list[dict]:
+    """Encode one batch (and its flipped copy where asked); hand sound results to the writer thread."""
+    rows: list[dict] = []
+    windows = np.stack([frames for _, _, frames, _ in batch])
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    needed = {v for _, variants, _, _ in batch for v in variants}
+    try:
+        began = time.perf_counter()
+        if "none" in needed:
+            outputs["none"] = encoder.encode(windows)
+        if "hflip" in needed:
+            outputs["hflip"] = encoder.encode(np.ascontiguousarray(windows[:, :, :, ::-1]))
+        result.encode_seconds += time.perf_counter() - began
+        result.encoded_clips += len(batch)
+    except Exception as exc:  # e.g. out of memory: the batch fails with the reason, the run goes on
+        for item, variants, _, _ in batch:
+            rows += [_clip_row(item, v, "failed", variant_path(item.latent_path, v), f"encode failed: {type(exc).__name__}: {exc}") for v in variants]
+        return rows
+    identity = encoder.identity()
+    for index, (item, variants, _, facts) in enumerate(batch):
+        for variant in variants:
+            arrays = {key: value[index] for key, value in outputs[variant].items()}
+            target = variant_path(item.latent_path, variant)
+            problem = latent_values_problem(arrays)
+            if problem:  # never write all-zero or non-finite latents
+                rows.append(_clip_row(item, variant, "failed", target, problem))
+                continue
+            header = {
+                "format_version": LATENT_FORMAT_VERSION,
+                "kind": "latent_distribution (mean, logvar), unscaled",
+                "image_latents": {"kind": "mode of the first frame encoded alone", "noise_augmented": False, "scaled": False},
+                **identity,
+                "encode_dtype": identity["dtype"],
+                "stored_dtype": "float16",
+                "device": str(encoder.device),
+                "tiling": encoder.settings.tiling,
+                "slicing": encoder.settings.slicing,
+                "frames": config.frames,
+                "fps": config.fps,
+                "width": config.width,
+                "height": config.height,
+                "crop_box": facts.get("crop_box"),
+                "window_start_s": facts.get("window_start_s"),
+                "window_end_s": facts.get("window_end_s"),
+                "padded_frames": facts.get("padded_frames", 0),
+                "source_fps": facts.get("source_fps"),
+                "video_id": item.video_id,
+                "source_path": item.video_path,
+                "source_fingerprint": item.source_fingerprint,
+                "frame_config_fingerprint": frame_fp,
+                "vae_fingerprint": vae_fp,
+                "config_fingerprint": config_fingerprint(frame_fp, vae_fp, variant),
+                "augmentation": variant,
+                "package_version": __version__,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            writer.put(item, variant, target, arrays, header)
+    return rows
+
+
+class _Writer:
+    """Writes cache files on a thread so file I/O overlaps the encoder; a bounded queue bounds memory."""
+
+    def __init__(self, report: Callable[[list[dict]], None]):
+        self._queue: queue.Queue = queue.Queue(maxsize=4)
+        self._report = report
+        self._thread = threading.Thread(target=self._run, name="latent-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, item: LatentItem, variant: str, target: Path, arrays: dict, header: dict) -> None:
+        self._queue.put((item, variant, target, arrays, header))
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            item, variant, target, arrays, header = job
+            try:
+                write_latent_file(target, arrays, header)
+                row = _clip_row(item, variant, "encoded", target)
+            except OSError as exc:
+                row = _clip_row(item, variant, "failed", target, f"write failed: {exc}")
+            self._report([row])
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
+def latent_items_from_frames(frame_clips: Iterable[dict]) -> list[LatentItem]:
+    """The ok clips of a frame stage, ready for the latent stage (fingerprints computed if absent)."""
+    items = []
+    for clip in frame_clips:
+        if clip["status"] != OK:
+            continue
+        fingerprint = clip.get("source_fingerprint") or file_fingerprint(clip["video_path"])
+        items.append(LatentItem(clip["video_id"], clip["video_path"], Path(clip["latent_path"]), fingerprint, clip.get("scenario", "")))
+    return items
+
+
+def write_latents_manifest(path: Path | str, result: LatentStageResult, partition: str, settings: dict) -> None:
+    write_json_atomic(
+        path,
+        {
+            "partition": partition,
+            "package_version": __version__,
+            "settings": settings,
+            "counts": result.counts,
+            "duration_s": result.duration_s,
+            "encode_seconds": round(result.encode_seconds, 3),
+            "clips": sorted(result.clips, key=lambda row: (row["video_id"], row["augmentation"])),
+        },
+    )

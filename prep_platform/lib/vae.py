@@ -1,0 +1,130 @@
+"""The CogVideoX VAE as an encoder of uint8 frame batches: presets, device and dtype, tiling and slicing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+DEFAULT_MODEL_ID = "THUDM/CogVideoX-5b-I2V"
+TINY_CONFIG = {"block_out_channels": (8, 8, 8, 8), "latent_channels": 4, "layers_per_block": 1, "norm_num_groups": 2}
+PRESETS = ("default", "low_memory", "tiny")
+
+
+@dataclass(frozen=True)
+class VaeSettings:
+    """`default`: pretrained weights, untiled. `low_memory`: tiling + slicing + batch 1 (about 2.4 GiB at
+    49x480x720 in bf16 on an H200: fits any 24 GB card). `tiny`: the same class with a tiny random config, for
+    CPU demos and tests."""
+
+    preset: str = "default"
+    model_id: str = DEFAULT_MODEL_ID  # a Hub repo id or a local folder
+    subfolder: str = "vae"
+    revision: str = "main"
+    device: str = "auto"  # auto: cuda when available
+    dtype: str = "auto"  # auto: bfloat16 on cuda, float32 on cpu
+    batch_size: int = 1
+    tiling: bool = False
+    slicing: bool = False
+    compile: bool = False  # torch.compile the encoder (1.45x on an H200 after a ~1 min warm-up)
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown VAE preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+
+    def resolved(self) -> VaeSettings:
+        """Apply the preset's switches on top of the explicit ones."""
+        if self.preset == "low_memory":
+            return VaeSettings(**{**asdict(self), "tiling": True, "slicing": True, "batch_size": 1})
+        return self
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                "float16": torch.float16, "fp16": torch.float16}[name]
+    except KeyError as exc:
+        raise ValueError(f"unknown dtype {name!r}; use float32, bfloat16 or float16") from exc
+
+
+class VaeEncoder:
+    """Loads the VAE once; `encode` turns uint8 RGB windows into latent distributions and image latents."""
+
+    def __init__(self, settings: VaeSettings):
+        from diffusers import AutoencoderKLCogVideoX  # heavy import, only where a VAE is really built
+
+        self.settings = settings.resolved()
+        self.device = resolve_device(self.settings.device)
+        self.dtype = resolve_dtype(self.settings.dtype, self.device)
+        if self.settings.preset == "tiny":
+            torch.manual_seed(0)  # the same random weights every time: caches stay valid across runs
+            vae = AutoencoderKLCogVideoX(**TINY_CONFIG).to(dtype=self.dtype)
+            self.model_id, self.revision = "tiny-random-cogvideox-vae(seed=0)", "none"
+        else:
+            vae = AutoencoderKLCogVideoX.from_pretrained(
+                self.settings.model_id, subfolder=self.settings.subfolder or None, revision=self.settings.revision,
+                torch_dtype=self.dtype,
+            )
+            self.model_id, self.revision = self.settings.model_id, self.settings.revision
+        vae = vae.to(self.device).eval().requires_grad_(False)
+        if self.settings.tiling:
+            vae.enable_tiling()
+        if self.settings.slicing:
+            vae.enable_slicing()
+        if self.settings.compile:
+            from torch import _dynamo
+
+            _dynamo.config.cache_size_limit = max(_dynamo.config.cache_size_limit, 64)  # tiled shapes vary
+            vae.encoder = torch.compile(vae.encoder)
+        self.vae = vae
+        self.config = dict(vae.config)
+
+    @property
+    def scaling_factor(self) -> float:
+        return float(self.config.get("scaling_factor", 1.0))
+
+    @property
+    def invert_scale_latents(self) -> bool:
+        return bool(self.config.get("invert_scale_latents", False))
+
+    def identity(self) -> dict:
+        """What makes two encodings comparable (goes into the cache's config fingerprint)."""
+        return {
+            "model_id": self.model_id,
+            "revision": self.revision,
+            "subfolder": self.settings.subfolder,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "scaling_factor": self.scaling_factor,
+            "invert_scale_latents": self.invert_scale_latents,
+            "latent_channels": int(self.config.get("latent_channels", 16)),
+        }
+
+    def identity_fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+
+    @torch.inference_mode()
+    def encode(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        """windows: [B, F, H, W, 3] uint8 RGB -> float16 arrays: latent_mean / latent_logvar [B, C, T, h, w]
+        and image_latents [B, C, 1, h, w] (the first frame encoded alone, clean: the distribution's mode)."""
+        pixels = torch.from_numpy(windows).to(self.device, non_blocking=True)
+        pixels = pixels.permute(0, 4, 1, 2, 3).to(self.dtype).div_(127.5).sub_(1.0)  # [B, 3, F, H, W] in [-1, 1]
+        video = self.vae.encode(pixels).latent_dist
+        image = self.vae.encode(pixels[:, :, :1]).latent_dist
+        return {
+            "latent_mean": video.mean.to(torch.float16).cpu().numpy(),
+            "latent_logvar": video.logvar.to(torch.float16).cpu().numpy(),
+            "image_latents": image.mean.to(torch.float16).cpu().numpy(),
+        }
