@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 # Errors the core raises for bad input: shown as one clear message, not a traceback.
 from prep_platform.lib.hub import HubDownloadError
-from prep_platform.lib.manifest import ManifestError
+from prep_platform.lib.manifest import SUCCESS_STATUSES, ManifestError
 from prep_platform.lib.msr_vtt import AnnotationError
 from prep_platform.lib.msr_vtt_download import SourceError
 from prep_platform.lib.scenarios import ScenarioConfigError
@@ -41,8 +41,8 @@ def clip_progress(description: str) -> Iterator[Callable[[int, int, Counter], No
         if bar is None:
             bar = tqdm(total=total, desc=description, unit="clip", file=sys.stderr)
         bar.n = done
-        failed = sum(n for status, n in counts.items() if status != "ok")
-        bar.set_postfix(ok=counts.get("ok", 0), failed=failed, refresh=False)
+        failed = sum(n for status, n in counts.items() if status not in SUCCESS_STATUSES)
+        bar.set_postfix(done=done - failed, failed=failed, refresh=False)
         bar.refresh()
 
     try:

@@ -12,6 +12,8 @@ from pathlib import Path
 from prep_platform.lib.atomic import write_text_atomic
 
 MANIFEST_FILE = "manifest.csv"
+# Per-clip statuses that are not failures, across every stage (probe, frames, latents).
+SUCCESS_STATUSES = frozenset({"ok", "encoded", "skipped", "moved"})
 
 
 @dataclass

@@ -34,7 +34,10 @@ def write_clip(
     variable-frame-rate clip.
     """
     fps = Fraction(fps).limit_denominator(1001)
-    times = frame_times if frame_times is not None else [i / float(fps) for i in range(int(round(seconds * float(fps))))]
+    if frame_times is not None:
+        times = [round(t * 1000) / 1000 for t in frame_times]  # what the millisecond timestamps will hold
+    else:
+        times = [i / float(fps) for i in range(int(round(seconds * float(fps))))]
     rng = np.random.default_rng(seed)
     texture = None
     if textured:

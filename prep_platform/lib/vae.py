@@ -71,7 +71,9 @@ class VaeEncoder:
         self.dtype = resolve_dtype(self.settings.dtype, self.device)
         if self.settings.preset == "tiny":
             torch.manual_seed(0)  # the same random weights every time: caches stay valid across runs
-            vae = AutoencoderKLCogVideoX(**TINY_CONFIG).to(dtype=self.dtype)
+            vae = AutoencoderKLCogVideoX(**TINY_CONFIG)
+            if self.dtype != torch.float32:
+                vae = vae.to(dtype=self.dtype)
             self.model_id, self.revision = "tiny-random-cogvideox-vae(seed=0)", "none"
         else:
             vae = AutoencoderKLCogVideoX.from_pretrained(
