@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 
 from prep_platform.definitions import defs
@@ -14,7 +16,12 @@ def _graph():
 def test_asset_keys_and_groups():
     graph = _graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    assert groups == {"msr_vtt_raw": "raw", "scenario_metadata": "metadata"}
+    assert groups == {
+        "msr_vtt_raw": "raw",
+        "scenario_metadata": "metadata",
+        "clip_frames": "frames",
+        "clip_latents": "latents",
+    }
 
 
 def test_dependencies():
@@ -23,7 +30,55 @@ def test_dependencies():
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
     }
-    assert parents == {"msr_vtt_raw": set(), "scenario_metadata": {"msr_vtt_raw"}}
+    assert parents == {
+        "msr_vtt_raw": set(),
+        "scenario_metadata": {"msr_vtt_raw"},
+        "clip_frames": {"scenario_metadata"},
+        "clip_latents": {"clip_frames"},
+    }
+
+
+def test_frames_and_latents_are_partitioned_by_the_yaml_scenarios():
+    from prep_platform.lib.scenarios import load_scenarios
+
+    graph = _graph()
+    expected = list(load_scenarios().scenarios)
+    for name in ("clip_frames", "clip_latents"):
+        assert graph.get(dg.AssetKey(name)).partitions_def.get_partition_keys() == expected
+    for name in ("msr_vtt_raw", "scenario_metadata"):
+        assert graph.get(dg.AssetKey(name)).partitions_def is None
+
+
+def test_gpu_work_is_pooled_and_tagged_and_frame_work_is_not():
+    latents = defs.resolve_assets_def("clip_latents")
+    frames = defs.resolve_assets_def("clip_frames")
+    latents_op, frames_op = latents.node_def, frames.node_def
+    assert latents_op.pool == "gpu" and frames_op.pool is None
+    assert latents_op.tags["prep_platform/resource"] == "gpu" and "prep_platform/resource" not in frames_op.tags
+    k8s = latents_op.tags["dagster-k8s/config"]
+    k8s = json.loads(k8s) if isinstance(k8s, str) else k8s
+    assert k8s["container_config"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert "pytorch" in _graph().get(dg.AssetKey("clip_latents")).kinds
+
+
+def test_latents_job_executor_limits_gpu_steps_and_never_forks():
+    job = defs.resolve_job_def("latents_job")
+    executor = job.executor_def
+    assert executor.name == "gpu_multiprocess_executor"
+    config = executor.apply_config_mapping({}).value["config"]
+    assert config["start_method"] == {"forkserver": {}}
+    assert config["tag_concurrency_limits"] == [{"key": "prep_platform/resource", "value": "gpu", "limit": 1}]
+    selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+    assert selected == {"clip_frames", "clip_latents"} and job.partitions_def.get_partition_keys()[0] == "press_room"
+
+
+def test_dagster_yaml_limits_the_gpu_pool_and_frees_slots_of_crashed_runs():
+    import yaml
+    from pathlib import Path
+
+    settings = yaml.safe_load((Path(__file__).resolve().parent.parent / "dagster.yaml").read_text())
+    assert settings["concurrency"]["pools"]["default_limit"] == 1
+    assert settings["run_monitoring"]["enabled"] and settings["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
 
 
 def test_kinds_and_owners():
@@ -47,10 +102,12 @@ def test_checks_per_asset_and_blocking():
         "scenario_metadata_split_disjoint_check": ("scenario_metadata", True),
         "scenario_metadata_validation_share_check": ("scenario_metadata", True),
         "scenario_metadata_scenario_coverage_check": ("scenario_metadata", False),
+        "clip_frames_images_check": ("clip_frames", True),
+        "clip_latents_files_check": ("clip_latents", True),
     }
 
 
-def test_main_job_selects_every_asset():
+def test_prep_job_selects_the_unpartitioned_assets():
     job = defs.resolve_job_def("prep_job")
     selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
     assert selected == {"msr_vtt_raw", "scenario_metadata"}

@@ -39,12 +39,19 @@ def test_readme_main_job_command_materialises_every_asset(tmp_path):
     env["HF_HUB_OFFLINE"] = "1"  # proves no network is needed
     result = subprocess.run(["bash", "-c", run_part], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "SUCCESS" in result.stdout
+    assert "SUCCESS: runs recorded" in result.stdout and "FAILED" not in result.stdout
     for asset in ("msr_vtt_raw", "scenario_metadata"):
         assert f"materialised {asset}" in result.stdout
-    assert result.stdout.count(": passed") == 7
+    from prep_platform.lib.scenarios import DEFAULT_SCENARIOS
+
+    for scenario in DEFAULT_SCENARIOS:
+        assert f"latents_job[{scenario}] run" in result.stdout
+    assert result.stdout.count("materialised clip_latents") == len(DEFAULT_SCENARIOS)
+    assert result.stdout.count(": passed") == 7 + 2 * len(DEFAULT_SCENARIOS)
 
     document = json.loads((tmp_path / "data/metadata/scenario_metadata.json").read_text())
     assert metadata_schema_problems(document) == []
     assert len(document["train"]) >= 15 and len(document["validation"]) >= 5
     assert (tmp_path / ".dagster_home" / "dagster.yaml").exists()  # runs recorded for `dagster dev`
+    record = document["train"][0]
+    assert (tmp_path / record["latent_path"]).exists() and (tmp_path / record["image_path"]).exists()

@@ -3,7 +3,6 @@ that runs at most one GPU step at a time."""
 
 import dagster as dg
 
-from prep_platform.defs.partitions import scenario_partitions
 
 prep_job = dg.define_asset_job(
     "prep_job",
@@ -25,7 +24,6 @@ gpu_executor = dg.multiprocess_executor.configured(
 latents_job = dg.define_asset_job(
     "latents_job",
     selection=dg.AssetSelection.groups("frames", "latents"),
-    partitions_def=scenario_partitions,
     executor_def=gpu_executor,
     description="Frames and VAE latents for one scenario partition; GPU steps one at a time.",
 )

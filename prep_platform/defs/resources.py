@@ -16,6 +16,7 @@ SOURCE_ENV = "PREP_PLATFORM_MSR_VTT_SOURCE"
 DATA_ROOT_ENV = "PREP_PLATFORM_DATA_ROOT"
 VAE_PRESET_ENV = "PREP_PLATFORM_VAE_PRESET"
 FRAME_SIZE_ENV = "PREP_PLATFORM_FRAME_SIZE"
+FRAMES_ENV = "PREP_PLATFORM_FRAMES"
 # The demo keeps the real temporal geometry (49 frames at 8 fps) but a small frame: the tiny VAE still costs
 # ~15 s per 49x480x720 clip on two CPU cores.
 DEMO_FRAME_SIZE = "240x160"
@@ -42,6 +43,7 @@ class PrepPlatformSettings(dg.ConfigurableResource):
             data_root=os.environ.get(DATA_ROOT_ENV, "data"),
             msr_vtt_source=source,
             frame_size=os.environ.get(FRAME_SIZE_ENV, default_size),
+            frames=int(os.environ.get(FRAMES_ENV, "49")),
         )
 
     def frame_config(self) -> FrameConfig:

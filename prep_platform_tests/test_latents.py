@@ -1,0 +1,197 @@
+"""Latent stage with the real AutoencoderKLCogVideoX class (tiny config) on real H.264 clips."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prep_platform.lib.frames import FrameConfig, file_fingerprint
+from prep_platform.lib.latents import expected_latent_shape, latent_file_problems, load_latent_file, variant_path
+from prep_platform.lib.prepare import LatentItem, run_latent_stage
+from prep_platform.lib.synthetic_clips import write_clip
+from prep_platform.lib.vae import TINY_CONFIG, VaeEncoder, VaeSettings
+
+CONFIG = FrameConfig(width=144, height=96, frames=9, fps=8.0)
+SHAPE = expected_latent_shape(9, 96, 144, TINY_CONFIG["latent_channels"])  # (4, 3, 12, 18)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> VaeEncoder:
+    return VaeEncoder(VaeSettings(preset="tiny", batch_size=2))
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    paths = []
+    for i, (fps, size) in enumerate([(Fraction(30), (320, 240)), (Fraction(25), (322, 242)), (Fraction(15), (240, 320))]):
+        path = folder / f"video{i}.mp4"
+        write_clip(path, width=size[0], height=size[1], fps=fps, seconds=2.0, textured=True, seed=i)
+        paths.append(path)
+    return paths
+
+
+def _items(clips: list[Path], root: Path, scenario: str = "urban") -> list[LatentItem]:
+    return [LatentItem(p.stem, str(p), root / scenario / f"{p.stem}.npz", file_fingerprint(p), scenario) for p in clips]
+
+
+def _run(items, encoder, root, **kwargs):
+    kwargs.setdefault("workers", 0)
+    return run_latent_stage(items, CONFIG, encoder, latents_root=root, **kwargs)
+
+
+def test_cache_files_have_the_documented_shapes_dtype_and_header(clips, encoder, tmp_path):
+    result = _run(_items(clips, tmp_path), encoder, tmp_path)
+    assert result.counts == {"encoded": 3}
+    header, arrays = load_latent_file(tmp_path / "urban" / "video1.npz")
+    assert arrays["latent_mean"].shape == SHAPE and arrays["latent_logvar"].shape == SHAPE
+    assert arrays["image_latents"].shape == (SHAPE[0], 1, SHAPE[2], SHAPE[3])
+    assert all(a.dtype == np.float16 for a in arrays.values())
+    assert header["image_latents"]["noise_augmented"] is False
+    assert header["model_id"].startswith("tiny-random") and header["encode_dtype"] == "float32"
+    assert header["scaling_factor"] == pytest.approx(1.15258426) and header["invert_scale_latents"] is False
+    assert (header["frames"], header["fps"], header["width"], header["height"]) == (9, 8.0, 144, 96)
+    assert header["source_fingerprint"] == file_fingerprint(clips[1]) and header["config_fingerprint"]
+    assert header["crop_box"] == pytest.approx([0.0, 13.667, 322.0, 228.333]) and header["package_version"]
+    assert latent_file_problems(tmp_path / "urban" / "video1.npz", expect={"frames": 9, "shape": SHAPE}) == []
+    assert not [p for p in (tmp_path / "urban").iterdir() if p.suffix != ".npz"]  # no temp files left
+
+
+def test_worker_processes_give_the_same_latents_as_in_process(clips, encoder, tmp_path):
+    _run(_items(clips, tmp_path / "a"), encoder, tmp_path / "a", workers=0)
+    _run(_items(clips, tmp_path / "b"), encoder, tmp_path / "b", workers=2, prefetch=2)
+    for clip in clips:
+        _, a = load_latent_file(tmp_path / "a" / "urban" / f"{clip.stem}.npz")
+        _, b = load_latent_file(tmp_path / "b" / "urban" / f"{clip.stem}.npz")
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_second_run_skips_current_caches_and_re_encodes_only_stale_ones(clips, encoder, tmp_path):
+    work = [tmp_path / p.name for p in clips]
+    for src, dst in zip(clips, work):
+        dst.write_bytes(src.read_bytes())
+    _run(_items(work, tmp_path), encoder, tmp_path)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "urban").iterdir()}
+
+    again = _run(_items(work, tmp_path), encoder, tmp_path)
+    assert again.counts == {"skipped": 3} and again.encoded_clips == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "urban").iterdir()} == mtimes
+
+    write_clip(work[0], seconds=2.0, textured=True, seed=99)  # the source changed
+    stale = _run(_items(work, tmp_path), encoder, tmp_path)
+    assert stale.counts == {"encoded": 1, "skipped": 2}
+    assert [r["video_id"] for r in stale.clips if r["status"] == "encoded"] == ["video0"]
+
+    other = run_latent_stage(_items(work, tmp_path), FrameConfig(width=144, height=96, frames=9, fps=6.0), encoder,
+                             latents_root=tmp_path, workers=0)
+    assert other.counts == {"encoded": 3}  # a different frame config invalidates every cache
+
+
+def test_relabelled_clip_is_moved_not_re_encoded(clips, encoder, tmp_path):
+    _run(_items(clips, tmp_path, "urban"), encoder, tmp_path, augment=True)
+    moved = _run(_items(clips[:1], tmp_path, "crowd"), encoder, tmp_path, augment=True)
+    assert moved.counts == {"moved": 2} and moved.encoded_clips == 0
+    assert (tmp_path / "crowd" / "video0.npz").exists() and (tmp_path / "crowd" / "video0.hflip.npz").exists()
+    assert not (tmp_path / "urban" / "video0.npz").exists()
+
+
+def test_augment_writes_a_flipped_variant_recorded_as_such(clips, encoder, tmp_path):
+    result = _run(_items(clips[:1], tmp_path), encoder, tmp_path, augment=True)
+    assert result.counts == {"encoded": 2}
+    base_header, base = load_latent_file(tmp_path / "urban" / "video0.npz")
+    flip_header, flip = load_latent_file(variant_path(tmp_path / "urban" / "video0.npz", "hflip"))
+    assert (base_header["augmentation"], flip_header["augmentation"]) == ("none", "hflip")
+    assert base_header["config_fingerprint"] != flip_header["config_fingerprint"]
+    assert not np.array_equal(base["latent_mean"], flip["latent_mean"])
+
+
+class _FailingEncoder:
+    """The real encoder, but the n-th call fails (as an out-of-memory error would) or returns zeros."""
+
+    def __init__(self, real: VaeEncoder, fail_on: int, mode: str):
+        self.real, self.fail_on, self.mode, self.calls = real, fail_on, mode, 0
+        self.settings, self.device = real.settings, real.device
+
+    def identity(self):
+        return self.real.identity()
+
+    def identity_fingerprint(self):
+        return self.real.identity_fingerprint()
+
+    def encode(self, windows):
+        self.calls += 1
+        out = self.real.encode(windows)
+        if self.calls == self.fail_on:
+            if self.mode == "raise":
+                raise RuntimeError("CUDA out of memory (simulated)")
+            return {k: np.zeros_like(v) for k, v in out.items()}
+        return out
+
+
+def test_zero_latents_are_never_written(clips, encoder, tmp_path):
+    single = VaeEncoder.__new__(VaeEncoder)
+    single.__dict__.update(encoder.__dict__, settings=VaeSettings(preset="tiny", batch_size=1))
+    result = _run(_items(clips, tmp_path), _FailingEncoder(single, fail_on=2, mode="zeros"), tmp_path)
+    assert result.counts == {"encoded": 2, "failed": 1}
+    failed = next(r for r in result.clips if r["status"] == "failed")
+    assert "constant latents" in failed["reason"] and not Path(failed["latent_path"]).exists()
+
+
+def test_failed_batch_is_recorded_and_a_rerun_resumes_with_only_the_missing_clips(clips, encoder, tmp_path):
+    single = VaeEncoder.__new__(VaeEncoder)
+    single.__dict__.update(encoder.__dict__, settings=VaeSettings(preset="tiny", batch_size=1))
+    first = _run(_items(clips, tmp_path), _FailingEncoder(single, fail_on=3, mode="raise"), tmp_path)
+    assert first.counts == {"encoded": 2, "failed": 1}
+    assert "out of memory" in next(r for r in first.clips if r["status"] == "failed")["reason"]
+    resumed = _run(_items(clips, tmp_path), single, tmp_path)
+    assert resumed.counts == {"encoded": 1, "skipped": 2}
+
+
+def test_bad_clips_fail_with_reasons_and_the_rest_are_encoded(clips, encoder, tmp_path):
+    short = tmp_path / "short.mp4"
+    write_clip(short, seconds=0.5)
+    gone = tmp_path / "gone.mp4"
+    items = _items(clips[:1], tmp_path) + [
+        LatentItem("short", str(short), tmp_path / "urban" / "short.npz", "x"),
+        LatentItem("gone", str(gone), tmp_path / "urban" / "gone.npz", "y"),
+    ]
+    result = _run(items, encoder, tmp_path, workers=2)
+    status = {r["video_id"]: (r["status"], r["reason"]) for r in result.clips}
+    assert status["video0"][0] == "encoded"
+    assert status["short"][0] == "failed" and "too_short" in status["short"][1]
+    assert status["gone"][0] == "failed" and "missing" in status["gone"][1]
+
+
+def test_pretrained_loading_path_reads_a_saved_model(encoder, clips, tmp_path):
+    encoder.vae.save_pretrained(tmp_path / "model" / "vae")
+    loaded = VaeEncoder(VaeSettings(model_id=str(tmp_path / "model"), subfolder="vae", dtype="float32"))
+    assert loaded.model_id == str(tmp_path / "model") and loaded.identity()["latent_channels"] == 4
+    window = np.random.default_rng(0).integers(0, 255, (1, 9, 96, 144, 3), dtype=np.uint8)
+    assert np.array_equal(loaded.encode(window)["latent_mean"], encoder.encode(window)["latent_mean"])
+
+
+def test_low_memory_preset_turns_on_tiling_and_slicing():
+    settings = VaeSettings(preset="low_memory", batch_size=4).resolved()
+    assert (settings.tiling, settings.slicing, settings.batch_size) == (True, True, 1)
+    with pytest.raises(ValueError, match="unknown VAE preset"):
+        VaeSettings(preset="huge")
+
+
+def test_corrupt_or_garbage_cache_files_are_reported(clips, encoder, tmp_path):
+    _run(_items(clips[:1], tmp_path), encoder, tmp_path)
+    path = tmp_path / "urban" / "video0.npz"
+    header, arrays = load_latent_file(path)
+    from prep_platform.lib.latents import write_latent_file
+
+    write_latent_file(path, {**arrays, "latent_mean": np.zeros_like(arrays["latent_mean"])}, header)
+    assert any("all-constant" in p for p in latent_file_problems(path, expect={"shape": SHAPE}))
+    write_latent_file(path, {**arrays, "latent_logvar": np.full_like(arrays["latent_logvar"], np.inf)}, header)
+    assert any("non-finite" in p for p in latent_file_problems(path, expect={"shape": SHAPE}))
+    assert any("shape" in p for p in latent_file_problems(path, expect={"shape": (16, 13, 60, 90)}))
+    path.write_bytes(b"garbage")
+    assert "unreadable" in latent_file_problems(path, expect={})[0]
+    os.remove(path)

@@ -1,0 +1,116 @@
+"""clip_frames and clip_latents on a real Dagster instance: partitions, checks, incremental re-runs, the executor."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from prep_platform.definitions import build_definitions
+from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
+from prep_platform.lib.latents import load_latent_file, write_latent_file
+
+
+def _checks(result) -> dict[str, tuple[bool, str]]:
+    return {
+        e.event_specific_data.check_name: (e.event_specific_data.passed, e.event_specific_data.severity.value)
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def _metadata(result, asset: str) -> dict:
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.to_user_string() == asset:
+            return {k: v.value for k, v in materialization.metadata.items()}
+    raise AssertionError(f"{asset} not materialised")
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    settings = PrepPlatformSettings(data_root=str(root), msr_vtt_source="sample", frame_size="144x96", frames=9, workers=1)
+    defs = build_definitions(settings, VaeResource(preset="tiny"))
+    with dg.instance_for_test() as instance:
+        assert defs.resolve_job_def("prep_job").execute_in_process(instance=instance).success
+        yield defs, settings, instance
+
+
+def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
+    defs, settings, instance = pipeline
+    result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban")
+    assert result.success
+    assert _checks(result) == {"clip_frames_images_check": (True, "ERROR"), "clip_latents_files_check": (True, "ERROR")}
+    frames = _metadata(result, "clip_frames")
+    latents = _metadata(result, "clip_latents")
+    assert frames["clips_ok"] == 5 and frames["clips_failed"] == 0
+    assert latents["encoded"] == 5 and latents["failed"] == 0
+    manifest = json.loads((settings.latents_root() / "urban" / "latents_manifest.json").read_text())
+    assert {row["status"] for row in manifest["clips"]} == {"encoded"}
+    record = json.loads(settings.scenario_metadata_path.read_text())["train"]
+    urban = next(r for r in record if r["scenario"] == "urban")
+    assert (settings.latents_root() / "urban" / f"{urban['video_id']}.npz").exists()
+
+    again = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban")
+    assert _metadata(again, "clip_latents")["skipped"] == 5 and _metadata(again, "clip_latents")["encoded"] == 0
+
+
+def test_a_corrupt_cache_fails_the_blocking_check_and_the_run(pipeline):
+    defs, settings, instance = pipeline
+    assert defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="nature").success
+    victim = sorted((settings.latents_root() / "nature").glob("*.npz"))[0]
+    header, arrays = load_latent_file(victim)
+    write_latent_file(victim, {**arrays, "latent_mean": np.zeros_like(arrays["latent_mean"])}, header)  # header intact
+
+    result = defs.resolve_job_def("latents_job").execute_in_process(
+        instance=instance, partition_key="nature", raise_on_error=False
+    )
+    assert not result.success
+    assert _checks(result)["clip_latents_files_check"] == (False, "ERROR")
+    evaluation = next(e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                      and e.event_specific_data.check_name == "clip_latents_files_check")
+    assert victim.name in str(evaluation.event_specific_data.metadata["problems"].value)
+
+
+EXECUTOR_SCRIPT = """
+import json, sys
+import dagster as dg
+from prep_platform.definitions import build_definitions
+from prep_platform_tests import recon_jobs
+
+with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
+    assert build_definitions().resolve_job_def("prep_job").execute_in_process(instance=instance).success
+    with dg.execute_job(dg.reconstructable(recon_jobs.latents_job), instance=instance,
+                        tags={"dagster/partition": "crowd"}) as result:
+        events = result.all_events
+        print(json.dumps({
+            "success": result.success,
+            "steps": sorted({e.step_key for e in events if e.event_type_value == "STEP_SUCCESS"}),
+            "step_pids": sorted({e.pid for e in events if e.event_type_value == "STEP_START"}),
+            "run_pid": next(e.pid for e in events if e.event_type_value == "PIPELINE_START"),
+        }))
+"""
+
+
+@pytest.mark.slow
+def test_latents_job_runs_on_its_multiprocess_executor(tmp_path):
+    """The real executor (forkserver, gpu tag limit, gpu pool on a real instance), each step in its own process.
+
+    A fresh interpreter: a forkserver keeps the environment it started with, so settings must be in place first.
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PREP_PLATFORM_DATA_ROOT=str(tmp_path / "data"), PREP_PLATFORM_MSR_VTT_SOURCE="sample",
+               PREP_PLATFORM_FRAME_SIZE="144x96", PREP_PLATFORM_FRAMES="9")
+    done = subprocess.run([sys.executable, "-c", EXECUTOR_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["success"], done.stderr[-3000:]
+    assert {"clip_frames", "clip_latents", "clip_latents_clip_latents_files_check"} <= set(report["steps"])
+    assert report["run_pid"] not in report["step_pids"] and len(report["step_pids"]) >= 2  # steps in child processes
+    assert (tmp_path / "data" / "prepared" / "latents" / "crowd" / "latents_manifest.json").exists()
