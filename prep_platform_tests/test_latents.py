@@ -52,7 +52,7 @@ def test_cache_files_have_the_documented_shapes_dtype_and_header(clips, encoder,
     assert arrays["image_latents"].shape == (SHAPE[0], 1, SHAPE[2], SHAPE[3])
     assert all(a.dtype == np.float16 for a in arrays.values())
     assert header["image_latents"]["noise_augmented"] is False
-    assert header["model_id"].startswith("tiny-random") and header["encode_dtype"] == "float32"
+    assert header["model_id"] == "tiny-random-cogvideox-vae(seed=0)" and header["encode_dtype"] == "float32"
     assert header["scaling_factor"] == pytest.approx(1.15258426) and header["invert_scale_latents"] is False
     assert (header["frames"], header["fps"], header["width"], header["height"]) == (9, 8.0, 144, 96)
     assert header["source_fingerprint"] == file_fingerprint(clips[1]) and header["config_fingerprint"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -250,6 +251,7 @@ def write_png(path: Path | str, rgb: np.ndarray) -> None:
 
 def frame_stage_clip(video_path: str, image_path: str, config: FrameConfig) -> dict:
     """One clip of the frame stage (runs in a worker process): window, conditioning image, record."""
+    cpu_started = time.process_time()
     result = read_window(video_path, config, want_frames=False, count_all=True)
     record = result.record()
     if result.status == OK:
@@ -258,6 +260,7 @@ def frame_stage_clip(video_path: str, image_path: str, config: FrameConfig) -> d
             record["source_fingerprint"] = file_fingerprint(video_path)
         except OSError as exc:
             record["status"], record["reason"] = "write_failed", f"{image_path}: {exc}"
+    record["cpu_s"] = round(time.process_time() - cpu_started, 4)
     return record
 
 

@@ -11,14 +11,15 @@ import torch
 
 DEFAULT_MODEL_ID = "THUDM/CogVideoX-5b-I2V"
 TINY_CONFIG = {"block_out_channels": (8, 8, 8, 8), "latent_channels": 4, "layers_per_block": 1, "norm_num_groups": 2}
-PRESETS = ("default", "low_memory", "tiny")
+PRESETS = ("default", "low_memory", "tiny", "random_full")
 
 
 @dataclass(frozen=True)
 class VaeSettings:
     """`default`: pretrained weights, untiled. `low_memory`: tiling + slicing + batch 1 (about 2.4 GiB at
     49x480x720 in bf16 on an H200: fits any 24 GB card). `tiny`: the same class with a tiny random config, for
-    CPU demos and tests."""
+    CPU demos and tests. `random_full`: the full-size architecture with random weights, for benchmarks where
+    weights cannot be downloaded (same cost as the real model)."""
 
     preset: str = "default"
     model_id: str = DEFAULT_MODEL_ID  # a Hub repo id or a local folder
@@ -69,12 +70,13 @@ class VaeEncoder:
         self.settings = settings.resolved()
         self.device = resolve_device(self.settings.device)
         self.dtype = resolve_dtype(self.settings.dtype, self.device)
-        if self.settings.preset == "tiny":
+        if self.settings.preset in ("tiny", "random_full"):
             torch.manual_seed(0)  # the same random weights every time: caches stay valid across runs
-            vae = AutoencoderKLCogVideoX(**TINY_CONFIG)
+            config = TINY_CONFIG if self.settings.preset == "tiny" else {"scaling_factor": 1.15258426}
+            vae = AutoencoderKLCogVideoX(**config)
             if self.dtype != torch.float32:
                 vae = vae.to(dtype=self.dtype)
-            self.model_id, self.revision = "tiny-random-cogvideox-vae(seed=0)", "none"
+            self.model_id, self.revision = f"{self.settings.preset}-random-cogvideox-vae(seed=0)", "none"
         else:
             vae = AutoencoderKLCogVideoX.from_pretrained(
                 self.settings.model_id, subfolder=self.settings.subfolder or None, revision=self.settings.revision,
