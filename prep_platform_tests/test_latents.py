@@ -97,6 +97,9 @@ def test_relabelled_clip_is_moved_not_re_encoded(clips, encoder, tmp_path):
     assert moved.counts == {"moved": 2} and moved.encoded_clips == 0
     assert (tmp_path / "crowd" / "video0.npz").exists() and (tmp_path / "crowd" / "video0.hflip.npz").exists()
     assert not (tmp_path / "urban" / "video0.npz").exists()
+    # Until urban runs again, its folder's remaining files are orphans of a crowd-only run: reported, kept.
+    urban_run = _run(_items(clips[1:], tmp_path, "urban"), encoder, tmp_path)
+    assert urban_run.orphaned == [str(tmp_path / "urban" / f"video{i}.hflip.npz") for i in (1, 2)]
 
 
 def test_augment_writes_a_flipped_variant_recorded_as_such(clips, encoder, tmp_path):

@@ -34,6 +34,7 @@ class PrepPlatformSettings(dg.ConfigurableResource):
     fps: float = 8.0
     pad_short: bool = False
     workers: int = 2  # decode worker processes for the frame and latent stages
+    max_failed_share: float = 0.2  # checks fail when a larger share of a stage's clips failed
 
     @classmethod
     def from_env(cls) -> "PrepPlatformSettings":

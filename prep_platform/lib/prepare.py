@@ -138,6 +138,7 @@ class LatentStageResult:
     duration_s: float = 0.0
     encode_seconds: float = 0.0  # time inside the VAE
     encoded_clips: int = 0
+    orphaned: list[str] = field(default_factory=list)  # cache files in these folders that no clip claims
 
     @property
     def counts(self) -> dict[str, int]:
@@ -282,6 +283,11 @@ def run_latent_stage(
         flush()
     finally:
         writer.close()
+    # Files no clip of this run claims (a clip relabelled away whose new scenario has not run yet, or dropped
+    # from the metadata): reported, not deleted; the new scenario's run moves a relabelled clip's file.
+    claimed = {str(Path(row["latent_path"])) for row in result.clips}
+    folders = {item.latent_path.parent for item in items}
+    result.orphaned = sorted(str(p) for folder in folders if folder.exists() for p in folder.glob("*.npz") if str(p) not in claimed)
     result.duration_s = round(time.perf_counter() - started, 3)
     return result
 
@@ -401,6 +407,7 @@ def write_latents_manifest(path: Path | str, result: LatentStageResult, partitio
             "counts": result.counts,
             "duration_s": result.duration_s,
             "encode_seconds": round(result.encode_seconds, 3),
+            "orphaned": result.orphaned,
             "clips": sorted(result.clips, key=lambda row: (row["video_id"], row["augmentation"])),
         },
     )

@@ -10,9 +10,6 @@ from prep_platform.defs.partitions import scenario_partitions
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.prepare import FRAMES_MANIFEST
 
-MAX_FAILED_SHARE = 0.2
-
-
 def load_frames_manifest(settings: PrepPlatformSettings, scenario: str) -> dict | None:
     path = settings.frames_dir(scenario) / FRAMES_MANIFEST
     return json.loads(path.read_text()) if path.exists() else None
@@ -23,7 +20,7 @@ def load_frames_manifest(settings: PrepPlatformSettings, scenario: str) -> dict 
     partitions_def=scenario_partitions,
     blocking=True,
     description="Every ok clip has its conditioning PNG at the configured size, and at most "
-    f"{MAX_FAILED_SHARE:.0%} of the scenario's clips failed.",
+    "the configured share (settings.max_failed_share, default 20%) of the scenario's clips failed.",
 )
 def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     manifest = load_frames_manifest(settings, context.partition_key)
@@ -42,8 +39,8 @@ def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: P
     clips = manifest["clips"]
     failed = sum(clip["status"] != "ok" for clip in clips)
     share = failed / len(clips) if clips else 0.0
-    if share > MAX_FAILED_SHARE:
-        problems.append(f"{failed} of {len(clips)} clips failed ({share:.0%} > {MAX_FAILED_SHARE:.0%})")
+    if share > settings.max_failed_share:
+        problems.append(f"{failed} of {len(clips)} clips failed ({share:.0%} > {settings.max_failed_share:.0%})")
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={"failed_share": round(share, 4), "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none")},

@@ -70,6 +70,7 @@ def clip_latents(
             "skipped": counts.get("skipped", 0),
             "moved": counts.get("moved", 0),
             "failed": counts.get("failed", 0),
+            "orphaned": len(result.orphaned),
             "failed_clips": dg.MetadataValue.md(
                 "\n".join(f"- {r['video_id']} ({r['augmentation']}): {r['reason']}" for r in result.clips if r["status"] == "failed") or "none"
             ),

@@ -11,15 +11,12 @@ from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.latents import expected_latent_shape, latent_file_problems
 from prep_platform.lib.prepare import LATENTS_MANIFEST
 
-MAX_FAILED_SHARE = 0.2
-
-
 @dg.asset_check(
     asset=clip_latents,
     partitions_def=scenario_partitions,
     blocking=True,
     description="Every ok clip of the scenario has a readable cache whose shapes, dtype and header match the config, "
-    f"values finite and within bounds (no all-zero or garbage latents); at most {MAX_FAILED_SHARE:.0%} failed.",
+    "values finite and within bounds (no all-zero or garbage latents); at most settings.max_failed_share failed.",
 )
 def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     scenario = context.partition_key
@@ -52,7 +49,7 @@ def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: P
     share = len(uncovered) / len(ok_clips) if ok_clips else 0.0
     problems = file_problems + uncovered
     return dg.AssetCheckResult(
-        passed=not file_problems and share <= MAX_FAILED_SHARE,
+        passed=not file_problems and share <= settings.max_failed_share,
         metadata={
             "files_checked": len(written),
             "bad_files": len(file_problems),

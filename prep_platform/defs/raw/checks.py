@@ -9,9 +9,6 @@ from prep_platform.lib.manifest import MANIFEST_FILE, ManifestError, manifest_fi
 from prep_platform.lib.msr_vtt import AnnotationError, load_annotation
 from prep_platform.lib.msr_vtt_download import ANNOTATION_NAME
 
-MAX_FAILED_SHARE = 0.2
-
-
 @dg.asset_check(asset=msr_vtt_raw, blocking=True, description="The annotation file matches the MSR-VTT schema.")
 def msr_vtt_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     path = settings.msr_vtt_dir / ANNOTATION_NAME
@@ -47,7 +44,8 @@ def msr_vtt_raw_clip_files_check(settings: PrepPlatformSettings) -> dg.AssetChec
 
 @dg.asset_check(
     asset=msr_vtt_raw,
-    description=f"At most {MAX_FAILED_SHARE:.0%} of the selected clips failed (missing, empty, truncated, too short...).",
+    description="At most settings.max_failed_share (default 20%) of the selected clips failed (missing, empty, "
+    "truncated, too short...).",
 )
 def msr_vtt_raw_failed_clips_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     path = settings.msr_vtt_dir / MANIFEST_FILE
@@ -59,7 +57,7 @@ def msr_vtt_raw_failed_clips_check(settings: PrepPlatformSettings) -> dg.AssetCh
     failed = len(rows) - counts.get("ok", 0)
     share = failed / len(rows) if rows else 1.0
     return dg.AssetCheckResult(
-        passed=bool(rows) and share <= MAX_FAILED_SHARE,
+        passed=bool(rows) and share <= settings.max_failed_share,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"failed": failed, "clips": len(rows), "failed_share": round(share, 4), "status_counts": counts},
     )
