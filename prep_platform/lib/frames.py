@@ -21,14 +21,7 @@ import numpy as np
 
 from prep_platform.lib.atomic import write_bytes_atomic
 
-OK = "ok"
-MISSING = "missing"
-EMPTY = "empty"
-UNREADABLE = "unreadable"
-NO_VIDEO_STREAM = "no_video_stream"
-TRUNCATED = "truncated"
-TOO_SHORT = "too_short"
-DECODE_ERROR = "decode_error"
+from prep_platform.lib.probe import OK, TOO_SHORT, TRUNCATED, UNREADABLE, open_video
 
 # Bump when the way frames are selected or resized changes: it invalidates every cache built before.
 FRAME_PIPELINE_VERSION = "1"
@@ -125,17 +118,10 @@ def read_window(
     the first frame of the window always does (it is the conditioning image). With `count_all`, decoding
     continues past the window so `decoded_frames` is the clip's real frame count."""
     path = Path(path)
-    if not path.exists():
-        return WindowResult(MISSING, f"{path}: file does not exist")
-    if path.stat().st_size == 0:
-        return WindowResult(EMPTY, f"{path}: file is empty (0 bytes)")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        return WindowResult(UNREADABLE, f"{path}: cannot open as a video container: {exc}")
+    container, status, reason = open_video(path)
+    if container is None:
+        return WindowResult(status, reason)
     with container:
-        if not container.streams.video:
-            return WindowResult(NO_VIDEO_STREAM, f"{path}: the container has no video stream")
         stream = container.streams.video[0]
         stream.codec_context.thread_count = 1  # parallelism comes from worker processes, one clip each
         rate = stream.average_rate or stream.guessed_rate

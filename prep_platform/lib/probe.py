@@ -41,20 +41,30 @@ def _stream_fps(stream: av.video.stream.VideoStream) -> float | None:
     return float(rate) if rate else None
 
 
-def probe_video(path: Path | str, *, min_duration_s: float = 0.0) -> ProbeResult:
-    """Probe one clip. Never raises for a bad file: the status and reason say what is wrong."""
-    path = Path(path)
+def open_video(path: Path) -> tuple[av.container.InputContainer | None, str, str]:
+    """(container, "", "") for a file with a video stream, else (None, status, reason). Shared by every stage
+    that opens clips, so a bad file gets the same status and reason everywhere."""
     if not path.exists():
-        return ProbeResult(MISSING, f"{path}: file does not exist")
+        return None, MISSING, f"{path}: file does not exist"
     if path.stat().st_size == 0:
-        return ProbeResult(EMPTY, f"{path}: file is empty (0 bytes)")
+        return None, EMPTY, f"{path}: file is empty (0 bytes)"
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        return ProbeResult(UNREADABLE, f"{path}: cannot open as a video container: {exc}")
+        return None, UNREADABLE, f"{path}: cannot open as a video container: {exc}"
+    if not container.streams.video:
+        container.close()
+        return None, NO_VIDEO_STREAM, f"{path}: the container has no video stream"
+    return container, "", ""
+
+
+def probe_video(path: Path | str, *, min_duration_s: float = 0.0) -> ProbeResult:
+    """Probe one clip. Never raises for a bad file: the status and reason say what is wrong."""
+    path = Path(path)
+    container, status, reason = open_video(path)
+    if container is None:
+        return ProbeResult(status, reason)
     with container:
-        if not container.streams.video:
-            return ProbeResult(NO_VIDEO_STREAM, f"{path}: the container has no video stream")
         stream = container.streams.video[0]
         result = ProbeResult(
             OK,

@@ -65,26 +65,21 @@ def write_clip(
         for packet in stream.encode():
             container.mux(packet)
         if audio_stream is not None:
-            samples = int(16000 * (times[-1] if times else 1.0))
-            for start in range(0, samples, 1024):
-                chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-                chunk.sample_rate = 16000
-                chunk.pts = start
-                for packet in audio_stream.encode(chunk):
-                    container.mux(packet)
-            for packet in audio_stream.encode():
-                container.mux(packet)
+            _mux_silence(container, audio_stream, times[-1] if times else 1.0)
     return times
+
+
+def _mux_silence(container, stream, seconds: float) -> None:
+    for start in range(0, int(16000 * seconds), 1024):
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        chunk.sample_rate = 16000
+        chunk.pts = start
+        for packet in stream.encode(chunk):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
 
 
 def write_audio_only(path: Path | str, seconds: float = 2.0) -> None:
     with av.open(str(path), "w", format="mp4") as container:
-        stream = container.add_stream("aac", rate=16000)
-        for start in range(0, int(16000 * seconds), 1024):
-            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            chunk.sample_rate = 16000
-            chunk.pts = start
-            for packet in stream.encode(chunk):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+        _mux_silence(container, container.add_stream("aac", rate=16000), seconds)
