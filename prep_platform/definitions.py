@@ -9,15 +9,23 @@ from prep_platform.defs.latents import assets as latents_assets
 from prep_platform.defs.latents import checks as latents_checks
 from prep_platform.defs.metadata import assets as metadata_assets
 from prep_platform.defs.metadata import checks as metadata_checks
+from prep_platform.defs.eval import assets as eval_assets
 from prep_platform.defs.raw import assets as raw_assets
 from prep_platform.defs.raw import checks as raw_checks
+from prep_platform.defs.raw import panda70m as panda70m_assets
+from prep_platform.defs.raw import source_checks
+from prep_platform.defs.raw import vatex as vatex_assets
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 
 
 def build_definitions(settings: PrepPlatformSettings | None = None, vae: VaeResource | None = None) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([raw_assets, metadata_assets, frames_assets, latents_assets]),
-        asset_checks=dg.load_asset_checks_from_modules([raw_checks, metadata_checks, frames_checks, latents_checks]),
+        assets=dg.load_assets_from_modules(
+            [raw_assets, vatex_assets, panda70m_assets, metadata_assets, eval_assets, frames_assets, latents_assets]
+        ),
+        asset_checks=dg.load_asset_checks_from_modules(
+            [raw_checks, source_checks, metadata_checks, frames_checks, latents_checks]
+        ),
         jobs=[prep_job, latents_job],
         resources={"settings": settings or PrepPlatformSettings.from_env(), "vae": vae or VaeResource.from_env()},
     )

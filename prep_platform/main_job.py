@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-SUMMARY_KEYS = ("clips_ok", "clips_failed", "train", "validation", "excluded", "encoded", "skipped", "moved", "failed")
+SUMMARY_KEYS = (
+    "clips_ok", "clips_failed", "train", "validation", "excluded", "encoded", "skipped", "moved", "failed",
+    "video_counts", "available_share", "clips_selected", "rows_failed", "status_counts", "with_image",
+)
 
 
 def _summarise(result, job_name: str, partition: str | None) -> bool:
@@ -66,7 +69,7 @@ def _summarise(result, job_name: str, partition: str | None) -> bool:
         materialization = event.event_specific_data.materialization
         metadata = materialization.metadata
         summary = {k: metadata[k].value for k in SUMMARY_KEYS if k in metadata}
-        path = metadata.get("manifest") or metadata.get("path")
+        path = metadata.get("manifest") or metadata.get("path") or metadata.get("subset_csv") or metadata.get("readme")
         print(f"  materialised {materialization.asset_key.to_user_string()}: {summary} -> {path.value if path else ''}")
     failed_error_checks = 0
     for event in result.all_events:

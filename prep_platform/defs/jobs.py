@@ -6,8 +6,9 @@ import dagster as dg
 
 prep_job = dg.define_asset_job(
     "prep_job",
-    selection=dg.AssetSelection.groups("raw", "metadata"),
-    description="MSR-VTT download and scenario metadata, and their checks.",
+    selection=dg.AssetSelection.groups("raw", "metadata", "eval"),
+    description="Downloads (MSR-VTT, VATEX, Panda-70M instructions, subset and shards), scenario metadata, VATEX "
+    "evaluation prompts, and their checks.",
 )
 
 # Frame work runs in its own step without the gpu tag, so it never holds the GPU slot; forkserver, never fork

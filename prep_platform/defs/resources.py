@@ -35,6 +35,10 @@ class PrepPlatformSettings(dg.ConfigurableResource):
     pad_short: bool = False
     workers: int = 2  # decode worker processes for the frame and latent stages
     max_failed_share: float = 0.2  # checks fail when a larger share of a stage's clips failed
+    vatex_source: str | None = None  # hub, sample or a folder; None: sample with the sample, else hub
+    vatex_repo_id: str | None = None  # a dataset repo holding the VATEX annotation files (hub source)
+    vatex_video_repo_id: str | None = None  # a mirror holding <videoID>.mp4 (default: the annotation repo)
+    storage_budget_gb: float = 6.0  # the curated Panda-70M subset's download budget
 
     @classmethod
     def from_env(cls) -> "PrepPlatformSettings":
@@ -45,7 +49,22 @@ class PrepPlatformSettings(dg.ConfigurableResource):
             msr_vtt_source=source,
             frame_size=os.environ.get(FRAME_SIZE_ENV, default_size),
             frames=int(os.environ.get(FRAMES_ENV, "49")),
+            vatex_source=os.environ.get("PREP_PLATFORM_VATEX_SOURCE") or None,
+            vatex_repo_id=os.environ.get("PREP_PLATFORM_VATEX_REPO") or None,
+            vatex_video_repo_id=os.environ.get("PREP_PLATFORM_VATEX_VIDEO_REPO") or None,
         )
+
+    @property
+    def vatex_dir(self) -> Path:
+        return self.root / "raw" / "vatex"
+
+    @property
+    def panda_dir(self) -> Path:
+        return self.root / "raw" / "panda70m"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval" / "vatex"
 
     def frame_config(self) -> FrameConfig:
         width, height = parse_size(self.frame_size)

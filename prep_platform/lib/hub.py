@@ -50,6 +50,10 @@ class HubDownloadError(RuntimeError):
     """A download failed; the message says which repo, file and endpoint, and what to check."""
 
 
+class HubFileNotFoundError(HubDownloadError):
+    """The repo exists but has no such file (a mirror that lacks a clip, a wrong file name)."""
+
+
 @dataclass
 class DownloadRecord:
     repo_id: str
@@ -138,7 +142,7 @@ def download_hub_file(
     except RevisionNotFoundError as exc:
         raise HubDownloadError(f"cannot download {what}: revision {revision!r} does not exist.") from exc
     except EntryNotFoundError as exc:
-        raise HubDownloadError(f"cannot download {what}: the repository has no file {filename!r}.") from exc
+        raise HubFileNotFoundError(f"cannot download {what}: the repository has no file {filename!r}.") from exc
     except GatedRepoError as exc:
         raise HubDownloadError(f"cannot download {what}: the repository is gated; accept its terms and set HF_TOKEN.") from exc
     except TRANSPORT_ERRORS as exc:

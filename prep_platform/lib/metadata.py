@@ -92,6 +92,30 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@dataclass
+class ClipSource:
+    """Clips of one dataset: probed manifest rows and every clip's captions."""
+
+    dataset: str
+    manifest: list[ManifestRow]
+    captions: dict[str, list[str]]
+    inputs: dict
+
+
+def panda_shards_source(panda_dir: Path | str | None) -> ClipSource | None:
+    """The ingested Panda-70M shards (see lib.panda70m.ingest_panda_shards), or None when there are none."""
+    from prep_platform.lib.panda70m import SHARDS_CAPTIONS, SHARDS_MANIFEST
+
+    if panda_dir is None or not (Path(panda_dir) / SHARDS_MANIFEST).exists():
+        return None
+    manifest_path = Path(panda_dir) / SHARDS_MANIFEST
+    rows = read_manifest(manifest_path)
+    if not rows:
+        return None
+    captions = json.loads((Path(panda_dir) / SHARDS_CAPTIONS).read_text())["captions"]
+    return ClipSource("panda-70m", rows, captions, {"panda_manifest": str(manifest_path), "panda_manifest_sha256": _file_sha256(manifest_path)})
+
+
 def build_scenario_metadata(
     msr_vtt_dir: Path | str,
     *,
@@ -100,8 +124,10 @@ def build_scenario_metadata(
     limit: int | None = 1500,
     validation_ratio: float = 0.1,
     seed: int = 0,
+    panda_dir: Path | str | None = None,
 ) -> ScenarioMetadataResult:
-    """Label the ok clips of an MSR-VTT raw folder (annotation + manifest) and split them per scenario."""
+    """Label the ok clips of an MSR-VTT raw folder (annotation + manifest), plus ingested Panda-70M shards when
+    `panda_dir` holds them, and split them per scenario. `limit` applies to the MSR-VTT clips."""
     started = time.perf_counter()
     if not 0.0 <= validation_ratio < 1.0:
         raise ValueError(f"validation ratio must be in [0, 1), got {validation_ratio}")
@@ -118,7 +144,13 @@ def build_scenario_metadata(
     manifest = read_manifest(manifest_path)
     if limit is not None:
         manifest = manifest[:limit]
-    captions = captions_by_video(annotation)
+    sources = [ClipSource("msr-vtt", manifest, captions_by_video(annotation), {})]
+    panda = panda_shards_source(panda_dir)
+    if panda is not None:
+        sources.append(panda)
+    captions = {vid: caps for source in sources for vid, caps in source.captions.items()}
+    dataset_of = {row.video_id: source.dataset for source in sources for row in source.manifest}
+    manifest = [row for source in sources for row in source.manifest]
 
     excluded: list[dict] = []
     labelled: dict[str, list[tuple[ManifestRow, LabelResult]]] = defaultdict(list)
@@ -127,7 +159,7 @@ def build_scenario_metadata(
             excluded.append({"video_id": row.video_id, "reason": f"clip_{row.status}", "detail": row.error})
             continue
         clip_captions = captions.get(row.video_id, [])
-        result = labeller.label(clip_captions, row.category)
+        result = labeller.label(clip_captions, row.category if row.category >= 0 else None)
         if result.scenario is None:
             excluded.append({"video_id": row.video_id, "reason": result.reason, "detail": result.detail})
             continue
@@ -165,9 +197,12 @@ def build_scenario_metadata(
                     "caption": caption,
                     "prompt_variants": labeller.prompt_variants(scenario, caption, supporting[1:]),
                     "source": {
-                        "dataset": "msr-vtt",
-                        "msr_vtt_split": row.source_split,
-                        "category": CATEGORY_NAMES.get(row.category),
+                        "dataset": dataset_of[row.video_id],
+                        **(
+                            {"msr_vtt_split": row.source_split, "category": CATEGORY_NAMES.get(row.category)}
+                            if dataset_of[row.video_id] == "msr-vtt"
+                            else {}
+                        ),
                         "fps": row.fps,
                         "width": row.width,
                         "height": row.height,
@@ -189,6 +224,7 @@ def build_scenario_metadata(
             "manifest_sha256": _file_sha256(manifest_path),
             "scenarios": str(scenarios_source) if scenarios_source else "<in-memory>",
             "scenarios_fingerprint": scenarios.fingerprint(),
+            **{key: value for source in sources for key, value in source.inputs.items()},
         },
         "settings": {
             "limit": limit,
@@ -199,6 +235,7 @@ def build_scenario_metadata(
         },
         "counts": {
             "clips_considered": len(manifest),
+            "per_dataset": dict(Counter(dataset_of[row.video_id] for row in manifest)),
             "labelled": sum(len(v) for v in labelled.values()),
             "train": len(document["train"]),
             "validation": len(document["validation"]),

@@ -249,12 +249,14 @@ class ScenarioLabeller:
         }
         if runner_up and (scores[runner_up], total_hits[runner_up]) == (scores[best], total_hits[best]):
             evidence["tie_broken_by"] = "scenario order in the YAML"
-        if len(best_support) < settings.min_caption_support:
+        # A source with fewer captions per clip than the setting (Panda-70M has one) needs all of them.
+        needed = min(settings.min_caption_support, len(captions))
+        if len(best_support) < needed:
             return LabelResult(
                 None,
                 WEAK_MATCH,
                 f"best scenario {best!r} is supported by {len(best_support)} of {len(captions)} captions "
-                f"(needs {settings.min_caption_support})",
+                f"(needs {needed})",
                 evidence,
             )
         return LabelResult(best, "", "", evidence, best_support)

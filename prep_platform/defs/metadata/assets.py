@@ -4,6 +4,7 @@
 import dagster as dg
 
 from prep_platform.defs.raw.assets import msr_vtt_raw
+from prep_platform.defs.raw.panda70m import panda70m_shards
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.metadata import build_scenario_metadata, report_path_for, write_scenario_metadata
 
@@ -32,7 +33,7 @@ class ScenarioMetadataConfig(dg.Config):
 
 @dg.asset(
     group_name="metadata",
-    deps=[msr_vtt_raw],
+    deps=[msr_vtt_raw, panda70m_shards],
     kinds={"python", "json"},
     owners=["team:data-prep"],
     description="{train, validation} records for the trainer: scenario label with its evidence, prompt variants "
@@ -48,6 +49,7 @@ def scenario_metadata(
         limit=config.limit or None,
         validation_ratio=config.validation_ratio,
         seed=config.seed,
+        panda_dir=settings.panda_dir,
     )
     output = write_scenario_metadata(result, settings.scenario_metadata_path)
     counts = result.counts
@@ -67,6 +69,7 @@ def scenario_metadata(
             "validation": counts["validation"],
             "excluded": counts["excluded"],
             "excluded_by_reason": dg.MetadataValue.json(counts["excluded_by_reason"]),
+            "clips_per_dataset": dg.MetadataValue.json(counts["per_dataset"]),
             "per_scenario": dg.MetadataValue.md(table),
             "scenarios_fingerprint": result.report["inputs"]["scenarios_fingerprint"],
             "duration_s": result.report["duration_s"],

@@ -1,0 +1,34 @@
+"""Evaluation prompts from VATEX: English and Chinese prompts per clip, scenario labels, conditioning images."""
+
+import dagster as dg
+
+from prep_platform.defs.raw.vatex import vatex_raw
+from prep_platform.defs.resources import PrepPlatformSettings
+from prep_platform.lib.atomic import write_json_atomic
+from prep_platform.lib.vatex import EVAL_PROMPTS_FILE, build_vatex_eval_prompts
+
+
+@dg.asset(
+    group_name="eval",
+    deps=[vatex_raw],
+    kinds={"python", "json"},
+    owners=["team:data-prep"],
+    description="Per VATEX clip: English and Chinese captions and prompts, the scenario from the training labeller "
+    "(English captions), and for clips with video the conditioning image at the training size.",
+)
+def vatex_eval_prompts(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
+    config = settings.frame_config()
+    document = build_vatex_eval_prompts(settings.vatex_dir, width=config.width, height=config.height,
+                                        images_dir=settings.eval_dir / "images")
+    path = settings.eval_dir / EVAL_PROMPTS_FILE
+    write_json_atomic(path, document)
+    table = "\n".join(["| scenario | en | zh | with image |", "| --- | --- | --- | --- |"]
+                      + [f"| {k} | {v['en']} | {v['zh']} | {v['with_image']} |" for k, v in document["summary"].items()])
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(document["prompts"]),
+            "path": dg.MetadataValue.path(str(path)),
+            "per_scenario_and_language": dg.MetadataValue.md(table),
+            "with_image": sum(v["with_image"] for v in document["summary"].values()),
+        }
+    )

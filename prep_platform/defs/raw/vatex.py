@@ -1,0 +1,51 @@
+"""VATEX download: annotation and, optionally, clips from a video mirror with a status per clip."""
+
+import dagster as dg
+
+from prep_platform.defs.progress import clip_progress_logger
+from prep_platform.defs.resources import PrepPlatformSettings
+from prep_platform.lib.vatex import MANIFEST_FILE, VatexSourceConfig, download_vatex
+
+
+class VatexRawConfig(dg.Config):
+    split: str = "validation"
+    limit: int = 50
+    download_videos: bool = True
+    retry_failed: bool = False
+    video_prefix: str = "videos/"
+
+
+@dg.asset(
+    group_name="raw",
+    kinds={"python", "huggingface"},
+    owners=["team:data-prep"],
+    description="VATEX annotation for a split (English and Chinese captions) and, from a video mirror, the clips: "
+    "ok, unavailable (not in the mirror) or failed (with reason); retry_failed re-attempts only failures.",
+)
+def vatex_raw(context: dg.AssetExecutionContext, config: VatexRawConfig, settings: PrepPlatformSettings) -> dg.MaterializeResult:
+    source = VatexSourceConfig(
+        source=settings.vatex_source or ("sample" if settings.msr_vtt_source == "sample" else "hub"),
+        repo_id=settings.vatex_repo_id,
+        video_repo_id=settings.vatex_video_repo_id,
+        video_prefix=config.video_prefix,
+    )
+    result = download_vatex(
+        settings.vatex_dir, config=source, split=config.split, limit=config.limit or None,
+        download_videos=config.download_videos, retry_failed=config.retry_failed,
+        progress=clip_progress_logger(context, "vatex clips"),
+    )
+    report = result.report
+    failures = [c for c in result.clips if c["video_status"] in ("failed", "unavailable")]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(result.clips),
+            "manifest": dg.MetadataValue.path(str(settings.vatex_dir / MANIFEST_FILE)),
+            "annotation": dg.MetadataValue.path(str(result.annotation_path)),
+            "video_counts": dg.MetadataValue.json(result.video_counts),
+            "available_share": report["available_share"] if report["available_share"] is not None else -1.0,
+            "storage_bytes": report["storage_bytes"],
+            "missing_clips": dg.MetadataValue.md(
+                "\n".join(f"- {c['video_id']}: {c['video_status']}: {c['reason']}" for c in failures[:50]) or "none"
+            ),
+        }
+    )

@@ -1,0 +1,326 @@
+"""Panda-70M (optional scaling, manual access): instructions, a balanced scenario subset from a user-provided
+CSV with a download estimate, and ingest of the official downloader's shards as a second training source."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prep_platform import __version__
+from prep_platform.lib.atomic import write_json_atomic, write_text_atomic
+from prep_platform.lib.manifest import ManifestRow, write_manifest
+from prep_platform.lib.probe import probe_video
+from prep_platform.lib.scenarios import ScenarioLabeller
+
+CSV_COLUMNS = ["videoID", "url", "timestamp", "caption", "matching_score", "desirable_filtering", "shot_boundary_detection"]
+LIST_COLUMNS = ("timestamp", "caption", "matching_score", "desirable_filtering")
+SUBSET_SCENARIOS = ("urban", "nature", "transport", "crowd")
+# Assumptions of the download estimate, stated in every report: the official config downloads 360p with audio.
+ASSUMED_BITRATE_MBPS = 0.75  # ~0.62 Mbit/s H.264 360p + 128 kbit/s AAC
+ASSUMED_BANDWIDTH_MBPS = 20.0  # effective per machine after YouTube throttling, not the line rate
+SUBSET_CSV = "panda70m_subset.csv"
+SUBSET_REPORT = "panda70m_subset_report.json"
+SHARDS_DIR = "shards"
+SHARDS_MANIFEST = "shards_manifest.csv"
+SHARDS_CAPTIONS = "shards_captions.json"
+
+INSTRUCTIONS = """# Panda-70M: manual download
+
+Panda-70M (Snap Research) is not downloadable through the Hub: its clip lists are CSV files linked from the
+official repository, https://github.com/snap-research/Panda-70M, and the videos come from YouTube with that
+repository's own fork of video2dataset (upstream video2dataset cannot read the CSV format).
+
+## 1. Get a CSV (from the links in the repository's README, hosted on Google Drive)
+
+| split | clips | source videos | download size |
+| --- | --- | --- | --- |
+| full (`panda70m_training_full.csv`) | 70.7M | 3.78M | ~36 TB |
+| 10M (`panda70m_training_10m.csv`) | 10.5M | | ~8 TB |
+| 2M (`panda70m_training_2m.csv`) | 2.4M | | ~1.6 TB |
+| validation / test | 6,000 each | | ~4 GB each |
+
+Put the CSV in this folder. The platform then builds a balanced scenario subset from it (asset
+`panda70m_subset`, or `python -m prep_platform.data_prep.download_panda70m --output-dir <this folder>`): a smaller
+CSV in the same format plus a download size and time estimate.
+
+## 2. CSV columns (one row per source video; clip-level columns are Python-literal lists)
+
+`videoID,url,timestamp,caption,matching_score,desirable_filtering,shot_boundary_detection`
+
+- `timestamp`: `[['0:00:16.300', '0:00:32.566'], ...]`, one start/end pair per clip
+- `caption`: one caption per clip; `matching_score`: caption-video similarity per clip
+- `desirable_filtering`: `desirable` (80.5%), `0_low_desirable_score`, `1_still_foreground_image`,
+  `2_tiny_camera_movement`, `3_screen_in_screen`, `4_computer_screen_recording`
+
+## 3. Download with the official fork of video2dataset
+
+```bash
+git clone https://github.com/snap-research/Panda-70M && cd Panda-70M/dataset_dataloading/video2dataset
+pip install -e .
+video2dataset --url_list=<folder>/panda70m_subset.csv --url_col=url --caption_col=caption --clip_col=timestamp \\
+  --output_folder=<folder>/shards \\
+  --save_additional_columns="[matching_score,desirable_filtering,shot_boundary_detection]" \\
+  --config=video2dataset/configs/panda70m.yaml
+```
+
+It writes 360p clips with audio, 100 samples per shard: `shards/00000/0000000_00000.{mp4,txt,json}`. The
+platform ingests that folder as a second training source (asset `panda70m_shards`), beside MSR-VTT.
+
+## 4. Licence
+
+Non-commercial research use only (Panda-70M licence), and the videos stay under the HD-VILA-100M licence and
+YouTube's terms. Do not redistribute the videos.
+
+## 5. Rate limits
+
+YouTube answers heavy downloading with HTTP 403/429 and stalls. Keep `processes_count` and `thread_count` low
+(e.g. 4 x 4 per IP), spread work over machines or time, and re-run the same command: video2dataset resumes per
+shard. Expect some clips to be unavailable (removed videos); count them from the shards' `_stats.json`.
+"""
+
+
+def write_instructions(output_dir: Path | str) -> Path:
+    path = Path(output_dir) / "README.md"
+    write_text_atomic(path, INSTRUCTIONS)
+    return path
+
+
+def parse_timestamp(text: str) -> float:
+    """'0:00:16.300' -> 16.3 seconds."""
+    parts = text.strip().split(":")
+    if not 1 <= len(parts) <= 3:
+        raise ValueError(f"timestamp {text!r} is not H:MM:SS.mmm")
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + float(part)
+    if seconds < 0 or not math.isfinite(seconds):
+        raise ValueError(f"timestamp {text!r} is negative or not finite")
+    return seconds
+
+
+@dataclass
+class PandaClip:
+    video_id: str
+    url: str
+    clip_index: int
+    start: str
+    end: str
+    caption: str
+    matching_score: float
+    desirable: str
+    line: int
+
+    @property
+    def duration_s(self) -> float:
+        return parse_timestamp(self.end) - parse_timestamp(self.start)
+
+
+def _literal_list(value: str, column: str) -> list:
+    # ast.literal_eval only evaluates literals: no names, calls or attribute access, so a hostile CSV cannot run code.
+    parsed = ast.literal_eval(value)
+    if not isinstance(parsed, list):
+        raise ValueError(f"{column} is a {type(parsed).__name__}, expected a list")
+    return parsed
+
+
+def parse_panda_csv(path: Path | str) -> tuple[list[PandaClip], list[dict], int]:
+    """Every clip of the CSV; rows that fail to parse come back as {line, videoID, error}, never as an exception."""
+    path = Path(path)
+    clips: list[PandaClip] = []
+    errors: list[dict] = []
+    rows = 0
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in CSV_COLUMNS[:6] if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: not a Panda-70M CSV: missing columns {missing}")
+        while True:
+            line = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                errors.append({"line": line, "videoID": "", "error": f"CSV syntax: {exc}"})
+                continue
+            rows += 1
+            try:
+                lists = {column: _literal_list(row[column] or "", column) for column in LIST_COLUMNS}
+                n = len(lists["timestamp"])
+                lengths = {column: len(values) for column, values in lists.items()}
+                if any(length != n for length in lengths.values()):
+                    raise ValueError(f"clip lists differ in length: {lengths}")
+                for index in range(n):
+                    start, end = lists["timestamp"][index]
+                    clip = PandaClip(row["videoID"], row["url"], index, str(start), str(end), str(lists["caption"][index]),
+                                     float(lists["matching_score"][index]), str(lists["desirable_filtering"][index]), line)
+                    if clip.duration_s <= 0:
+                        raise ValueError(f"clip {index}: end {end} is not after start {start}")
+                    clips.append(clip)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+                errors.append({"line": line, "videoID": row.get("videoID") or "", "error": f"{type(exc).__name__}: {exc}"})
+    return clips, errors, rows
+
+
+@dataclass
+class SubsetResult:
+    selected: list[tuple[PandaClip, str]]
+    filtered: dict[str, int]
+    per_scenario: dict[str, int]
+    quota: int
+    estimate: dict
+    parse_errors: list[dict] = field(default_factory=list)
+
+
+def select_subset(
+    clips: list[PandaClip],
+    labeller: ScenarioLabeller,
+    *,
+    scenarios: tuple[str, ...] = SUBSET_SCENARIOS,
+    total: int = 500,
+    min_matching_score: float = 0.4,
+) -> SubsetResult:
+    """Desirable clips above the score threshold, labelled from their caption, the same number per scenario
+    (at most `total // len(scenarios)`; best matching score first, ties by id). Every clip left out is counted
+    with the reason."""
+    filtered: Counter = Counter()
+    candidates: dict[str, list[PandaClip]] = {name: [] for name in scenarios}
+    for clip in clips:
+        if clip.desirable != "desirable":
+            filtered[f"not_desirable:{clip.desirable}"] += 1
+            continue
+        if clip.matching_score < min_matching_score:
+            filtered["below_matching_score"] += 1
+            continue
+        label = labeller.label([clip.caption])
+        if label.scenario not in candidates:
+            filtered["other_scenario" if label.scenario else "no_scenario_match"] += 1
+            continue
+        candidates[label.scenario].append(clip)
+    quota = total // len(scenarios)
+    # Balanced: every scenario gets as many clips as the scarcest one can give (up to the quota); the shortfall
+    # against the quota is in the report rather than made up with extra clips of the plentiful scenarios.
+    take = min([quota] + [len(candidates[name]) for name in scenarios])
+    selected: list[tuple[PandaClip, str]] = []
+    for name in scenarios:
+        ranked = sorted(candidates[name], key=lambda c: (-c.matching_score, c.video_id, c.clip_index))
+        selected += [(clip, name) for clip in ranked[:take]]
+    per_scenario = {name: sum(1 for _, s in selected if s == name) for name in scenarios}
+    for name in scenarios:
+        filtered[f"over_balance:{name}"] = len(candidates[name]) - per_scenario[name]
+    filtered = Counter({k: v for k, v in filtered.items() if v})
+    return SubsetResult(selected, dict(sorted(filtered.items())), per_scenario, quota, estimate_download([c for c, _ in selected]))
+
+
+def estimate_download(clips: list[PandaClip], *, bitrate_mbps: float = ASSUMED_BITRATE_MBPS,
+                      bandwidth_mbps: float = ASSUMED_BANDWIDTH_MBPS) -> dict:
+    seconds_of_video = sum(clip.duration_s for clip in clips)
+    size_bytes = seconds_of_video * bitrate_mbps * 1e6 / 8
+    return {
+        "clips": len(clips),
+        "video_seconds": round(seconds_of_video, 1),
+        "estimated_bytes": int(size_bytes),
+        "estimated_gb": round(size_bytes / 1e9, 3),
+        "estimated_download_hours": round(size_bytes * 8 / (bandwidth_mbps * 1e6) / 3600, 3),
+        "assumptions": f"{bitrate_mbps} Mbit/s per clip (360p H.264 + AAC, the official config), "
+        f"{bandwidth_mbps} Mbit/s effective download rate",
+    }
+
+
+def write_subset_csv(path: Path | str, selected: list[tuple[PandaClip, str]]) -> None:
+    """The official CSV format (one row per source video, clip-level lists), restricted to the selected clips."""
+    by_video: dict[str, list[PandaClip]] = {}
+    for clip, _ in selected:
+        by_video.setdefault(clip.video_id, []).append(clip)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for video_id, group in sorted(by_video.items()):
+        group.sort(key=lambda c: c.clip_index)
+        writer.writerow([
+            video_id, group[0].url, repr([[c.start, c.end] for c in group]), repr([c.caption for c in group]),
+            repr([c.matching_score for c in group]), repr([c.desirable for c in group]), "[]",
+        ])
+    write_text_atomic(path, buffer.getvalue())
+
+
+def find_csvs(folder: Path | str) -> list[Path]:
+    folder = Path(folder)
+    ours = {SUBSET_CSV, SHARDS_MANIFEST}  # outputs of this module, not user input
+    return sorted(p for p in folder.glob("*.csv") if p.name not in ours) if folder.exists() else []
+
+
+def build_panda_subset(folder: Path | str, labeller: ScenarioLabeller, *, total: int = 500,
+                       min_matching_score: float = 0.4, storage_budget_gb: float = 6.0) -> dict | None:
+    """Parse every CSV a user put in `folder`, select the subset, write it with its report; None without a CSV."""
+    folder = Path(folder)
+    csvs = find_csvs(folder)
+    if not csvs:
+        return None
+    clips, errors, rows = [], [], 0
+    for path in csvs:
+        try:
+            parsed, bad, n = parse_panda_csv(path)
+        except (ValueError, UnicodeDecodeError, csv.Error) as exc:  # not a Panda CSV at all: recorded, others go on
+            errors.append({"file": path.name, "line": 1, "videoID": "", "error": str(exc)})
+            continue
+        clips += parsed
+        rows += n
+        errors += [{**error, "file": path.name} for error in bad]
+    result = select_subset(clips, labeller, total=total, min_matching_score=min_matching_score)
+    write_subset_csv(folder / SUBSET_CSV, result.selected)
+    report = {
+        "package_version": __version__,
+        "inputs": [str(p) for p in csvs],
+        "rows": rows,
+        "clips_parsed": len(clips),
+        "rows_failed": len(errors),
+        "parse_errors": errors,
+        "settings": {"total": total, "min_matching_score": min_matching_score, "scenarios": list(SUBSET_SCENARIOS),
+                     "storage_budget_gb": storage_budget_gb},
+        "filtered": result.filtered,
+        "quota_per_scenario": result.quota,
+        "per_scenario": result.per_scenario,
+        "estimate": result.estimate,
+        "subset_csv": str(folder / SUBSET_CSV),
+    }
+    write_json_atomic(folder / SUBSET_REPORT, report)
+    return report
+
+
+# --- ingest of downloaded shards --------------------------------------------------------------------------
+
+
+def ingest_panda_shards(folder: Path | str, *, min_duration_s: float = 6.0) -> dict:
+    """Probe every clip of the downloader's `shards/NNNNN/KEY.{mp4,txt,json}` layout into a manifest in the
+    MSR-VTT format (video ids prefixed `panda_`), with the caption per clip, so scenario metadata and the latent
+    caches take them beside MSR-VTT."""
+    folder = Path(folder)
+    shards = folder / SHARDS_DIR
+    rows: list[ManifestRow] = []
+    captions: dict[str, list[str]] = {}
+    extras: dict[str, dict] = {}
+    for video in sorted(shards.glob("*/*.mp4")) if shards.exists() else []:
+        meta_path, text_path = video.with_suffix(".json"), video.with_suffix(".txt")
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        key = str(meta.get("key") or video.stem)
+        video_id = f"panda_{key}"
+        caption = text_path.read_text(encoding="utf-8").strip() if text_path.exists() else str(meta.get("caption") or "")
+        probe = probe_video(video, min_duration_s=min_duration_s)
+        status, error = probe.status, probe.error
+        if status == "ok" and not caption:
+            status, error = "no_caption", f"{text_path}: no caption for this clip"
+        rows.append(ManifestRow(video_id, str(video), video.stat().st_size, round(probe.fps, 6) if probe.fps else None,
+                                probe.frame_count, probe.width, probe.height, probe.duration_s, status, error, -1, "panda70m"))
+        captions[video_id] = [caption] if caption else []
+        extras[video_id] = {k: meta.get(k) for k in ("url", "matching_score", "desirable_filtering", "clips") if k in meta}
+    write_manifest(folder / SHARDS_MANIFEST, rows)
+    write_json_atomic(folder / SHARDS_CAPTIONS, {"captions": captions, "source_meta": extras})
+    return {"clips": len(rows), "counts": dict(sorted(Counter(r.status for r in rows).items())),
+            "manifest": str(folder / SHARDS_MANIFEST)}
