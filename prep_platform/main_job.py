@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     from prep_platform.defs.resources import SOURCE_ENV, PrepPlatformSettings
 
     os.environ.setdefault(SOURCE_ENV, args.source)  # the VAE preset and frame size follow the source
-    settings = PrepPlatformSettings.from_env().model_copy(update={"data_root": args.data_root, "msr_vtt_source": args.source})
+    from_env = PrepPlatformSettings.from_env()
+    settings = PrepPlatformSettings(**{**from_env.model_dump(), "data_root": args.data_root, "msr_vtt_source": args.source})
     defs = build_definitions(settings)
     ok = True
     with dg.DagsterInstance.get() as instance:

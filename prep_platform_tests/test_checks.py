@@ -45,7 +45,7 @@ def test_sample_run_materialises_every_asset_and_passes_every_check(materialised
     _, settings, instance, result = materialised
     assert result.success
     checks = _check_results(result)
-    assert len(checks) == 7 and all(passed for passed, _ in checks.values()), checks
+    assert len(checks) == 11 and all(passed for passed, _ in checks.values()), checks
     raw = instance.get_latest_materialization_event(dg.AssetKey("msr_vtt_raw")).asset_materialization.metadata
     assert raw["clips_failed"].value == 4 and raw["clips_ok"].value >= 20
     assert raw["status_counts"].value == {"empty": 1, "missing": 1, "ok": raw["clips_ok"].value, "too_short": 1, "truncated": 1}
@@ -136,3 +136,35 @@ def test_scenario_coverage_check_warns_when_a_default_scenario_is_empty(material
     _rewrite_metadata(settings, restore, drop_crowd)
     result = _run_checks(defs, instance, "scenario_metadata_scenario_coverage_check")
     assert result == {"scenario_metadata_scenario_coverage_check": (False, "WARN")}
+
+
+def test_panda_storage_check_fails_when_the_estimate_exceeds_the_budget(materialised):
+    defs, settings, instance, _ = materialised
+    tight = build_definitions(PrepPlatformSettings(data_root=settings.data_root, msr_vtt_source="sample", storage_budget_gb=0.001))
+    result = _run_checks(tight, instance, "panda70m_subset_storage_check")
+    assert result == {"panda70m_subset_storage_check": (False, "ERROR")}
+
+
+def test_panda_balance_check_fails_on_an_unbalanced_subset(materialised, restore):
+    defs, settings, instance, _ = materialised
+    path = restore(settings.panda_dir / "panda70m_subset_report.json")
+    report = json.loads(path.read_text())
+    report["per_scenario"]["crowd"] = 0
+    path.write_text(json.dumps(report))
+    assert _run_checks(defs, instance, "panda70m_subset_balance_check")["panda70m_subset_balance_check"][0] is False
+
+
+def test_vatex_available_clips_check_warns_when_the_mirror_lacks_clips(materialised, restore):
+    defs, settings, instance, _ = materialised
+    path = restore(settings.vatex_dir / "download_report.json")
+    report = json.loads(path.read_text())
+    report["available_share"] = 0.5
+    path.write_text(json.dumps(report))
+    assert _run_checks(defs, instance, "vatex_raw_available_clips_check") == {"vatex_raw_available_clips_check": (False, "WARN")}
+
+
+def test_vatex_schema_check_fails_on_a_bad_annotation(materialised, restore):
+    defs, settings, instance, _ = materialised
+    path = restore(settings.vatex_dir / "vatex_validation_v1.0.json")
+    path.write_text(json.dumps([{"videoID": "no-times-here", "enCap": ["x"]}]))
+    assert _run_checks(defs, instance, "vatex_raw_annotation_schema_check")["vatex_raw_annotation_schema_check"][0] is False

@@ -18,7 +18,12 @@ def test_asset_keys_and_groups():
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups == {
         "msr_vtt_raw": "raw",
+        "vatex_raw": "raw",
+        "panda70m_instructions": "raw",
+        "panda70m_subset": "raw",
+        "panda70m_shards": "raw",
         "scenario_metadata": "metadata",
+        "vatex_eval_prompts": "eval",
         "clip_frames": "frames",
         "clip_latents": "latents",
     }
@@ -32,7 +37,12 @@ def test_dependencies():
     }
     assert parents == {
         "msr_vtt_raw": set(),
-        "scenario_metadata": {"msr_vtt_raw"},
+        "vatex_raw": set(),
+        "panda70m_instructions": set(),
+        "panda70m_subset": {"panda70m_instructions"},
+        "panda70m_shards": {"panda70m_instructions"},
+        "scenario_metadata": {"msr_vtt_raw", "panda70m_shards"},
+        "vatex_eval_prompts": {"vatex_raw"},
         "clip_frames": {"scenario_metadata"},
         "clip_latents": {"clip_frames"},
     }
@@ -45,7 +55,7 @@ def test_frames_and_latents_are_partitioned_by_the_yaml_scenarios():
     expected = list(load_scenarios().scenarios)
     for name in ("clip_frames", "clip_latents"):
         assert graph.get(dg.AssetKey(name)).partitions_def.get_partition_keys() == expected
-    for name in ("msr_vtt_raw", "scenario_metadata"):
+    for name in ("msr_vtt_raw", "vatex_raw", "panda70m_subset", "scenario_metadata", "vatex_eval_prompts"):
         assert graph.get(dg.AssetKey(name)).partitions_def is None
 
 
@@ -102,6 +112,10 @@ def test_checks_per_asset_and_blocking():
         "scenario_metadata_split_disjoint_check": ("scenario_metadata", True),
         "scenario_metadata_validation_share_check": ("scenario_metadata", True),
         "scenario_metadata_scenario_coverage_check": ("scenario_metadata", False),
+        "vatex_raw_annotation_schema_check": ("vatex_raw", True),
+        "vatex_raw_available_clips_check": ("vatex_raw", False),
+        "panda70m_subset_balance_check": ("panda70m_subset", False),
+        "panda70m_subset_storage_check": ("panda70m_subset", False),
         "clip_frames_images_check": ("clip_frames", True),
         "clip_latents_files_check": ("clip_latents", True),
     }
@@ -110,7 +124,9 @@ def test_checks_per_asset_and_blocking():
 def test_prep_job_selects_the_unpartitioned_assets():
     job = defs.resolve_job_def("prep_job")
     selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
-    assert selected == {"msr_vtt_raw", "scenario_metadata"}
+    graph = _graph()
+    unpartitioned = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None}
+    assert selected == unpartitioned and "vatex_eval_prompts" in selected
 
 
 def test_settings_resource_defaults_to_the_offline_sample(monkeypatch):

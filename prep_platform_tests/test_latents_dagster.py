@@ -46,8 +46,9 @@ def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
     assert _checks(result) == {"clip_frames_images_check": (True, "ERROR"), "clip_latents_files_check": (True, "ERROR")}
     frames = _metadata(result, "clip_frames")
     latents = _metadata(result, "clip_latents")
-    assert frames["clips_ok"] == 5 and frames["clips_failed"] == 0
-    assert latents["encoded"] == 5 and latents["failed"] == 0
+    # 5 MSR-VTT clips and 1 ingested Panda-70M shard clip are urban in the sample.
+    assert frames["clips_ok"] == 6 and frames["clips_failed"] == 0
+    assert latents["encoded"] == 6 and latents["failed"] == 0
     manifest = json.loads((settings.latents_root() / "urban" / "latents_manifest.json").read_text())
     assert {row["status"] for row in manifest["clips"]} == {"encoded"}
     record = json.loads(settings.scenario_metadata_path.read_text())["train"]
@@ -55,7 +56,7 @@ def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
     assert (settings.latents_root() / "urban" / f"{urban['video_id']}.npz").exists()
 
     again = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban")
-    assert _metadata(again, "clip_latents")["skipped"] == 5 and _metadata(again, "clip_latents")["encoded"] == 0
+    assert _metadata(again, "clip_latents")["skipped"] == 6 and _metadata(again, "clip_latents")["encoded"] == 0
 
 
 def test_a_corrupt_cache_fails_the_blocking_check_and_the_run(pipeline):

@@ -40,14 +40,15 @@ def test_readme_main_job_command_materialises_every_asset(tmp_path):
     result = subprocess.run(["bash", "-c", run_part], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "SUCCESS: runs recorded" in result.stdout and "FAILED" not in result.stdout
-    for asset in ("msr_vtt_raw", "scenario_metadata"):
+    for asset in ("msr_vtt_raw", "scenario_metadata", "vatex_raw", "vatex_eval_prompts", "panda70m_instructions",
+                  "panda70m_subset", "panda70m_shards"):
         assert f"materialised {asset}" in result.stdout
     from prep_platform.lib.scenarios import DEFAULT_SCENARIOS
 
     for scenario in DEFAULT_SCENARIOS:
         assert f"latents_job[{scenario}] run" in result.stdout
     assert result.stdout.count("materialised clip_latents") == len(DEFAULT_SCENARIOS)
-    assert result.stdout.count(": passed") == 7 + 2 * len(DEFAULT_SCENARIOS)
+    assert result.stdout.count(": passed") == 11 + 2 * len(DEFAULT_SCENARIOS)
 
     document = json.loads((tmp_path / "data/metadata/scenario_metadata.json").read_text())
     assert metadata_schema_problems(document) == []
