@@ -45,7 +45,7 @@ def test_sample_run_materialises_every_asset_and_passes_every_check(materialised
     _, settings, instance, result = materialised
     assert result.success
     checks = _check_results(result)
-    assert len(checks) == 11 and all(passed for passed, _ in checks.values()), checks
+    assert len(checks) == 13 and all(passed for passed, _ in checks.values()), checks
     raw = instance.get_latest_materialization_event(dg.AssetKey("msr_vtt_raw")).asset_materialization.metadata
     assert raw["clips_failed"].value == 4 and raw["clips_ok"].value >= 20
     assert raw["status_counts"].value == {"empty": 1, "missing": 1, "ok": raw["clips_ok"].value, "too_short": 1, "truncated": 1}
@@ -168,3 +168,16 @@ def test_vatex_schema_check_fails_on_a_bad_annotation(materialised, restore):
     path = restore(settings.vatex_dir / "vatex_validation_v1.0.json")
     path.write_text(json.dumps([{"videoID": "no-times-here", "enCap": ["x"]}]))
     assert _run_checks(defs, instance, "vatex_raw_annotation_schema_check")["vatex_raw_annotation_schema_check"][0] is False
+
+
+def test_free_space_check_warns_under_the_reserve(materialised):
+    defs, settings, instance, _ = materialised
+    greedy = build_definitions(PrepPlatformSettings(data_root=settings.data_root, msr_vtt_source="sample",
+                                                    free_space_reserve_gb=1e9))
+    assert _run_checks(greedy, instance, "storage_free_space_check") == {"storage_free_space_check": (False, "WARN")}
+
+
+def test_budget_check_warns_when_a_layer_is_over_budget(materialised):
+    defs, settings, instance, _ = materialised
+    tight = build_definitions(PrepPlatformSettings(data_root=settings.data_root, msr_vtt_source="sample", budget_raw_gb=0.0001))
+    assert _run_checks(tight, instance, "storage_budgets_check") == {"storage_budgets_check": (False, "WARN")}

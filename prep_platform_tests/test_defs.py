@@ -26,6 +26,7 @@ def test_asset_keys_and_groups():
         "vatex_eval_prompts": "eval",
         "clip_frames": "frames",
         "clip_latents": "latents",
+        "training_index": "latents",
     }
 
 
@@ -45,6 +46,7 @@ def test_dependencies():
         "vatex_eval_prompts": {"vatex_raw"},
         "clip_frames": {"scenario_metadata"},
         "clip_latents": {"clip_frames"},
+        "training_index": {"clip_latents"},
     }
 
 
@@ -53,7 +55,7 @@ def test_frames_and_latents_are_partitioned_by_the_yaml_scenarios():
 
     graph = _graph()
     expected = list(load_scenarios().scenarios)
-    for name in ("clip_frames", "clip_latents"):
+    for name in ("clip_frames", "clip_latents", "training_index"):
         assert graph.get(dg.AssetKey(name)).partitions_def.get_partition_keys() == expected
     for name in ("msr_vtt_raw", "vatex_raw", "panda70m_subset", "scenario_metadata", "vatex_eval_prompts"):
         assert graph.get(dg.AssetKey(name)).partitions_def is None
@@ -79,7 +81,7 @@ def test_latents_job_executor_limits_gpu_steps_and_never_forks():
     assert config["start_method"] == {"forkserver": {}}
     assert config["tag_concurrency_limits"] == [{"key": "prep_platform/resource", "value": "gpu", "limit": 1}]
     selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
-    assert selected == {"clip_frames", "clip_latents"} and job.partitions_def.get_partition_keys()[0] == "press_room"
+    assert selected == {"clip_frames", "clip_latents", "training_index"} and job.partitions_def.get_partition_keys()[0] == "press_room"
 
 
 def test_dagster_yaml_limits_the_gpu_pool_and_frees_slots_of_crashed_runs():
@@ -116,6 +118,8 @@ def test_checks_per_asset_and_blocking():
         "vatex_raw_available_clips_check": ("vatex_raw", False),
         "panda70m_subset_balance_check": ("panda70m_subset", False),
         "panda70m_subset_storage_check": ("panda70m_subset", False),
+        "storage_free_space_check": ("scenario_metadata", True),
+        "storage_budgets_check": ("scenario_metadata", False),
         "clip_frames_images_check": ("clip_frames", True),
         "clip_latents_files_check": ("clip_latents", True),
     }
@@ -152,3 +156,50 @@ def test_dg_check_defs_passes_from_the_repository_root():
     result = subprocess.run([str(dg_cli), "check", "defs"], cwd=repo, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_schedules_and_the_automation_sensor_start_stopped():
+    schedules = {s.name: s for s in defs.schedules}
+    assert set(schedules) == {"raw_refresh_schedule", "latents_nightly_schedule"}
+    assert schedules["raw_refresh_schedule"].cron_schedule == "0 3 * * 0"
+    assert schedules["latents_nightly_schedule"].cron_schedule == "0 2 * * *"
+    assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
+    sensor = next(iter(defs.sensors))
+    assert sensor.name == "prep_automation_sensor" and sensor.default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_nightly_schedule_requests_every_scenario_partition():
+    from prep_platform.lib.scenarios import load_scenarios
+
+    schedule = next(s for s in defs.schedules if s.name == "latents_nightly_schedule")
+    import datetime
+
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime.datetime(2026, 11, 26, 2, 0),
+            repository_def=defs.get_repository_def(),
+        )
+        requests = list(schedule.evaluate_tick(context).run_requests)
+    assert [r.partition_key for r in requests] == list(load_scenarios().scenarios)
+    assert requests[0].run_key == "2026-11-26:press_room"
+    raw = next(s for s in defs.schedules if s.name == "raw_refresh_schedule")
+    assert raw.job_name == "raw_refresh_job"
+
+
+def test_downstream_assets_are_automated_and_gated_on_blocking_checks():
+    def kinds(node):
+        yield type(node).__name__
+        for child in getattr(node, "children", []):
+            yield from kinds(child)
+
+    graph = _graph()
+    for name in ("scenario_metadata", "vatex_eval_prompts", "clip_frames", "clip_latents", "training_index"):
+        found = set(kinds(graph.get(dg.AssetKey(name)).automation_condition))
+        # eager (newly updated deps), code version changed, and all deps' blocking checks passed
+        assert {"NewlyUpdatedCondition", "CodeVersionChangedCondition", "AllDepsCondition", "AllChecksCondition"} <= found
+    for name in ("msr_vtt_raw", "vatex_raw"):
+        assert graph.get(dg.AssetKey(name)).automation_condition is None  # raw downloads run on the weekly schedule
+    metadata = graph.get(dg.AssetKey("scenario_metadata"))
+    from prep_platform.lib.scenarios import load_scenarios
+
+    assert metadata.code_version.endswith(load_scenarios().fingerprint())

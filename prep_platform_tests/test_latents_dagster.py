@@ -55,6 +55,10 @@ def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
     urban = next(r for r in record if r["scenario"] == "urban")
     assert (settings.latents_root() / "urban" / f"{urban['video_id']}.npz").exists()
 
+    index = [json.loads(line) for line in (settings.latents_root() / "urban" / "training_index.jsonl").read_text().splitlines()]
+    assert len(index) == 6 and {row["dataset"] for row in index} == {"msr-vtt", "panda-70m"}
+    assert all(row["prompt_variants"][0] == row["caption"] for row in index)
+
     again = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban")
     assert _metadata(again, "clip_latents")["skipped"] == 6 and _metadata(again, "clip_latents")["encoded"] == 0
 
@@ -71,6 +75,11 @@ def test_a_corrupt_cache_fails_the_blocking_check_and_the_run(pipeline):
     )
     assert not result.success
     assert _checks(result)["clip_latents_files_check"] == (False, "ERROR")
+    # The blocking check stopped the downstream step: the trainer's index was not rebuilt from a bad cache.
+    materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "clip_latents" in materialised and "training_index" not in materialised
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert "training_index" not in started
     evaluation = next(e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
                       and e.event_specific_data.check_name == "clip_latents_files_check")
     assert victim.name in str(evaluation.event_specific_data.metadata["problems"].value)

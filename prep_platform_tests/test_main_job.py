@@ -48,7 +48,9 @@ def test_readme_main_job_command_materialises_every_asset(tmp_path):
     for scenario in DEFAULT_SCENARIOS:
         assert f"latents_job[{scenario}] run" in result.stdout
     assert result.stdout.count("materialised clip_latents") == len(DEFAULT_SCENARIOS)
-    assert result.stdout.count(": passed") == 11 + 2 * len(DEFAULT_SCENARIOS)
+    assert result.stdout.count(": passed") == 13 + 2 * len(DEFAULT_SCENARIOS)
+    assert (tmp_path / "data/prepared/frames/urban/contact_sheet.png").exists()
+    assert (tmp_path / "data/prepared/latents/urban/training_index.jsonl").exists()
 
     document = json.loads((tmp_path / "data/metadata/scenario_metadata.json").read_text())
     assert metadata_schema_problems(document) == []

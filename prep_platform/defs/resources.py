@@ -38,7 +38,13 @@ class PrepPlatformSettings(dg.ConfigurableResource):
     vatex_source: str | None = None  # hub, sample or a folder; None: sample with the sample, else hub
     vatex_repo_id: str | None = None  # a dataset repo holding the VATEX annotation files (hub source)
     vatex_video_repo_id: str | None = None  # a mirror holding <videoID>.mp4 (default: the annotation repo)
-    storage_budget_gb: float = 6.0  # the curated Panda-70M subset's download budget
+    storage_budget_gb: float = 6.0  # the curated subset (clips in the metadata; a Panda-70M subset's download)
+    free_space_reserve_gb: float = 60.0  # WARN when less would remain free after the next materialisation
+    budget_raw_gb: float = 40.0  # per-layer budgets, checked against measured sizes (WARN when over)
+    budget_metadata_gb: float = 1.0
+    budget_frames_gb: float = 10.0
+    budget_latents_gb: float = 200.0
+    budget_eval_gb: float = 5.0
 
     @classmethod
     def from_env(cls) -> "PrepPlatformSettings":

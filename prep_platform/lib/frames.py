@@ -250,3 +250,28 @@ def frame_stage_clip(video_path: str, image_path: str, config: FrameConfig) -> d
     return record
 
 
+
+
+def contact_sheet(images: list[tuple[str, str]], path: Path | str, *, columns: int = 4, thumb_width: int = 240) -> Path | None:
+    """A grid of (label, PNG path) thumbnails, labelled, for a quick look at a scenario's conditioning images."""
+    thumbs = []
+    for label, image_path in images:
+        image = cv2.imread(str(image_path))
+        if image is None:
+            continue
+        height = max(1, round(image.shape[0] * thumb_width / image.shape[1]))
+        thumb = cv2.resize(image, (thumb_width, height), interpolation=cv2.INTER_AREA)
+        cv2.putText(thumb, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(thumb, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        thumbs.append(thumb)
+    if not thumbs:
+        return None
+    height = max(t.shape[0] for t in thumbs)
+    rows = []
+    for start in range(0, len(thumbs), columns):
+        row = [np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0))) for t in thumbs[start : start + columns]]
+        row += [np.zeros_like(row[0])] * (columns - len(row))
+        rows.append(np.hstack(row))
+    ok, encoded = cv2.imencode(".png", np.vstack(rows))
+    write_bytes_atomic(path, encoded.tobytes())
+    return Path(path)

@@ -208,6 +208,7 @@ def build_scenario_metadata(
                         "height": row.height,
                         "duration_s": row.duration_s,
                         "frame_count": row.frame_count,
+                        "bytes": row.bytes,
                     },
                     "label": result.evidence,
                 }

@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from prep_platform.defs.automation.schedules import downstream_automation
+
 from prep_platform.defs.raw.vatex import vatex_raw
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.atomic import write_json_atomic
@@ -13,6 +15,7 @@ from prep_platform.lib.vatex import EVAL_PROMPTS_FILE, build_vatex_eval_prompts
     deps=[vatex_raw],
     kinds={"python", "json"},
     owners=["team:data-prep"],
+    automation_condition=downstream_automation(),
     description="Per VATEX clip: English and Chinese captions and prompts, the scenario from the training labeller "
     "(English captions), and for clips with video the conditioning image at the training size.",
 )

@@ -2,10 +2,15 @@
 
 import dagster as dg
 
+from prep_platform.defs.automation.schedules import downstream_automation
+
 from prep_platform.defs.metadata.assets import scenario_metadata
 from prep_platform.defs.partitions import scenario_partitions
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings
+from pathlib import Path
+
+from prep_platform.lib.frames import contact_sheet
 from prep_platform.lib.metadata import load_metadata_document, records
 from prep_platform.lib.prepare import FRAMES_MANIFEST, run_frame_stage, write_frames_manifest
 
@@ -22,6 +27,7 @@ def partition_records(settings: PrepPlatformSettings, scenario: str) -> list[dic
     partitions_def=scenario_partitions,
     kinds={"python", "opencv"},
     owners=["team:data-prep"],
+    automation_condition=downstream_automation(),
     description="Per clip of the scenario: decode, resample by time to the target fps, scale to cover + center "
     "crop, an F-frame window (8N+1), the conditioning image (PNG at the record's image_path), and a record with "
     "source fps, decoded frame count, window times and status.",
@@ -36,6 +42,11 @@ def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSetting
     write_frames_manifest(manifest, result, scenario)
     counts = result.counts
     failed = [clip for clip in result.clips if clip["status"] != "ok"]
+    sheet = contact_sheet(
+        [(c["video_id"], c["image_path"]) for c in result.clips if c["status"] == "ok"][:16],
+        settings.frames_dir(scenario) / "contact_sheet.png",
+    )
+    images_bytes = sum(Path(c["image_path"]).stat().st_size for c in result.clips if c["status"] == "ok")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(result.clips),
@@ -47,6 +58,9 @@ def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSetting
                 "\n".join(f"- {c['video_id']}: {c['status']}: {c.get('reason', '')}" for c in failed) or "none"
             ),
             "frame_config_fingerprint": config.fingerprint(),
+            "contact_sheet": dg.MetadataValue.path(str(sheet) if sheet else "none"),
+            "images_bytes": images_bytes,
+            "cpu_s_per_clip": round(sum(c.get("cpu_s", 0.0) for c in result.clips) / max(len(result.clips), 1), 4),
             "duration_s": result.duration_s,
             "clips_per_s": round(len(result.clips) / max(result.duration_s, 1e-9), 2),
         }

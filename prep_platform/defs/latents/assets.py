@@ -1,6 +1,10 @@
 """Latent stage per scenario: the VAE encodes each ok clip's window into a self-describing cache file."""
 
+from pathlib import Path
+
 import dagster as dg
+
+from prep_platform.defs.automation.schedules import downstream_automation
 
 from prep_platform.defs.frames.assets import clip_frames
 from prep_platform.defs.frames.checks import load_frames_manifest
@@ -35,6 +39,7 @@ class ClipLatentsConfig(dg.Config):
     op_tags={**GPU_TAG, **K8S_GPU_CONFIG},
     kinds={"pytorch", "python"},
     owners=["team:data-prep"],
+    automation_condition=downstream_automation(),
     description="CogVideoX VAE latents per clip: latent distribution (mean, logvar) and clean first-frame image "
     "latents, float16, with a header saying how they were made. Incremental: current caches are skipped, "
     "relabelled clips moved, only new or stale clips encoded.",
@@ -71,6 +76,8 @@ def clip_latents(
             "moved": counts.get("moved", 0),
             "failed": counts.get("failed", 0),
             "orphaned": len(result.orphaned),
+            "cache_bytes": sum(Path(r["latent_path"]).stat().st_size for r in result.clips
+                               if r["status"] in ("encoded", "skipped", "moved") and Path(r["latent_path"]).exists()),
             "failed_clips": dg.MetadataValue.md(
                 "\n".join(f"- {r['video_id']} ({r['augmentation']}): {r['reason']}" for r in result.clips if r["status"] == "failed") or "none"
             ),

@@ -1,7 +1,15 @@
 """Scenario metadata: every usable clip labelled with a scenario, prompt variants, a train/validation split."""
 
 
+import os
+
 import dagster as dg
+
+from prep_platform import __version__
+from prep_platform.defs.automation.schedules import downstream_automation
+from prep_platform.defs.partitions import SCENARIOS_ENV
+from prep_platform.lib.scenarios import load_scenarios
+from prep_platform.defs.versioning import file_data_version
 
 from prep_platform.defs.raw.assets import msr_vtt_raw
 from prep_platform.defs.raw.panda70m import panda70m_shards
@@ -36,6 +44,9 @@ class ScenarioMetadataConfig(dg.Config):
     deps=[msr_vtt_raw, panda70m_shards],
     kinds={"python", "json"},
     owners=["team:data-prep"],
+    # The scenarios YAML is part of this asset's code: editing it makes the metadata (and what follows) stale.
+    code_version=f"{__version__}-{load_scenarios(os.environ.get(SCENARIOS_ENV) or None).fingerprint()}",
+    automation_condition=downstream_automation(),
     description="{train, validation} records for the trainer: scenario label with its evidence, prompt variants "
     "(caption first), image and latent paths. Clips kept out are listed with the reason in the report.",
 )
@@ -60,6 +71,7 @@ def scenario_metadata(
         + [f"| {name} | {n['train']} | {n['validation']} |" for name, n in per_scenario.items()]
     )
     return dg.MaterializeResult(
+        data_version=file_data_version(output),
         metadata={
             "dagster/row_count": counts["train"] + counts["validation"],
             "dagster/column_schema": RECORD_SCHEMA,

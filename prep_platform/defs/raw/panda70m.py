@@ -11,6 +11,7 @@ from prep_platform.lib.panda70m import (
     write_instructions,
 )
 from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios
+from prep_platform.defs.versioning import file_data_version
 
 
 def _place_sample(settings: PrepPlatformSettings) -> None:
@@ -89,6 +90,7 @@ def panda70m_subset(context: dg.AssetExecutionContext, config: Panda70mSubsetCon
 def panda70m_shards(settings: PrepPlatformSettings) -> dg.MaterializeResult:
     summary = ingest_panda_shards(settings.panda_dir)
     return dg.MaterializeResult(
+        data_version=file_data_version(summary["manifest"]),
         metadata={
             "dagster/row_count": summary["clips"],
             "manifest": dg.MetadataValue.path(summary["manifest"]),

@@ -5,6 +5,7 @@ import dagster as dg
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.vatex import MANIFEST_FILE, VatexSourceConfig, download_vatex
+from prep_platform.defs.versioning import file_data_version
 
 
 class VatexRawConfig(dg.Config):
@@ -37,6 +38,7 @@ def vatex_raw(context: dg.AssetExecutionContext, config: VatexRawConfig, setting
     report = result.report
     failures = [c for c in result.clips if c["video_status"] in ("failed", "unavailable")]
     return dg.MaterializeResult(
+        data_version=file_data_version(settings.vatex_dir / MANIFEST_FILE, result.annotation_path),
         metadata={
             "dagster/row_count": len(result.clips),
             "manifest": dg.MetadataValue.path(str(settings.vatex_dir / MANIFEST_FILE)),

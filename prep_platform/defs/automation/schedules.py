@@ -1,0 +1,50 @@
+"""Scheduled refresh and declarative automation. Everything starts STOPPED; turn it on in the UI (Automation)
+or with `dagster schedule start <name>` / `dagster sensor start prep_automation_sensor`."""
+
+import dagster as dg
+
+from prep_platform.defs.jobs import latents_job
+from prep_platform.defs.partitions import scenario_partitions
+
+raw_refresh_job = dg.define_asset_job(
+    "raw_refresh_job",
+    selection=dg.AssetSelection.groups("raw"),
+    description="Re-check the raw downloads (MSR-VTT, VATEX, Panda-70M): unchanged files are not downloaded again.",
+)
+
+# Weekly: Sunday 03:00. The downloads skip what is current, so a tick costs a few HEAD requests when nothing changed.
+raw_refresh_schedule = dg.ScheduleDefinition(
+    name="raw_refresh_schedule",
+    job=raw_refresh_job,
+    cron_schedule="0 3 * * 0",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Weekly refresh of the raw downloads.",
+)
+
+@dg.schedule(
+    job=latents_job,
+    cron_schedule="0 2 * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Nightly: one run per scenario partition; only new or stale clips are encoded.",
+)
+def latents_nightly_schedule(context: dg.ScheduleEvaluationContext):
+    day = context.scheduled_execution_time.strftime("%Y-%m-%d") if context.scheduled_execution_time else "manual"
+    for scenario in scenario_partitions.get_partition_keys():
+        yield dg.RunRequest(run_key=f"{day}:{scenario}", partition_key=scenario)
+
+# Declarative automation: a refreshed raw asset (new data version) or a changed scenarios YAML (new code version)
+# marks downstream assets stale; they update once their upstream blocking checks pass.
+prep_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "prep_automation_sensor",
+    target=dg.AssetSelection.groups("metadata", "eval", "frames", "latents"),
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+
+
+def downstream_automation() -> dg.AutomationCondition:
+    """Update when a dependency updated or this asset's code (e.g. the scenarios YAML) changed, but only once the
+    dependencies' blocking checks passed and nothing upstream is still in progress."""
+    return (
+        (dg.AutomationCondition.eager() | dg.AutomationCondition.code_version_changed())
+        & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    )

@@ -1,0 +1,65 @@
+"""Storage checks, run with scenario_metadata: before frames and latents are written, is there room for them,
+and is every data layer within its budget?"""
+
+import dagster as dg
+
+from prep_platform.defs.metadata.assets import scenario_metadata
+from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
+from prep_platform.lib.metadata import load_metadata_document, records
+from prep_platform.lib.storage import free_bytes, layer_bytes, next_materialisation_bytes
+from prep_platform.lib.vae import TINY_CONFIG
+
+GB = 1e9
+
+
+@dg.asset_check(
+    asset=scenario_metadata,
+    blocking=True,
+    description="Free space on the data volume against the estimated need of the frames and latents still to write: "
+    "ERROR when they cannot fit (downstream is blocked), WARN when less than the reserve (default 60 GB) would remain.",
+)
+def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -> dg.AssetCheckResult:
+    document = load_metadata_document(settings.scenario_metadata_path)
+    config = settings.frame_config()
+    channels = TINY_CONFIG["latent_channels"] if vae.preset == "tiny" else 16
+    need = next_materialisation_bytes(list(records(document)), frames=config.frames, width=config.width,
+                                      height=config.height, channels=channels)
+    free = free_bytes(settings.root)
+    reserve = settings.free_space_reserve_gb * GB
+    fits, comfortable = free >= need, free - need >= reserve
+    return dg.AssetCheckResult(
+        passed=fits and comfortable,
+        severity=dg.AssetCheckSeverity.ERROR if not fits else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "free_gb": round(free / GB, 3),
+            "estimated_need_gb": round(need / GB, 6),
+            "reserve_gb": settings.free_space_reserve_gb,
+            "verdict": "fits" if fits and comfortable else ("below the reserve" if fits else "cannot fit"),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=scenario_metadata,
+    description="Measured size of each data layer (raw, metadata, frames, latents, eval) against its budget, and "
+    "the curated subset (the clips the metadata uses) against its budget (default 6 GB). WARN when over.",
+)
+def storage_budgets_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    sizes = layer_bytes(settings.root)
+    document = load_metadata_document(settings.scenario_metadata_path)
+    curated = sum(int(r["source"].get("bytes") or 0) for r in records(document))
+    budgets = {"raw": settings.budget_raw_gb, "metadata": settings.budget_metadata_gb, "frames": settings.budget_frames_gb,
+               "latents": settings.budget_latents_gb, "eval": settings.budget_eval_gb}
+    over = [f"{layer}: {sizes[layer] / GB:.3f} GB > {budget} GB" for layer, budget in budgets.items() if sizes[layer] > budget * GB]
+    if curated > settings.storage_budget_gb * GB:
+        over.append(f"curated subset: {curated / GB:.3f} GB > {settings.storage_budget_gb} GB")
+    return dg.AssetCheckResult(
+        passed=not over,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            **{f"{layer}_gb": round(size / GB, 6) for layer, size in sizes.items()},
+            "curated_subset_gb": round(curated / GB, 6),
+            "budgets_gb": dg.MetadataValue.json({**budgets, "curated_subset": settings.storage_budget_gb}),
+            "over_budget": dg.MetadataValue.md("\n".join(f"- {o}" for o in over) or "none"),
+        },
+    )

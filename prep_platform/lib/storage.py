@@ -1,0 +1,70 @@
+"""Disk use: measured sizes per data layer, and the space the next materialisation will need."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+LAYERS = {
+    "raw": ("raw",),
+    "metadata": ("metadata",),
+    "frames": ("prepared/frames", "prepared/images"),
+    "latents": ("prepared/latents",),
+    "eval": ("eval",),
+}
+HEADER_AND_ZIP_OVERHEAD = 8 * 1024
+
+
+def directory_bytes(path: Path | str) -> int:
+    total = 0
+    stack = [Path(path)]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def layer_bytes(root: Path | str) -> dict[str, int]:
+    root = Path(root)
+    return {layer: sum(directory_bytes(root / part) for part in parts) for layer, parts in LAYERS.items()}
+
+
+def latent_file_bytes(frames: int, height: int, width: int, channels: int) -> int:
+    """One cache file: mean + logvar [C, T, h, w] and image latents [C, 1, h, w] in float16, plus the header."""
+    t, h, w = (frames - 1) // 4 + 1, height // 8, width // 8
+    return 2 * (2 * channels * t * h * w + channels * h * w) + HEADER_AND_ZIP_OVERHEAD
+
+
+def image_file_bytes(width: int, height: int) -> int:
+    """A conditioning PNG: about half the raw RGB size for natural video frames (an upper-side estimate)."""
+    return width * height * 3 // 2
+
+
+def next_materialisation_bytes(records: list[dict], *, frames: int, width: int, height: int, channels: int,
+                               augment: bool = False) -> int:
+    """Space the frame and latent stages still need: the clips whose cache or image is not on disk yet."""
+    per_latent = latent_file_bytes(frames, height, width, channels) * (2 if augment else 1)
+    per_image = image_file_bytes(width, height)
+    need = 0
+    for record in records:
+        if not Path(record["latent_path"]).exists():
+            need += per_latent
+        if not Path(record["image_path"]).exists():
+            need += per_image
+    return need
+
+
+def free_bytes(path: Path | str) -> int:
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
