@@ -1,11 +1,76 @@
 """Jobs. `prep_job`: downloads and metadata. `latents_job`: one scenario's frames and latents, on an executor
 that runs at most one GPU step at a time."""
 
+import os
+
 import dagster as dg
+
+from prep_platform.defs.tags import RESOURCE
+
+PROFILE_ENV = "PREP_PLATFORM_PROFILE"  # `local` (default), `distributed` (Celery) or `kubernetes`
+
+
+def profile() -> str:
+    return os.environ.get(PROFILE_ENV, "local")
+
+
+def distributed() -> bool:
+    return profile() == "distributed"
+
+
+def k8s_step_executor() -> dg.ExecutorDefinition:
+    """One Kubernetes job per step. GPU requests, node selector and tolerations come from each step's
+    `dagster-k8s/config` tag (defs/tags.py), so CPU steps get plain pods and GPU steps land on GPU nodes."""
+    from dagster_k8s import k8s_job_executor
+
+    return k8s_job_executor.configured(
+        {
+            "job_namespace": os.environ.get("PREP_PLATFORM_K8S_NAMESPACE", "prep-platform"),
+            "max_concurrent": int(os.environ.get("PREP_PLATFORM_K8S_MAX_CONCURRENT", "16")),
+            # GPU steps in flight at once: the number of GPUs the cluster lends this deployment.
+            "tag_concurrency_limits": [
+                {"key": RESOURCE, "value": "gpu", "limit": int(os.environ.get("PREP_PLATFORM_K8S_GPUS", "1"))}
+            ],
+        },
+        name="k8s_step_executor",
+    )
+
+
+def step_executor(local: dg.ExecutorDefinition | None) -> dg.ExecutorDefinition | None:
+    """The executor for the deployment profile; `local` (None: Dagster's default) outside Celery and Kubernetes."""
+    if profile() == "distributed":
+        return celery_step_executor()
+    if profile() == "kubernetes":
+        return k8s_step_executor()
+    return local
+
+
+def celery_step_executor() -> dg.ExecutorDefinition:
+    """Dagster's Celery executor: each step is a task on the queue its `dagster-celery/queue` tag names (cpu or
+    gpu); workers started with `dagster-celery worker start -q <queue>` take them. A worker that dies mid-step
+    leaves its task unacknowledged; after the visibility timeout another worker runs the step again."""
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured(
+        {
+            "broker": os.environ.get("PREP_PLATFORM_CELERY_BROKER", "redis://127.0.0.1:6379/0"),
+            "backend": os.environ.get("PREP_PLATFORM_CELERY_BACKEND", "redis://127.0.0.1:6379/1"),
+            "config_source": {
+                "task_acks_late": True,
+                "task_reject_on_worker_lost": True,
+                "worker_prefetch_multiplier": 1,
+                "broker_transport_options": {
+                    "visibility_timeout": int(os.environ.get("PREP_PLATFORM_CELERY_VISIBILITY_TIMEOUT", "3600"))
+                },
+            },
+        },
+        name="celery_queue_executor",
+    )
 
 
 prep_job = dg.define_asset_job(
     "prep_job",
+    executor_def=step_executor(None),
     selection=dg.AssetSelection.groups("raw", "metadata", "eval"),
     description="Downloads (MSR-VTT, VATEX, Panda-70M instructions, subset and shards), scenario metadata, VATEX "
     "evaluation prompts, and their checks.",
@@ -16,7 +81,7 @@ prep_job = dg.define_asset_job(
 gpu_executor = dg.multiprocess_executor.configured(
     {
         "max_concurrent": 4,
-        "tag_concurrency_limits": [{"key": "prep_platform/resource", "value": "gpu", "limit": 1}],
+        "tag_concurrency_limits": [{"key": RESOURCE, "value": "gpu", "limit": 1}],
         "start_method": {"forkserver": {}},
     },
     name="gpu_multiprocess_executor",
@@ -25,6 +90,6 @@ gpu_executor = dg.multiprocess_executor.configured(
 latents_job = dg.define_asset_job(
     "latents_job",
     selection=dg.AssetSelection.groups("frames", "latents"),
-    executor_def=gpu_executor,
+    executor_def=step_executor(gpu_executor),
     description="Frames and VAE latents for one scenario partition; GPU steps one at a time.",
 )

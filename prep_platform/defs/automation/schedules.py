@@ -3,12 +3,13 @@ or with `dagster schedule start <name>` / `dagster sensor start prep_automation_
 
 import dagster as dg
 
-from prep_platform.defs.jobs import latents_job
+from prep_platform.defs.jobs import latents_job, step_executor
 from prep_platform.defs.partitions import scenario_partitions
 
 raw_refresh_job = dg.define_asset_job(
     "raw_refresh_job",
     selection=dg.AssetSelection.groups("raw"),
+    executor_def=step_executor(None),
     description="Re-check the raw downloads (MSR-VTT, VATEX, Panda-70M): unchanged files are not downloaded again.",
 )
 

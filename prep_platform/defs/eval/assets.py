@@ -8,9 +8,11 @@ from prep_platform.defs.raw.vatex import vatex_raw
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.atomic import write_json_atomic
 from prep_platform.lib.vatex import EVAL_PROMPTS_FILE, build_vatex_eval_prompts
+from prep_platform.defs.tags import CPU_STEP_TAGS
 
 
 @dg.asset(
+    op_tags=CPU_STEP_TAGS,
     group_name="eval",
     deps=[vatex_raw],
     kinds={"python", "json"},

@@ -13,6 +13,7 @@ from pathlib import Path
 from prep_platform.lib.frames import contact_sheet
 from prep_platform.lib.metadata import load_metadata_document, records
 from prep_platform.lib.prepare import FRAMES_MANIFEST, run_frame_stage, write_frames_manifest
+from prep_platform.defs.tags import CPU_STEP_TAGS
 
 
 def partition_records(settings: PrepPlatformSettings, scenario: str) -> list[dict]:
@@ -22,6 +23,7 @@ def partition_records(settings: PrepPlatformSettings, scenario: str) -> list[dic
 
 
 @dg.asset(
+    op_tags=CPU_STEP_TAGS,
     group_name="frames",
     deps=[scenario_metadata],
     partitions_def=scenario_partitions,

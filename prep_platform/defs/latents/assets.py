@@ -11,20 +11,8 @@ from prep_platform.defs.frames.checks import load_frames_manifest
 from prep_platform.defs.partitions import scenario_partitions
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
+from prep_platform.defs.tags import GPU_STEP_TAGS
 from prep_platform.lib.prepare import LATENTS_MANIFEST, latent_items_from_frames, run_latent_stage, write_latents_manifest
-
-GPU_TAG = {"prep_platform/resource": "gpu"}
-# Per-step pod settings for dagster_k8s.k8s_job_executor (tags on the job would reach only the run pod).
-K8S_GPU_CONFIG = {
-    "dagster-k8s/config": {
-        "container_config": {"resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}},
-        "pod_spec_config": {
-            "node_selector": {"nvidia.com/gpu.present": "true"},
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        },
-    }
-}
-
 
 class ClipLatentsConfig(dg.Config):
     augment: bool = False  # also encode a horizontally flipped variant per clip (`<id>.hflip.npz`)
@@ -36,7 +24,7 @@ class ClipLatentsConfig(dg.Config):
     deps=[clip_frames],
     partitions_def=scenario_partitions,
     pool="gpu",
-    op_tags={**GPU_TAG, **K8S_GPU_CONFIG},
+    op_tags=GPU_STEP_TAGS,
     kinds={"pytorch", "python"},
     owners=["team:data-prep"],
     automation_condition=downstream_automation(),

@@ -11,11 +11,13 @@ from prep_platform.defs.partitions import scenario_partitions
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.atomic import write_text_atomic
 from prep_platform.lib.prepare import LATENTS_MANIFEST
+from prep_platform.defs.tags import CPU_STEP_TAGS
 
 INDEX_FILE = "training_index.jsonl"
 
 
 @dg.asset(
+    op_tags=CPU_STEP_TAGS,
     group_name="latents",
     deps=[clip_latents],
     partitions_def=scenario_partitions,

@@ -15,6 +15,7 @@ from prep_platform.defs.raw.assets import msr_vtt_raw
 from prep_platform.defs.raw.panda70m import panda70m_shards
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.metadata import build_scenario_metadata, report_path_for, write_scenario_metadata
+from prep_platform.defs.tags import CPU_STEP_TAGS
 
 RECORD_SCHEMA = dg.TableSchema(
     columns=[
@@ -40,6 +41,7 @@ class ScenarioMetadataConfig(dg.Config):
 
 
 @dg.asset(
+    op_tags=CPU_STEP_TAGS,
     group_name="metadata",
     deps=[msr_vtt_raw, panda70m_shards],
     kinds={"python", "json"},

@@ -14,6 +14,7 @@ from prep_platform.lib.msr_vtt_download import (
 )
 from prep_platform.lib.probe import min_window_duration
 from prep_platform.defs.versioning import file_data_version
+from prep_platform.defs.tags import CPU_STEP_TAGS
 
 MANIFEST_SCHEMA = dg.TableSchema(
     columns=[
@@ -39,6 +40,7 @@ class MsrVttRawConfig(dg.Config):
 
 
 @dg.asset(
+    op_tags=CPU_STEP_TAGS,
     group_name="raw",
     kinds={"python", "huggingface"},
     owners=["team:data-prep"],

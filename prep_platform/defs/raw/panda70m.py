@@ -12,6 +12,7 @@ from prep_platform.lib.panda70m import (
 )
 from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios
 from prep_platform.defs.versioning import file_data_version
+from prep_platform.defs.tags import CPU_STEP_TAGS
 
 
 def _place_sample(settings: PrepPlatformSettings) -> None:
@@ -23,6 +24,7 @@ def _place_sample(settings: PrepPlatformSettings) -> None:
 
 
 @dg.asset(
+    op_tags=CPU_STEP_TAGS,
     group_name="raw",
     kinds={"python"},
     owners=["team:data-prep"],
@@ -44,6 +46,7 @@ class Panda70mSubsetConfig(dg.Config):
 
 
 @dg.asset(
+    op_tags=CPU_STEP_TAGS,
     group_name="raw",
     deps=[panda70m_instructions],
     kinds={"python"},
@@ -80,6 +83,7 @@ def panda70m_subset(context: dg.AssetExecutionContext, config: Panda70mSubsetCon
 
 
 @dg.asset(
+    op_tags=CPU_STEP_TAGS,
     group_name="raw",
     deps=[panda70m_instructions],
     kinds={"python"},

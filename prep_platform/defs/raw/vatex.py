@@ -6,6 +6,7 @@ from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.vatex import MANIFEST_FILE, VatexSourceConfig, download_vatex
 from prep_platform.defs.versioning import file_data_version
+from prep_platform.defs.tags import CPU_STEP_TAGS
 
 
 class VatexRawConfig(dg.Config):
@@ -17,6 +18,7 @@ class VatexRawConfig(dg.Config):
 
 
 @dg.asset(
+    op_tags=CPU_STEP_TAGS,
     group_name="raw",
     kinds={"python", "huggingface"},
     owners=["team:data-prep"],
