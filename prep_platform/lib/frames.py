@@ -22,6 +22,7 @@ import numpy as np
 from prep_platform.lib.atomic import write_bytes_atomic
 
 from prep_platform.lib.probe import OK, TOO_SHORT, TRUNCATED, UNREADABLE, open_video
+from prep_platform.lib.versioning import file_fingerprint
 
 # Bump when the way frames are selected or resized changes: it invalidates every cache built before.
 FRAME_PIPELINE_VERSION = "1"
@@ -100,15 +101,6 @@ def crop_and_resize(rgb: np.ndarray, box: tuple[float, float, float, float], wid
     region = rgb[y0:y1, x0:x1]
     downscale = region.shape[1] > width
     return cv2.resize(region, (width, height), interpolation=cv2.INTER_AREA if downscale else cv2.INTER_LINEAR)
-
-
-def file_fingerprint(path: Path | str) -> str:
-    """sha256 of the content: survives copies and touches, changes when the bytes do."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_window(

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from prep_platform import __version__
 from prep_platform.lib.atomic import write_json_atomic, write_text_atomic
+from prep_platform.lib.versioning import file_fingerprint
 from prep_platform.lib.manifest import MANIFEST_FILE, ManifestRow, read_manifest
 from prep_platform.lib.msr_vtt_download import ANNOTATION_NAME
 from prep_platform.lib.msr_vtt import CATEGORY_NAMES, captions_by_video, format_validation_error, load_annotation
@@ -88,10 +89,6 @@ class ScenarioMetadataResult:
         return self.report["counts"]
 
 
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @dataclass
 class ClipSource:
     """Clips of one dataset: probed manifest rows and every clip's captions."""
@@ -113,7 +110,7 @@ def panda_shards_source(panda_dir: Path | str | None) -> ClipSource | None:
     if not rows:
         return None
     captions = json.loads((Path(panda_dir) / SHARDS_CAPTIONS).read_text())["captions"]
-    return ClipSource("panda-70m", rows, captions, {"panda_manifest": str(manifest_path), "panda_manifest_sha256": _file_sha256(manifest_path)})
+    return ClipSource("panda-70m", rows, captions, {"panda_manifest": str(manifest_path), "panda_manifest_sha256": file_fingerprint(manifest_path)})
 
 
 def build_scenario_metadata(
@@ -220,9 +217,9 @@ def build_scenario_metadata(
         "package_version": __version__,
         "inputs": {
             "annotation": str(annotation_path),
-            "annotation_sha256": _file_sha256(annotation_path),
+            "annotation_sha256": file_fingerprint(annotation_path),
             "manifest": str(manifest_path),
-            "manifest_sha256": _file_sha256(manifest_path),
+            "manifest_sha256": file_fingerprint(manifest_path),
             "scenarios": str(scenarios_source) if scenarios_source else "<in-memory>",
             "scenarios_fingerprint": scenarios.fingerprint(),
             **{key: value for source in sources for key, value in source.inputs.items()},
