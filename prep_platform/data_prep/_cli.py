@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 # Errors the core raises for bad input: shown as one clear message, not a traceback.
 from prep_platform.lib.hub import HubDownloadError
-from prep_platform.lib.manifest import SUCCESS_STATUSES, ManifestError
+from prep_platform.lib.manifest import ManifestError, failure_count
 from prep_platform.lib.msr_vtt import AnnotationError
 from prep_platform.lib.msr_vtt_download import SourceError
 from prep_platform.lib.scenarios import ScenarioConfigError
@@ -41,7 +41,7 @@ def clip_progress(description: str) -> Iterator[Callable[[int, int, Counter], No
         if bar is None:
             bar = tqdm(total=total, desc=description, unit="clip", file=sys.stderr)
         bar.n = done
-        failed = sum(n for status, n in counts.items() if status not in SUCCESS_STATUSES)
+        failed = failure_count(counts)
         bar.set_postfix(done=done - failed, failed=failed, refresh=False)
         bar.refresh()
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from prep_platform.lib.manifest import SUCCESS_STATUSES
+from prep_platform.lib.manifest import failure_count
 
 
 def clip_progress_logger(context: dg.AssetExecutionContext, what: str) -> Callable[[int, int, Counter], None]:
@@ -19,7 +19,7 @@ def clip_progress_logger(context: dg.AssetExecutionContext, what: str) -> Callab
         if done == total or done // step != last_logged[0]:
             last_logged[0] = done // step
             rate = done / max(time.monotonic() - started, 1e-6)
-            failed = sum(n for status, n in counts.items() if status not in SUCCESS_STATUSES)
+            failed = failure_count(counts)
             context.log.info(f"{what}: {done}/{total} clips, {rate:.1f} clips/s, {failed} failed so far")
 
     return log

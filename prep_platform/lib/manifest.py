@@ -78,6 +78,11 @@ def read_manifest(path: Path | str) -> list[ManifestRow]:
     return rows
 
 
+def failure_count(counts: dict[str, int]) -> int:
+    """Clips whose status is a failure, from per-status counts (any stage)."""
+    return sum(n for status, n in counts.items() if status not in SUCCESS_STATUSES)
+
+
 def status_counts(rows: Iterable[ManifestRow]) -> dict[str, int]:
     return dict(sorted(Counter(row.status for row in rows).items()))
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from prep_platform import __version__
 from prep_platform.lib import probe as probe_status
-from prep_platform.lib.atomic import atomic_path, write_json_atomic
+from prep_platform.lib.atomic import atomic_path, copy_atomic, write_json_atomic
 from prep_platform.lib.hub import download_hub_file, resolve_endpoint
 from prep_platform.lib.manifest import MANIFEST_FILE, ManifestRow, status_counts, write_manifest
 from prep_platform.lib.msr_vtt import load_annotation, select_training_clips
@@ -111,8 +111,7 @@ def _fetch_source(config: MsrVttSourceConfig, output_dir: Path) -> tuple[Path, P
     # The annotation is small: keep a copy so the output folder is self-contained.
     annotation = output_dir / ANNOTATION_NAME
     if not annotation.exists() or annotation.read_bytes() != annotation_src.read_bytes():
-        with atomic_path(annotation) as tmp:
-            shutil.copyfile(annotation_src, tmp)
+        copy_atomic(annotation_src, annotation)
     return annotation, archive, provenance
 
 

@@ -11,7 +11,6 @@ Output folder:
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
 from prep_platform import __version__
-from prep_platform.lib.atomic import atomic_path, write_json_atomic
+from prep_platform.lib.atomic import copy_atomic, write_json_atomic
 from prep_platform.lib.hub import HubDownloadError, HubFileNotFoundError, download_hub_file, resolve_endpoint
 from prep_platform.lib.msr_vtt import format_validation_error
 from prep_platform.lib.probe import probe_video
@@ -166,8 +165,7 @@ def download_vatex(
         source_file = release / annotation_name
         if not source_file.is_file():
             raise VatexError(f"{release}: expected the annotation file {annotation_name}")
-        with atomic_path(annotation_path) as tmp:
-            shutil.copyfile(source_file, tmp)
+        copy_atomic(source_file, annotation_path)
         provenance["release_dir"] = str(release)
     entries = load_vatex_annotation(annotation_path)
     if limit is not None:
@@ -231,8 +229,7 @@ def _fetch_video(video_id: str, config: VatexSourceConfig, release: Path | None,
             source = release / name
             if not source.is_file():
                 return {"video_status": UNAVAILABLE, "reason": f"{name} is not in the mirror {release}"}
-            with atomic_path(dest) as tmp:
-                shutil.copyfile(source, tmp)
+            copy_atomic(source, dest)
     except HubFileNotFoundError:
         return {"video_status": UNAVAILABLE, "reason": f"{name} is not in the mirror"}
     except HubDownloadError as exc:

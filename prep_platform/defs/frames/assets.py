@@ -14,6 +14,7 @@ from prep_platform.lib.frames import contact_sheet
 from prep_platform.lib.metadata import load_metadata_document, records
 from prep_platform.lib.prepare import FRAMES_MANIFEST, run_frame_stage, write_frames_manifest
 from prep_platform.defs.tags import CPU_STEP_TAGS
+from prep_platform.defs.markdown import bullets
 
 
 def partition_records(settings: PrepPlatformSettings, scenario: str) -> list[dict]:
@@ -56,9 +57,7 @@ def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSetting
             "clips_ok": counts.get("ok", 0),
             "clips_failed": len(failed),
             "status_counts": dg.MetadataValue.json(counts),
-            "failed_clips": dg.MetadataValue.md(
-                "\n".join(f"- {c['video_id']}: {c['status']}: {c.get('reason', '')}" for c in failed) or "none"
-            ),
+            "failed_clips": bullets(f"{c['video_id']}: {c['status']}: {c.get('reason', '')}" for c in failed),
             "frame_config_fingerprint": config.fingerprint(),
             "contact_sheet": dg.MetadataValue.path(str(sheet) if sheet else "none"),
             "images_bytes": images_bytes,

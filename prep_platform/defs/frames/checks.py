@@ -9,6 +9,7 @@ from prep_platform.defs.frames.assets import clip_frames
 from prep_platform.defs.partitions import scenario_partitions
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.prepare import FRAMES_MANIFEST
+from prep_platform.defs.markdown import bullets
 
 def load_frames_manifest(settings: PrepPlatformSettings, scenario: str) -> dict | None:
     path = settings.frames_dir(scenario) / FRAMES_MANIFEST
@@ -43,5 +44,5 @@ def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: P
         problems.append(f"{failed} of {len(clips)} clips failed ({share:.0%} > {settings.max_failed_share:.0%})")
     return dg.AssetCheckResult(
         passed=not problems,
-        metadata={"failed_share": round(share, 4), "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none")},
+        metadata={"failed_share": round(share, 4), "problems": bullets(problems, 20)},
     )

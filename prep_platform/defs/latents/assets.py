@@ -13,6 +13,7 @@ from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 from prep_platform.defs.tags import GPU_STEP_TAGS
 from prep_platform.lib.prepare import LATENTS_MANIFEST, latent_items_from_frames, run_latent_stage, write_latents_manifest
+from prep_platform.defs.markdown import bullets
 
 class ClipLatentsConfig(dg.Config):
     augment: bool = False  # also encode a horizontally flipped variant per clip (`<id>.hflip.npz`)
@@ -66,8 +67,8 @@ def clip_latents(
             "orphaned": len(result.orphaned),
             "cache_bytes": sum(Path(r["latent_path"]).stat().st_size for r in result.clips
                                if r["status"] in ("encoded", "skipped", "moved") and Path(r["latent_path"]).exists()),
-            "failed_clips": dg.MetadataValue.md(
-                "\n".join(f"- {r['video_id']} ({r['augmentation']}): {r['reason']}" for r in result.clips if r["status"] == "failed") or "none"
+            "failed_clips": bullets(
+                f"{r['video_id']} ({r['augmentation']}): {r['reason']}" for r in result.clips if r["status"] == "failed"
             ),
             "model_id": encoder.model_id,
             "encode_dtype": encoder.identity()["dtype"],

@@ -10,6 +10,7 @@ from prep_platform.defs.partitions import scenario_partitions
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.latents import expected_latent_shape, latent_file_problems
 from prep_platform.lib.prepare import LATENTS_MANIFEST
+from prep_platform.defs.markdown import bullets
 
 @dg.asset_check(
     asset=clip_latents,
@@ -54,6 +55,6 @@ def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: P
             "files_checked": len(written),
             "bad_files": len(file_problems),
             "failed_share": round(share, 4),
-            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none"),
+            "problems": bullets(problems, 20),
         },
     )

@@ -16,6 +16,7 @@ from prep_platform.lib.metadata import (
     validation_share_problems,
 )
 from prep_platform.lib.scenarios import DEFAULT_SCENARIOS
+from prep_platform.defs.markdown import bullets
 
 
 def _load(settings: PrepPlatformSettings) -> tuple[dict | None, str]:
@@ -27,7 +28,7 @@ def _load(settings: PrepPlatformSettings) -> tuple[dict | None, str]:
 
 
 def _problem_list(problems: list[str]) -> dg.MetadataValue:
-    return dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none")
+    return bullets(problems, 20)
 
 
 @dg.asset_check(asset=scenario_metadata, blocking=True, description="The metadata JSON matches the trainer's schema.")

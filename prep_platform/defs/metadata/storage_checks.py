@@ -8,6 +8,7 @@ from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 from prep_platform.lib.metadata import load_metadata_document, records
 from prep_platform.lib.storage import free_bytes, layer_bytes, next_materialisation_bytes
 from prep_platform.lib.vae import TINY_CONFIG
+from prep_platform.defs.markdown import bullets
 
 GB = 1e9
 
@@ -60,6 +61,6 @@ def storage_budgets_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult
             **{f"{layer}_gb": round(size / GB, 6) for layer, size in sizes.items()},
             "curated_subset_gb": round(curated / GB, 6),
             "budgets_gb": dg.MetadataValue.json({**budgets, "curated_subset": settings.storage_budget_gb}),
-            "over_budget": dg.MetadataValue.md("\n".join(f"- {o}" for o in over) or "none"),
+            "over_budget": bullets(over),
         },
     )

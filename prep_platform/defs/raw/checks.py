@@ -8,6 +8,7 @@ from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.manifest import MANIFEST_FILE, ManifestError, manifest_file_problems, read_manifest, status_counts
 from prep_platform.lib.msr_vtt import AnnotationError, load_annotation
 from prep_platform.lib.msr_vtt_download import ANNOTATION_NAME
+from prep_platform.defs.markdown import bullets
 
 @dg.asset_check(asset=msr_vtt_raw, blocking=True, description="The annotation file matches the MSR-VTT schema.")
 def msr_vtt_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
@@ -37,7 +38,7 @@ def msr_vtt_raw_clip_files_check(settings: PrepPlatformSettings) -> dg.AssetChec
         metadata={
             "clips_ok": sum(row.status == "ok" for row in rows),
             "problems": len(problems),
-            "first_problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none"),
+            "first_problems": bullets(problems, 20),
         },
     )
 

@@ -13,6 +13,7 @@ from prep_platform.lib.panda70m import (
 from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios
 from prep_platform.defs.versioning import file_data_version
 from prep_platform.defs.tags import CPU_STEP_TAGS
+from prep_platform.defs.markdown import bullets
 
 
 def _place_sample(settings: PrepPlatformSettings) -> None:
@@ -69,9 +70,7 @@ def panda70m_subset(context: dg.AssetExecutionContext, config: Panda70mSubsetCon
             "subset_csv": dg.MetadataValue.path(str(settings.panda_dir / SUBSET_CSV)),
             "rows": report["rows"],
             "rows_failed": report["rows_failed"],
-            "failed_lines": dg.MetadataValue.md(
-                "\n".join(f"- {e['file']}:{e['line']} {e['videoID']}: {e['error']}" for e in report["parse_errors"][:50]) or "none"
-            ),
+            "failed_lines": bullets((f"{e['file']}:{e['line']} {e['videoID']}: {e['error']}" for e in report["parse_errors"]), 50),
             "clips_selected": report["estimate"]["clips"],
             "per_scenario": dg.MetadataValue.json(report["per_scenario"]),
             "filtered": dg.MetadataValue.json(report["filtered"]),

@@ -7,6 +7,7 @@ from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.vatex import MANIFEST_FILE, VatexSourceConfig, download_vatex
 from prep_platform.defs.versioning import file_data_version
 from prep_platform.defs.tags import CPU_STEP_TAGS
+from prep_platform.defs.markdown import bullets
 
 
 class VatexRawConfig(dg.Config):
@@ -48,8 +49,6 @@ def vatex_raw(context: dg.AssetExecutionContext, config: VatexRawConfig, setting
             "video_counts": dg.MetadataValue.json(result.video_counts),
             "available_share": report["available_share"] if report["available_share"] is not None else -1.0,
             "storage_bytes": report["storage_bytes"],
-            "missing_clips": dg.MetadataValue.md(
-                "\n".join(f"- {c['video_id']}: {c['video_status']}: {c['reason']}" for c in failures[:50]) or "none"
-            ),
+            "missing_clips": bullets((f"{c['video_id']}: {c['video_status']}: {c['reason']}" for c in failures), 50),
         }
     )
