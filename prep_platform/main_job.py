@@ -35,9 +35,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import dagster as dg  # after DAGSTER_HOME is set
 
-    from prep_platform.definitions import build_definitions
-    from prep_platform.defs.partitions import scenario_partitions
-    from prep_platform.defs.resources import SOURCE_ENV, PrepPlatformSettings
+    from prep_platform.lib.scenarios import ScenarioConfigError
+
+    try:
+        from prep_platform.definitions import build_definitions
+        from prep_platform.defs.partitions import scenario_partitions
+        from prep_platform.defs.resources import SOURCE_ENV, PrepPlatformSettings
+    except ScenarioConfigError as exc:  # a bad PREP_PLATFORM_SCENARIOS: one line, not an import traceback
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
 
     os.environ.setdefault(SOURCE_ENV, args.source)  # the VAE preset and frame size follow the source
     from_env = PrepPlatformSettings.from_env()
@@ -47,19 +53,28 @@ def main(argv: list[str] | None = None) -> int:
     with dg.DagsterInstance.get() as instance:
         runs = [("prep_job", None)] + [("latents_job", key) for key in scenario_partitions.get_partition_keys()]
         for job_name, partition in runs:
+            print(f"running {job_name}{f'[{partition}]' if partition else ''} ...", flush=True)
             result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance, partition_key=partition, raise_on_error=False
+                instance=instance, partition_key=partition, raise_on_error=False, run_config=QUIET_FAILURES
             )
             ok &= _summarise(result, job_name, partition)
             if job_name == "prep_job" and not result.success:
                 break  # nothing downstream can run
-    print(f"\n{'SUCCESS' if ok else 'FAILURE'}: runs recorded in DAGSTER_HOME={home}")
+    verdict = "SUCCESS" if ok else "FAILURE (the failed steps are listed above; full errors in the Dagster event log)"
+    print(f"\n{verdict}: runs recorded in DAGSTER_HOME={home}")
     return 0 if ok else 1
 
 
+# Dagster's console logger prints every event, a failed step's stack traces included (238 lines when the Hub
+# was unreachable). Here the console shows a line as each run starts and a summary as it ends, with one line per
+# failed step; the full log, traces included, stays in the event log (UI, `dagster debug`).
+QUIET_FAILURES = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# Dagster wraps a step's own exception in these; the user wants the inner message.
+WRAPPER_ERRORS = {"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"}
+
 SUMMARY_KEYS = (
     "clips_ok", "clips_failed", "train", "validation", "excluded", "encoded", "skipped", "moved", "failed",
-    "video_counts", "available_share", "clips_selected", "rows_failed", "status_counts", "with_image",
+    "state", "video_counts", "available_share", "clips_selected", "rows_failed", "status_counts", "with_image",
 )
 
 
@@ -72,6 +87,16 @@ def _summarise(result, job_name: str, partition: str | None) -> bool:
         summary = {k: metadata[k].value for k in SUMMARY_KEYS if k in metadata}
         path = metadata.get("manifest") or metadata.get("path") or metadata.get("subset_csv") or metadata.get("readme")
         print(f"  materialised {materialization.asset_key.to_user_string()}: {summary} -> {path.value if path else ''}")
+    for event in result.all_events:
+        if event.is_step_failure:
+            # One line per failed step; the stack trace stays in the event log (UI, `dagster debug`).
+            error = event.event_specific_data.error
+            while error is not None and error.cause is not None and error.cls_name in WRAPPER_ERRORS:
+                error = error.cause
+            lines = (error.message if error else "no error recorded").strip().splitlines() or [""]
+            head, _, rest = lines[0].partition(": ")  # "package.module.ClassName: text" -> "ClassName: text"
+            first = f"{head.rsplit('.', 1)[-1]}: {rest}" if rest and " " not in head else lines[0]
+            print(f"  step {event.step_key} FAILED: {first}")
     failed_error_checks = 0
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":

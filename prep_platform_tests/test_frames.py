@@ -129,14 +129,17 @@ def test_frame_stage_runs_through_bad_clips_in_worker_processes(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 1000)
     records = [
-        {"video_id": "good", "video_path": str(good), "image_path": str(tmp_path / "img" / "good.png"), "latent_path": "x"},
-        {"video_id": "bad", "video_path": str(bad), "image_path": str(tmp_path / "img" / "bad.png"), "latent_path": "y"},
+        {"video_id": "good", "scenario": "urban", "video_path": str(good)},
+        {"video_id": "bad", "scenario": "urban", "video_path": str(bad)},
     ]
-    result = run_frame_stage(records, SMALL, workers=2)
+    result = run_frame_stage(records, SMALL, images_root=tmp_path / "img", latents_root=tmp_path / "lat", workers=2)
     by_id = {clip["video_id"]: clip for clip in result.clips}
     assert by_id["good"]["status"] == "ok" and by_id["bad"]["status"] == "unreadable"
-    image = cv2.imread(str(tmp_path / "img" / "good.png"))
+    images = tmp_path / "img" / "urban" / SMALL.tag
+    assert by_id["good"]["image_path"] == str(images / "good.png")
+    assert by_id["good"]["latent_path"] == str(tmp_path / "lat" / "urban" / "good.npz")
+    image = cv2.imread(str(images / "good.png"))
     assert image.shape == (96, 144, 3)
     assert by_id["good"]["decoded_frames"] == 175 and by_id["good"]["source_fingerprint"]
-    assert not (tmp_path / "img" / "bad.png").exists()
+    assert not (images / "bad.png").exists()
     assert result.counts == {"ok": 1, "unreadable": 1}

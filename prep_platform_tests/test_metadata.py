@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from prep_platform.lib.manifest import ManifestRow, write_manifest
+from prep_platform.lib.frames import FrameConfig
 from prep_platform.lib.metadata import (
     build_scenario_metadata,
     clips_in_both_splits,
@@ -29,7 +30,8 @@ def test_sample_metadata_records_and_exclusions(msr_vtt_raw_dir, tmp_path):
     assert {r["scenario"] for r in records} == set(DEFAULT_SCENARIOS)
     for record in records:
         assert record["latent_path"] == f"data/prepared/latents/{record['scenario']}/{record['video_id']}.npz"
-        assert record["image_path"] == f"data/prepared/images/{record['scenario']}/{record['video_id']}.png"
+        # The image path names the frame configuration (the default one here): another configuration, another place.
+        assert record["image_path"] == f"data/prepared/images/{record['scenario']}/{FrameConfig().tag}/{record['video_id']}.png"
         assert record["prompt_variants"][0] == record["caption"]
         assert record["label"]["supporting_captions"] >= 2
         assert record["source"]["fps"] > 0 and record["source"]["frame_count"] > 0

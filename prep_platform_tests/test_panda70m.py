@@ -88,7 +88,11 @@ def test_estimate_of_nothing_is_zero():
 
 def test_no_csv_means_no_subset(tmp_path):
     write_instructions(tmp_path)
-    assert build_panda_subset(tmp_path, LABELLER) is None
+    (tmp_path / "panda70m_subset.csv").write_text("left from an earlier run with a CSV\n")
+    report = build_panda_subset(tmp_path, LABELLER)
+    assert report["state"] == "no_csv_present" and report["estimate"]["clips"] == 0
+    assert json.loads((tmp_path / "panda70m_subset_report.json").read_text())["state"] == "no_csv_present"
+    assert not (tmp_path / "panda70m_subset.csv").exists()  # an old subset no longer vouched for by any CSV
 
 
 def test_instructions_cover_the_manual_steps(tmp_path):
@@ -120,7 +124,8 @@ def test_shards_are_ingested_end_to_end_beside_msr_vtt(msr_vtt_raw_dir, tmp_path
 
     # The Panda clips flow through the frame and latent stages like any other.
     config = FrameConfig(width=144, height=96, frames=9)
-    frames = run_frame_stage(panda_records, config, workers=0)
+    frames = run_frame_stage(panda_records, config, images_root=tmp_path / "prepared" / "images",
+                             latents_root=tmp_path / "prepared" / "latents", workers=0)
     assert frames.counts == {"ok": 4}
     encoder = VaeEncoder(VaeSettings(preset="tiny"))
     latents = run_latent_stage(latent_items_from_frames(frames.clips), config, encoder,

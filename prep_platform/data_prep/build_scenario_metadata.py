@@ -10,13 +10,14 @@ import argparse
 import json
 from pathlib import Path
 
-from prep_platform.data_prep._cli import run_cli
+from prep_platform.data_prep._cli import CliParser, run_cli
+from prep_platform.lib.frames import FrameConfig, parse_size
 from prep_platform.lib.metadata import build_scenario_metadata, report_path_for, write_scenario_metadata
 from prep_platform.lib.scenarios import packaged_scenarios_path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="build_scenario_metadata",
         description="Label every ok clip of an MSR-VTT folder (annotation + manifest.csv) with a scenario from all "
         "of its captions and its category, split train/validation per scenario, and write the metadata JSON "
@@ -32,12 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=1500, help="first N manifest clips; 0 for all (default: %(default)s)")
     parser.add_argument("--validation-ratio", type=float, default=0.1, help="share per scenario (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="split seed; same input and seed, same split (default: %(default)s)")
+    parser.add_argument("--size", default="720x480", help="frame size the image paths are for, width x height (default: %(default)s)")
+    parser.add_argument("--frames", type=int, default=49, help="window length the image paths are for (default: %(default)s)")
+    parser.add_argument("--fps", type=float, default=8.0, help="frame rate the image paths are for (default: %(default)s)")
+    parser.add_argument("--panda-dir", default=None, help="a Panda-70M folder with ingested shards to label beside MSR-VTT")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     output = Path(args.output)
+    width, height = parse_size(args.size)
     prepared_dir = args.prepared_dir or (output.parent.parent / "prepared").as_posix()
     result = build_scenario_metadata(
         args.msr_vtt,
@@ -46,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         limit=args.limit or None,
         validation_ratio=args.validation_ratio,
         seed=args.seed,
+        panda_dir=args.panda_dir,
+        frame_config=FrameConfig(fps=args.fps, width=width, height=height, frames=args.frames),
     )
     write_scenario_metadata(result, output)
     counts = result.counts

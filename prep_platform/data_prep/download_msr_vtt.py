@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from prep_platform.data_prep._cli import clip_progress, run_cli
+from prep_platform.data_prep._cli import CliParser, clip_progress, run_cli
 from prep_platform.lib.msr_vtt_download import (
     DEFAULT_ANNOTATION_FILE,
     DEFAULT_REPO_ID,
@@ -21,7 +21,7 @@ from prep_platform.lib.probe import min_window_duration
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="download_msr_vtt",
         description="Download MSR-VTT through huggingface_hub (HF_ENDPOINT and HF_TOKEN honoured), extract the "
         "first N training clips (train split, then validate) and probe each into manifest.csv. "

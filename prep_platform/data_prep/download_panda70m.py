@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from prep_platform.data_prep._cli import run_cli
-from prep_platform.lib.panda70m import build_panda_subset, ingest_panda_shards, write_instructions
+from prep_platform.data_prep._cli import CliParser, run_cli
+from prep_platform.lib.panda70m import NO_CSV_PRESENT, build_panda_subset, ingest_panda_shards, write_instructions
 from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="download_panda70m",
         description="Nothing is downloaded: Panda-70M needs manual access. Writes README.md with the steps; then, for "
         "every Panda-70M CSV in --output-dir, parses it (clip lists as Python literals, safely), keeps desirable clips "
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.instructions_only:
         report = build_panda_subset(args.output_dir, ScenarioLabeller(load_scenarios(args.scenarios)), total=args.total,
                                     min_matching_score=args.min_matching_score, storage_budget_gb=args.storage_budget_gb)
-        if report is None:
+        if report["state"] == NO_CSV_PRESENT:
             summary["subset"] = f"no Panda-70M CSV in {args.output_dir}: follow {readme}"
         else:
             summary["subset"] = {k: report[k] for k in ("subset_csv", "rows", "rows_failed", "per_scenario", "filtered", "estimate")}

@@ -10,12 +10,12 @@ import argparse
 import json
 import sys
 
-from prep_platform.data_prep._cli import clip_progress, run_cli
+from prep_platform.data_prep._cli import CliParser, clip_progress, run_cli
 from prep_platform.lib.vatex import ANNOTATION_FILES, VatexSourceConfig, download_vatex
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="download_vatex",
         description="Download a VATEX annotation file through huggingface_hub (HF_ENDPOINT, HF_TOKEN honoured), parse "
         "videoID into YouTube id / start / end, keep English and Chinese captions; with --download-videos fetch each "

@@ -12,8 +12,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from prep_platform.data_prep._cli import clip_progress, run_cli
+from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, CliParser, clip_progress, run_cli
 from prep_platform.lib.frames import FrameConfig, parse_size
+from prep_platform.lib.manifest import environment_failures
 from prep_platform.lib.metadata import load_metadata_document
 from prep_platform.lib.prepare import (
     FRAMES_MANIFEST,
@@ -28,7 +29,7 @@ from prep_platform.lib.vae import DEFAULT_MODEL_ID, PRESETS, VaeSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="preprocess_video_latents",
         description="Resample each clip by time, cover-crop to the target size, take an F-frame window, write the "
         "conditioning image; with --encode-latents also encode the window with the CogVideoX VAE into "
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scenario", action="append", help="only these scenarios (repeatable; default: all)")
     parser.add_argument("--output-dir", default="data/prepared/latents", help="latent cache root (default: %(default)s)")
     parser.add_argument("--frames-dir", default=None, help="where frame manifests go (default: <output-dir>/../frames)")
+    parser.add_argument("--images-dir", default=None,
+                        help="conditioning images root, one folder per scenario and frame configuration "
+                        "(default: <output-dir>/../images)")
     parser.add_argument("--fps", type=float, default=8.0)
     parser.add_argument("--size", default="720x480", help="width x height (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=49, help="window length, 8N+1 (default: %(default)s)")
@@ -46,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--augment", action="store_true", help="also encode a horizontally flipped variant per clip")
     parser.add_argument("--encode-latents", action="store_true", help="run the latent stage too")
     parser.add_argument("--vae", default=DEFAULT_MODEL_ID, help="pretrained repo id or local folder (default: %(default)s)")
-    parser.add_argument("--vae-preset", choices=PRESETS, default="default", help="default, low_memory or tiny")
+    parser.add_argument(
+        "--vae-preset", choices=PRESETS, default="default",
+        help="default: the pretrained VAE, untiled; low_memory: tiling + slicing + batch 1 (fits a 24 GB card at "
+        "49x480x720); tiny: the same class with random weights and a tiny config (CPU demo, tests); random_full: the "
+        "full-size config with random weights (GPU benchmarks without a download). Default: %(default)s",
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
     parser.add_argument("--batch-size", type=int, default=1)
@@ -80,13 +89,16 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size, tiling=args.tiling, slicing=args.slicing, compile=args.compile,
         ))
     summary: dict[str, dict] = {}
+    environment_failed: list[dict] = []
+    images_dir = Path(args.images_dir) if args.images_dir else output_dir.parent / "images"
     for scenario, records in sorted(by_scenario.items()):
-        # The records' own image_path / latent_path decide where files go; --output-dir re-roots the latents.
-        records = [dict(r, latent_path=str(output_dir / scenario / Path(r["latent_path"]).name)) for r in records]
+        # Images go under <images-dir>/<scenario>/<frame config>/ and latents under <output-dir>/<scenario>/.
         with clip_progress(f"{scenario}: frames") as progress:
-            frames = run_frame_stage(records, config, workers=args.workers, progress=progress)
+            frames = run_frame_stage(records, config, images_root=images_dir, latents_root=output_dir,
+                                     workers=args.workers, progress=progress)
         write_frames_manifest(frames_dir / scenario / FRAMES_MANIFEST, frames, scenario)
         summary[scenario] = {"frames": frames.counts}
+        environment_failed += environment_failures(frames.clips)
         for clip in frames.clips:
             if clip["status"] != "ok":
                 print(f"  {clip['video_id']}: {clip['status']}: {clip['reason']}", file=sys.stderr)
@@ -100,11 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         write_latents_manifest(output_dir / scenario / LATENTS_MANIFEST, latents, scenario,
                                {"augment": args.augment, **encoder.identity(), "vae_preset": encoder.settings.preset})
         summary[scenario]["latents"] = latents.counts
+        environment_failed += environment_failures(latents.clips)
         for row in latents.clips:
             if row["status"] == "failed":
                 print(f"  {row['video_id']} ({row['augmentation']}): failed: {row['reason']}", file=sys.stderr)
     print(json.dumps(summary, indent=1))
-    return 0
+    if environment_failed:
+        print(f"preprocess_video_latents: {len(environment_failed)} clip(s) failed for a reason of the machine, not "
+              f"of the clip (first: {environment_failed[0]['video_id']}: {environment_failed[0]['reason']}); fix it and "
+              f"run the same command again: finished clips are skipped", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    return EXIT_OK
 
 
 if __name__ == "__main__":

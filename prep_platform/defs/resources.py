@@ -79,6 +79,9 @@ class PrepPlatformSettings(dg.ConfigurableResource):
     def frames_dir(self, scenario: str) -> Path:
         return self.root / "prepared" / "frames" / scenario
 
+    def images_root(self) -> Path:
+        return self.root / "prepared" / "images"
+
     def latents_root(self) -> Path:
         return self.root / "prepared" / "latents"
 

@@ -6,10 +6,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 
 @contextmanager
@@ -19,8 +21,11 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     The temporary file lives in the same folder so the final `os.replace` is a rename on one filesystem.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    except OSError as exc:
+        raise WriteError(exc.errno, f"cannot write {target}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -28,8 +33,65 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         if tmp.exists():
             os.chmod(tmp, 0o644)  # mkstemp creates 0600; the result is an ordinary data file
         os.replace(tmp, target)
+    except WriteError:
+        raise
+    except OSError as exc:  # disk full, quota, permissions: one message that names the file
+        raise WriteError(exc.errno, f"cannot write {target}: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+class WriteError(OSError):
+    """A file could not be written (disk full, permissions, ...); the message names it. Nothing half-written is
+    left: the target keeps its old content."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
+# `.<name>.<random>.tmp`: what atomic_path leaves behind only when the process is killed mid-write.
+TEMP_SUFFIX = ".tmp"
+
+
+def remove_stale_temp_files(folder: Path | str) -> list[Path]:
+    """Delete the temp files of writes that were killed (kill -9, power loss) in `folder`.
+
+    Call it only while holding the folder's lock (`folder_lock`): then no other writer is mid-write there.
+    """
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for path in folder.glob(f".*{TEMP_SUFFIX}"):
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+LOCK_NAME = ".prep_platform.lock"
+
+
+@contextmanager
+def folder_lock(folders: Iterable[Path | str], on_wait: Callable[[str], None] | None = None) -> Iterator[list[Path]]:
+    """Hold an exclusive lock on each folder (sorted, so two runs never deadlock) and clean their stale temp files.
+
+    A second run on the same folder waits, saying so through `on_wait`, and then finds the first run's files
+    current instead of encoding them again and racing it for the manifest. Yields the temp files removed.
+    """
+    with ExitStack() as stack:
+        for folder in sorted({Path(f) for f in folders}):
+            folder.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(folder / LOCK_NAME))
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                if on_wait:
+                    on_wait(f"{folder} is in use by another run (lock {folder / LOCK_NAME}); waiting for it to finish")
+                lock.acquire()
+            stack.callback(lock.release)
+        removed = [path for folder in sorted({Path(f) for f in folders}) for path in remove_stale_temp_files(folder)]
+        yield removed
 
 
 def copy_atomic(source: Path | str, target: Path | str) -> None:

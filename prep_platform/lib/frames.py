@@ -22,7 +22,8 @@ import numpy as np
 from prep_platform.lib.atomic import write_bytes_atomic
 
 from prep_platform.lib.probe import OK, TOO_SHORT, TRUNCATED, UNREADABLE, open_video
-from prep_platform.lib.versioning import file_fingerprint
+from prep_platform.lib.manifest import ENVIRONMENT
+from prep_platform.lib.versioning import file_fingerprint, source_stat
 
 # Bump when the way frames are selected or resized changes: it invalidates every cache built before.
 FRAME_PIPELINE_VERSION = "1"
@@ -54,6 +55,11 @@ class FrameConfig:
     def fingerprint(self) -> str:
         payload = json.dumps({**asdict(self), "pipeline": FRAME_PIPELINE_VERSION}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def tag(self) -> str:
+        """A folder name per configuration, readable first (`720x480_49f_8fps_`) and unique by its fingerprint."""
+        return f"{self.width}x{self.height}_{self.frames}f_{self.fps:g}fps_{self.fingerprint()[:8]}"
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -235,9 +241,12 @@ def frame_stage_clip(video_path: str, image_path: str, config: FrameConfig) -> d
     if result.status == OK:
         try:
             write_png(image_path, result.first_frame)
+            # The size and mtime let the latent stage trust this hash without reading the clip again, and notice
+            # when the clip changed after this stage ran.
+            record.update(source_stat(video_path))
             record["source_fingerprint"] = file_fingerprint(video_path)
         except OSError as exc:
-            record["status"], record["reason"] = "write_failed", f"{image_path}: {exc}"
+            record["status"], record["reason"], record["cause"] = "write_failed", f"{image_path}: {exc}", ENVIRONMENT
     record["cpu_s"] = round(time.process_time() - cpu_started, 4)
     return record
 

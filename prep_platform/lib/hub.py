@@ -14,6 +14,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
 from huggingface_hub.errors import (
@@ -78,6 +79,23 @@ def resolve_endpoint(endpoint: str | None = None) -> str:
     return (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
+def redact_endpoint(url: str) -> str:
+    """The URL without `user:password@`: HF_ENDPOINT may carry credentials for a private mirror, and what is
+    recorded (reports, bookkeeping, error messages, logs) must never hold them."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _scrub(error: object, endpoint: str) -> str:
+    """An error's text with the endpoint's credentials removed (HTTP clients quote the URL they failed on)."""
+    text = str(error)
+    userinfo = urlsplit(endpoint).netloc.rpartition("@")[0]
+    return text.replace(userinfo + "@", "") if userinfo else text
+
+
 def resolve_token(token: str | None = None) -> str | None:
     """Explicit token, else HF_TOKEN; None lets huggingface_hub fall back to a `hf auth login` token."""
     return token or os.environ.get("HF_TOKEN") or None
@@ -124,7 +142,7 @@ def download_hub_file(
     dest = Path(dest)
     endpoint = resolve_endpoint(endpoint)
     token = resolve_token(token)
-    what = _describe(repo_id, repo_type, filename, revision, endpoint)
+    what = _describe(repo_id, repo_type, filename, revision, redact_endpoint(endpoint))
     bookkeeping = dest.parent / BOOKKEEPING_DIR
     record_path = bookkeeping / f"{dest.name}.json"
     part_path = bookkeeping / f"{dest.name}.part"
@@ -149,7 +167,7 @@ def download_hub_file(
         if previous and dest.exists() and dest.stat().st_size == previous["size"]:
             # Offline or the endpoint is down: a complete earlier download is still a valid input.
             return DownloadRecord(**{**previous, "downloaded": False, "resumed_from": 0, "offline": True})
-        raise HubDownloadError(f"cannot download {what}: {type(exc).__name__}: {exc}") from exc
+        raise HubDownloadError(f"cannot download {what}: {type(exc).__name__}: {_scrub(exc, endpoint)}") from exc
 
     etag, size = metadata.etag, metadata.size
     if previous and dest.exists() and previous.get("etag") == etag and dest.stat().st_size == (size or previous["size"]):
@@ -163,7 +181,7 @@ def download_hub_file(
             resume_from = part_path.stat().st_size
     if resume_from == 0:
         part_path.write_bytes(b"")
-        write_json_atomic(part_record_path, {"etag": etag, "size": size, "url": url})
+        write_json_atomic(part_record_path, {"etag": etag, "size": size, "url": redact_endpoint(url)})
 
     headers = build_hf_headers(token=token)
     try:
@@ -179,7 +197,7 @@ def download_hub_file(
     except TRANSPORT_ERRORS as exc:
         kept = part_path.stat().st_size if part_path.exists() else 0
         raise HubDownloadError(
-            f"download of {what} was interrupted after {kept} of {size} bytes: {exc}. "
+            f"download of {what} was interrupted after {kept} of {size} bytes: {_scrub(exc, endpoint)}. "
             f"Run again to resume from byte {kept}."
         ) from exc
 
@@ -197,7 +215,7 @@ def download_hub_file(
         repo_type=repo_type,
         filename=filename,
         revision=revision,
-        endpoint=endpoint,
+        endpoint=redact_endpoint(endpoint),
         commit=metadata.commit_hash,
         etag=etag,
         size=dest.stat().st_size,

@@ -14,6 +14,9 @@ from prep_platform.lib.atomic import write_text_atomic
 MANIFEST_FILE = "manifest.csv"
 # Per-clip statuses that are not failures, across every stage (probe, frames, latents).
 SUCCESS_STATUSES = frozenset({"ok", "encoded", "skipped", "moved"})
+# The `cause` of a failure that says nothing about the clip (disk full, out of memory, a worker killed): a rerun
+# after fixing the machine succeeds. Failures without it are the data's (a truncated clip) and stay failures.
+ENVIRONMENT = "environment"
 
 
 @dataclass
@@ -81,6 +84,11 @@ def read_manifest(path: Path | str) -> list[ManifestRow]:
 def failure_count(counts: dict[str, int]) -> int:
     """Clips whose status is a failure, from per-status counts (any stage)."""
     return sum(n for status, n in counts.items() if status not in SUCCESS_STATUSES)
+
+
+def environment_failures(rows: Iterable[dict]) -> list[dict]:
+    """Per-clip rows (any stage) that failed for an environment reason."""
+    return [row for row in rows if row.get("cause") == ENVIRONMENT and row.get("status") not in SUCCESS_STATUSES]
 
 
 def status_counts(rows: Iterable[ManifestRow]) -> dict[str, int]:

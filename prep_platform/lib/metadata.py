@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from prep_platform import __version__
 from prep_platform.lib.atomic import write_json_atomic, write_text_atomic
+from prep_platform.lib.frames import FrameConfig
+from prep_platform.lib.safe_paths import MAX_ID_LENGTH, UNSAFE_ID, unsafe_id_reason
 from prep_platform.lib.versioning import file_fingerprint
 from prep_platform.lib.manifest import MANIFEST_FILE, ManifestRow, read_manifest
 from prep_platform.lib.msr_vtt_download import ANNOTATION_NAME
@@ -122,10 +124,13 @@ def build_scenario_metadata(
     validation_ratio: float = 0.1,
     seed: int = 0,
     panda_dir: Path | str | None = None,
+    frame_config: FrameConfig | None = None,
 ) -> ScenarioMetadataResult:
     """Label the ok clips of an MSR-VTT raw folder (annotation + manifest), plus ingested Panda-70M shards when
     `panda_dir` holds them, and split them per scenario. `limit` applies to the MSR-VTT clips."""
     started = time.perf_counter()
+    # The image path names the frame configuration: the frame stage run with it writes exactly there.
+    frame_tag = (frame_config or FrameConfig()).tag
     if not 0.0 <= validation_ratio < 1.0:
         raise ValueError(f"validation ratio must be in [0, 1), got {validation_ratio}")
     msr_vtt_dir = Path(msr_vtt_dir)
@@ -154,6 +159,10 @@ def build_scenario_metadata(
     for row in manifest:
         if row.status != "ok":
             excluded.append({"video_id": row.video_id, "reason": f"clip_{row.status}", "detail": row.error})
+            continue
+        unsafe = unsafe_id_reason(row.video_id)
+        if unsafe:  # a manifest edited by hand: its id never becomes a path
+            excluded.append({"video_id": row.video_id[:MAX_ID_LENGTH], "reason": UNSAFE_ID, "detail": unsafe})
             continue
         clip_captions = captions.get(row.video_id, [])
         result = labeller.label(clip_captions, row.category if row.category >= 0 else None)
@@ -189,7 +198,7 @@ def build_scenario_metadata(
                     "split": split,
                     "scenario": scenario,
                     "video_path": row.path,
-                    "image_path": f"{prepared_dir}/images/{scenario}/{row.video_id}.png",
+                    "image_path": f"{prepared_dir}/images/{scenario}/{frame_tag}/{row.video_id}.png",
                     "latent_path": f"{prepared_dir}/latents/{scenario}/{row.video_id}.npz",
                     "caption": caption,
                     "prompt_variants": labeller.prompt_variants(scenario, caption, supporting[1:]),
@@ -229,6 +238,7 @@ def build_scenario_metadata(
             "validation_ratio": validation_ratio,
             "seed": seed,
             "prepared_dir": prepared_dir,
+            "frame_tag": frame_tag,
             "scenarios": labeller.names,
         },
         "counts": {

@@ -21,10 +21,11 @@ from pathlib import Path
 from prep_platform import __version__
 from prep_platform.lib import probe as probe_status
 from prep_platform.lib.atomic import atomic_path, copy_atomic, write_json_atomic
-from prep_platform.lib.hub import download_hub_file, resolve_endpoint
+from prep_platform.lib.hub import download_hub_file, redact_endpoint, resolve_endpoint
 from prep_platform.lib.manifest import MANIFEST_FILE, ManifestRow, status_counts, write_manifest
 from prep_platform.lib.msr_vtt import load_annotation, select_training_clips
 from prep_platform.lib.probe import probe_video
+from prep_platform.lib.safe_paths import UNSAFE_ID, unsafe_id_reason
 from prep_platform.lib.sample import generate_sample_release
 
 DEFAULT_REPO_ID = "friedrichor/MSR-VTT"
@@ -87,7 +88,7 @@ def _fetch_source(config: MsrVttSourceConfig, output_dir: Path) -> tuple[Path, P
         )
         provenance = {
             "source": "hub",
-            "endpoint": resolve_endpoint(config.endpoint),
+            "endpoint": redact_endpoint(resolve_endpoint(config.endpoint)),
             "repo_id": config.repo_id,
             "revision": config.revision,
             "commit": archive.commit or annotation.commit,
@@ -154,9 +155,12 @@ def download_msr_vtt(
         # Match members by file name so any folder prefix (`video/`, `MSRVTT/videos/all/`) works.
         members = {Path(info.filename).name: info for info in archive.infolist() if not info.is_dir()}
         for done, clip in enumerate(selected, start=1):
-            dest = clips_dir / f"{clip.video_id}.mp4"
+            unsafe = unsafe_id_reason(clip.video_id)
+            dest = clips_dir / f"{clip.video_id}.mp4" if unsafe is None else clips_dir
             info = members.get(f"{clip.video_id}.mp4")
-            if info is None:
+            if unsafe:  # never becomes a path: recorded, and the other clips go on
+                result = probe_status.ProbeResult(UNSAFE_ID, f"{ANNOTATION_NAME}: video_id {unsafe}")
+            elif info is None:
                 result = probe_status.ProbeResult(
                     probe_status.MISSING,
                     f"{clip.video_id} is referenced by the annotation but absent from {archive_path.name}",
@@ -175,8 +179,8 @@ def download_msr_vtt(
             rows.append(
                 ManifestRow(
                     video_id=clip.video_id,
-                    path=str(dest),
-                    bytes=dest.stat().st_size if dest.exists() and result.status != probe_status.MISSING else None,
+                    path=str(dest) if unsafe is None else "",
+                    bytes=dest.stat().st_size if result.status not in (probe_status.MISSING, UNSAFE_ID) and dest.exists() else None,
                     fps=round(result.fps, 6) if result.fps else None,
                     frame_count=result.frame_count,
                     width=result.width,

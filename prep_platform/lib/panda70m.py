@@ -16,6 +16,7 @@ from prep_platform import __version__
 from prep_platform.lib.atomic import write_json_atomic, write_text_atomic
 from prep_platform.lib.manifest import ManifestRow, write_manifest
 from prep_platform.lib.probe import probe_video
+from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError, ensure_inside, unsafe_id_reason
 from prep_platform.lib.scenarios import ScenarioLabeller
 
 CSV_COLUMNS = ["videoID", "url", "timestamp", "caption", "matching_score", "desirable_filtering", "shot_boundary_detection"]
@@ -25,6 +26,7 @@ SUBSET_SCENARIOS = ("urban", "nature", "transport", "crowd")
 ASSUMED_BITRATE_MBPS = 0.75  # ~0.62 Mbit/s H.264 360p + 128 kbit/s AAC
 ASSUMED_BANDWIDTH_MBPS = 20.0  # effective per machine after YouTube throttling, not the line rate
 SUBSET_CSV = "panda70m_subset.csv"
+NO_CSV_PRESENT = "no_csv_present"  # subset report state: nothing to select from (not an empty success)
 SUBSET_REPORT = "panda70m_subset_report.json"
 SHARDS_DIR = "shards"
 SHARDS_MANIFEST = "shards_manifest.csv"
@@ -129,28 +131,55 @@ def _literal_list(value: str, column: str) -> list:
     return parsed
 
 
+class _CountingLines:
+    """Iterates a text file's lines and counts them, so a row's line number stays right after a CSV error."""
+
+    def __init__(self, handle):
+        self._lines = iter(handle)
+        self.consumed = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.consumed += 1
+        return line
+
+
 def parse_panda_csv(path: Path | str) -> tuple[list[PandaClip], list[dict], int]:
-    """Every clip of the CSV; rows that fail to parse come back as {line, videoID, error}, never as an exception."""
+    """Every clip of the CSV; rows that fail to parse come back as {line, videoID, error}, never as an exception.
+
+    Line numbers are the physical line a row starts on, counted outside the csv module: its own `line_num` is not
+    advanced by a row that raises (a field over the size limit), which shifted every later row by one.
+    """
     path = Path(path)
     clips: list[PandaClip] = []
     errors: list[dict] = []
     rows = 0
     with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in CSV_COLUMNS[:6] if c not in (reader.fieldnames or [])]
+        lines = _CountingLines(handle)
+        reader = csv.reader(lines)
+        header = next(reader, None) or []
+        missing = [c for c in CSV_COLUMNS[:6] if c not in header]
         if missing:
             raise ValueError(f"{path}: not a Panda-70M CSV: missing columns {missing}")
         while True:
-            line = reader.line_num + 1
+            line = lines.consumed + 1
             try:
-                row = next(reader)
+                values = next(reader)
             except StopIteration:
                 break
             except csv.Error as exc:
                 errors.append({"line": line, "videoID": "", "error": f"CSV syntax: {exc}"})
                 continue
+            if not values:
+                continue  # a blank line
             rows += 1
+            row = dict(zip(header, values))
             try:
+                if len(values) != len(header):
+                    raise ValueError(f"{len(values)} fields, the header has {len(header)}")
                 lists = {column: _literal_list(row[column] or "", column) for column in LIST_COLUMNS}
                 n = len(lists["timestamp"])
                 lengths = {column: len(values) for column, values in lists.items()}
@@ -194,6 +223,9 @@ def select_subset(
     for clip in clips:
         if clip.desirable != "desirable":
             filtered[f"not_desirable:{clip.desirable}"] += 1
+            continue
+        if not math.isfinite(clip.matching_score):  # nan passes no comparison and inf would rank first
+            filtered["non_finite_matching_score"] += 1
             continue
         if clip.matching_score < min_matching_score:
             filtered["below_matching_score"] += 1
@@ -258,11 +290,17 @@ def find_csvs(folder: Path | str) -> list[Path]:
 
 def build_panda_subset(folder: Path | str, labeller: ScenarioLabeller, *, total: int = 500,
                        min_matching_score: float = 0.4, storage_budget_gb: float = 6.0) -> dict | None:
-    """Parse every CSV a user put in `folder`, select the subset, write it with its report; None without a CSV."""
+    """Parse every CSV a user put in `folder`, select the subset, write it with its report. Without a CSV the
+    report says so (state `no_csv_present`) and no subset CSV is left from an earlier run."""
     folder = Path(folder)
     csvs = find_csvs(folder)
     if not csvs:
-        return None
+        (folder / SUBSET_CSV).unlink(missing_ok=True)
+        report = {"package_version": __version__, "state": NO_CSV_PRESENT, "inputs": [], "per_scenario": {},
+                  "estimate": estimate_download([]),
+                  "what_to_do": f"put a Panda-70M CSV in {folder} (see README.md there)"}
+        write_json_atomic(folder / SUBSET_REPORT, report)
+        return report
     clips, errors, rows = [], [], 0
     for path in csvs:
         try:
@@ -277,6 +315,7 @@ def build_panda_subset(folder: Path | str, labeller: ScenarioLabeller, *, total:
     write_subset_csv(folder / SUBSET_CSV, result.selected)
     report = {
         "package_version": __version__,
+        "state": "selected",
         "inputs": [str(p) for p in csvs],
         "rows": rows,
         "clips_parsed": len(clips),
@@ -297,30 +336,107 @@ def build_panda_subset(folder: Path | str, labeller: ScenarioLabeller, *, total:
 # --- ingest of downloaded shards --------------------------------------------------------------------------
 
 
+# Shard-ingest statuses beside the probe's: the clip's files could not be read as the downloader writes them.
+BAD_METADATA, BAD_CAPTION, UNSAFE_PATH, DUPLICATE_ID = "bad_metadata", "bad_caption", "unsafe_path", "duplicate_id"
+
+
+class _ClipRejected(Exception):
+    """One shard clip cannot be ingested; carries its status and a reason that names the file."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def _read_shard_metadata(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:  # ValueError covers JSONDecodeError and undecodable bytes
+        raise _ClipRejected(BAD_METADATA, f"{path}: not readable JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise _ClipRejected(BAD_METADATA, f"{path}: expected a JSON object, found a {type(meta).__name__}")
+    return meta
+
+
+def _read_shard_caption(path: Path, meta: dict) -> str:
+    if not path.exists():
+        return str(meta.get("caption") or "").strip()
+    try:
+        return path.read_bytes().decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise _ClipRejected(BAD_CAPTION, f"{path}: caption is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise _ClipRejected(BAD_CAPTION, f"{path}: cannot read the caption: {exc}") from exc
+
+
+def _ingest_shard_clip(video: Path, shards: Path, min_duration_s: float) -> tuple[str, ManifestRow, str, dict]:
+    """(video id, manifest row, caption, source facts) of one downloaded clip; _ClipRejected when it cannot be."""
+    shard_name = video.parent.name
+    reason = unsafe_id_reason(shard_name)
+    if reason:
+        raise _ClipRejected(UNSAFE_ID, f"{video}: shard folder {reason}")
+    for path in (video, video.with_suffix(".json"), video.with_suffix(".txt")):
+        try:
+            ensure_inside(shards, path)  # a symlink pointing out of the shard folder is never read
+        except UnsafeIdError as exc:
+            raise _ClipRejected(UNSAFE_PATH, f"{path}: a link that leaves the shard folder: {exc}") from exc
+    meta = _read_shard_metadata(video.with_suffix(".json"))
+    key = meta.get("key", video.stem)
+    reason = unsafe_id_reason(key if isinstance(key, str) else repr(key))
+    if reason:
+        raise _ClipRejected(UNSAFE_ID, f"{video.with_suffix('.json')}: key {reason}")
+    video_id = f"panda_{key}"
+    reason = unsafe_id_reason(video_id)
+    if reason:
+        raise _ClipRejected(UNSAFE_ID, f"{video}: {reason}")
+    caption = _read_shard_caption(video.with_suffix(".txt"), meta)
+    probe = probe_video(video, min_duration_s=min_duration_s)
+    status, error = probe.status, probe.error
+    if status == "ok" and not caption:
+        status, error = "no_caption", f"{video.with_suffix('.txt')}: no caption for this clip"
+    row = ManifestRow(video_id, str(video), video.stat().st_size if video.exists() else None,
+                      round(probe.fps, 6) if probe.fps else None, probe.frame_count, probe.width, probe.height,
+                      probe.duration_s, status, error, -1, "panda70m")
+    facts = {k: meta.get(k) for k in ("url", "matching_score", "desirable_filtering", "clips") if k in meta}
+    return video_id, row, caption, facts
+
+
 def ingest_panda_shards(folder: Path | str, *, min_duration_s: float = 6.0) -> dict:
     """Probe every clip of the downloader's `shards/NNNNN/KEY.{mp4,txt,json}` layout into a manifest in the
     MSR-VTT format (video ids prefixed `panda_`), with the caption per clip, so scenario metadata and the latent
-    caches take them beside MSR-VTT."""
+    caches take them beside MSR-VTT. A broken clip (unreadable JSON or caption, a dangling or escaping link, an
+    unsafe key) gets its status and a reason naming the file; the other clips go on."""
     folder = Path(folder)
     shards = folder / SHARDS_DIR
     rows: list[ManifestRow] = []
     captions: dict[str, list[str]] = {}
     extras: dict[str, dict] = {}
     for video in sorted(shards.glob("*/*.mp4")) if shards.exists() else []:
-        meta_path, text_path = video.with_suffix(".json"), video.with_suffix(".txt")
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        key = str(meta.get("key") or video.stem)
-        video_id = f"panda_{key}"
-        caption = text_path.read_text(encoding="utf-8").strip() if text_path.exists() else str(meta.get("caption") or "")
-        probe = probe_video(video, min_duration_s=min_duration_s)
-        status, error = probe.status, probe.error
-        if status == "ok" and not caption:
-            status, error = "no_caption", f"{text_path}: no caption for this clip"
-        rows.append(ManifestRow(video_id, str(video), video.stat().st_size, round(probe.fps, 6) if probe.fps else None,
-                                probe.frame_count, probe.width, probe.height, probe.duration_s, status, error, -1, "panda70m"))
+        try:
+            video_id, row, caption, facts = _ingest_shard_clip(video, shards, min_duration_s)
+        except _ClipRejected as rejected:
+            # The id of a rejected clip is only a label in the manifest, never a path: a placeholder when unsafe.
+            label = f"panda_{video.parent.name}_{video.stem}"
+            label = label if unsafe_id_reason(label) is None else f"panda_rejected_{len(rows)}"
+            rows.append(ManifestRow(label, str(video), None, None, None, None, None, None, rejected.status,
+                                    rejected.reason, -1, "panda70m"))
+            continue
+        except OSError as exc:  # e.g. the clip vanished or cannot be read while it is probed
+            rows.append(ManifestRow(f"panda_rejected_{len(rows)}", str(video), None, None, None, None, None, None,
+                                    "unreadable", f"{video}: {exc}", -1, "panda70m"))
+            continue
+        if video_id in captions:  # two shards with one key would share a cache file
+            rows.append(ManifestRow(f"panda_duplicate_{len(rows)}", str(video), row.bytes, None, None, None, None, None,
+                                    DUPLICATE_ID, f"{video}: key {video_id[6:]!r} already used by an earlier shard clip",
+                                    -1, "panda70m"))
+            continue
+        rows.append(row)
         captions[video_id] = [caption] if caption else []
-        extras[video_id] = {k: meta.get(k) for k in ("url", "matching_score", "desirable_filtering", "clips") if k in meta}
+        extras[video_id] = facts
     write_manifest(folder / SHARDS_MANIFEST, rows)
     write_json_atomic(folder / SHARDS_CAPTIONS, {"captions": captions, "source_meta": extras})
     return {"clips": len(rows), "counts": dict(sorted(Counter(r.status for r in rows).items())),
-            "manifest": str(folder / SHARDS_MANIFEST)}
+            "manifest": str(folder / SHARDS_MANIFEST),
+            "failed": [{"video_id": r.video_id, "status": r.status, "reason": r.error} for r in rows if r.status != "ok"]}

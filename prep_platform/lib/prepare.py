@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -21,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from prep_platform import __version__
-from prep_platform.lib.atomic import write_json_atomic
-from prep_platform.lib.frames import OK, FrameConfig, file_fingerprint, frame_stage_clip, read_window
+from prep_platform.lib.atomic import folder_lock, write_json_atomic
+from prep_platform.lib.frames import OK, FrameConfig, frame_stage_clip, read_window
+from prep_platform.lib.layout import conditioning_image_path, latent_cache_path
 from prep_platform.lib.latents import (
     LATENT_FORMAT_VERSION,
     config_fingerprint,
@@ -31,13 +33,20 @@ from prep_platform.lib.latents import (
     variant_path,
     write_latent_file,
 )
+from prep_platform.lib.manifest import ENVIRONMENT
+from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError
+from prep_platform.lib.versioning import current_fingerprint
 
 ProgressCallback = Callable[[int, int, Counter], None]
+WORKER_FAILED = "worker failed"
 FRAMES_MANIFEST = "frames_manifest.json"
 LATENTS_MANIFEST = "latents_manifest.json"
 
 
 def _worker_init() -> None:
+    from prep_platform.lib.forkserver_guard import die_with_parent
+
+    die_with_parent()  # the parent is the forkserver, which itself dies with the run
     # One thread per worker process: the parallelism is across clips.
     import cv2
 
@@ -48,7 +57,7 @@ def _worker_init() -> None:
 def _pool(workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
     # Workers fork from a server that has imported the decoding stack once: starting one costs milliseconds.
-    context.set_forkserver_preload(["prep_platform.lib.frames"])
+    context.set_forkserver_preload(["prep_platform.lib.frames", "prep_platform.lib.forkserver_guard"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
 
 
@@ -66,10 +75,29 @@ class FrameStageResult:
         return dict(sorted(Counter(clip["status"] for clip in self.clips).items()))
 
 
+def place_outputs(record: dict, config: FrameConfig, *, images_root: Path | str, latents_root: Path | str) -> dict:
+    """The record with its image and latent paths set from the layout (never taken from the record itself: a
+    metadata file can be edited by hand). UnsafeIdError when its id or scenario cannot be a file name."""
+    return {
+        **record,
+        "image_path": str(conditioning_image_path(images_root, record["scenario"], record["video_id"], config.tag)),
+        "latent_path": str(latent_cache_path(latents_root, record["scenario"], record["video_id"])),
+    }
+
+
 def run_frame_stage(
-    records: list[dict], config: FrameConfig, *, workers: int = 1, progress: ProgressCallback | None = None
+    records: list[dict],
+    config: FrameConfig,
+    *,
+    images_root: Path | str,
+    latents_root: Path | str,
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> FrameStageResult:
-    """Window + conditioning image for each record (`video_path`, `image_path`). Bad clips get a status."""
+    """Window + conditioning image for each record (`video_id`, `scenario`, `video_path`). Images go under
+    `images_root/<scenario>/<config tag>/`, so a run with another frame configuration never overwrites them.
+    Bad clips (and unsafe ids) get a status and a reason; the run goes on."""
     started = time.perf_counter()
     counts: Counter = Counter()
     outputs: list[dict] = []
@@ -81,14 +109,22 @@ def run_frame_stage(
         if progress:
             progress(len(outputs), len(records), counts)
 
-    if workers <= 0:
-        for record in records:
-            collect(record, _frame_clip_safely(record, config))
-    else:
-        with _pool(workers) as pool:
-            futures = [(r, pool.submit(frame_stage_clip, r["video_path"], r["image_path"], config)) for r in records]
-            for record, future in futures:
-                collect(record, _result_or_failure(future, record))
+    placed: list[dict] = []
+    for record in records:
+        try:
+            placed.append(place_outputs(record, config, images_root=images_root, latents_root=latents_root))
+        except UnsafeIdError as exc:
+            collect({**record, "image_path": "", "latent_path": ""}, {"status": UNSAFE_ID, "reason": str(exc)})
+    # One run at a time per image folder; the lock also makes removing a killed run's temp files safe.
+    with folder_lock({Path(r["image_path"]).parent for r in placed}, on_wait or _say):
+        if workers <= 0:
+            for record in placed:
+                collect(record, _frame_clip_safely(record, config))
+        else:
+            with _pool(workers) as pool:
+                futures = [(r, pool.submit(frame_stage_clip, r["video_path"], r["image_path"], config)) for r in placed]
+                for record, future in futures:
+                    collect(record, _result_or_failure(future, record))
     return FrameStageResult(outputs, config, round(time.perf_counter() - started, 3))
 
 
@@ -103,7 +139,8 @@ def _result_or_failure(future: Future, record: dict) -> dict:
     try:
         return future.result()
     except Exception as exc:  # includes a worker killed by the OS (BrokenProcessPool)
-        return {"status": "failed", "reason": f"{record['video_path']}: worker failed: {type(exc).__name__}: {exc}"}
+        return {"status": "failed", "reason": f"{record['video_path']}: worker failed: {type(exc).__name__}: {exc}",
+                "cause": ENVIRONMENT}
 
 
 def write_frames_manifest(path: Path | str, result: FrameStageResult, partition: str) -> None:
@@ -203,8 +240,11 @@ def _find_elsewhere(item: LatentItem, variant: str, latents_root: Path, expected
     return None
 
 
-def _clip_row(item: LatentItem, variant: str, status: str, path: Path, reason: str = "") -> dict:
-    return {"video_id": item.video_id, "augmentation": variant, "status": status, "latent_path": str(path), "reason": reason}
+def _clip_row(item: LatentItem, variant: str, status: str, path: Path, reason: str = "", cause: str = "") -> dict:
+    row = {"video_id": item.video_id, "augmentation": variant, "status": status, "latent_path": str(path), "reason": reason}
+    if cause:
+        row["cause"] = cause
+    return row
 
 
 def run_latent_stage(
@@ -217,9 +257,21 @@ def run_latent_stage(
     workers: int = 1,
     prefetch: int = 4,
     progress: ProgressCallback | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> LatentStageResult:
+    """Encode the items whose caches are missing or stale. One run at a time per cache folder: a second run
+    waits for the first (saying so) and then finds its caches current, instead of encoding everything again."""
+    with folder_lock({item.latent_path.parent for item in items}, on_wait or _say):
+        return _run_latent_stage(items, config, encoder, latents_root=Path(latents_root), augment=augment,
+                                 workers=workers, prefetch=prefetch, progress=progress)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, workers, prefetch, progress) -> LatentStageResult:
     started = time.perf_counter()
-    latents_root = Path(latents_root)
     frame_fp, vae_fp = config.fingerprint(), encoder.identity_fingerprint()
     to_encode, done = plan_latent_stage(
         items, frame_fingerprint=frame_fp, vae_fingerprint=vae_fp, augment=augment, latents_root=latents_root
@@ -249,7 +301,8 @@ def run_latent_stage(
     def handle(item: LatentItem, variants: list[str], decoded: tuple) -> None:
         status, reason, frames, facts = decoded
         if status != OK:
-            report([_clip_row(item, v, "failed", variant_path(item.latent_path, v), f"{status}: {reason}") for v in variants])
+            cause = ENVIRONMENT if reason.startswith(WORKER_FAILED) else ""
+            report([_clip_row(item, v, "failed", variant_path(item.latent_path, v), f"{status}: {reason}", cause) for v in variants])
             return
         batch.append((item, variants, frames, facts))
         if len(batch) >= encoder.settings.batch_size:
@@ -278,7 +331,7 @@ def run_latent_stage(
                     try:
                         decoded = future.result()
                     except Exception as exc:
-                        decoded = ("failed", f"worker failed: {type(exc).__name__}: {exc}", None, {})
+                        decoded = ("failed", f"{WORKER_FAILED}: {type(exc).__name__}: {exc}", None, {})
                     handle(item, variants, decoded)
         flush()
     finally:
@@ -315,7 +368,8 @@ def _encode_batch(batch, encoder, frame_fp: str, vae_fp: str, config: FrameConfi
         result.encoded_clips += len(batch)
     except Exception as exc:  # e.g. out of memory: the batch fails with the reason, the run goes on
         for item, variants, _, _ in batch:
-            rows += [_clip_row(item, v, "failed", variant_path(item.latent_path, v), f"encode failed: {type(exc).__name__}: {exc}") for v in variants]
+            rows += [_clip_row(item, v, "failed", variant_path(item.latent_path, v),
+                               f"encode failed: {type(exc).__name__}: {exc}", ENVIRONMENT) for v in variants]
         return rows
     identity = encoder.identity()
     for index, (item, variants, _, facts) in enumerate(batch):
@@ -378,7 +432,7 @@ class _Writer:
                 write_latent_file(target, arrays, header)
                 row = _clip_row(item, variant, "encoded", target)
             except OSError as exc:
-                row = _clip_row(item, variant, "failed", target, f"write failed: {exc}")
+                row = _clip_row(item, variant, "failed", target, f"write failed: {exc}", ENVIRONMENT)
             self._report([row])
 
     def close(self) -> None:
@@ -392,7 +446,12 @@ def latent_items_from_frames(frame_clips: Iterable[dict]) -> list[LatentItem]:
     for clip in frame_clips:
         if clip["status"] != OK:
             continue
-        fingerprint = clip.get("source_fingerprint") or file_fingerprint(clip["video_path"])
+        try:
+            # The clip on disk decides, not the frames manifest: a clip whose bytes changed since the frame stage
+            # gets a new fingerprint, so its cache no longer matches and is encoded again.
+            fingerprint = current_fingerprint(clip["video_path"], clip)
+        except OSError:
+            fingerprint = "unreadable"  # the decode reports the real problem as the clip's status
         items.append(LatentItem(clip["video_id"], clip["video_path"], Path(clip["latent_path"]), fingerprint, clip.get("scenario", "")))
     return items
 

@@ -18,6 +18,7 @@ from prep_platform.lib.msr_vtt import CATEGORY_IDS, CATEGORY_NAMES
 DEFAULT_SCENARIOS = ("press_room", "urban", "nature", "transport", "crowd")
 TEMPLATE_FIELDS = {"caption", "scenario", "description"}
 NO_MATCH = "no_scenario_match"
+SCENARIO_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}", re.ASCII)
 WEAK_MATCH = "weak_scenario_match"
 
 
@@ -86,10 +87,14 @@ class ScenarioConfig(BaseModel):
     @field_validator("scenarios")
     @classmethod
     def _names_are_path_safe(cls, scenarios: dict[str, ScenarioSpec]) -> dict[str, ScenarioSpec]:
-        # Scenario names become folder names and Dagster partition keys.
+        # Scenario names become folder names and Dagster partition keys: bounded so a name plus a clip id stays
+        # well under the file system's 255-byte name limit.
         for name in scenarios:
-            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-                raise ValueError(f"scenario name {name!r} must be lower-case letters, digits and underscores")
+            if not isinstance(name, str) or not SCENARIO_NAME.fullmatch(name):
+                raise ValueError(
+                    f"scenario name {str(name)[:60]!r} must be a lower-case letter followed by at most 47 lower-case "
+                    f"letters, digits or underscores"
+                )
         return scenarios
 
     def fingerprint(self) -> str:
@@ -100,20 +105,47 @@ def _key_path(loc: Sequence) -> str:
     return ".".join(str(part) for part in loc) or "<root>"
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping: plain YAML keeps the last one silently, so a
+    scenario defined twice would lose its first definition while its name still became a partition."""
+
+    def construct_mapping(self, node, deep=False):
+        first_seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                earlier = first_seen.get(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if earlier is not None:
+                raise DuplicateKeyError(
+                    f"key {key!r} is defined twice: at line {earlier.line + 1}, column {earlier.column + 1} and at "
+                    f"line {key_node.start_mark.line + 1}, column {key_node.start_mark.column + 1}"
+                )
+            first_seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_scenarios(path: Path | str | None = None) -> ScenarioConfig:
     """Load and validate a scenarios YAML (the packaged one when `path` is None)."""
     path = Path(path) if path is not None else packaged_scenarios_path()
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ScenarioConfigError(f"{path}: cannot read the scenarios file: {exc}") from exc
+        raise ScenarioConfigError(f"{path}: cannot read the scenarios file: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        raise ScenarioConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioConfigError(f"{path}: malformed YAML{where}: {problem}") from exc
+        raise ScenarioConfigError(f"{path}: malformed YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise ScenarioConfigError(f"{path}: key <root>: expected a mapping with 'scenarios', got {type(data).__name__}")
     try:
@@ -123,7 +155,7 @@ def load_scenarios(path: Path | str | None = None) -> ScenarioConfig:
         for item in exc.errors():
             problem = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
             problems.append(f"key '{_key_path(item['loc'])}': {problem}")
-        raise ScenarioConfigError(f"{path}: " + "; ".join(problems)) from exc
+        raise ScenarioConfigError(f"{path}: " + "; ".join(problems)) from None
 
 
 @dataclass

@@ -22,9 +22,10 @@ from typing_extensions import NotRequired, TypedDict
 
 from prep_platform import __version__
 from prep_platform.lib.atomic import copy_atomic, write_json_atomic
-from prep_platform.lib.hub import HubDownloadError, HubFileNotFoundError, download_hub_file, resolve_endpoint
+from prep_platform.lib.hub import HubDownloadError, HubFileNotFoundError, download_hub_file, redact_endpoint, resolve_endpoint
 from prep_platform.lib.msr_vtt import format_validation_error
 from prep_platform.lib.probe import probe_video
+from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError, path_inside, unsafe_id_reason
 
 ANNOTATION_FILES = {
     "training": "vatex_training_v1.0.json",
@@ -35,8 +36,11 @@ MANIFEST_FILE = "vatex_manifest.json"
 REPORT_FILE = "download_report.json"
 VIDEOS_DIR = "videos"
 SAMPLE_RELEASE_DIR = ".sample-release"
-# Video statuses: not_requested (no --download-videos), ok, unavailable (not in the mirror), failed (with reason).
+# Video statuses: not_requested (no --download-videos), ok, unavailable (not in the mirror), failed (with reason),
+# unsafe_id (a videoID that cannot be a file name: never fetched, never written).
 OK, UNAVAILABLE, FAILED, NOT_REQUESTED = "ok", "unavailable", "failed", "not_requested"
+
+NOT_CONFIGURED = "not_configured"  # report state: no source set up (VATEX has no canonical Hub repo)
 
 ProgressCallback = Callable[[int, int, Counter], None]
 
@@ -158,7 +162,7 @@ def download_vatex(
     if release is None:
         record = download_hub_file(config.repo_id, annotation_name, annotation_path, revision=config.revision,
                                    endpoint=config.endpoint, token=config.token)
-        provenance.update(endpoint=resolve_endpoint(config.endpoint), repo_id=config.repo_id, revision=config.revision,
+        provenance.update(endpoint=redact_endpoint(resolve_endpoint(config.endpoint)), repo_id=config.repo_id, revision=config.revision,
                           commit=record.commit, annotation=record.as_dict(),
                           video_repo_id=config.video_repo_id or config.repo_id)
     else:
@@ -185,7 +189,10 @@ def download_vatex(
         before = previous.get(clip["video_id"])
         if before:
             clip.update({k: before[k] for k in ("video_status", "reason", "video_path", "bytes", "attempts")})
-        if download_videos and _should_attempt(clip["video_status"], retry_failed):
+        unsafe = unsafe_id_reason(clip["video_id"])
+        if unsafe:
+            clip.update(video_status=UNSAFE_ID, reason=unsafe, video_path=None, bytes=None)
+        elif download_videos and _should_attempt(clip["video_status"], retry_failed):
             clip.update(_fetch_video(clip["video_id"], config, release, output_dir / VIDEOS_DIR))
             clip["attempts"] += 1
         clips.append(clip)
@@ -199,6 +206,7 @@ def download_vatex(
     report = {
         "tool": "prep_platform.data_prep.download_vatex",
         "package_version": __version__,
+        "state": "downloaded",
         "provenance": provenance,
         "settings": {"split": split, "limit": limit, "download_videos": download_videos, "retry_failed": retry_failed,
                      "video_prefix": config.video_prefix},
@@ -213,14 +221,38 @@ def download_vatex(
     return VatexResult(output_dir, annotation_path, clips, report)
 
 
+def write_not_configured(output_dir: Path | str, hint: str) -> None:
+    """Record that no VATEX source is set up: the report says what to set, and no manifest (an older one from a
+    configured run would describe clips this state no longer vouches for) is left behind."""
+    output_dir = Path(output_dir)
+    (output_dir / MANIFEST_FILE).unlink(missing_ok=True)
+    write_json_atomic(output_dir / REPORT_FILE, {
+        "tool": "prep_platform.data_prep.download_vatex", "package_version": __version__, "state": NOT_CONFIGURED,
+        "what_to_set": hint, "clips": 0, "video_counts": {}, "available_share": None,
+    })
+
+
+def read_vatex_state(output_dir: Path | str) -> str | None:
+    """`not_configured`, `downloaded`, or None when nothing was materialised yet."""
+    report = Path(output_dir) / REPORT_FILE
+    if not report.exists():
+        return None
+    return json.loads(report.read_text()).get("state", "downloaded")
+
+
 def _should_attempt(status: str, retry_failed: bool) -> bool:
     """New clips always; failed ones only when asked; ok and unavailable ones never again."""
     return status == NOT_REQUESTED or (status == FAILED and retry_failed)
 
 
 def _fetch_video(video_id: str, config: VatexSourceConfig, release: Path | None, videos_dir: Path) -> dict:
-    dest = videos_dir / f"{video_id}.mp4"
     name = f"{config.video_prefix}{video_id}.mp4"
+    try:
+        dest = path_inside(videos_dir, f"{video_id}.mp4")
+        if release is not None:
+            path_inside(release, name)  # a mirror entry must not be read from outside the mirror either
+    except UnsafeIdError as exc:
+        return {"video_status": UNSAFE_ID, "reason": str(exc)}
     try:
         if release is None:
             download_hub_file(config.video_repo_id or config.repo_id, name, dest, revision=config.video_revision,
@@ -280,10 +312,13 @@ def build_vatex_eval_prompts(
             "captions": {"en": english, "zh": chinese},
             "video_status": clip["video_status"], "image_path": None, "image_status": "no_video",
         }
-        if clip["video_status"] == OK:
+        unsafe = unsafe_id_reason(clip["video_id"])
+        if unsafe:  # a manifest edited by hand after the download: its id still never becomes a path
+            prompt["video_status"], prompt["image_status"] = UNSAFE_ID, f"{UNSAFE_ID}: {unsafe}"
+        elif clip["video_status"] == OK:
             window = read_window(clip["video_path"], first_frame, count_all=False)
             if window.status == "ok":
-                path = images_dir / f"{clip['video_id']}.png"
+                path = path_inside(images_dir, f"{clip['video_id']}.png")
                 write_png(path, window.first_frame)
                 prompt["image_path"], prompt["image_status"] = str(path), "ok"
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 
@@ -25,3 +26,20 @@ def content_fingerprint(*paths: Path | str) -> str:
     for path in paths:
         _update(digest, path)
     return digest.hexdigest()[:24]
+
+
+def source_stat(path: Path | str) -> dict:
+    """The cheap identity of a file, recorded beside its content hash: {source_bytes, source_mtime_ns}."""
+    stat = os.stat(path)
+    return {"source_bytes": stat.st_size, "source_mtime_ns": stat.st_mtime_ns}
+
+
+def current_fingerprint(path: Path | str, recorded: dict) -> str:
+    """The content hash of `path` now. The recorded hash is reused only while size and mtime are the ones it was
+    recorded with (the fast path); when either differs, or none was recorded, the file is hashed again."""
+    fingerprint = recorded.get("source_fingerprint")
+    if fingerprint and "source_bytes" in recorded and "source_mtime_ns" in recorded:
+        now = source_stat(path)
+        if now["source_bytes"] == recorded["source_bytes"] and now["source_mtime_ns"] == recorded["source_mtime_ns"]:
+            return fingerprint
+    return file_fingerprint(path)

@@ -7,7 +7,7 @@ from prep_platform.defs.automation.schedules import downstream_automation
 from prep_platform.defs.raw.vatex import vatex_raw
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.atomic import write_json_atomic
-from prep_platform.lib.vatex import EVAL_PROMPTS_FILE, build_vatex_eval_prompts
+from prep_platform.lib.vatex import EVAL_PROMPTS_FILE, NOT_CONFIGURED, build_vatex_eval_prompts, read_vatex_state
 from prep_platform.defs.tags import CPU_STEP_TAGS
 
 
@@ -22,6 +22,9 @@ from prep_platform.defs.tags import CPU_STEP_TAGS
     "(English captions), and for clips with video the conditioning image at the training size.",
 )
 def vatex_eval_prompts(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
+    if read_vatex_state(settings.vatex_dir) == NOT_CONFIGURED:
+        context.log.warning("VATEX is not configured: no evaluation prompts (see vatex_raw's metadata)")
+        return dg.MaterializeResult(metadata={"state": NOT_CONFIGURED, "dagster/row_count": 0})
     config = settings.frame_config()
     document = build_vatex_eval_prompts(settings.vatex_dir, width=config.width, height=config.height,
                                         images_dir=settings.eval_dir / "images")

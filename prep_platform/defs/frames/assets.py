@@ -32,7 +32,7 @@ def partition_records(settings: PrepPlatformSettings, scenario: str) -> list[dic
     owners=["team:data-prep"],
     automation_condition=downstream_automation(),
     description="Per clip of the scenario: decode, resample by time to the target fps, scale to cover + center "
-    "crop, an F-frame window (8N+1), the conditioning image (PNG at the record's image_path), and a record with "
+    "crop, an F-frame window (8N+1), the conditioning image (PNG under prepared/images/<scenario>/<frame config tag>/), and a record with "
     "source fps, decoded frame count, window times and status.",
 )
 def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
@@ -40,7 +40,10 @@ def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSetting
     clips = partition_records(settings, scenario)
     config = settings.frame_config()
     context.log.info(f"{len(clips)} clips, {config.frames} frames at {config.fps:g} fps, {config.width}x{config.height}")
-    result = run_frame_stage(clips, config, workers=settings.workers, progress=clip_progress_logger(context, "frames"))
+    result = run_frame_stage(
+        clips, config, images_root=settings.images_root(), latents_root=settings.latents_root(),
+        workers=settings.workers, progress=clip_progress_logger(context, "frames"),
+    )
     manifest = settings.frames_dir(scenario) / FRAMES_MANIFEST
     write_frames_manifest(manifest, result, scenario)
     counts = result.counts

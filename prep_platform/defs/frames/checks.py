@@ -6,7 +6,7 @@ import cv2
 import dagster as dg
 
 from prep_platform.defs.frames.assets import clip_frames
-from prep_platform.defs.partitions import scenario_partitions
+from prep_platform.defs.partitions import scenario_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.prepare import FRAMES_MANIFEST
 from prep_platform.defs.markdown import bullets
@@ -16,9 +16,8 @@ def load_frames_manifest(settings: PrepPlatformSettings, scenario: str) -> dict 
     return json.loads(path.read_text()) if path.exists() else None
 
 
-@dg.asset_check(
+@scenario_asset_check(
     asset=clip_frames,
-    partitions_def=scenario_partitions,
     blocking=True,
     description="Every ok clip has its conditioning PNG at the configured size, and at most "
     "the configured share (settings.max_failed_share, default 20%) of the scenario's clips failed.",

@@ -6,15 +6,14 @@ import dagster as dg
 
 from prep_platform.defs.frames.checks import load_frames_manifest
 from prep_platform.defs.latents.assets import clip_latents
-from prep_platform.defs.partitions import scenario_partitions
+from prep_platform.defs.partitions import scenario_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.latents import expected_latent_shape, latent_file_problems
 from prep_platform.lib.prepare import LATENTS_MANIFEST
 from prep_platform.defs.markdown import bullets
 
-@dg.asset_check(
+@scenario_asset_check(
     asset=clip_latents,
-    partitions_def=scenario_partitions,
     blocking=True,
     description="Every ok clip of the scenario has a readable cache whose shapes, dtype and header match the config, "
     "values finite and within bounds (no all-zero or garbage latents); at most settings.max_failed_share failed.",

@@ -6,6 +6,7 @@ import dagster as dg
 
 from prep_platform.defs.automation.schedules import downstream_automation
 from prep_platform.defs.frames.assets import partition_records
+from prep_platform.defs.frames.checks import load_frames_manifest
 from prep_platform.defs.latents.assets import clip_latents
 from prep_platform.defs.partitions import scenario_partitions
 from prep_platform.defs.resources import PrepPlatformSettings
@@ -34,6 +35,8 @@ def training_index(context: dg.AssetExecutionContext, settings: PrepPlatformSett
     for row in latents["clips"]:
         if row["status"] in ("encoded", "skipped", "moved"):
             cached.setdefault(row["video_id"], {})[row["augmentation"]] = row["latent_path"]
+    frames = load_frames_manifest(settings, scenario) or {"clips": []}
+    images = {clip["video_id"]: clip["image_path"] for clip in frames["clips"] if clip["status"] == "ok"}
     lines = []
     for record in partition_records(settings, scenario):
         variants = cached.get(record["video_id"], {})
@@ -42,7 +45,7 @@ def training_index(context: dg.AssetExecutionContext, settings: PrepPlatformSett
         lines.append(json.dumps({
             "video_id": record["video_id"], "split": record["split"], "caption": record["caption"],
             "prompt_variants": record["prompt_variants"], "latent_path": variants["none"],
-            "image_path": record["image_path"], "augmentations": {k: v for k, v in variants.items() if k != "none"},
+            "image_path": images.get(record["video_id"], record["image_path"]), "augmentations": {k: v for k, v in variants.items() if k != "none"},
             "dataset": record["source"]["dataset"],
         }, ensure_ascii=False))
     path = settings.latents_root() / scenario / INDEX_FILE

@@ -63,6 +63,7 @@ def scenario_metadata(
         validation_ratio=config.validation_ratio,
         seed=config.seed,
         panda_dir=settings.panda_dir,
+        frame_config=settings.frame_config(),
     )
     output = write_scenario_metadata(result, settings.scenario_metadata_path)
     counts = result.counts

@@ -4,6 +4,7 @@ import dagster as dg
 
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.panda70m import (
+    NO_CSV_PRESENT,
     SUBSET_CSV,
     build_panda_subset,
     find_csvs,
@@ -61,11 +62,13 @@ def panda70m_subset(context: dg.AssetExecutionContext, config: Panda70mSubsetCon
         settings.panda_dir, ScenarioLabeller(load_scenarios()), total=config.total,
         min_matching_score=config.min_matching_score, storage_budget_gb=settings.storage_budget_gb,
     )
-    if report is None:
-        context.log.info(f"no Panda-70M CSV in {settings.panda_dir}: see the README there")
-        return dg.MaterializeResult(metadata={"csv_present": False, "clips_selected": 0})
+    if report["state"] == NO_CSV_PRESENT:
+        context.log.warning(f"no Panda-70M CSV in {settings.panda_dir}: see the README there")
+        return dg.MaterializeResult(metadata={"state": NO_CSV_PRESENT, "csv_present": False, "clips_selected": 0,
+                                              "what_to_do": report["what_to_do"]})
     return dg.MaterializeResult(
         metadata={
+            "state": report["state"],
             "csv_present": True,
             "subset_csv": dg.MetadataValue.path(str(settings.panda_dir / SUBSET_CSV)),
             "rows": report["rows"],

@@ -7,8 +7,15 @@ import dagster as dg
 from prep_platform.defs.raw.panda70m import panda70m_subset
 from prep_platform.defs.raw.vatex import vatex_raw
 from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.panda70m import SUBSET_REPORT, SUBSET_SCENARIOS
-from prep_platform.lib.vatex import MANIFEST_FILE, REPORT_FILE, VatexError, load_vatex_annotation
+from prep_platform.lib.panda70m import NO_CSV_PRESENT, SUBSET_REPORT, SUBSET_SCENARIOS
+from prep_platform.lib.vatex import (
+    MANIFEST_FILE,
+    NOT_CONFIGURED,
+    REPORT_FILE,
+    VatexError,
+    load_vatex_annotation,
+    read_vatex_state,
+)
 
 MIN_AVAILABLE_SHARE = 0.8  # ~10% of YouTube-sourced clips are gone; far more means a broken mirror
 MIN_BALANCE = 0.8  # the smallest scenario must have at least this share of the largest
@@ -16,6 +23,8 @@ MIN_BALANCE = 0.8  # the smallest scenario must have at least this share of the 
 
 @dg.asset_check(asset=vatex_raw, blocking=True, description="The VATEX annotation matches its schema (videoID, enCap, chCap).")
 def vatex_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    if read_vatex_state(settings.vatex_dir) == NOT_CONFIGURED:
+        return _not_configured(settings)
     manifest_path = settings.vatex_dir / MANIFEST_FILE
     if not manifest_path.exists():
         return dg.AssetCheckResult(passed=False, metadata={"problem": f"{manifest_path} is missing"})
@@ -32,11 +41,23 @@ def vatex_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.Asse
 )
 def vatex_raw_available_clips_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     report = json.loads((settings.vatex_dir / REPORT_FILE).read_text())
+    if report.get("state") == NOT_CONFIGURED:
+        return _not_configured(settings)
     share = report["available_share"]
     return dg.AssetCheckResult(
         passed=share is None or share >= MIN_AVAILABLE_SHARE,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"available_share": -1.0 if share is None else share, "video_counts": report["video_counts"]},
+    )
+
+
+def _not_configured(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    """A WARN, never an ERROR: an unset VATEX source must not block or fail a run of the training data."""
+    report = json.loads((settings.vatex_dir / REPORT_FILE).read_text())
+    return dg.AssetCheckResult(
+        passed=False, severity=dg.AssetCheckSeverity.WARN,
+        description="VATEX is not configured",
+        metadata={"state": NOT_CONFIGURED, "what_to_set": report.get("what_to_set", "")},
     )
 
 
@@ -52,8 +73,12 @@ def _subset_report(settings: PrepPlatformSettings) -> dict | None:
 )
 def panda70m_subset_balance_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     report = _subset_report(settings)
-    if report is None:
-        return dg.AssetCheckResult(passed=True, metadata={"note": "no Panda-70M CSV: nothing to balance"})
+    if report is None or report.get("state") == NO_CSV_PRESENT:
+        # An empty subset is never a pass: the check says plainly that there was nothing to select from.
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.WARN, description="no Panda-70M CSV present",
+            metadata={"state": NO_CSV_PRESENT, "what_to_do": (report or {}).get("what_to_do", "materialise panda70m_subset")},
+        )
     counts = [report["per_scenario"].get(name, 0) for name in SUBSET_SCENARIOS]
     balanced = min(counts) > 0 and min(counts) >= MIN_BALANCE * max(counts)
     return dg.AssetCheckResult(
@@ -65,8 +90,8 @@ def panda70m_subset_balance_check(settings: PrepPlatformSettings) -> dg.AssetChe
 @dg.asset_check(asset=panda70m_subset, description="The subset's download estimate fits the storage budget.")
 def panda70m_subset_storage_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     report = _subset_report(settings)
-    if report is None:
-        return dg.AssetCheckResult(passed=True, metadata={"note": "no Panda-70M CSV: nothing to estimate"})
+    if report is None or report.get("state") == NO_CSV_PRESENT:
+        return dg.AssetCheckResult(passed=True, metadata={"state": NO_CSV_PRESENT, "note": "nothing to download"})
     estimate = report["estimate"]["estimated_gb"]
     return dg.AssetCheckResult(
         passed=estimate <= settings.storage_budget_gb,

@@ -4,10 +4,23 @@ import dagster as dg
 
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.vatex import MANIFEST_FILE, VatexSourceConfig, download_vatex
+from prep_platform.lib.vatex import (
+    MANIFEST_FILE,
+    NOT_CONFIGURED,
+    VatexSourceConfig,
+    download_vatex,
+    write_not_configured,
+)
 from prep_platform.defs.versioning import file_data_version
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.defs.markdown import bullets
+
+
+NOT_CONFIGURED_HINT = (
+    "set PREP_PLATFORM_VATEX_REPO to a dataset repo holding the VATEX annotation files (and "
+    "PREP_PLATFORM_VATEX_VIDEO_REPO to a mirror holding <videoID>.mp4), or PREP_PLATFORM_VATEX_SOURCE to 'sample' "
+    "or a local folder laid out like such a repo"
+)
 
 
 class VatexRawConfig(dg.Config):
@@ -27,8 +40,16 @@ class VatexRawConfig(dg.Config):
     "ok, unavailable (not in the mirror) or failed (with reason); retry_failed re-attempts only failures.",
 )
 def vatex_raw(context: dg.AssetExecutionContext, config: VatexRawConfig, settings: PrepPlatformSettings) -> dg.MaterializeResult:
+    source_name = settings.vatex_source or ("sample" if settings.msr_vtt_source == "sample" else "hub")
+    if source_name == "hub" and not settings.vatex_repo_id:
+        # VATEX has no canonical Hub repo: an unset one is a state to report (and warn about), not a failed run.
+        write_not_configured(settings.vatex_dir, NOT_CONFIGURED_HINT)
+        context.log.warning(f"VATEX is not configured: {NOT_CONFIGURED_HINT}")
+        return dg.MaterializeResult(
+            metadata={"state": NOT_CONFIGURED, "what_to_set": NOT_CONFIGURED_HINT, "dagster/row_count": 0}
+        )
     source = VatexSourceConfig(
-        source=settings.vatex_source or ("sample" if settings.msr_vtt_source == "sample" else "hub"),
+        source=source_name,
         repo_id=settings.vatex_repo_id,
         video_repo_id=settings.vatex_video_repo_id,
         video_prefix=config.video_prefix,
