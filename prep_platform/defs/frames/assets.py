@@ -1,5 +1,8 @@
 """Frame stage per scenario: resample by time, cover-crop, F-frame window, conditioning image per clip."""
 
+import base64
+
+import cv2
 import dagster as dg
 
 from prep_platform.defs.automation.schedules import downstream_automation
@@ -15,6 +18,18 @@ from prep_platform.lib.metadata import load_metadata_document, records
 from prep_platform.lib.prepare import FRAMES_MANIFEST, run_frame_stage, write_frames_manifest
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.defs.markdown import bullets
+
+
+def embedded_image(path: Path | None, title: str, max_width: int = 480) -> dg.MetadataValue:
+    """A PNG shown in the UI: Markdown metadata with the (downscaled) image inline, not a path to open elsewhere."""
+    if path is None:
+        return dg.MetadataValue.md("no conditioning images")
+    image = cv2.imread(str(path))
+    if image.shape[1] > max_width:
+        height = max(1, round(image.shape[0] * max_width / image.shape[1]))
+        image = cv2.resize(image, (max_width, height), interpolation=cv2.INTER_AREA)
+    _, encoded = cv2.imencode(".png", image)
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(encoded.tobytes()).decode()})")
 
 
 def partition_records(settings: PrepPlatformSettings, scenario: str) -> list[dict]:
@@ -62,7 +77,8 @@ def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSetting
             "status_counts": dg.MetadataValue.json(counts),
             "failed_clips": bullets(f"{c['video_id']}: {c['status']}: {c.get('reason', '')}" for c in failed),
             "frame_config_fingerprint": config.fingerprint(),
-            "contact_sheet": dg.MetadataValue.path(str(sheet) if sheet else "none"),
+            "contact_sheet": embedded_image(sheet, f"contact sheet of {scenario}"),
+            "contact_sheet_path": dg.MetadataValue.path(str(sheet) if sheet else "none"),
             "images_bytes": images_bytes,
             "cpu_s_per_clip": round(sum(c.get("cpu_s", 0.0) for c in result.clips) / max(len(result.clips), 1), 4),
             "duration_s": result.duration_s,
