@@ -9,34 +9,18 @@ import numpy as np
 import pytest
 
 from prep_platform.definitions import build_definitions
+from prep_platform_tests.dagster_results import check_verdicts, materialization_metadata, sample_pipeline
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 from prep_platform.lib.latents import load_latent_file, write_latent_file
 
 
-def _checks(result) -> dict[str, tuple[bool, str]]:
-    return {
-        e.event_specific_data.check_name: (e.event_specific_data.passed, e.event_specific_data.severity.value)
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
-
-
-def _metadata(result, asset: str) -> dict:
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        if materialization.asset_key.to_user_string() == asset:
-            return {k: v.value for k, v in materialization.metadata.items()}
-    raise AssertionError(f"{asset} not materialised")
+_checks = check_verdicts
+_metadata = materialization_metadata
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    settings = PrepPlatformSettings(data_root=str(root), msr_vtt_source="sample", frame_size="144x96", frames=9, workers=1)
-    defs = build_definitions(settings, VaeResource(preset="tiny"))
-    with dg.instance_for_test() as instance:
-        assert defs.resolve_job_def("prep_job").execute_in_process(instance=instance).success
-        yield defs, settings, instance
+    yield from sample_pipeline(tmp_path_factory.mktemp("data"))
 
 
 def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):

@@ -167,3 +167,4 @@ def test_lineage_page_in_headless_chromium(dagster_dev, tmp_path):
     for name in ("msr_vtt_raw", "scenario_metadata", "clip_frames", "clip_latents"):
         assert name in dom, f"{name} not on the lineage page"
     assert "Internal Server Error" not in dom
+
