@@ -79,8 +79,9 @@ def folder_lock(folders: Iterable[Path | str], on_wait: Callable[[str], None] | 
     A second run on the same folder waits, saying so through `on_wait`, and then finds the first run's files
     current instead of encoding them again and racing it for the manifest. Yields the temp files removed.
     """
+    folders = sorted({Path(f) for f in folders})
     with ExitStack() as stack:
-        for folder in sorted({Path(f) for f in folders}):
+        for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
             lock = FileLock(str(folder / LOCK_NAME))
             try:
@@ -90,7 +91,7 @@ def folder_lock(folders: Iterable[Path | str], on_wait: Callable[[str], None] | 
                     on_wait(f"{folder} is in use by another run (lock {folder / LOCK_NAME}); waiting for it to finish")
                 lock.acquire()
             stack.callback(lock.release)
-        removed = [path for folder in sorted({Path(f) for f in folders}) for path in remove_stale_temp_files(folder)]
+        removed = [path for folder in folders for path in remove_stale_temp_files(folder)]
         yield removed
 
 

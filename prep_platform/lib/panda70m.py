@@ -413,24 +413,24 @@ def ingest_panda_shards(folder: Path | str, *, min_duration_s: float = 6.0) -> d
     rows: list[ManifestRow] = []
     captions: dict[str, list[str]] = {}
     extras: dict[str, dict] = {}
+    def rejected(video: Path, status: str, reason: str) -> ManifestRow:
+        # The id of a rejected clip is only a label in the manifest, never a path: a placeholder when unsafe or taken.
+        label = f"panda_{video.parent.name}_{video.stem}"
+        if unsafe_id_reason(label) is not None or label in captions:
+            label = f"panda_rejected_{len(rows)}"
+        return ManifestRow(label, str(video), None, None, None, None, None, None, status, reason, -1, "panda70m")
+
     for video in sorted(shards.glob("*/*.mp4")) if shards.exists() else []:
         try:
             video_id, row, caption, facts = _ingest_shard_clip(video, shards, min_duration_s)
-        except _ClipRejected as rejected:
-            # The id of a rejected clip is only a label in the manifest, never a path: a placeholder when unsafe.
-            label = f"panda_{video.parent.name}_{video.stem}"
-            label = label if unsafe_id_reason(label) is None else f"panda_rejected_{len(rows)}"
-            rows.append(ManifestRow(label, str(video), None, None, None, None, None, None, rejected.status,
-                                    rejected.reason, -1, "panda70m"))
+        except _ClipRejected as problem:
+            rows.append(rejected(video, problem.status, problem.reason))
             continue
         except OSError as exc:  # e.g. the clip vanished or cannot be read while it is probed
-            rows.append(ManifestRow(f"panda_rejected_{len(rows)}", str(video), None, None, None, None, None, None,
-                                    "unreadable", f"{video}: {exc}", -1, "panda70m"))
+            rows.append(rejected(video, "unreadable", f"{video}: {exc}"))
             continue
         if video_id in captions:  # two shards with one key would share a cache file
-            rows.append(ManifestRow(f"panda_duplicate_{len(rows)}", str(video), row.bytes, None, None, None, None, None,
-                                    DUPLICATE_ID, f"{video}: key {video_id[6:]!r} already used by an earlier shard clip",
-                                    -1, "panda70m"))
+            rows.append(rejected(video, DUPLICATE_ID, f"{video}: key {video_id[6:]!r} already used by an earlier shard clip"))
             continue
         rows.append(row)
         captions[video_id] = [caption] if caption else []

@@ -38,7 +38,6 @@ from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError
 from prep_platform.lib.versioning import current_fingerprint
 
 ProgressCallback = Callable[[int, int, Counter], None]
-WORKER_FAILED = "worker failed"
 FRAMES_MANIFEST = "frames_manifest.json"
 LATENTS_MANIFEST = "latents_manifest.json"
 
@@ -301,7 +300,7 @@ def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, wo
     def handle(item: LatentItem, variants: list[str], decoded: tuple) -> None:
         status, reason, frames, facts = decoded
         if status != OK:
-            cause = ENVIRONMENT if reason.startswith(WORKER_FAILED) else ""
+            cause = facts.get("cause", "")
             report([_clip_row(item, v, "failed", variant_path(item.latent_path, v), f"{status}: {reason}", cause) for v in variants])
             return
         batch.append((item, variants, frames, facts))
@@ -331,7 +330,8 @@ def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, wo
                     try:
                         decoded = future.result()
                     except Exception as exc:
-                        decoded = ("failed", f"{WORKER_FAILED}: {type(exc).__name__}: {exc}", None, {})
+                        # A worker the OS killed says nothing about the clip: the failure is the machine's.
+                        decoded = ("failed", f"worker failed: {type(exc).__name__}: {exc}", None, {"cause": ENVIRONMENT})
                     handle(item, variants, decoded)
         flush()
     finally:

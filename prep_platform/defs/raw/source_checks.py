@@ -14,7 +14,6 @@ from prep_platform.lib.vatex import (
     REPORT_FILE,
     VatexError,
     load_vatex_annotation,
-    read_vatex_state,
 )
 
 MIN_AVAILABLE_SHARE = 0.8  # ~10% of YouTube-sourced clips are gone; far more means a broken mirror
@@ -23,8 +22,10 @@ MIN_BALANCE = 0.8  # the smallest scenario must have at least this share of the 
 
 @dg.asset_check(asset=vatex_raw, blocking=True, description="The VATEX annotation matches its schema (videoID, enCap, chCap).")
 def vatex_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    if read_vatex_state(settings.vatex_dir) == NOT_CONFIGURED:
-        return _not_configured(settings)
+    report_path = settings.vatex_dir / REPORT_FILE
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    if report.get("state") == NOT_CONFIGURED:
+        return _not_configured(report)
     manifest_path = settings.vatex_dir / MANIFEST_FILE
     if not manifest_path.exists():
         return dg.AssetCheckResult(passed=False, metadata={"problem": f"{manifest_path} is missing"})
@@ -42,7 +43,7 @@ def vatex_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.Asse
 def vatex_raw_available_clips_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     report = json.loads((settings.vatex_dir / REPORT_FILE).read_text())
     if report.get("state") == NOT_CONFIGURED:
-        return _not_configured(settings)
+        return _not_configured(report)
     share = report["available_share"]
     return dg.AssetCheckResult(
         passed=share is None or share >= MIN_AVAILABLE_SHARE,
@@ -51,9 +52,8 @@ def vatex_raw_available_clips_check(settings: PrepPlatformSettings) -> dg.AssetC
     )
 
 
-def _not_configured(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+def _not_configured(report: dict) -> dg.AssetCheckResult:
     """A WARN, never an ERROR: an unset VATEX source must not block or fail a run of the training data."""
-    report = json.loads((settings.vatex_dir / REPORT_FILE).read_text())
     return dg.AssetCheckResult(
         passed=False, severity=dg.AssetCheckSeverity.WARN,
         description="VATEX is not configured",
