@@ -168,3 +168,33 @@ def test_lineage_page_in_headless_chromium(dagster_dev, tmp_path):
         assert name in dom, f"{name} not on the lineage page"
     assert "Internal Server Error" not in dom
 
+
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
+                    reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+def test_contact_sheet_renders_as_an_image_in_the_browser(dagster_dev):
+    # clip_frames[urban] was materialised by the GraphQL test above. Its contact sheet is Markdown metadata with
+    # the PNG inline: the UI lists it as "[Show Markdown]", and one click renders the image (a path would stay text).
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000", "--disable-background-networking"):
+        options.add_argument(flag)
+    options.binary_location = CHROMIUM
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        browser.get(f"http://127.0.0.1:{dagster_dev['port']}/assets/clip_frames?view=events&partition=urban")
+        wait = WebDriverWait(browser, 60)
+        wait.until(expected_conditions.element_to_be_clickable((By.XPATH, "//a[normalize-space(text())='[Show Markdown]']"))).click()
+        image = wait.until(expected_conditions.visibility_of_element_located((By.XPATH, "//img[@alt='contact sheet of urban']")))
+        assert image.get_attribute("src").startswith("data:image/png;base64,")
+        assert image.size["width"] >= 100 and image.size["height"] >= 50  # decoded and laid out, not a broken image
+        assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0
+    finally:
+        browser.quit()
