@@ -207,6 +207,41 @@ def test_write_failures_of_clips_exit_3_and_input_failures_exit_0(tmp_path, smal
     assert "for a reason of the machine" in done.stderr and "write failed" in done.stderr
 
 
+def test_clips_that_do_not_fit_on_the_disk_are_write_failed_and_exit_3(sample_release, small_disk, tmp_path):
+    with open(small_disk / "filler", "wb") as handle:  # leaves ~320 KiB: a few clips fit
+        handle.write(b"\0" * (1024 * 1024 - 320 * 1024))
+    # The clips folder is on the small disk, the manifest and report on a roomy one (as with a mounted clips volume).
+    out = tmp_path / "msr-vtt"
+    out.mkdir()
+    (small_disk / "clips").mkdir()
+    (out / "train-video").symlink_to(small_disk / "clips")
+    done = subprocess.run(CLI + ["prep_platform.data_prep.download_msr_vtt", "--source", str(sample_release),
+                                 "--output-dir", str(out), "--limit", "0"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    counts = json.loads(done.stdout)["counts"]
+    assert counts["ok"] >= 1 and counts["write_failed"] >= 1  # what fitted is kept, the rest says why
+    assert "No space left on device" in done.stderr
+
+
+def test_an_error_caused_by_a_full_disk_is_the_machines(tmp_path):
+    import errno
+
+    from prep_platform.data_prep._cli import is_environment_error
+    from prep_platform.lib.hub import HubDownloadError
+
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as exc:
+            raise HubDownloadError("download interrupted after 10 of 20 bytes") from exc
+    except HubDownloadError as wrapped:
+        assert is_environment_error(wrapped)
+    assert not is_environment_error(HubDownloadError("the repository does not exist"))
+    assert not is_environment_error(FileNotFoundError(errno.ENOENT, "no such metadata file"))
+
+
 def test_a_killed_writes_temp_files_are_removed_by_the_next_run(tmp_path):
     folder = tmp_path / "latents" / "urban"
     folder.mkdir(parents=True)

@@ -4,6 +4,7 @@ reporting and progress bars."""
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -57,15 +58,32 @@ class CliParser(argparse.ArgumentParser):
         return super().add_argument(*args, **kwargs)
 
 
+# errno values that say the machine failed (space, quota, memory, device), whatever the input was.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EIO, errno.EROFS})
+
+
+def is_environment_error(exc: BaseException) -> bool:
+    """The machine, not the input: a failed write, or an error caused (at any depth) by a full disk or the like,
+    e.g. a Hub download interrupted by ENOSPC, or a run whose clips all failed to be written."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, WriteError) or getattr(exc, "environment", False):
+            return True
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def run_cli(main: Callable[[], int], prog: str) -> None:
     try:
         code = main()
-    except WriteError as exc:  # disk full and the like: one line naming the file, not a traceback
+    except (OSError, *USER_ERRORS) as exc:  # one line naming the file and the problem, never a traceback
+        if not is_environment_error(exc) and not isinstance(exc, USER_ERRORS):
+            raise  # an unexpected OSError is a bug to see in full
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        code = EXIT_ENVIRONMENT
-    except USER_ERRORS as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        code = EXIT_USAGE
+        code = EXIT_ENVIRONMENT if is_environment_error(exc) else EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; run the same command again to resume", file=sys.stderr)
         code = 130

@@ -9,11 +9,12 @@ import argparse
 import json
 import sys
 
-from prep_platform.data_prep._cli import CliParser, clip_progress, run_cli
+from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, CliParser, clip_progress, run_cli
 from prep_platform.lib.msr_vtt_download import (
     DEFAULT_ANNOTATION_FILE,
     DEFAULT_REPO_ID,
     DEFAULT_VIDEOS_ARCHIVE,
+    WRITE_FAILED,
     MsrVttSourceConfig,
     download_msr_vtt,
 )
@@ -72,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     for row in result.rows:
         if row.status != "ok":
             print(f"  {row.video_id}: {row.status}: {row.error}", file=sys.stderr)
-    return 0
+    if result.counts.get(WRITE_FAILED):
+        print(f"download_msr_vtt: {result.counts[WRITE_FAILED]} clip(s) could not be written (see above); free space "
+              f"and run the same command again: extracted clips are kept", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from prep_platform import __version__
 from prep_platform.lib import probe as probe_status
-from prep_platform.lib.atomic import atomic_path, copy_atomic, write_json_atomic
+from prep_platform.lib.atomic import WriteError, atomic_path, copy_atomic, write_json_atomic
 from prep_platform.lib.hub import download_hub_file, redact_endpoint, resolve_endpoint
 from prep_platform.lib.manifest import MANIFEST_FILE, ManifestRow, status_counts, write_manifest
 from prep_platform.lib.msr_vtt import load_annotation, select_training_clips
@@ -36,6 +36,7 @@ CLIPS_DIR = "train-video"
 REPORT_FILE = "download_report.json"
 SAMPLE_RELEASE_DIR = ".sample-release"
 EXTRACT_FAILED = "extract_failed"
+WRITE_FAILED = "write_failed"  # the clip could not be written (disk full, permissions): the machine's failure
 
 # Progress callback: (clips done, clips total, status counts so far).
 ProgressCallback = Callable[[int, int, Counter], None]
@@ -72,7 +73,12 @@ class SourceError(ValueError):
 
 
 class NoUsableClipsError(ValueError):
-    """Every selected clip failed; the manifest and report were written and say why."""
+    """Every selected clip failed; the manifest and report were written and say why. `environment` is True when
+    the machine (a full disk) rather than the data made some of them fail."""
+
+    def __init__(self, message: str, *, environment: bool = False):
+        super().__init__(message)
+        self.environment = environment
 
 
 def _fetch_source(config: MsrVttSourceConfig, output_dir: Path) -> tuple[Path, Path, dict]:
@@ -172,6 +178,8 @@ def download_msr_vtt(
                     else:
                         already_there += 1
                     result = probe_video(dest, min_duration_s=min_duration_s)
+                except WriteError as exc:  # the disk, not the archive: a rerun after freeing space extracts it
+                    result = probe_status.ProbeResult(WRITE_FAILED, f"{archive_path.name}:{info.filename}: {exc}")
                 except (zipfile.BadZipFile, OSError, EOFError) as exc:
                     result = probe_status.ProbeResult(
                         EXTRACT_FAILED, f"{archive_path.name}:{info.filename}: cannot extract: {exc}"
@@ -221,6 +229,7 @@ def download_msr_vtt(
     if selected and not report["counts"].get(probe_status.OK):
         # "0 clips written" is a failure, not a success: the manifest above says why each clip failed.
         raise NoUsableClipsError(
-            f"none of the {len(selected)} selected clips is usable ({report['counts']}); reasons per clip in {manifest_path}"
+            f"none of the {len(selected)} selected clips is usable ({report['counts']}); reasons per clip in {manifest_path}",
+            environment=WRITE_FAILED in report["counts"],
         )
     return MsrVttRawResult(output_dir, manifest_path, annotation_path, rows, report)
