@@ -40,12 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from prep_platform.definitions import build_definitions
         from prep_platform.defs.partitions import scenario_partitions
+        from prep_platform.defs.progress import PROGRESS_TO_STDERR_ENV
         from prep_platform.defs.resources import SOURCE_ENV, PrepPlatformSettings
     except ScenarioConfigError as exc:  # a bad PREP_PLATFORM_SCENARIOS: one line, not an import traceback
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
 
     os.environ.setdefault(SOURCE_ENV, args.source)  # the VAE preset and frame size follow the source
+    os.environ[PROGRESS_TO_STDERR_ENV] = "1"  # step processes inherit it: progress lines every ~10% on stderr
     from_env = PrepPlatformSettings.from_env()
     settings = PrepPlatformSettings(**{**from_env.model_dump(), "data_root": args.data_root, "msr_vtt_source": args.source})
     defs = build_definitions(settings)

@@ -1,6 +1,8 @@
 """Progress logging for long assets: a line every ~10% so the run's log shows it is moving."""
 
 
+import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -8,6 +10,11 @@ from collections.abc import Callable
 import dagster as dg
 
 from prep_platform.lib.manifest import failure_count
+
+
+# Set by `python -m prep_platform.main_job`, which silences Dagster's console logger (it would print every stack
+# trace in full) and still owes its user progress during long steps.
+PROGRESS_TO_STDERR_ENV = "PREP_PLATFORM_PROGRESS_TO_STDERR"
 
 
 def clip_progress_logger(context: dg.AssetExecutionContext, what: str) -> Callable[[int, int, Counter], None]:
@@ -20,6 +27,9 @@ def clip_progress_logger(context: dg.AssetExecutionContext, what: str) -> Callab
             last_logged[0] = done // step
             rate = done / max(time.monotonic() - started, 1e-6)
             failed = failure_count(counts)
-            context.log.info(f"{what}: {done}/{total} clips, {rate:.1f} clips/s, {failed} failed so far")
+            message = f"{what}: {done}/{total} clips, {rate:.1f} clips/s, {failed} failed so far"
+            context.log.info(message)
+            if os.environ.get(PROGRESS_TO_STDERR_ENV):  # main_job: its console shows progress, not Dagster's log
+                print(f"    {context.asset_key.to_user_string()}: {message}", file=sys.stderr, flush=True)
 
     return log
