@@ -48,6 +48,10 @@ def test_readme_main_job_command_materialises_every_asset(tmp_path):
     for scenario in DEFAULT_SCENARIOS:
         assert f"latents_job[{scenario}] run" in result.stdout
     assert result.stdout.count("materialised clip_latents") == len(DEFAULT_SCENARIOS)
+    # Progress while it works: a line as each run starts, and the long steps' ~10% lines (never a stack trace).
+    assert result.stdout.count("running latents_job[") == len(DEFAULT_SCENARIOS)
+    assert "clip_latents: latents: " in result.stderr and "msr_vtt_raw: extract + probe: 31/31 clips" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
     assert result.stdout.count(": passed") == 13 + 2 * len(DEFAULT_SCENARIOS)
     assert (tmp_path / "data/prepared/frames/urban/contact_sheet.png").exists()
     assert (tmp_path / "data/prepared/latents/urban/training_index.jsonl").exists()
