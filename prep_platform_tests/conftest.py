@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from prep_platform.lib.sample import generate_sample_release
+from prep_platform.lib.samples.msr_vtt import generate_sample_release
 from prep_platform_tests.hub_server import LoopbackHub
 
 SAMPLE_REPO = "sample-org/MSR-VTT"
@@ -31,7 +31,7 @@ def loopback_hub(sample_release: Path, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def msr_vtt_raw_dir(sample_release: Path, tmp_path: Path) -> Path:
     """A finished raw folder made from the sample (as a local source) for the metadata tests."""
-    from prep_platform.lib.msr_vtt_download import MsrVttSourceConfig, download_msr_vtt
+    from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_vtt
 
     out = tmp_path / "raw" / "msr-vtt"
     download_msr_vtt(out, config=MsrVttSourceConfig(source=str(sample_release)), limit=None)

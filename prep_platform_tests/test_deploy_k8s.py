@@ -16,7 +16,7 @@ def _defs(monkeypatch, profile: str) -> dg.Definitions:
     monkeypatch.setenv("PREP_PLATFORM_PROFILE", profile)
     monkeypatch.setenv("PREP_PLATFORM_K8S_GPUS", "4")
     import prep_platform.defs.automation.schedules as schedules
-    import prep_platform.defs.jobs as jobs
+    import prep_platform.defs.automation.jobs as jobs
 
     importlib.reload(jobs)
     importlib.reload(schedules)

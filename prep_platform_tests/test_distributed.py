@@ -88,7 +88,7 @@ def _run(env: dict, partition: str, *extra: str, timeout: float = 600) -> dict:
 
 
 def _latent_headers(folder: Path) -> dict[str, dict]:
-    from prep_platform.lib.latents import read_latent_header
+    from prep_platform.lib.files.latent_file import read_latent_header
 
     return {p.name: {k: v for k, v in read_latent_header(p).items() if k not in IGNORED_HEADER_KEYS}
             for p in sorted(folder.glob("*.npz"))}
@@ -155,7 +155,7 @@ def test_a_worker_killed_mid_step_leads_to_a_retried_step_and_a_complete_result(
     manifest = json.loads((caches / "latents_manifest.json").read_text())
     statuses = [row["status"] for row in manifest["clips"]]
     assert len(statuses) == 6 and set(statuses) == {"encoded", "skipped"}  # what the dead worker wrote is kept
-    from prep_platform.lib.latents import latent_file_problems
+    from prep_platform.lib.files.latent_file import latent_file_problems
 
     assert not [p for row in manifest["clips"] for p in latent_file_problems(row["latent_path"], expect={})]
     assert replacement.poll() is None

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from prep_platform.lib.frames import FrameConfig, cover_crop_box, read_window
-from prep_platform.lib.prepare import run_frame_stage
-from prep_platform.lib.sample import VIDEOS_ARCHIVE, sample_clips
-from prep_platform.lib.synthetic_clips import index_level, write_audio_only, write_clip
+from prep_platform.lib.video.window import FrameConfig, cover_crop_box, read_window
+from prep_platform.lib.stages.latents import run_frame_stage
+from prep_platform.lib.samples.msr_vtt import VIDEOS_ARCHIVE, sample_clips
+from prep_platform.lib.samples.synthetic_clips import index_level, write_audio_only, write_clip
 
 SMALL = FrameConfig(width=144, height=96, frames=49, fps=8.0)
 

@@ -12,8 +12,8 @@ import pytest
 from prep_platform.definitions import build_definitions
 from prep_platform_tests.dagster_results import check_verdicts, materialization_metadata, sample_pipeline
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
-from prep_platform.lib.latents import read_latent_header
-from prep_platform.lib.versioning import file_fingerprint
+from prep_platform.lib.files.latent_file import read_latent_header
+from prep_platform.lib.files.fingerprints import file_fingerprint
 
 
 _checks = check_verdicts

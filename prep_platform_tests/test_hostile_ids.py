@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from prep_platform.lib.frames import FrameConfig
-from prep_platform.lib.metadata import build_scenario_metadata
-from prep_platform.lib.msr_vtt_download import MsrVttSourceConfig, download_msr_vtt
-from prep_platform.lib.panda70m import ingest_panda_shards
-from prep_platform.lib.prepare import run_frame_stage
+from prep_platform.lib.video.window import FrameConfig
+from prep_platform.lib.stages.metadata import build_scenario_metadata
+from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_vtt
+from prep_platform.lib.sources.panda70m import ingest_panda_shards
+from prep_platform.lib.stages.latents import run_frame_stage
 from prep_platform.lib.safe_paths import UnsafeIdError, check_id, path_inside, unsafe_id_reason
-from prep_platform.lib.sample_panda import generate_panda_sample
-from prep_platform.lib.sample_vatex import ANNOTATION_FILE, generate_vatex_sample
+from prep_platform.lib.samples.panda70m import generate_panda_sample
+from prep_platform.lib.samples.vatex import ANNOTATION_FILE, generate_vatex_sample
 from prep_platform.lib.scenarios import ScenarioConfigError, load_scenarios
-from prep_platform.lib.synthetic_clips import write_clip
-from prep_platform.lib.vatex import VatexSourceConfig, build_vatex_eval_prompts, download_vatex
+from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.lib.sources.vatex import VatexSourceConfig, build_vatex_eval_prompts, download_vatex
 
 
 def hostile_ids(outside: Path) -> dict[str, str]:

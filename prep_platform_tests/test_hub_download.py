@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from prep_platform.lib.hub import HubDownloadError, download_hub_file
-from prep_platform.lib.msr_vtt_download import MsrVttSourceConfig, download_msr_vtt
+from prep_platform.lib.files.hub import HubDownloadError, download_hub_file
+from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_vtt
 from prep_platform_tests.conftest import SAMPLE_REPO
 from prep_platform_tests.hub_server import Fault
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prep_platform.lib.atomic import LOCK_NAME
+from prep_platform.lib.files.atomic import LOCK_NAME
 
-from prep_platform.lib.frames import FrameConfig, file_fingerprint
-from prep_platform.lib.latents import expected_latent_shape, latent_file_problems, load_latent_file, variant_path
-from prep_platform.lib.prepare import LatentItem, run_latent_stage
-from prep_platform.lib.synthetic_clips import write_clip
-from prep_platform.lib.vae import TINY_CONFIG, VaeEncoder, VaeSettings
+from prep_platform.lib.video.window import FrameConfig, file_fingerprint
+from prep_platform.lib.files.latent_file import expected_latent_shape, latent_file_problems, load_latent_file, variant_path
+from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
+from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.lib.models.vae import TINY_CONFIG, VaeEncoder, VaeSettings
 
 CONFIG = FrameConfig(width=144, height=96, frames=9, fps=8.0)
 SHAPE = expected_latent_shape(9, 96, 144, TINY_CONFIG["latent_channels"])  # (4, 3, 12, 18)
@@ -191,7 +191,7 @@ def test_corrupt_or_garbage_cache_files_are_reported(clips, encoder, tmp_path):
     _run(_items(clips[:1], tmp_path), encoder, tmp_path)
     path = tmp_path / "urban" / "video0.npz"
     header, arrays = load_latent_file(path)
-    from prep_platform.lib.latents import write_latent_file
+    from prep_platform.lib.files.latent_file import write_latent_file
 
     write_latent_file(path, {**arrays, "latent_mean": np.zeros_like(arrays["latent_mean"])}, header)
     assert any("all-constant" in p for p in latent_file_problems(path, expect={"shape": SHAPE}))

@@ -11,7 +11,7 @@ import pytest
 from prep_platform.definitions import build_definitions
 from prep_platform_tests.dagster_results import check_verdicts, materialization_metadata, sample_pipeline
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
-from prep_platform.lib.latents import load_latent_file, write_latent_file
+from prep_platform.lib.files.latent_file import load_latent_file, write_latent_file
 
 
 _checks = check_verdicts

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prep_platform.lib.metadata import metadata_schema_problems
+from prep_platform.lib.stages.metadata import metadata_schema_problems
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from prep_platform.lib.manifest import read_manifest
-from prep_platform.lib.msr_vtt import load_annotation
-from prep_platform.lib.msr_vtt_download import MsrVttSourceConfig, SourceError, download_msr_vtt
-from prep_platform.lib.probe import probe_video
-from prep_platform.lib.sample import VIDEOS_ARCHIVE, generate_sample_release, sample_clips
+from prep_platform.lib.files.clip_manifest import read_manifest
+from prep_platform.lib.sources.msr_vtt_annotation import load_annotation
+from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, SourceError, download_msr_vtt
+from prep_platform.lib.video.probe import probe_video
+from prep_platform.lib.samples.msr_vtt import VIDEOS_ARCHIVE, generate_sample_release, sample_clips
 
 
 def test_bad_clips_end_in_the_manifest_with_reasons(sample_release, tmp_path):
@@ -148,7 +148,7 @@ def test_corrupt_archive_member_is_recorded_not_raised(sample_release, tmp_path,
 
 
 def test_no_usable_clip_fails_loudly_after_recording_why(sample_release, tmp_path, copy_of):
-    from prep_platform.lib.msr_vtt_download import NoUsableClipsError
+    from prep_platform.lib.sources.msr_vtt import NoUsableClipsError
 
     release = copy_of(sample_release)
     with zipfile.ZipFile(release / VIDEOS_ARCHIVE, "w") as archive:

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prep_platform.lib.frames import FrameConfig
-from prep_platform.lib.latents import load_latent_file
-from prep_platform.lib.metadata import build_scenario_metadata, metadata_schema_problems
-from prep_platform.lib.panda70m import (
+from prep_platform.lib.video.window import FrameConfig
+from prep_platform.lib.files.latent_file import load_latent_file
+from prep_platform.lib.stages.metadata import build_scenario_metadata, metadata_schema_problems
+from prep_platform.lib.sources.panda70m import (
     CSV_COLUMNS,
     build_panda_subset,
     estimate_download,
@@ -21,11 +21,11 @@ from prep_platform.lib.panda70m import (
     parse_panda_csv,
     write_instructions,
 )
-from prep_platform.lib.prepare import latent_items_from_frames, run_frame_stage, run_latent_stage
-from prep_platform.lib.sample_panda import generate_panda_sample
+from prep_platform.lib.stages.latents import latent_items_from_frames, run_frame_stage, run_latent_stage
+from prep_platform.lib.samples.panda70m import generate_panda_sample
 from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios
-from prep_platform.lib.synthetic_clips import write_clip
-from prep_platform.lib.vae import VaeEncoder, VaeSettings
+from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 
 LABELLER = ScenarioLabeller(load_scenarios())
 

@@ -17,14 +17,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from prep_platform.lib.atomic import WriteError, folder_lock, write_json_atomic
-from prep_platform.lib.frames import FrameConfig
-from prep_platform.lib.msr_vtt_download import MsrVttSourceConfig, download_msr_vtt
-from prep_platform.lib.panda70m import ingest_panda_shards, parse_panda_csv, select_subset
-from prep_platform.lib.prepare import run_frame_stage
-from prep_platform.lib.sample_panda import generate_panda_sample
+from prep_platform.lib.files.atomic import WriteError, folder_lock, write_json_atomic
+from prep_platform.lib.video.window import FrameConfig
+from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_vtt
+from prep_platform.lib.sources.panda70m import ingest_panda_shards, parse_panda_csv, select_subset
+from prep_platform.lib.stages.latents import run_frame_stage
+from prep_platform.lib.samples.panda70m import generate_panda_sample
 from prep_platform.lib.scenarios import ScenarioConfigError, ScenarioLabeller, load_scenarios
-from prep_platform.lib.synthetic_clips import write_clip
+from prep_platform.lib.samples.synthetic_clips import write_clip
 
 CLI = [sys.executable, "-m"]
 LABELLER = ScenarioLabeller(load_scenarios())
@@ -244,7 +244,7 @@ def test_an_error_caused_by_a_full_disk_is_the_machines(tmp_path):
     import errno
 
     from prep_platform.data_prep._cli import is_environment_error
-    from prep_platform.lib.hub import HubDownloadError
+    from prep_platform.lib.files.hub import HubDownloadError
 
     try:
         try:

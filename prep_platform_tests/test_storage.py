@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from prep_platform.lib.frames import FrameConfig, file_fingerprint
-from prep_platform.lib.prepare import LatentItem, run_latent_stage
-from prep_platform.lib.storage import directory_bytes, latent_file_bytes, layer_bytes, next_materialisation_bytes
-from prep_platform.lib.synthetic_clips import write_clip
-from prep_platform.lib.vae import VaeEncoder, VaeSettings
+from prep_platform.lib.video.window import FrameConfig, file_fingerprint
+from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
+from prep_platform.lib.files.disk_usage import directory_bytes, latent_file_bytes, layer_bytes, next_materialisation_bytes
+from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 
 
 def test_latent_size_estimate_matches_a_real_cache_file(tmp_path):

@@ -8,8 +8,8 @@ import json
 import cv2
 import pytest
 
-from prep_platform.lib.sample_vatex import generate_vatex_sample
-from prep_platform.lib.vatex import (
+from prep_platform.lib.samples.vatex import generate_vatex_sample
+from prep_platform.lib.sources.vatex import (
     VatexError,
     VatexSourceConfig,
     build_vatex_eval_prompts,

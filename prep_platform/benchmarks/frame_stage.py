@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from prep_platform.lib.frames import FrameConfig, parse_size
-from prep_platform.lib.prepare import run_frame_stage
-from prep_platform.lib.synthetic_clips import write_clip
+from prep_platform.lib.video.window import FrameConfig, parse_size
+from prep_platform.lib.stages.latents import run_frame_stage
+from prep_platform.lib.samples.synthetic_clips import write_clip
 
 
 def make_clips(folder: Path, count: int) -> list[dict]:

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from prep_platform.lib.frames import FrameConfig, file_fingerprint, parse_size, read_window
-from prep_platform.lib.prepare import LatentItem, run_latent_stage
-from prep_platform.lib.synthetic_clips import write_clip
-from prep_platform.lib.vae import VaeEncoder, VaeSettings
+from prep_platform.lib.video.window import FrameConfig, file_fingerprint, parse_size, read_window
+from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
+from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 
 
 def _sync(device: torch.device) -> None:

@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from prep_platform.lib.manifest import ManifestRow, write_manifest
-from prep_platform.lib.metadata import build_scenario_metadata, write_scenario_metadata
-from prep_platform.lib.msr_vtt import CATEGORY_IDS
-from prep_platform.lib.msr_vtt_download import ANNOTATION_NAME
-from prep_platform.lib.sample import NEUTRAL_CAPTIONS, SCENARIO_CATEGORY, SCENARIO_PHRASES
+from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
+from prep_platform.lib.stages.metadata import build_scenario_metadata, write_scenario_metadata
+from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_IDS
+from prep_platform.lib.sources.msr_vtt import ANNOTATION_NAME
+from prep_platform.lib.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_CATEGORY, SCENARIO_PHRASES
 
 GENERIC = [
     "a man", "a woman", "someone", "a person", "a group of people", "a girl", "a boy", "a cartoon character",

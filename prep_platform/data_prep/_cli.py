@@ -1,5 +1,5 @@
-"""Shared command-line plumbing: the parser every tool uses (defaults and exit statuses in --help), error
-reporting and progress bars."""
+"""Shared command-line plumbing: the parser every tool uses (options generated from the settings, defaults and exit
+statuses in --help), error reporting and progress bars."""
 
 from __future__ import annotations
 
@@ -10,14 +10,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import pydantic
 from tqdm import tqdm
 
+from prep_platform.lib.settings import PrepSettings
+
 # Errors the core raises for bad input: shown as one clear message, not a traceback.
-from prep_platform.lib.atomic import WriteError
-from prep_platform.lib.hub import HubDownloadError
-from prep_platform.lib.manifest import ManifestError, failure_count
-from prep_platform.lib.msr_vtt import AnnotationError
-from prep_platform.lib.msr_vtt_download import SourceError
+from prep_platform.lib.files.atomic import WriteError
+from prep_platform.lib.files.hub import HubDownloadError
+from prep_platform.lib.files.clip_manifest import ManifestError
+from prep_platform.lib.statuses import failure_count
+from prep_platform.lib.sources.msr_vtt_annotation import AnnotationError
+from prep_platform.lib.sources.msr_vtt import SourceError
 from prep_platform.lib.safe_paths import UnsafeIdError
 from prep_platform.lib.scenarios import ScenarioConfigError
 
@@ -90,22 +94,70 @@ def run_cli(main: Callable[[], int], prog: str) -> None:
     sys.exit(code)
 
 
+class SettingsParser(CliParser):
+    """A parser whose options are settings (lib.settings.PrepSettings): name, type, default and help come from the
+    setting, so a tool cannot default differently from the assets. Defaults include PREP_PLATFORM_* variables."""
+
+    def __init__(self, *, default_source: str = "hub", **kwargs):
+        super().__init__(**kwargs)
+        self.setting_defaults = PrepSettings.from_env(default_source=default_source)
+        self.setting("--data-root", "data_root")
+
+    def setting(self, flag: str, name: str, *, help: str | None = None, **kwargs) -> None:
+        info = PrepSettings.model_fields[name]
+        default = getattr(self.setting_defaults, name)
+        text = help or info.description or ""
+        if info.annotation is bool:
+            self.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=default,
+                              help=f"{text} (default: %(default)s)", **kwargs)
+            return
+        kind = {int: int, float: float}.get(info.annotation, str)
+        self.add_argument(flag, dest=name, type=kind, default=default, help=f"{text} (default: %(default)s)", **kwargs)
+
+    def settings(self, args: argparse.Namespace) -> PrepSettings:
+        """The settings these arguments ask for (what is not an option keeps its default)."""
+        chosen = {name: value for name, value in vars(args).items() if name in PrepSettings.model_fields}
+        try:
+            return self.setting_defaults.model_validate({**self.setting_defaults.model_dump(), **chosen})
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            flag = next((a.option_strings[0] for a in self._actions if a.dest == first["loc"][0]), first["loc"][0])
+            self.error(f"{flag}: {first['msg']} (got {first.get('input')!r})")
+
+
+class ProgressBars:
+    """tqdm bars fed by the core's (done, total, status counts) callback: clips/s, ETA, failures so far. One bar
+    at a time: asking for the next closes the previous."""
+
+    def __init__(self, prefix: str = ""):
+        self._prefix = prefix
+        self._bar: tqdm | None = None
+
+    def __call__(self, description: str) -> Callable[[int, int, Counter], None]:
+        self.close()
+        label = f"{self._prefix}{description}"
+
+        def update(done: int, total: int, counts: Counter) -> None:
+            if self._bar is None:
+                self._bar = tqdm(total=total, desc=label, unit="clip", file=sys.stderr)
+            self._bar.n = done
+            failed = failure_count(counts)
+            self._bar.set_postfix(done=done - failed, failed=failed, refresh=False)
+            self._bar.refresh()
+
+        return update
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
 @contextmanager
 def clip_progress(description: str) -> Iterator[Callable[[int, int, Counter], None]]:
-    """A tqdm bar fed by the core's (done, total, status counts) callback: clips/s, ETA, failures so far."""
-    bar: tqdm | None = None
-
-    def update(done: int, total: int, counts: Counter) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, desc=description, unit="clip", file=sys.stderr)
-        bar.n = done
-        failed = failure_count(counts)
-        bar.set_postfix(done=done - failed, failed=failed, refresh=False)
-        bar.refresh()
-
+    """One progress bar for the duration of a block."""
+    bars = ProgressBars()
     try:
-        yield update
+        yield bars(description)
     finally:
-        if bar is not None:
-            bar.close()
+        bars.close()

@@ -1,4 +1,5 @@
-"""Label MSR-VTT clips with scenarios and write the train/validation metadata JSON.
+"""Label MSR-VTT clips (and ingested Panda-70M shards) with scenarios and write the train/validation metadata JSON
+(the asset scenario_metadata).
 
     python -m prep_platform.data_prep.build_scenario_metadata --msr-vtt data/raw/msr-vtt \
         --output data/metadata/scenario_metadata.json --limit 1500 --validation-ratio 0.1
@@ -6,58 +7,48 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
-from prep_platform.data_prep._cli import CliParser, run_cli
-from prep_platform.lib.frames import FrameConfig, parse_size
-from prep_platform.lib.metadata import build_scenario_metadata, report_path_for, write_scenario_metadata
-from prep_platform.lib.scenarios import packaged_scenarios_path
+from prep_platform.data_prep._cli import SettingsParser, run_cli
+from prep_platform.lib import pipeline
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = CliParser(
+def build_parser() -> SettingsParser:
+    parser = SettingsParser(
         prog="build_scenario_metadata",
-        description="Label every ok clip of an MSR-VTT folder (annotation + manifest.csv) with a scenario from all "
-        "of its captions and its category, split train/validation per scenario, and write the metadata JSON "
-        "plus a report of how it was made and which clips were kept out and why.",
+        description="Label every ok clip of an MSR-VTT folder (annotation + manifest.csv), and of the Panda-70M "
+        "shards ingested beside it, with a scenario from all of its captions and its category, split "
+        "train/validation per scenario, and write the metadata JSON plus a report of how it was made and which clips "
+        "were kept out and why.",
     )
-    parser.add_argument("--msr-vtt", default="data/raw/msr-vtt", help="folder written by download_msr_vtt (default: %(default)s)")
-    parser.add_argument("--scenarios", default=None, help=f"scenarios YAML (default: the packaged {packaged_scenarios_path().name})")
-    parser.add_argument("--output", default="data/metadata/scenario_metadata.json", help="output JSON (default: %(default)s)")
-    parser.add_argument(
-        "--prepared-dir", default=None,
-        help="folder the records' image_path / latent_path point into (default: <output>/../../prepared, i.e. data/prepared)",
-    )
-    parser.add_argument("--limit", type=int, default=1500, help="first N manifest clips; 0 for all (default: %(default)s)")
-    parser.add_argument("--validation-ratio", type=float, default=0.1, help="share per scenario (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="split seed; same input and seed, same split (default: %(default)s)")
-    parser.add_argument("--size", default="720x480", help="frame size the image paths are for, width x height (default: %(default)s)")
-    parser.add_argument("--frames", type=int, default=49, help="window length the image paths are for (default: %(default)s)")
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate the image paths are for (default: %(default)s)")
-    parser.add_argument("--panda-dir", default=None, help="a Panda-70M folder with ingested shards to label beside MSR-VTT")
+    parser.add_argument("--msr-vtt", default=None, help="folder written by download_msr_vtt (default: <data-root>/raw/msr-vtt)")
+    parser.add_argument("--panda-dir", default=None,
+                        help="Panda-70M folder whose ingested shards are labelled beside MSR-VTT when present "
+                        "(default: <data-root>/raw/panda70m)")
+    parser.add_argument("--output", default=None, help="output JSON (default: <data-root>/metadata/scenario_metadata.json)")
+    parser.add_argument("--prepared-dir", default=None,
+                        help="folder the records' image_path / latent_path point into (default: <data-root>/prepared)")
+    parser.setting("--scenarios", "scenarios_file")
+    parser.setting("--limit", "metadata_limit")
+    parser.setting("--validation-ratio", "validation_ratio")
+    parser.setting("--seed", "split_seed")
+    parser.setting("--size", "frame_size", help="frame size the image paths are for, width x height")
+    parser.setting("--frames", "frames", help="window length the image paths are for")
+    parser.setting("--fps", "fps", help="frame rate the image paths are for")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    output = Path(args.output)
-    width, height = parse_size(args.size)
-    prepared_dir = args.prepared_dir or (output.parent.parent / "prepared").as_posix()
-    result = build_scenario_metadata(
-        args.msr_vtt,
-        scenarios=args.scenarios,
-        prepared_dir=prepared_dir,
-        limit=args.limit or None,
-        validation_ratio=args.validation_ratio,
-        seed=args.seed,
-        panda_dir=args.panda_dir,
-        frame_config=FrameConfig(fps=args.fps, width=width, height=height, frames=args.frames),
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = parser.settings(args)
+    prepared = args.prepared_dir
+    layout = settings.layout().relocated(
+        msr_vtt=args.msr_vtt, panda=args.panda_dir, metadata_file=args.output,
+        images_root=f"{prepared}/images" if prepared else None, latents_root=f"{prepared}/latents" if prepared else None,
     )
-    write_scenario_metadata(result, output)
-    counts = result.counts
-    print(json.dumps({"output": str(output), "report": str(report_path_for(output)), **counts}, indent=1))
+    result = pipeline.build_metadata(settings, layout)
+    print(json.dumps({"output": str(layout.metadata_file), "report": str(layout.metadata_report), **result.counts}, indent=1))
     return 0
 
 

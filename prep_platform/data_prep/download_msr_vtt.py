@@ -1,71 +1,45 @@
-"""Download MSR-VTT, extract the first N training clips and write the clip manifest.
+"""Download MSR-VTT, extract the first N training clips and write the clip manifest (the asset msr_vtt_raw).
 
     python -m prep_platform.data_prep.download_msr_vtt --output-dir data/raw/msr-vtt --limit 1500
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, CliParser, clip_progress, run_cli
-from prep_platform.lib.msr_vtt_download import (
-    DEFAULT_ANNOTATION_FILE,
-    DEFAULT_REPO_ID,
-    DEFAULT_VIDEOS_ARCHIVE,
-    WRITE_FAILED,
-    MsrVttSourceConfig,
-    download_msr_vtt,
-)
-from prep_platform.lib.probe import min_window_duration
+from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, SettingsParser, clip_progress, run_cli
+from prep_platform.lib import pipeline
+from prep_platform.lib.sources.msr_vtt import WRITE_FAILED
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = CliParser(
+def build_parser() -> SettingsParser:
+    parser = SettingsParser(
         prog="download_msr_vtt",
         description="Download MSR-VTT through huggingface_hub (HF_ENDPOINT and HF_TOKEN honoured), extract the "
         "first N training clips (train split, then validate) and probe each into manifest.csv. "
         "Interrupted downloads resume; a second run with nothing changed downloads and extracts nothing.",
     )
-    parser.add_argument("--output-dir", default="data/raw/msr-vtt", help="output folder (default: %(default)s)")
-    parser.add_argument("--limit", type=int, default=1500, help="clips to extract; 0 for all (default: %(default)s)")
-    parser.add_argument(
-        "--source", default="hub",
-        help="'hub' (Hugging Face dataset repo), 'sample' (the embedded offline sample) or a local folder laid out "
-        "like the repo (default: %(default)s)",
-    )
-    parser.add_argument("--repo-id", default=DEFAULT_REPO_ID, help="dataset repo (default: %(default)s)")
-    parser.add_argument("--revision", default="main", help="branch, tag or commit (default: %(default)s)")
-    parser.add_argument("--annotation-file", default=DEFAULT_ANNOTATION_FILE, help="path in the repo (default: %(default)s)")
-    parser.add_argument("--videos-archive", default=DEFAULT_VIDEOS_ARCHIVE, help="path in the repo (default: %(default)s)")
-    parser.add_argument("--endpoint", default=None, help="Hub endpoint (default: $HF_ENDPOINT or the public Hub)")
-    parser.add_argument(
-        "--min-duration", type=float, default=None,
-        help="seconds a clip needs to be usable (default: what --frames at --fps span)",
-    )
-    parser.add_argument("--frames", type=int, default=49, help="training window length in frames (default: %(default)s)")
-    parser.add_argument("--fps", type=float, default=8.0, help="training fps (default: %(default)s)")
+    parser.add_argument("--output-dir", default=None, help="output folder (default: <data-root>/raw/msr-vtt)")
+    parser.setting("--limit", "msr_vtt_limit")
+    parser.setting("--source", "msr_vtt_source")
+    parser.setting("--repo-id", "msr_vtt_repo_id")
+    parser.setting("--revision", "msr_vtt_revision")
+    parser.setting("--annotation-file", "msr_vtt_annotation_file")
+    parser.setting("--videos-archive", "msr_vtt_videos_archive")
+    parser.setting("--endpoint", "hub_endpoint")
+    parser.setting("--frames", "frames", help="training window length in frames: a clip must hold one window")
+    parser.setting("--fps", "fps")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.limit < 0:
-        raise ValueError(f"--limit must be >= 0, got {args.limit}")
-    config = MsrVttSourceConfig(
-        source=args.source,
-        repo_id=args.repo_id,
-        revision=args.revision,
-        annotation_file=args.annotation_file,
-        videos_archive=args.videos_archive,
-        endpoint=args.endpoint,
-    )
-    min_duration = args.min_duration if args.min_duration is not None else min_window_duration(args.frames, args.fps)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = parser.settings(args)
+    layout = settings.layout().relocated(msr_vtt=args.output_dir)
     with clip_progress("extract + probe") as progress:
-        result = download_msr_vtt(
-            args.output_dir, config=config, limit=args.limit or None, min_duration_s=min_duration, progress=progress
-        )
+        result = pipeline.fetch_msr_vtt(settings, layout, progress=progress)
     report = result.report
     print(json.dumps({"manifest": str(result.manifest_path), "counts": result.counts,
                       "extracted": report["extracted"], "already_extracted": report["already_extracted"],

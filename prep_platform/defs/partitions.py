@@ -5,25 +5,27 @@ import warnings
 
 import dagster as dg
 
-from prep_platform.lib.scenarios import ScenarioConfigError, load_scenarios
+from prep_platform.lib.scenarios import ScenarioConfig, ScenarioConfigError, load_scenarios
 
-SCENARIOS_ENV = "PREP_PLATFORM_SCENARIOS"
+SCENARIOS_ENV = "PREP_PLATFORM_SCENARIOS"  # the same file the settings' scenarios_file names for the CLI
 
 
 class ScenariosSettingError(ScenarioConfigError):
     """The scenarios YAML named by PREP_PLATFORM_SCENARIOS cannot be used; one line says which and why."""
 
 
-def scenario_names() -> list[str]:
+def load_scenarios_setting() -> ScenarioConfig:
     path = os.environ.get(SCENARIOS_ENV) or None
     try:
-        return list(load_scenarios(path).scenarios)
+        return load_scenarios(path)
     except ScenarioConfigError as exc:
         # `from None`: the message is complete, a chained traceback would only bury it.
         raise ScenariosSettingError(f"{SCENARIOS_ENV}={path}: {exc}" if path else str(exc)) from None
 
 
-scenario_partitions = dg.StaticPartitionsDefinition(scenario_names())
+# Read once, when the code location loads: the partitions and scenario_metadata's code version both come from it.
+SCENARIOS = load_scenarios_setting()
+scenario_partitions = dg.StaticPartitionsDefinition(list(SCENARIOS.scenarios))
 
 
 def scenario_asset_check(**kwargs):

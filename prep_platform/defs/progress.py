@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from prep_platform.lib.manifest import failure_count
+from prep_platform.lib.statuses import failure_count
 
 
 # Set by `python -m prep_platform.main_job`, which silences Dagster's console logger (it would print every stack

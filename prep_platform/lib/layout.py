@@ -1,21 +1,266 @@
-"""Where the prepared outputs of one clip live. Ids and scenario names are checked here, and every path is
-resolved inside its root, so nothing a dataset or a hand-edited metadata file says can place a file elsewhere.
+"""Where everything lives: the one place that maps a data root and a frame configuration to paths. Nothing else
+joins a data path by hand. Ids and scenario names are checked here, and every per-clip path is refused unless it
+resolves inside its root, so nothing a dataset or a hand-edited metadata file says can place a file elsewhere.
 
-    <images root>/<scenario>/<frame config tag>/<video_id>.png    conditioning image, one folder per frame config
-    <latents root>/<scenario>/<video_id>.npz                       latent cache (self-describing header)
+    <root>/raw/msr-vtt/        MSRVTT_data.json, manifest.csv, download_report.json, train-video/<id>.mp4
+    <root>/raw/vatex/          the split's annotation, vatex_manifest.json, download_report.json, videos/<id>.mp4
+    <root>/raw/panda70m/       README.md, the user's CSVs, panda70m_subset.csv (+ report), shards/, shards_manifest.csv
+    <root>/metadata/           scenario_metadata.json and scenario_metadata.report.json
+    <root>/prepared/frames/<scenario>/                frames_manifest.json, contact_sheet.png
+    <root>/prepared/images/<scenario>/<frame tag>/    <id>.png: conditioning images, one folder per frame config
+    <root>/prepared/latents/<scenario>/               <id>.npz, <id>.hflip.npz, latents_manifest.json,
+                                                      training_index.jsonl
+    <root>/prepared/prompt_embeds/, <root>/exports/<format>/   prompt embeddings and trainer exports
+    <root>/eval/vatex/         vatex_eval_prompts.json, images/
+
+A command-line user may point the metadata file or a prepared folder elsewhere (`relocated`); everything else
+follows from the root.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 from prep_platform.lib.safe_paths import check_id, path_inside
+from prep_platform.lib.video.window import FrameConfig
+
+SAMPLE_RELEASE_DIR = ".sample-release"  # where a source's embedded sample is generated, inside its raw folder
 
 
-def conditioning_image_path(images_root: Path | str, scenario: str, video_id: str, frame_tag: str) -> Path:
-    """A run with another frame configuration writes beside, never over, the images of this one."""
-    return path_inside(images_root, check_id(scenario, "scenario"), frame_tag, f"{check_id(video_id, 'video_id')}.png")
+@dataclass(frozen=True)
+class MsrVttFolder:
+    """A raw MSR-VTT folder, as download_msr_vtt writes it."""
+
+    root: Path
+
+    @property
+    def annotation(self) -> Path:
+        return self.root / "MSRVTT_data.json"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "download_report.json"
+
+    @property
+    def clips_dir(self) -> Path:
+        return self.root / "train-video"
+
+    @property
+    def sample_release(self) -> Path:
+        return self.root / SAMPLE_RELEASE_DIR
+
+    def clip(self, video_id: str) -> Path:
+        return path_inside(self.clips_dir, f"{check_id(video_id, 'video_id')}.mp4")
+
+    def download(self, name_in_repo: str) -> Path:
+        """Where a file fetched from the Hub lands (its base name, inside this folder)."""
+        return path_inside(self.root, Path(name_in_repo).name)
 
 
-def latent_cache_path(latents_root: Path | str, scenario: str, video_id: str) -> Path:
-    return path_inside(latents_root, check_id(scenario, "scenario"), f"{check_id(video_id, 'video_id')}.npz")
+@dataclass(frozen=True)
+class VatexFolder:
+    """A raw VATEX folder, as download_vatex writes it."""
+
+    root: Path
+
+    def annotation(self, name_in_repo: str) -> Path:
+        return path_inside(self.root, Path(name_in_repo).name)
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "vatex_manifest.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "download_report.json"
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.root / "videos"
+
+    @property
+    def sample_release(self) -> Path:
+        return self.root / SAMPLE_RELEASE_DIR
+
+    def video(self, video_id: str) -> Path:
+        return path_inside(self.videos_dir, f"{check_id(video_id, 'VATEX videoID')}.mp4")
+
+
+@dataclass(frozen=True)
+class PandaFolder:
+    """The Panda-70M folder: the instructions, the CSVs a user puts there, the subset, the downloaded shards."""
+
+    root: Path
+
+    @property
+    def readme(self) -> Path:
+        return self.root / "README.md"
+
+    @property
+    def subset_csv(self) -> Path:
+        return self.root / "panda70m_subset.csv"
+
+    @property
+    def subset_report(self) -> Path:
+        return self.root / "panda70m_subset_report.json"
+
+    @property
+    def shards_dir(self) -> Path:
+        return self.root / "shards"
+
+    @property
+    def shards_manifest(self) -> Path:
+        return self.root / "shards_manifest.csv"
+
+    @property
+    def shards_captions(self) -> Path:
+        return self.root / "shards_captions.json"
+
+
+@dataclass(frozen=True)
+class EvalFolder:
+    root: Path
+
+    @property
+    def prompts(self) -> Path:
+        return self.root / "vatex_eval_prompts.json"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / "images"
+
+
+def metadata_report_path(metadata_file: Path | str) -> Path:
+    """`scenario_metadata.report.json` beside `scenario_metadata.json`: the report travels with its file."""
+    metadata_file = Path(metadata_file)
+    return metadata_file.with_name(metadata_file.stem + ".report.json")
+
+
+def variant_path(latent_path: Path | str, augmentation: str) -> Path:
+    """`video7.npz` for the clip itself, `video7.hflip.npz` for its flipped variant."""
+    latent_path = Path(latent_path)
+    return latent_path if augmentation == "none" else latent_path.with_name(f"{latent_path.stem}.{augmentation}.npz")
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """Every path of a data root. `frame_config` names the conditioning images' folder (a run with another
+    configuration writes beside, never over, them)."""
+
+    root: Path = Path("data")
+    frame_config: FrameConfig = FrameConfig()
+    # Places a command-line user moved (None: under the root).
+    msr_vtt_at: Path | None = None
+    panda_at: Path | None = None
+    vatex_at: Path | None = None
+    metadata_file_at: Path | None = None
+    frames_root_at: Path | None = None
+    images_root_at: Path | None = None
+    latents_root_at: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    def relocated(self, **places: Path | str | None) -> DataLayout:
+        """The same layout with the named places (msr_vtt, panda, vatex, metadata_file, frames_root, images_root,
+        latents_root) moved; None keeps a place where it is."""
+        return dataclasses.replace(self, **{f"{name}_at": Path(path) for name, path in places.items() if path is not None})
+
+    def with_frame_config(self, frame_config: FrameConfig) -> DataLayout:
+        return dataclasses.replace(self, frame_config=frame_config)
+
+    # --- raw sources -------------------------------------------------------------------------------------
+    @property
+    def msr_vtt(self) -> MsrVttFolder:
+        return MsrVttFolder(self.msr_vtt_at or self.root / "raw" / "msr-vtt")
+
+    @property
+    def vatex(self) -> VatexFolder:
+        return VatexFolder(self.vatex_at or self.root / "raw" / "vatex")
+
+    @property
+    def panda(self) -> PandaFolder:
+        return PandaFolder(self.panda_at or self.root / "raw" / "panda70m")
+
+    # --- scenario metadata -------------------------------------------------------------------------------
+    @property
+    def metadata_file(self) -> Path:
+        return self.metadata_file_at or self.root / "metadata" / "scenario_metadata.json"
+
+    @property
+    def metadata_report(self) -> Path:
+        return metadata_report_path(self.metadata_file)
+
+    # --- prepared, per scenario --------------------------------------------------------------------------
+    @property
+    def prepared_root(self) -> Path:
+        return self.root / "prepared"
+
+    @property
+    def frames_root(self) -> Path:
+        return self.frames_root_at or self.prepared_root / "frames"
+
+    @property
+    def images_root(self) -> Path:
+        return self.images_root_at or self.prepared_root / "images"
+
+    @property
+    def latents_root(self) -> Path:
+        return self.latents_root_at or self.prepared_root / "latents"
+
+    def frames_folder(self, scenario: str) -> Path:
+        return path_inside(self.frames_root, check_id(scenario, "scenario"))
+
+    def frames_manifest(self, scenario: str) -> Path:
+        return self.frames_folder(scenario) / "frames_manifest.json"
+
+    def contact_sheet(self, scenario: str) -> Path:
+        return self.frames_folder(scenario) / "contact_sheet.png"
+
+    def image_folder(self, scenario: str) -> Path:
+        return path_inside(self.images_root, check_id(scenario, "scenario"), self.frame_config.tag)
+
+    def image(self, scenario: str, video_id: str) -> Path:
+        return path_inside(self.image_folder(scenario), f"{check_id(video_id, 'video_id')}.png")
+
+    def latents_folder(self, scenario: str) -> Path:
+        return path_inside(self.latents_root, check_id(scenario, "scenario"))
+
+    def latent(self, scenario: str, video_id: str, augmentation: str = "none") -> Path:
+        clip = path_inside(self.latents_folder(scenario), f"{check_id(video_id, 'video_id')}.npz")
+        return variant_path(clip, augmentation)
+
+    def latents_manifest(self, scenario: str) -> Path:
+        return self.latents_folder(scenario) / "latents_manifest.json"
+
+    def training_index(self, scenario: str) -> Path:
+        return self.latents_folder(scenario) / "training_index.jsonl"
+
+    @property
+    def prompt_embeds_root(self) -> Path:
+        return self.prepared_root / "prompt_embeds"
+
+    def export_root(self, export_format: str) -> Path:
+        return path_inside(self.root / "exports", check_id(export_format, "export format"))
+
+    # --- evaluation --------------------------------------------------------------------------------------
+    @property
+    def eval(self) -> EvalFolder:
+        return EvalFolder(self.root / "eval" / "vatex")
+
+    # --- disk use ----------------------------------------------------------------------------------------
+    def layers(self) -> dict[str, tuple[Path, ...]]:
+        """The folders of each data layer, for measured sizes and budgets."""
+        return {
+            "raw": (self.root / "raw",),
+            "metadata": (self.metadata_file.parent,),
+            "frames": (self.frames_root, self.images_root),
+            "latents": (self.latents_root,),
+            "eval": (self.root / "eval",),
+        }

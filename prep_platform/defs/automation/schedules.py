@@ -3,7 +3,7 @@ or with `dagster schedule start <name>` / `dagster sensor start prep_automation_
 
 import dagster as dg
 
-from prep_platform.defs.jobs import latents_job, step_executor
+from prep_platform.defs.automation.jobs import latents_job, step_executor
 from prep_platform.defs.partitions import scenario_partitions
 
 raw_refresh_job = dg.define_asset_job(
@@ -40,12 +40,3 @@ prep_automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.groups("metadata", "eval", "frames", "latents"),
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
-
-
-def downstream_automation() -> dg.AutomationCondition:
-    """Update when a dependency updated or this asset's code (e.g. the scenarios YAML) changed, but only once the
-    dependencies' blocking checks passed and nothing upstream is still in progress."""
-    return (
-        (dg.AutomationCondition.eager() | dg.AutomationCondition.code_version_changed())
-        & dg.AutomationCondition.all_deps_blocking_checks_passed()
-    )

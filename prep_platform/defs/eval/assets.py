@@ -2,13 +2,12 @@
 
 import dagster as dg
 
-from prep_platform.defs.automation.schedules import downstream_automation
-
+from prep_platform.defs.automation.conditions import downstream_automation
 from prep_platform.defs.raw.vatex import vatex_raw
 from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.atomic import write_json_atomic
-from prep_platform.lib.vatex import EVAL_PROMPTS_FILE, NOT_CONFIGURED, build_vatex_eval_prompts, read_vatex_state
 from prep_platform.defs.tags import CPU_STEP_TAGS
+from prep_platform.lib import pipeline
+from prep_platform.lib.sources.vatex import NOT_CONFIGURED
 
 
 @dg.asset(
@@ -22,20 +21,17 @@ from prep_platform.defs.tags import CPU_STEP_TAGS
     "(English captions), and for clips with video the conditioning image at the training size.",
 )
 def vatex_eval_prompts(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
-    if read_vatex_state(settings.vatex_dir) == NOT_CONFIGURED:
+    layout = settings.layout()
+    document = pipeline.build_eval_prompts(settings.core(), layout)
+    if document is None:
         context.log.warning("VATEX is not configured: no evaluation prompts (see vatex_raw's metadata)")
         return dg.MaterializeResult(metadata={"state": NOT_CONFIGURED, "dagster/row_count": 0})
-    config = settings.frame_config()
-    document = build_vatex_eval_prompts(settings.vatex_dir, width=config.width, height=config.height,
-                                        images_dir=settings.eval_dir / "images")
-    path = settings.eval_dir / EVAL_PROMPTS_FILE
-    write_json_atomic(path, document)
     table = "\n".join(["| scenario | en | zh | with image |", "| --- | --- | --- | --- |"]
                       + [f"| {k} | {v['en']} | {v['zh']} | {v['with_image']} |" for k, v in document["summary"].items()])
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(document["prompts"]),
-            "path": dg.MetadataValue.path(str(path)),
+            "path": dg.MetadataValue.path(str(layout.eval.prompts)),
             "per_scenario_and_language": dg.MetadataValue.md(table),
             "with_image": sum(v["with_image"] for v in document["summary"].values()),
         }

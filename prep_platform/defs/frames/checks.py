@@ -1,19 +1,14 @@
 """Checks on a scenario's frame stage output."""
 
-import json
-
 import cv2
 import dagster as dg
 
 from prep_platform.defs.frames.assets import clip_frames
+from prep_platform.defs.markdown import bullets
 from prep_platform.defs.partitions import scenario_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.prepare import FRAMES_MANIFEST
-from prep_platform.defs.markdown import bullets
-
-def load_frames_manifest(settings: PrepPlatformSettings, scenario: str) -> dict | None:
-    path = settings.frames_dir(scenario) / FRAMES_MANIFEST
-    return json.loads(path.read_text()) if path.exists() else None
+from prep_platform.lib.stages.frames import read_frames_manifest
+from prep_platform.lib.statuses import OK, failed_share, status_counts
 
 
 @scenario_asset_check(
@@ -23,13 +18,14 @@ def load_frames_manifest(settings: PrepPlatformSettings, scenario: str) -> dict 
     "the configured share (settings.max_failed_share, default 20%) of the scenario's clips failed.",
 )
 def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    manifest = load_frames_manifest(settings, context.partition_key)
+    layout = settings.layout()
+    manifest = read_frames_manifest(layout.frames_manifest(context.partition_key))
     if manifest is None:
         return dg.AssetCheckResult(passed=False, metadata={"problem": "frames manifest missing"})
-    config = settings.frame_config()
+    config = layout.frame_config
     problems = []
     for clip in manifest["clips"]:
-        if clip["status"] != "ok":
+        if clip["status"] != OK:
             continue
         image = cv2.imread(clip["image_path"])
         if image is None:
@@ -37,9 +33,9 @@ def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: P
         elif image.shape[:2] != (config.height, config.width):
             problems.append(f"{clip['video_id']}: image is {image.shape[1]}x{image.shape[0]}, expected {config.width}x{config.height}")
     clips = manifest["clips"]
-    failed = sum(clip["status"] != "ok" for clip in clips)
-    share = failed / len(clips) if clips else 0.0
+    share = failed_share(status_counts(clip["status"] for clip in clips))
     if share > settings.max_failed_share:
+        failed = sum(clip["status"] != OK for clip in clips)
         problems.append(f"{failed} of {len(clips)} clips failed ({share:.0%} > {settings.max_failed_share:.0%})")
     return dg.AssetCheckResult(
         passed=not problems,

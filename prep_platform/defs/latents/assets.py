@@ -4,20 +4,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from prep_platform.defs.automation.schedules import downstream_automation
-
+from prep_platform.defs.automation.conditions import downstream_automation
 from prep_platform.defs.frames.assets import clip_frames
-from prep_platform.defs.frames.checks import load_frames_manifest
+from prep_platform.defs.markdown import bullets
 from prep_platform.defs.partitions import scenario_partitions
 from prep_platform.defs.progress import clip_progress_logger
-from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
+from prep_platform.defs.resources import PrepPlatformSettings, VaeResource, run_config_class, run_settings
 from prep_platform.defs.tags import GPU_STEP_TAGS
-from prep_platform.lib.prepare import LATENTS_MANIFEST, latent_items_from_frames, run_latent_stage, write_latents_manifest
-from prep_platform.defs.markdown import bullets
+from prep_platform.lib import pipeline
+from prep_platform.lib.statuses import CACHED_STATUSES
 
-class ClipLatentsConfig(dg.Config):
-    augment: bool = False  # also encode a horizontally flipped variant per clip (`<id>.hflip.npz`)
-    prefetch: int = 4  # decoded windows waiting for the encoder
+ClipLatentsConfig = run_config_class("ClipLatentsConfig", "augment", "prefetch")
 
 
 @dg.asset(
@@ -37,36 +34,26 @@ def clip_latents(
     context: dg.AssetExecutionContext, config: ClipLatentsConfig, settings: PrepPlatformSettings, vae: VaeResource
 ) -> dg.MaterializeResult:
     scenario = context.partition_key
-    manifest = load_frames_manifest(settings, scenario)
-    if manifest is None:
-        raise dg.Failure(f"no frames manifest for {scenario!r}: materialise clip_frames for this partition first")
-    items = latent_items_from_frames(manifest["clips"])
+    prep = run_settings(settings, config)
+    layout = prep.layout()
     encoder = vae.load()
-    context.log.info(f"{len(items)} ok clips; VAE {encoder.model_id} on {encoder.device} ({encoder.dtype})")
-    result = run_latent_stage(
-        items,
-        settings.frame_config(),
-        encoder,
-        latents_root=settings.latents_root(),
-        augment=config.augment,
-        workers=settings.workers,
-        prefetch=config.prefetch,
-        progress=clip_progress_logger(context, "latents"),
-    )
-    path = settings.latents_root() / scenario / LATENTS_MANIFEST
-    write_latents_manifest(path, result, scenario, {"augment": config.augment, **encoder.identity(), "vae_preset": encoder.settings.preset})
+    context.log.info(f"VAE {encoder.model_id} on {encoder.device} ({encoder.dtype})")
+    try:
+        result = pipeline.encode_latents(prep, layout, scenario, encoder, progress=clip_progress_logger(context, "latents"))
+    except pipeline.MissingInputError as exc:
+        raise dg.Failure(str(exc)) from None
     counts = result.counts
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(result.clips),
-            "manifest": dg.MetadataValue.path(str(path)),
+            "manifest": dg.MetadataValue.path(str(layout.latents_manifest(scenario))),
             "encoded": counts.get("encoded", 0),
             "skipped": counts.get("skipped", 0),
             "moved": counts.get("moved", 0),
             "failed": counts.get("failed", 0),
             "orphaned": len(result.orphaned),
             "cache_bytes": sum(Path(r["latent_path"]).stat().st_size for r in result.clips
-                               if r["status"] in ("encoded", "skipped", "moved") and Path(r["latent_path"]).exists()),
+                               if r["status"] in CACHED_STATUSES and Path(r["latent_path"]).exists()),
             "failed_clips": bullets(
                 f"{r['video_id']} ({r['augmentation']}): {r['reason']}" for r in result.clips if r["status"] == "failed"
             ),

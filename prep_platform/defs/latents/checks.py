@@ -1,16 +1,16 @@
 """Checks on a scenario's latent caches: readable, the configured geometry and model, sane values."""
 
-import json
-
 import dagster as dg
 
-from prep_platform.defs.frames.checks import load_frames_manifest
 from prep_platform.defs.latents.assets import clip_latents
+from prep_platform.defs.markdown import bullets
 from prep_platform.defs.partitions import scenario_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.latents import expected_latent_shape, latent_file_problems
-from prep_platform.lib.prepare import LATENTS_MANIFEST
-from prep_platform.defs.markdown import bullets
+from prep_platform.lib.files.latent_file import expected_latent_shape, latent_file_problems
+from prep_platform.lib.stages.frames import read_frames_manifest
+from prep_platform.lib.stages.latents import cached_variants, read_latents_manifest
+from prep_platform.lib.statuses import OK
+
 
 @scenario_asset_check(
     asset=clip_latents,
@@ -20,12 +20,13 @@ from prep_platform.defs.markdown import bullets
 )
 def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     scenario = context.partition_key
-    frames = load_frames_manifest(settings, scenario)
-    latents_path = settings.latents_root() / scenario / LATENTS_MANIFEST
-    if frames is None or not latents_path.exists():
+    layout = settings.layout()
+    frames = read_frames_manifest(layout.frames_manifest(scenario))
+    latents = read_latents_manifest(layout.latents_manifest(scenario))
+    if frames is None or latents is None:
         return dg.AssetCheckResult(passed=False, metadata={"problem": "frames or latents manifest missing"})
-    latents = json.loads(latents_path.read_text())
-    config = settings.frame_config()
+    config = layout.frame_config
+    # The channel count the encoder recorded from its own config (lib.models.vae.vae_config).
     channels = int(latents["settings"]["latent_channels"])
     expect = {
         "frames": config.frames,
@@ -37,21 +38,21 @@ def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: P
         "shape": expected_latent_shape(config.frames, config.height, config.width, channels),
     }
     rows = latents["clips"]
-    written = [row for row in rows if row["status"] in ("encoded", "skipped", "moved")]
+    cached = cached_variants(latents)
     # A bad file always fails the check; clips that failed to encode fail it only above the threshold.
-    file_problems = [p for row in written for p in latent_file_problems(row["latent_path"], expect=expect)]
-    ok_clips = {clip["video_id"] for clip in frames["clips"] if clip["status"] == "ok"}
-    covered = {row["video_id"] for row in written if row["augmentation"] == "none"}
+    file_problems = [p for variants in cached.values() for path in variants.values()
+                     for p in latent_file_problems(path, expect=expect)]
+    ok_clips = {clip["video_id"] for clip in frames["clips"] if clip["status"] == OK}
     uncovered = [
         f"{video_id}: no cache file ({next((r['reason'] for r in rows if r['video_id'] == video_id), 'not in the latents manifest')})"
-        for video_id in sorted(ok_clips - covered)
+        for video_id in sorted(ok_clips) if "none" not in cached.get(video_id, {})
     ]
     share = len(uncovered) / len(ok_clips) if ok_clips else 0.0
     problems = file_problems + uncovered
     return dg.AssetCheckResult(
         passed=not file_problems and share <= settings.max_failed_share,
         metadata={
-            "files_checked": len(written),
+            "files_checked": sum(len(variants) for variants in cached.values()),
             "bad_files": len(file_problems),
             "failed_share": round(share, 4),
             "problems": bullets(problems, 20),

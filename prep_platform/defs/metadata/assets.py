@@ -1,21 +1,17 @@
 """Scenario metadata: every usable clip labelled with a scenario, prompt variants, a train/validation split."""
 
 
-import os
-
 import dagster as dg
 
 from prep_platform import __version__
-from prep_platform.defs.automation.schedules import downstream_automation
-from prep_platform.defs.partitions import SCENARIOS_ENV
-from prep_platform.lib.scenarios import load_scenarios
-from prep_platform.defs.versioning import file_data_version
-
+from prep_platform.defs.automation.conditions import downstream_automation
+from prep_platform.defs.partitions import SCENARIOS
 from prep_platform.defs.raw.assets import msr_vtt_raw
 from prep_platform.defs.raw.panda70m import panda70m_shards
-from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.metadata import build_scenario_metadata, report_path_for, write_scenario_metadata
+from prep_platform.defs.resources import PrepPlatformSettings, run_config_class, run_settings
 from prep_platform.defs.tags import CPU_STEP_TAGS
+from prep_platform.defs.versioning import file_data_version
+from prep_platform.lib import pipeline
 
 RECORD_SCHEMA = dg.TableSchema(
     columns=[
@@ -33,11 +29,9 @@ RECORD_SCHEMA = dg.TableSchema(
 )
 
 
-class ScenarioMetadataConfig(dg.Config):
-    scenarios_path: str | None = None  # None: the packaged scenarios.yaml
-    limit: int = 1500
-    validation_ratio: float = 0.1
-    seed: int = 0
+ScenarioMetadataConfig = run_config_class(
+    "ScenarioMetadataConfig", "scenarios_file", "metadata_limit", "validation_ratio", "split_seed",
+)
 
 
 @dg.asset(
@@ -47,7 +41,7 @@ class ScenarioMetadataConfig(dg.Config):
     kinds={"python", "json"},
     owners=["team:data-prep"],
     # The scenarios YAML is part of this asset's code: editing it makes the metadata (and what follows) stale.
-    code_version=f"{__version__}-{load_scenarios(os.environ.get(SCENARIOS_ENV) or None).fingerprint()}",
+    code_version=f"{__version__}-{SCENARIOS.fingerprint()}",
     automation_condition=downstream_automation(),
     description="{train, validation} records for the trainer: scenario label with its evidence, prompt variants "
     "(caption first), image and latent paths. Clips kept out are listed with the reason in the report.",
@@ -55,17 +49,10 @@ class ScenarioMetadataConfig(dg.Config):
 def scenario_metadata(
     context: dg.AssetExecutionContext, config: ScenarioMetadataConfig, settings: PrepPlatformSettings
 ) -> dg.MaterializeResult:
-    result = build_scenario_metadata(
-        settings.msr_vtt_dir,
-        scenarios=config.scenarios_path,
-        prepared_dir=settings.prepared_dir,
-        limit=config.limit or None,
-        validation_ratio=config.validation_ratio,
-        seed=config.seed,
-        panda_dir=settings.panda_dir,
-        frame_config=settings.frame_config(),
-    )
-    output = write_scenario_metadata(result, settings.scenario_metadata_path)
+    prep = run_settings(settings, config)
+    layout = prep.layout()
+    result = pipeline.build_metadata(prep, layout)
+    output = layout.metadata_file
     counts = result.counts
     context.log.info(f"{counts['labelled']} clips labelled, {counts['excluded']} kept out: {counts['excluded_by_reason']}")
     per_scenario = counts["per_scenario"]
@@ -79,7 +66,7 @@ def scenario_metadata(
             "dagster/row_count": counts["train"] + counts["validation"],
             "dagster/column_schema": RECORD_SCHEMA,
             "path": dg.MetadataValue.path(str(output)),
-            "report": dg.MetadataValue.path(str(report_path_for(output))),
+            "report": dg.MetadataValue.path(str(layout.metadata_report)),
             "train": counts["train"],
             "validation": counts["validation"],
             "excluded": counts["excluded"],

@@ -7,11 +7,10 @@ import dagster as dg
 
 from prep_platform.defs.metadata.assets import scenario_metadata
 from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.metadata import (
+from prep_platform.lib.stages.metadata import (
     clips_in_both_splits,
     load_metadata_document,
     metadata_schema_problems,
-    report_path_for,
     scenario_clip_counts,
     validation_share_problems,
 )
@@ -20,7 +19,7 @@ from prep_platform.defs.markdown import bullets
 
 
 def _load(settings: PrepPlatformSettings) -> tuple[dict | None, str]:
-    path = settings.scenario_metadata_path
+    path = settings.layout().metadata_file
     try:
         return load_metadata_document(path), ""
     except (OSError, json.JSONDecodeError) as exc:
@@ -54,7 +53,7 @@ def scenario_metadata_split_disjoint_check(settings: PrepPlatformSettings) -> dg
 )
 def scenario_metadata_validation_share_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     document, error = _load(settings)
-    report_path = report_path_for(settings.scenario_metadata_path)
+    report_path = settings.layout().metadata_report
     if document is None or not report_path.exists():
         return dg.AssetCheckResult(passed=False, metadata={"details": error or f"{report_path} is missing"})
     ratio = json.loads(report_path.read_text())["settings"]["validation_ratio"]

@@ -5,9 +5,9 @@ import dagster as dg
 
 from prep_platform.defs.metadata.assets import scenario_metadata
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
-from prep_platform.lib.metadata import load_metadata_document, records
-from prep_platform.lib.storage import free_bytes, layer_bytes, next_materialisation_bytes
-from prep_platform.lib.vae import TINY_CONFIG
+from prep_platform.lib.stages.metadata import load_metadata_document, records
+from prep_platform.lib.files.disk_usage import free_bytes, layer_bytes, next_materialisation_bytes
+from prep_platform.lib.models.vae import latent_channels
 from prep_platform.defs.markdown import bullets
 
 GB = 1e9
@@ -20,12 +20,13 @@ GB = 1e9
     "ERROR when they cannot fit (downstream is blocked), WARN when less than the reserve (default 60 GB) would remain.",
 )
 def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -> dg.AssetCheckResult:
-    document = load_metadata_document(settings.scenario_metadata_path)
-    config = settings.frame_config()
-    channels = TINY_CONFIG["latent_channels"] if vae.preset == "tiny" else 16
+    layout = settings.layout()
+    document = load_metadata_document(layout.metadata_file)
+    config = layout.frame_config
+    channels = latent_channels(vae.settings())  # from the VAE's own config, not a guess
     need = next_materialisation_bytes(list(records(document)), frames=config.frames, width=config.width,
-                                      height=config.height, channels=channels)
-    free = free_bytes(settings.root)
+                                      height=config.height, channels=channels, augment=settings.augment)
+    free = free_bytes(layout.root)
     reserve = settings.free_space_reserve_gb * GB
     fits, comfortable = free >= need, free - need >= reserve
     return dg.AssetCheckResult(
@@ -35,6 +36,7 @@ def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -
             "free_gb": round(free / GB, 3),
             "estimated_need_gb": round(need / GB, 6),
             "reserve_gb": settings.free_space_reserve_gb,
+            "latent_channels": channels,
             "verdict": "fits" if fits and comfortable else ("below the reserve" if fits else "cannot fit"),
         },
     )
@@ -46,8 +48,9 @@ def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -
     "the curated subset (the clips the metadata uses) against its budget (default 6 GB). WARN when over.",
 )
 def storage_budgets_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    sizes = layer_bytes(settings.root)
-    document = load_metadata_document(settings.scenario_metadata_path)
+    layout = settings.layout()
+    sizes = layer_bytes(layout.layers())
+    document = load_metadata_document(layout.metadata_file)
     curated = sum(int(r["source"].get("bytes") or 0) for r in records(document))
     budgets = {"raw": settings.budget_raw_gb, "metadata": settings.budget_metadata_gb, "frames": settings.budget_frames_gb,
                "latents": settings.budget_latents_gb, "eval": settings.budget_eval_gb}

@@ -1,20 +1,13 @@
 """Raw downloads: MSR-VTT clips and the per-clip manifest."""
 
-
 import dagster as dg
 
 from prep_platform.defs.progress import clip_progress_logger
-from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.manifest import MANIFEST_COLUMNS
-from prep_platform.lib.msr_vtt_download import (
-    DEFAULT_ANNOTATION_FILE,
-    DEFAULT_VIDEOS_ARCHIVE,
-    MsrVttSourceConfig,
-    download_msr_vtt,
-)
-from prep_platform.lib.probe import min_window_duration
-from prep_platform.defs.versioning import file_data_version
+from prep_platform.defs.resources import PrepPlatformSettings, run_config_class, run_settings
 from prep_platform.defs.tags import CPU_STEP_TAGS
+from prep_platform.defs.versioning import file_data_version
+from prep_platform.lib import pipeline
+from prep_platform.lib.files.clip_manifest import MANIFEST_COLUMNS
 
 MANIFEST_SCHEMA = dg.TableSchema(
     columns=[
@@ -27,16 +20,10 @@ MANIFEST_SCHEMA = dg.TableSchema(
     ]
 )
 
-
-class MsrVttRawConfig(dg.Config):
-    limit: int = 1500
-    source: str | None = None  # None: the PrepPlatformSettings source (PREP_PLATFORM_MSR_VTT_SOURCE)
-    repo_id: str | None = None
-    revision: str | None = None
-    annotation_file: str = DEFAULT_ANNOTATION_FILE
-    videos_archive: str = DEFAULT_VIDEOS_ARCHIVE
-    frames: int = 49
-    fps: float = 8.0
+MsrVttRawConfig = run_config_class(
+    "MsrVttRawConfig", "msr_vtt_limit", "msr_vtt_source", "msr_vtt_repo_id", "msr_vtt_revision",
+    "msr_vtt_annotation_file", "msr_vtt_videos_archive",
+)
 
 
 @dg.asset(
@@ -50,21 +37,10 @@ class MsrVttRawConfig(dg.Config):
 def msr_vtt_raw(
     context: dg.AssetExecutionContext, config: MsrVttRawConfig, settings: PrepPlatformSettings
 ) -> dg.MaterializeResult:
-    source = MsrVttSourceConfig(
-        source=config.source or settings.msr_vtt_source,
-        repo_id=config.repo_id or settings.msr_vtt_repo_id,
-        revision=config.revision or settings.msr_vtt_revision,
-        annotation_file=config.annotation_file,
-        videos_archive=config.videos_archive,
-    )
-    context.log.info(f"MSR-VTT from {source.source!r} into {settings.msr_vtt_dir}")
-    result = download_msr_vtt(
-        settings.msr_vtt_dir,
-        config=source,
-        limit=config.limit or None,
-        min_duration_s=min_window_duration(config.frames, config.fps),
-        progress=clip_progress_logger(context, "extract + probe"),
-    )
+    prep = run_settings(settings, config)
+    layout = prep.layout()
+    context.log.info(f"MSR-VTT from {prep.msr_vtt_source!r} into {layout.msr_vtt.root}")
+    result = pipeline.fetch_msr_vtt(prep, layout, progress=clip_progress_logger(context, "extract + probe"))
     report = result.report
     failures = [row for row in result.rows if row.status != "ok"]
     failure_table = "\n".join(

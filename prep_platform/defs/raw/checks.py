@@ -5,14 +5,14 @@ import dagster as dg
 
 from prep_platform.defs.raw.assets import msr_vtt_raw
 from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.manifest import MANIFEST_FILE, ManifestError, manifest_file_problems, read_manifest, status_counts
-from prep_platform.lib.msr_vtt import AnnotationError, load_annotation
-from prep_platform.lib.msr_vtt_download import ANNOTATION_NAME
+from prep_platform.lib.files.clip_manifest import ManifestError, manifest_file_problems, manifest_status_counts, read_manifest
+from prep_platform.lib.sources.msr_vtt_annotation import AnnotationError, load_annotation
+from prep_platform.lib.statuses import failed_share
 from prep_platform.defs.markdown import bullets
 
 @dg.asset_check(asset=msr_vtt_raw, blocking=True, description="The annotation file matches the MSR-VTT schema.")
 def msr_vtt_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    path = settings.msr_vtt_dir / ANNOTATION_NAME
+    path = settings.layout().msr_vtt.annotation
     try:
         annotation = load_annotation(path)
     except AnnotationError as exc:
@@ -27,7 +27,7 @@ def msr_vtt_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.As
     asset=msr_vtt_raw, blocking=True, description="Every manifest clip with status ok exists with its recorded size."
 )
 def msr_vtt_raw_clip_files_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    path = settings.msr_vtt_dir / MANIFEST_FILE
+    path = settings.layout().msr_vtt.manifest
     try:
         rows = read_manifest(path)
     except ManifestError as exc:
@@ -49,15 +49,16 @@ def msr_vtt_raw_clip_files_check(settings: PrepPlatformSettings) -> dg.AssetChec
     "truncated, too short...).",
 )
 def msr_vtt_raw_failed_clips_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    path = settings.msr_vtt_dir / MANIFEST_FILE
+    path = settings.layout().msr_vtt.manifest
     try:
         rows = read_manifest(path)
     except ManifestError as exc:
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={"problems": str(exc)})
-    counts = status_counts(rows)
+    counts = manifest_status_counts(rows)
     failed = len(rows) - counts.get("ok", 0)
-    share = failed / len(rows) if rows else 1.0
+    share = failed_share(counts)
     return dg.AssetCheckResult(
+        # No clip selected at all is its own failure: a download that found nothing is not a healthy one.
         passed=bool(rows) and share <= settings.max_failed_share,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"failed": failed, "clips": len(rows), "failed_share": round(share, 4), "status_counts": counts},

@@ -7,14 +7,8 @@ import dagster as dg
 from prep_platform.defs.raw.panda70m import panda70m_subset
 from prep_platform.defs.raw.vatex import vatex_raw
 from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.panda70m import NO_CSV_PRESENT, SUBSET_REPORT, SUBSET_SCENARIOS
-from prep_platform.lib.vatex import (
-    MANIFEST_FILE,
-    NOT_CONFIGURED,
-    REPORT_FILE,
-    VatexError,
-    load_vatex_annotation,
-)
+from prep_platform.lib.sources.panda70m import NO_CSV_PRESENT, SUBSET_SCENARIOS
+from prep_platform.lib.sources.vatex import NOT_CONFIGURED, VatexError, load_vatex_annotation
 
 MIN_AVAILABLE_SHARE = 0.8  # ~10% of YouTube-sourced clips are gone; far more means a broken mirror
 MIN_BALANCE = 0.8  # the smallest scenario must have at least this share of the largest
@@ -22,11 +16,11 @@ MIN_BALANCE = 0.8  # the smallest scenario must have at least this share of the 
 
 @dg.asset_check(asset=vatex_raw, blocking=True, description="The VATEX annotation matches its schema (videoID, enCap, chCap).")
 def vatex_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    report_path = settings.vatex_dir / REPORT_FILE
-    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    vatex = settings.layout().vatex
+    report = json.loads(vatex.report.read_text()) if vatex.report.exists() else {}
     if report.get("state") == NOT_CONFIGURED:
         return _not_configured(report)
-    manifest_path = settings.vatex_dir / MANIFEST_FILE
+    manifest_path = vatex.manifest
     if not manifest_path.exists():
         return dg.AssetCheckResult(passed=False, metadata={"problem": f"{manifest_path} is missing"})
     try:
@@ -41,7 +35,7 @@ def vatex_raw_annotation_schema_check(settings: PrepPlatformSettings) -> dg.Asse
     description=f"At least {MIN_AVAILABLE_SHARE:.0%} of the requested VATEX clips are available (WARN).",
 )
 def vatex_raw_available_clips_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    report = json.loads((settings.vatex_dir / REPORT_FILE).read_text())
+    report = json.loads(settings.layout().vatex.report.read_text())
     if report.get("state") == NOT_CONFIGURED:
         return _not_configured(report)
     share = report["available_share"]
@@ -62,7 +56,7 @@ def _not_configured(report: dict) -> dg.AssetCheckResult:
 
 
 def _subset_report(settings: PrepPlatformSettings) -> dict | None:
-    path = settings.panda_dir / SUBSET_REPORT
+    path = settings.layout().panda.subset_report
     return json.loads(path.read_text()) if path.exists() else None
 
 

@@ -18,13 +18,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from prep_platform import __version__
-from prep_platform.lib.atomic import write_json_atomic, write_text_atomic
-from prep_platform.lib.frames import FrameConfig
+from prep_platform.lib.files.atomic import write_json_atomic, write_text_atomic
+from prep_platform.lib.layout import DataLayout, PandaFolder, metadata_report_path
 from prep_platform.lib.safe_paths import MAX_ID_LENGTH, UNSAFE_ID, unsafe_id_reason
-from prep_platform.lib.versioning import file_fingerprint
-from prep_platform.lib.manifest import MANIFEST_FILE, ManifestRow, read_manifest
-from prep_platform.lib.msr_vtt_download import ANNOTATION_NAME
-from prep_platform.lib.msr_vtt import CATEGORY_NAMES, captions_by_video, format_validation_error, load_annotation
+from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest
+from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_NAMES, captions_by_video, format_validation_error, load_annotation
 from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, ScenarioLabeller, load_scenarios, packaged_scenarios_path
 
 SPLITS = ("train", "validation")
@@ -66,11 +65,6 @@ class MetadataDocument(BaseModel):
 _DOCUMENT_ADAPTER = TypeAdapter(MetadataDocument)
 
 
-def report_path_for(metadata_path: Path | str) -> Path:
-    metadata_path = Path(metadata_path)
-    return metadata_path.with_name(metadata_path.stem + ".report.json")
-
-
 def validation_count(n_clips: int, ratio: float) -> int:
     """Validation clips for a scenario of `n_clips`: the ratio rounded half up, so it is within one clip of it."""
     return math.floor(n_clips * ratio + 0.5)
@@ -101,53 +95,46 @@ class ClipSource:
     inputs: dict
 
 
-def panda_shards_source(panda_dir: Path | str | None) -> ClipSource | None:
-    """The ingested Panda-70M shards (see lib.panda70m.ingest_panda_shards), or None when there are none."""
-    from prep_platform.lib.panda70m import SHARDS_CAPTIONS, SHARDS_MANIFEST
-
-    if panda_dir is None or not (Path(panda_dir) / SHARDS_MANIFEST).exists():
+def panda_shards_source(panda: PandaFolder) -> ClipSource | None:
+    """The ingested Panda-70M shards (see sources.panda70m.ingest_panda_shards), or None when there are none."""
+    manifest_path = panda.shards_manifest
+    if not manifest_path.exists():
         return None
-    manifest_path = Path(panda_dir) / SHARDS_MANIFEST
     rows = read_manifest(manifest_path)
     if not rows:
         return None
-    captions = json.loads((Path(panda_dir) / SHARDS_CAPTIONS).read_text())["captions"]
+    captions = json.loads(panda.shards_captions.read_text())["captions"]
     return ClipSource("panda-70m", rows, captions, {"panda_manifest": str(manifest_path), "panda_manifest_sha256": file_fingerprint(manifest_path)})
 
 
 def build_scenario_metadata(
-    msr_vtt_dir: Path | str,
+    layout: DataLayout,
     *,
     scenarios: ScenarioConfig | Path | str | None = None,
-    prepared_dir: str = "data/prepared",
     limit: int | None = 1500,
     validation_ratio: float = 0.1,
     seed: int = 0,
-    panda_dir: Path | str | None = None,
-    frame_config: FrameConfig | None = None,
 ) -> ScenarioMetadataResult:
-    """Label the ok clips of an MSR-VTT raw folder (annotation + manifest), plus ingested Panda-70M shards when
-    `panda_dir` holds them, and split them per scenario. `limit` applies to the MSR-VTT clips."""
+    """Label the ok clips of the layout's MSR-VTT raw folder (annotation + manifest), plus its ingested Panda-70M
+    shards when there are any, and split them per scenario. `limit` applies to the MSR-VTT clips. Each record's
+    image and latent paths are the layout's, for its frame configuration: the frame stage writes exactly there."""
     started = time.perf_counter()
-    # The image path names the frame configuration: the frame stage run with it writes exactly there.
-    frame_tag = (frame_config or FrameConfig()).tag
     if not 0.0 <= validation_ratio < 1.0:
         raise ValueError(f"validation ratio must be in [0, 1), got {validation_ratio}")
-    msr_vtt_dir = Path(msr_vtt_dir)
     scenarios_source = None
     if not isinstance(scenarios, ScenarioConfig):
         scenarios_source = Path(scenarios) if scenarios is not None else packaged_scenarios_path()
         scenarios = load_scenarios(scenarios_source)
     labeller = ScenarioLabeller(scenarios)
 
-    annotation_path = msr_vtt_dir / ANNOTATION_NAME
-    manifest_path = msr_vtt_dir / MANIFEST_FILE
+    annotation_path = layout.msr_vtt.annotation
+    manifest_path = layout.msr_vtt.manifest
     annotation = load_annotation(annotation_path)
     manifest = read_manifest(manifest_path)
     if limit is not None:
         manifest = manifest[:limit]
     sources = [ClipSource("msr-vtt", manifest, captions_by_video(annotation), {})]
-    panda = panda_shards_source(panda_dir)
+    panda = panda_shards_source(layout.panda)
     if panda is not None:
         sources.append(panda)
     captions = {vid: caps for source in sources for vid, caps in source.captions.items()}
@@ -198,8 +185,8 @@ def build_scenario_metadata(
                     "split": split,
                     "scenario": scenario,
                     "video_path": row.path,
-                    "image_path": f"{prepared_dir}/images/{scenario}/{frame_tag}/{row.video_id}.png",
-                    "latent_path": f"{prepared_dir}/latents/{scenario}/{row.video_id}.npz",
+                    "image_path": str(layout.image(scenario, row.video_id)),
+                    "latent_path": str(layout.latent(scenario, row.video_id)),
                     "caption": caption,
                     "prompt_variants": labeller.prompt_variants(scenario, caption, supporting[1:]),
                     "source": {
@@ -237,8 +224,9 @@ def build_scenario_metadata(
             "limit": limit,
             "validation_ratio": validation_ratio,
             "seed": seed,
-            "prepared_dir": prepared_dir,
-            "frame_tag": frame_tag,
+            "images_root": layout.images_root.as_posix(),
+            "latents_root": layout.latents_root.as_posix(),
+            "frame_tag": layout.frame_config.tag,
             "scenarios": labeller.names,
         },
         "counts": {
@@ -276,7 +264,7 @@ def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str) 
     """Write the metadata and its report atomically (the report second: it describes a finished file)."""
     output = Path(output)
     write_text_atomic(output, _document_json(result.document))
-    write_json_atomic(report_path_for(output), {**result.report, "output": str(output)})
+    write_json_atomic(metadata_report_path(output), {**result.report, "output": str(output)})
     return output
 
 

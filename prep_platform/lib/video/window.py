@@ -1,5 +1,5 @@
-"""The frame stage: decode a clip, resample by time to the target fps, scale to cover and center-crop, and
-take a window of exactly F frames. Never raises for a bad clip: the result carries a status and reason.
+"""A clip's training window: decode, resample by time to the target fps, scale to cover and center-crop, and
+take exactly F frames. Never raises for a bad clip: the result carries a status and reason.
 
 Resampling is by presentation time, not by index stride: target k sits at t0 + k / fps and takes the last
 source frame shown at that instant (sample-and-hold), so 15, 25, 29.97 fps and variable-frame-rate clips all
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,11 +18,7 @@ import av
 import cv2
 import numpy as np
 
-from prep_platform.lib.atomic import write_bytes_atomic
-
-from prep_platform.lib.probe import OK, TOO_SHORT, TRUNCATED, UNREADABLE, open_video
-from prep_platform.lib.manifest import ENVIRONMENT
-from prep_platform.lib.versioning import file_fingerprint, source_stat
+from prep_platform.lib.video.probe import OK, TOO_SHORT, TRUNCATED, UNREADABLE, open_video
 
 # Bump when the way frames are selected or resized changes: it invalidates every cache built before.
 FRAME_PIPELINE_VERSION = "1"
@@ -224,55 +219,3 @@ def _select(container, stream, path: Path, config: FrameConfig, result: WindowRe
 
 
 _PLACEHOLDER = np.zeros((0,), np.uint8)
-
-
-def write_png(path: Path | str, rgb: np.ndarray) -> None:
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"{path}: PNG encoding failed")
-    write_bytes_atomic(path, encoded.tobytes())
-
-
-def frame_stage_clip(video_path: str, image_path: str, config: FrameConfig) -> dict:
-    """One clip of the frame stage (runs in a worker process): window, conditioning image, record."""
-    cpu_started = time.process_time()
-    result = read_window(video_path, config, want_frames=False, count_all=True)
-    record = result.record()
-    if result.status == OK:
-        try:
-            write_png(image_path, result.first_frame)
-            # The size and mtime let the latent stage trust this hash without reading the clip again, and notice
-            # when the clip changed after this stage ran.
-            record.update(source_stat(video_path))
-            record["source_fingerprint"] = file_fingerprint(video_path)
-        except OSError as exc:
-            record["status"], record["reason"], record["cause"] = "write_failed", f"{image_path}: {exc}", ENVIRONMENT
-    record["cpu_s"] = round(time.process_time() - cpu_started, 4)
-    return record
-
-
-
-
-def contact_sheet(images: list[tuple[str, str]], path: Path | str, *, columns: int = 4, thumb_width: int = 240) -> Path | None:
-    """A grid of (label, PNG path) thumbnails, labelled, for a quick look at a scenario's conditioning images."""
-    thumbs = []
-    for label, image_path in images:
-        image = cv2.imread(str(image_path))
-        if image is None:
-            continue
-        height = max(1, round(image.shape[0] * thumb_width / image.shape[1]))
-        thumb = cv2.resize(image, (thumb_width, height), interpolation=cv2.INTER_AREA)
-        cv2.putText(thumb, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(thumb, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-        thumbs.append(thumb)
-    if not thumbs:
-        return None
-    height = max(t.shape[0] for t in thumbs)
-    rows = []
-    for start in range(0, len(thumbs), columns):
-        row = [np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0))) for t in thumbs[start : start + columns]]
-        row += [np.zeros_like(row[0])] * (columns - len(row))
-        rows.append(np.hstack(row))
-    ok, encoded = cv2.imencode(".png", np.vstack(rows))
-    write_bytes_atomic(path, encoded.tobytes())
-    return Path(path)

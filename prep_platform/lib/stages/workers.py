@@ -1,20 +1,25 @@
-"""Worker processes that die with the run that started them (Linux).
+"""The decode worker pool both stages use, and worker processes that die with the run that started them.
+
+Workers are started with forkserver (never fork: CUDA state must not be forked) from a server that has
+imported the decoding stack once, so starting one costs milliseconds.
 
 The decode workers fork from multiprocessing's forkserver. When the run is killed (kill -9, OOM killer, a
 Dagster step terminated), Python gets no chance to stop them, and the forkserver and an idle worker were seen
 alive 13 minutes later. The kernel's parent-death signal closes that gap: the forkserver gets SIGKILL when the
 run dies, and each worker gets it when the forkserver dies.
 
-Imported by the forkserver as a preload module (see lib.prepare._pool); `die_with_parent` is also the workers'
-initializer. Importing it anywhere else does nothing.
+This module is a preload module of the forkserver (see `worker_pool`): importing it there arms the guard; importing
+it anywhere else does nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import signal
 import sys
+from concurrent.futures import ProcessPoolExecutor
 
 _PR_SET_PDEATHSIG = 1
 
@@ -39,3 +44,18 @@ def _inside_forkserver() -> bool:
 
 if _inside_forkserver():
     die_with_parent()
+
+
+def _worker_init() -> None:
+    die_with_parent()  # the parent is the forkserver, which itself dies with the run
+    # One thread per worker process: the parallelism is across clips.
+    import cv2
+
+    cv2.setNumThreads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["prep_platform.lib.video.window", "prep_platform.lib.stages.workers"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)

@@ -21,10 +21,11 @@ from pydantic import Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
 from prep_platform import __version__
-from prep_platform.lib.atomic import copy_atomic, write_json_atomic
-from prep_platform.lib.hub import HubDownloadError, HubFileNotFoundError, download_hub_file, redact_endpoint, resolve_endpoint
-from prep_platform.lib.msr_vtt import format_validation_error
-from prep_platform.lib.probe import probe_video
+from prep_platform.lib.files.atomic import copy_atomic, write_json_atomic
+from prep_platform.lib.files.hub import HubDownloadError, HubFileNotFoundError, download_hub_file, redact_endpoint, resolve_endpoint
+from prep_platform.lib.sources.msr_vtt_annotation import format_validation_error
+from prep_platform.lib.video.probe import probe_video
+from prep_platform.lib.layout import VatexFolder
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError, path_inside, unsafe_id_reason
 
 ANNOTATION_FILES = {
@@ -32,10 +33,6 @@ ANNOTATION_FILES = {
     "validation": "vatex_validation_v1.0.json",
     "public_test": "vatex_public_test_english_v1.1.json",
 }
-MANIFEST_FILE = "vatex_manifest.json"
-REPORT_FILE = "download_report.json"
-VIDEOS_DIR = "videos"
-SAMPLE_RELEASE_DIR = ".sample-release"
 # Video statuses: not_requested (no --download-videos), ok, unavailable (not in the mirror), failed (with reason),
 # unsafe_id (a videoID that cannot be a file name: never fetched, never written).
 OK, UNAVAILABLE, FAILED, NOT_REQUESTED = "ok", "unavailable", "failed", "not_requested"
@@ -130,9 +127,9 @@ def _resolve_release(config: VatexSourceConfig, output_dir: Path) -> Path | None
             )
         return None
     if config.source == "sample":
-        from prep_platform.lib.sample_vatex import generate_vatex_sample
+        from prep_platform.lib.samples.vatex import generate_vatex_sample
 
-        return generate_vatex_sample(output_dir / SAMPLE_RELEASE_DIR)
+        return generate_vatex_sample(VatexFolder(output_dir).sample_release)
     release = Path(config.source)
     if not release.is_dir():
         raise VatexError(f"--source {config.source!r}: not 'hub', 'sample' or an existing folder")
@@ -153,11 +150,12 @@ def download_vatex(
     if split not in ANNOTATION_FILES:
         raise VatexError(f"unknown VATEX split {split!r}; choose one of {', '.join(ANNOTATION_FILES)}")
     output_dir = Path(output_dir)
+    folder = VatexFolder(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     annotation_name = config.annotation_file or ANNOTATION_FILES[split]
     release = _resolve_release(config, output_dir)
-    annotation_path = output_dir / Path(annotation_name).name
+    annotation_path = folder.annotation(annotation_name)
     provenance: dict = {"source": config.source, "split": split}
     if release is None:
         record = download_hub_file(config.repo_id, annotation_name, annotation_path, revision=config.revision,
@@ -175,7 +173,7 @@ def download_vatex(
     if limit is not None:
         entries = entries[:limit]
 
-    manifest_path = output_dir / MANIFEST_FILE
+    manifest_path = folder.manifest
     previous = {c["video_id"]: c for c in json.loads(manifest_path.read_text())["clips"]} if manifest_path.exists() else {}
     clips: list[dict] = []
     counts: Counter = Counter()
@@ -193,7 +191,7 @@ def download_vatex(
         if unsafe:
             clip.update(video_status=UNSAFE_ID, reason=unsafe, video_path=None, bytes=None)
         elif download_videos and _should_attempt(clip["video_status"], retry_failed):
-            clip.update(_fetch_video(clip["video_id"], config, release, output_dir / VIDEOS_DIR))
+            clip.update(_fetch_video(clip["video_id"], config, release, folder))
             clip["attempts"] += 1
         clips.append(clip)
         counts[clip["video_status"]] += 1
@@ -217,16 +215,16 @@ def download_vatex(
         + annotation_path.stat().st_size,
         "duration_s": round(time.time() - started, 3),
     }
-    write_json_atomic(output_dir / REPORT_FILE, report)
+    write_json_atomic(folder.report, report)
     return VatexResult(output_dir, annotation_path, clips, report)
 
 
 def write_not_configured(output_dir: Path | str, hint: str) -> None:
     """Record that no VATEX source is set up: the report says what to set, and no manifest (an older one from a
     configured run would describe clips this state no longer vouches for) is left behind."""
-    output_dir = Path(output_dir)
-    (output_dir / MANIFEST_FILE).unlink(missing_ok=True)
-    write_json_atomic(output_dir / REPORT_FILE, {
+    folder = VatexFolder(Path(output_dir))
+    folder.manifest.unlink(missing_ok=True)
+    write_json_atomic(folder.report, {
         "tool": "prep_platform.data_prep.download_vatex", "package_version": __version__, "state": NOT_CONFIGURED,
         "what_to_set": hint, "clips": 0, "video_counts": {}, "available_share": None,
     })
@@ -234,7 +232,7 @@ def write_not_configured(output_dir: Path | str, hint: str) -> None:
 
 def read_vatex_state(output_dir: Path | str) -> str | None:
     """`not_configured`, `downloaded`, or None when nothing was materialised yet."""
-    report = Path(output_dir) / REPORT_FILE
+    report = VatexFolder(Path(output_dir)).report
     if not report.exists():
         return None
     return json.loads(report.read_text()).get("state", "downloaded")
@@ -245,10 +243,10 @@ def _should_attempt(status: str, retry_failed: bool) -> bool:
     return status == NOT_REQUESTED or (status == FAILED and retry_failed)
 
 
-def _fetch_video(video_id: str, config: VatexSourceConfig, release: Path | None, videos_dir: Path) -> dict:
+def _fetch_video(video_id: str, config: VatexSourceConfig, release: Path | None, folder: VatexFolder) -> dict:
     name = f"{config.video_prefix}{video_id}.mp4"
     try:
-        dest = path_inside(videos_dir, f"{video_id}.mp4")
+        dest = folder.video(video_id)
         if release is not None:
             path_inside(release, name)  # a mirror entry must not be read from outside the mirror either
     except UnsafeIdError as exc:
@@ -290,11 +288,12 @@ def build_vatex_eval_prompts(
 ) -> dict:
     """Per clip: English and Chinese captions, the scenario from the training labeller (English captions), and
     for clips with video the conditioning image (first frame, cover-cropped to the training size)."""
-    from prep_platform.lib.frames import FrameConfig, read_window, write_png
+    from prep_platform.lib.files.images import write_png
+    from prep_platform.lib.video.window import FrameConfig, read_window
     from prep_platform.lib.scenarios import ScenarioConfig, ScenarioLabeller, load_scenarios
 
     vatex_dir, images_dir = Path(vatex_dir), Path(images_dir)
-    manifest = json.loads((vatex_dir / MANIFEST_FILE).read_text())
+    manifest = json.loads(VatexFolder(vatex_dir).manifest.read_text())
     entries = {e["videoID"]: e for e in load_vatex_annotation(manifest["annotation"])}
     config = scenarios if isinstance(scenarios, ScenarioConfig) else load_scenarios(scenarios)
     labeller = ScenarioLabeller(config)
@@ -332,7 +331,7 @@ def build_vatex_eval_prompts(
         row["with_image"] += prompt["image_status"] == "ok"
     return {
         "package_version": __version__,
-        "source": str(vatex_dir / MANIFEST_FILE),
+        "source": str(VatexFolder(vatex_dir).manifest),
         "image_size": f"{width}x{height}",
         "scenarios_fingerprint": config.fingerprint(),
         "summary": dict(sorted(summary.items())),

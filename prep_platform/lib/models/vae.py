@@ -61,6 +61,35 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
         raise ValueError(f"unknown dtype {name!r}; use float32, bfloat16 or float16") from exc
 
 
+RANDOM_FULL_CONFIG = {"scaling_factor": 1.15258426}  # the released VAE's scaling factor on the class defaults
+
+
+def vae_config(settings: VaeSettings) -> dict:
+    """The VAE's config without its weights: what the encoder will be built from (the preset's config on the class
+    defaults, or the pretrained model's config.json). Facts such as the latent channel count come from here,
+    never from a guess."""
+    from diffusers import AutoencoderKLCogVideoX
+
+    if settings.preset in ("tiny", "random_full"):
+        overrides = TINY_CONFIG if settings.preset == "tiny" else RANDOM_FULL_CONFIG
+        return _class_defaults(AutoencoderKLCogVideoX, overrides)
+    return dict(AutoencoderKLCogVideoX.load_config(
+        settings.model_id, subfolder=settings.subfolder or None, revision=settings.revision,
+    ))
+
+
+def _class_defaults(model_class, overrides: dict) -> dict:
+    import inspect
+
+    defaults = {name: parameter.default for name, parameter in inspect.signature(model_class.__init__).parameters.items()
+                if name != "self" and parameter.default is not inspect.Parameter.empty}
+    return {**defaults, **overrides}
+
+
+def latent_channels(settings: VaeSettings) -> int:
+    return int(vae_config(settings)["latent_channels"])
+
+
 class VaeEncoder:
     """Loads the VAE once; `encode` turns uint8 RGB windows into latent distributions and image latents."""
 
@@ -72,8 +101,7 @@ class VaeEncoder:
         self.dtype = resolve_dtype(self.settings.dtype, self.device)
         if self.settings.preset in ("tiny", "random_full"):
             torch.manual_seed(0)  # the same random weights every time: caches stay valid across runs
-            config = TINY_CONFIG if self.settings.preset == "tiny" else {"scaling_factor": 1.15258426}
-            vae = AutoencoderKLCogVideoX(**config)
+            vae = AutoencoderKLCogVideoX.from_config(vae_config(self.settings))
             if self.dtype != torch.float32:
                 vae = vae.to(dtype=self.dtype)
             self.model_id, self.revision = f"{self.settings.preset}-random-cogvideox-vae(seed=0)", "none"

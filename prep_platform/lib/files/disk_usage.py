@@ -6,13 +6,6 @@ import os
 import shutil
 from pathlib import Path
 
-LAYERS = {
-    "raw": ("raw",),
-    "metadata": ("metadata",),
-    "frames": ("prepared/frames", "prepared/images"),
-    "latents": ("prepared/latents",),
-    "eval": ("eval",),
-}
 HEADER_AND_ZIP_OVERHEAD = 8 * 1024
 
 
@@ -33,9 +26,9 @@ def directory_bytes(path: Path | str) -> int:
     return total
 
 
-def layer_bytes(root: Path | str) -> dict[str, int]:
-    root = Path(root)
-    return {layer: sum(directory_bytes(root / part) for part in parts) for layer, parts in LAYERS.items()}
+def layer_bytes(layers: dict[str, tuple[Path, ...]]) -> dict[str, int]:
+    """Measured bytes per data layer, from the layout's folders of each (`DataLayout.layers()`)."""
+    return {layer: sum(directory_bytes(folder) for folder in folders) for layer, folders in layers.items()}
 
 
 def latent_file_bytes(frames: int, height: int, width: int, channels: int) -> int:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prep_platform import __version__
-from prep_platform.lib.atomic import write_json_atomic, write_text_atomic
-from prep_platform.lib.manifest import ManifestRow, write_manifest
-from prep_platform.lib.probe import probe_video
+from prep_platform.lib.files.atomic import write_json_atomic, write_text_atomic
+from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
+from prep_platform.lib.layout import PandaFolder
+from prep_platform.lib.video.probe import probe_video
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError, ensure_inside, unsafe_id_reason
 from prep_platform.lib.scenarios import ScenarioLabeller
 
@@ -25,12 +26,7 @@ SUBSET_SCENARIOS = ("urban", "nature", "transport", "crowd")
 # Assumptions of the download estimate, stated in every report: the official config downloads 360p with audio.
 ASSUMED_BITRATE_MBPS = 0.75  # ~0.62 Mbit/s H.264 360p + 128 kbit/s AAC
 ASSUMED_BANDWIDTH_MBPS = 20.0  # effective per machine after YouTube throttling, not the line rate
-SUBSET_CSV = "panda70m_subset.csv"
 NO_CSV_PRESENT = "no_csv_present"  # subset report state: nothing to select from (not an empty success)
-SUBSET_REPORT = "panda70m_subset_report.json"
-SHARDS_DIR = "shards"
-SHARDS_MANIFEST = "shards_manifest.csv"
-SHARDS_CAPTIONS = "shards_captions.json"
 
 INSTRUCTIONS = """# Panda-70M: manual download
 
@@ -88,7 +84,7 @@ shard. Expect some clips to be unavailable (removed videos); count them from the
 
 
 def write_instructions(output_dir: Path | str) -> Path:
-    path = Path(output_dir) / "README.md"
+    path = PandaFolder(Path(output_dir)).readme
     write_text_atomic(path, INSTRUCTIONS)
     return path
 
@@ -283,9 +279,9 @@ def write_subset_csv(path: Path | str, selected: list[tuple[PandaClip, str]]) ->
 
 
 def find_csvs(folder: Path | str) -> list[Path]:
-    folder = Path(folder)
-    ours = {SUBSET_CSV, SHARDS_MANIFEST}  # outputs of this module, not user input
-    return sorted(p for p in folder.glob("*.csv") if p.name not in ours) if folder.exists() else []
+    panda = PandaFolder(Path(folder))
+    ours = {panda.subset_csv.name, panda.shards_manifest.name}  # outputs of this module, not user input
+    return sorted(p for p in panda.root.glob("*.csv") if p.name not in ours) if panda.root.exists() else []
 
 
 def build_panda_subset(folder: Path | str, labeller: ScenarioLabeller, *, total: int = 500,
@@ -293,13 +289,14 @@ def build_panda_subset(folder: Path | str, labeller: ScenarioLabeller, *, total:
     """Parse every CSV a user put in `folder`, select the subset, write it with its report. Without a CSV the
     report says so (state `no_csv_present`) and no subset CSV is left from an earlier run."""
     folder = Path(folder)
+    panda = PandaFolder(folder)
     csvs = find_csvs(folder)
     if not csvs:
-        (folder / SUBSET_CSV).unlink(missing_ok=True)
+        panda.subset_csv.unlink(missing_ok=True)
         report = {"package_version": __version__, "state": NO_CSV_PRESENT, "inputs": [], "per_scenario": {},
                   "estimate": estimate_download([]),
                   "what_to_do": f"put a Panda-70M CSV in {folder} (see README.md there)"}
-        write_json_atomic(folder / SUBSET_REPORT, report)
+        write_json_atomic(panda.subset_report, report)
         return report
     clips, errors, rows = [], [], 0
     for path in csvs:
@@ -312,7 +309,7 @@ def build_panda_subset(folder: Path | str, labeller: ScenarioLabeller, *, total:
         rows += n
         errors += [{**error, "file": path.name} for error in bad]
     result = select_subset(clips, labeller, total=total, min_matching_score=min_matching_score)
-    write_subset_csv(folder / SUBSET_CSV, result.selected)
+    write_subset_csv(panda.subset_csv, result.selected)
     report = {
         "package_version": __version__,
         "state": "selected",
@@ -327,9 +324,9 @@ def build_panda_subset(folder: Path | str, labeller: ScenarioLabeller, *, total:
         "quota_per_scenario": result.quota,
         "per_scenario": result.per_scenario,
         "estimate": result.estimate,
-        "subset_csv": str(folder / SUBSET_CSV),
+        "subset_csv": str(panda.subset_csv),
     }
-    write_json_atomic(folder / SUBSET_REPORT, report)
+    write_json_atomic(panda.subset_report, report)
     return report
 
 
@@ -408,8 +405,8 @@ def ingest_panda_shards(folder: Path | str, *, min_duration_s: float = 6.0) -> d
     MSR-VTT format (video ids prefixed `panda_`), with the caption per clip, so scenario metadata and the latent
     caches take them beside MSR-VTT. A broken clip (unreadable JSON or caption, a dangling or escaping link, an
     unsafe key) gets its status and a reason naming the file; the other clips go on."""
-    folder = Path(folder)
-    shards = folder / SHARDS_DIR
+    panda = PandaFolder(Path(folder))
+    shards = panda.shards_dir
     rows: list[ManifestRow] = []
     captions: dict[str, list[str]] = {}
     extras: dict[str, dict] = {}
@@ -435,8 +432,8 @@ def ingest_panda_shards(folder: Path | str, *, min_duration_s: float = 6.0) -> d
         rows.append(row)
         captions[video_id] = [caption] if caption else []
         extras[video_id] = facts
-    write_manifest(folder / SHARDS_MANIFEST, rows)
-    write_json_atomic(folder / SHARDS_CAPTIONS, {"captions": captions, "source_meta": extras})
+    write_manifest(panda.shards_manifest, rows)
+    write_json_atomic(panda.shards_captions, {"captions": captions, "source_meta": extras})
     return {"clips": len(rows), "counts": dict(sorted(Counter(r.status for r in rows).items())),
-            "manifest": str(folder / SHARDS_MANIFEST),
+            "manifest": str(panda.shards_manifest),
             "failed": [{"video_id": r.video_id, "status": r.status, "reason": r.error} for r in rows if r.status != "ok"]}

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import av
 
+from prep_platform.lib.statuses import OK
+
 # Statuses a clip can end in; `ok` is the only one that flows downstream.
-OK = "ok"
 MISSING = "missing"
 EMPTY = "empty"
 UNREADABLE = "unreadable"

@@ -27,7 +27,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.file_download import http_get
 from huggingface_hub.utils import build_hf_headers
 
-from prep_platform.lib.atomic import write_json_atomic
+from prep_platform.lib.files.atomic import write_json_atomic
 
 BOOKKEEPING_DIR = ".hub"
 

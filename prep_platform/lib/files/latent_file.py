@@ -16,17 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from prep_platform.lib.atomic import atomic_path
+from prep_platform.lib.files.atomic import atomic_path
 
 LATENT_FORMAT_VERSION = 1
 ARRAY_KEYS = ("latent_mean", "latent_logvar", "image_latents")
 AUGMENTATIONS = ("none", "hflip")
-
-
-def variant_path(latent_path: Path | str, augmentation: str) -> Path:
-    """`video7.npz` for the clip itself, `video7.hflip.npz` for its flipped variant."""
-    latent_path = Path(latent_path)
-    return latent_path if augmentation == "none" else latent_path.with_name(f"{latent_path.stem}.{augmentation}.npz")
 
 
 def config_fingerprint(frame_fingerprint: str, vae_fingerprint: str, augmentation: str) -> str:

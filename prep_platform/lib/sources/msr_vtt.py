@@ -19,22 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prep_platform import __version__
-from prep_platform.lib import probe as probe_status
-from prep_platform.lib.atomic import WriteError, atomic_path, copy_atomic, write_json_atomic
-from prep_platform.lib.hub import download_hub_file, redact_endpoint, resolve_endpoint
-from prep_platform.lib.manifest import MANIFEST_FILE, ManifestRow, status_counts, write_manifest
-from prep_platform.lib.msr_vtt import load_annotation, select_training_clips
-from prep_platform.lib.probe import probe_video
+from prep_platform.lib.video import probe as probe_status
+from prep_platform.lib.files.atomic import WriteError, atomic_path, copy_atomic, write_json_atomic
+from prep_platform.lib.files.hub import download_hub_file, redact_endpoint, resolve_endpoint
+from prep_platform.lib.files.clip_manifest import ManifestRow, manifest_status_counts, write_manifest
+from prep_platform.lib.layout import MsrVttFolder
+from prep_platform.lib.sources.msr_vtt_annotation import load_annotation, select_training_clips
+from prep_platform.lib.video.probe import probe_video
 from prep_platform.lib.safe_paths import UNSAFE_ID, unsafe_id_reason
-from prep_platform.lib.sample import generate_sample_release
+from prep_platform.lib.samples.msr_vtt import generate_sample_release
 
 DEFAULT_REPO_ID = "friedrichor/MSR-VTT"
 DEFAULT_ANNOTATION_FILE = "raw_data/MSRVTT_data.json"
 DEFAULT_VIDEOS_ARCHIVE = "MSRVTT_Videos.zip"
-ANNOTATION_NAME = "MSRVTT_data.json"
-CLIPS_DIR = "train-video"
-REPORT_FILE = "download_report.json"
-SAMPLE_RELEASE_DIR = ".sample-release"
 EXTRACT_FAILED = "extract_failed"
 WRITE_FAILED = "write_failed"  # the clip could not be written (disk full, permissions): the machine's failure
 
@@ -65,7 +62,7 @@ class MsrVttRawResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        return status_counts(self.rows)
+        return manifest_status_counts(self.rows)
 
 
 class SourceError(ValueError):
@@ -81,15 +78,15 @@ class NoUsableClipsError(ValueError):
         self.environment = environment
 
 
-def _fetch_source(config: MsrVttSourceConfig, output_dir: Path) -> tuple[Path, Path, dict]:
+def _fetch_source(config: MsrVttSourceConfig, folder: MsrVttFolder) -> tuple[Path, Path, dict]:
     """Return (annotation path, archive path, provenance) for the configured source."""
     if config.source == "hub":
         annotation = download_hub_file(
-            config.repo_id, config.annotation_file, output_dir / ANNOTATION_NAME,
+            config.repo_id, config.annotation_file, folder.annotation,
             revision=config.revision, endpoint=config.endpoint, token=config.token,
         )
         archive = download_hub_file(
-            config.repo_id, config.videos_archive, output_dir / Path(config.videos_archive).name,
+            config.repo_id, config.videos_archive, folder.download(config.videos_archive),
             revision=config.revision, endpoint=config.endpoint, token=config.token,
         )
         provenance = {
@@ -103,7 +100,7 @@ def _fetch_source(config: MsrVttSourceConfig, output_dir: Path) -> tuple[Path, P
         return Path(annotation.path), Path(archive.path), provenance
 
     if config.source == "sample":
-        release = generate_sample_release(output_dir / SAMPLE_RELEASE_DIR)
+        release = generate_sample_release(folder.sample_release)
         provenance = {"source": "sample", "release_dir": str(release)}
     else:
         release = Path(config.source)
@@ -116,7 +113,7 @@ def _fetch_source(config: MsrVttSourceConfig, output_dir: Path) -> tuple[Path, P
         if not needed.is_file():
             raise SourceError(f"{release}: expected {needed.relative_to(release)} (layout of the Hub repo)")
     # The annotation is small: keep a copy so the output folder is self-contained.
-    annotation = output_dir / ANNOTATION_NAME
+    annotation = folder.annotation
     if not annotation.exists() or annotation.read_bytes() != annotation_src.read_bytes():
         copy_atomic(annotation_src, annotation)
     return annotation, archive, provenance
@@ -142,13 +139,13 @@ def download_msr_vtt(
     """Fetch, extract the first `limit` training clips (train split, then validate) and probe each one."""
     config = config or MsrVttSourceConfig()
     output_dir = Path(output_dir)
+    folder = MsrVttFolder(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
-    annotation_path, archive_path, provenance = _fetch_source(config, output_dir)
+    annotation_path, archive_path, provenance = _fetch_source(config, folder)
     annotation = load_annotation(annotation_path)
     selected = select_training_clips(annotation, limit)
-    clips_dir = output_dir / CLIPS_DIR
 
     rows: list[ManifestRow] = []
     counts: Counter = Counter()
@@ -162,10 +159,10 @@ def download_msr_vtt(
         members = {Path(info.filename).name: info for info in archive.infolist() if not info.is_dir()}
         for done, clip in enumerate(selected, start=1):
             unsafe = unsafe_id_reason(clip.video_id)
-            dest = clips_dir / f"{clip.video_id}.mp4" if unsafe is None else clips_dir
+            dest = folder.clip(clip.video_id) if unsafe is None else folder.clips_dir
             info = members.get(f"{clip.video_id}.mp4")
             if unsafe:  # never becomes a path: recorded, and the other clips go on
-                result = probe_status.ProbeResult(UNSAFE_ID, f"{ANNOTATION_NAME}: video_id {unsafe}")
+                result = probe_status.ProbeResult(UNSAFE_ID, f"{folder.annotation.name}: video_id {unsafe}")
             elif info is None:
                 result = probe_status.ProbeResult(
                     probe_status.MISSING,
@@ -204,7 +201,7 @@ def download_msr_vtt(
             if progress:
                 progress(done, len(selected), counts)
 
-    manifest_path = output_dir / MANIFEST_FILE
+    manifest_path = folder.manifest
     write_manifest(manifest_path, rows)
     report = {
         "tool": "prep_platform.data_prep.download_msr_vtt",
@@ -217,7 +214,7 @@ def download_msr_vtt(
             "videos_archive": config.videos_archive,
         },
         "clips_selected": len(selected),
-        "counts": status_counts(rows),
+        "counts": manifest_status_counts(rows),
         "extracted": extracted,
         "already_extracted": already_there,
         "bytes_ok": sum(row.bytes or 0 for row in rows if row.status == probe_status.OK),
@@ -225,7 +222,7 @@ def download_msr_vtt(
         "annotation": str(annotation_path),
         "duration_s": round(time.time() - started, 3),
     }
-    write_json_atomic(output_dir / REPORT_FILE, report)
+    write_json_atomic(folder.report, report)
     if selected and not report["counts"].get(probe_status.OK):
         # "0 clips written" is a failure, not a success: the manifest above says why each clip failed.
         raise NoUsableClipsError(

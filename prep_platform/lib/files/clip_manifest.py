@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from prep_platform.lib.atomic import write_text_atomic
+from prep_platform.lib.files.atomic import write_text_atomic
+from prep_platform.lib.statuses import OK, status_counts
 
 MANIFEST_FILE = "manifest.csv"
-# Per-clip statuses that are not failures, across every stage (probe, frames, latents).
-SUCCESS_STATUSES = frozenset({"ok", "encoded", "skipped", "moved"})
-# The `cause` of a failure that says nothing about the clip (disk full, out of memory, a worker killed): a rerun
-# after fixing the machine succeeds. Failures without it are the data's (a truncated clip) and stay failures.
-ENVIRONMENT = "environment"
 
 
 @dataclass
@@ -81,25 +76,15 @@ def read_manifest(path: Path | str) -> list[ManifestRow]:
     return rows
 
 
-def failure_count(counts: dict[str, int]) -> int:
-    """Clips whose status is a failure, from per-status counts (any stage)."""
-    return sum(n for status, n in counts.items() if status not in SUCCESS_STATUSES)
-
-
-def environment_failures(rows: Iterable[dict]) -> list[dict]:
-    """Per-clip rows (any stage) that failed for an environment reason."""
-    return [row for row in rows if row.get("cause") == ENVIRONMENT and row.get("status") not in SUCCESS_STATUSES]
-
-
-def status_counts(rows: Iterable[ManifestRow]) -> dict[str, int]:
-    return dict(sorted(Counter(row.status for row in rows).items()))
+def manifest_status_counts(rows: Iterable[ManifestRow]) -> dict[str, int]:
+    return status_counts(row.status for row in rows)
 
 
 def manifest_file_problems(rows: Iterable[ManifestRow]) -> list[str]:
     """Rows with status ok whose file is gone or has another size than recorded."""
     problems = []
     for row in rows:
-        if row.status != "ok":
+        if row.status != OK:
             continue
         file = Path(row.path)
         if not file.exists():

@@ -1,162 +1,42 @@
-"""The two expensive stages over a set of metadata records: frames (CPU workers) and latents (one encoder,
-fed by worker processes that decode and resize the next clips while the VAE runs).
+"""The latent stage: one encoder, fed by worker processes that decode and resize the next clips while the VAE
+runs; a writer thread writes each clip's self-describing cache file. Planning first: a current cache is skipped
+and a relabelled clip's cache moved, so only new or stale clips are encoded.
 
-Workers are started with forkserver (never fork: CUDA state must not be forked). Host memory is bounded by
-`prefetch` decoded windows plus one batch plus the writer's queue, whatever the number of clips.
+Host memory is bounded by `prefetch` decoded windows plus one batch plus the writer's queue, whatever the number
+of clips.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import queue
-import sys
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from prep_platform import __version__
-from prep_platform.lib.atomic import folder_lock, write_json_atomic
-from prep_platform.lib.frames import OK, FrameConfig, frame_stage_clip, read_window
-from prep_platform.lib.layout import conditioning_image_path, latent_cache_path
-from prep_platform.lib.latents import (
+from prep_platform.lib.files.atomic import folder_lock, write_json_atomic
+from prep_platform.lib.files.fingerprints import current_fingerprint
+from prep_platform.lib.files.latent_file import (
     LATENT_FORMAT_VERSION,
     config_fingerprint,
     latent_values_problem,
     read_latent_header,
-    variant_path,
     write_latent_file,
 )
-from prep_platform.lib.manifest import ENVIRONMENT
-from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError
-from prep_platform.lib.versioning import current_fingerprint
-
-ProgressCallback = Callable[[int, int, Counter], None]
-FRAMES_MANIFEST = "frames_manifest.json"
-LATENTS_MANIFEST = "latents_manifest.json"
+from prep_platform.lib.layout import DataLayout, variant_path
+from prep_platform.lib.stages.frames import ProgressCallback, say_on_stderr
+from prep_platform.lib.stages.workers import worker_pool
+from prep_platform.lib.statuses import CACHED_STATUSES, ENVIRONMENT, OK, status_counts
+from prep_platform.lib.video.window import FrameConfig, read_window
 
 
-def _worker_init() -> None:
-    from prep_platform.lib.forkserver_guard import die_with_parent
-
-    die_with_parent()  # the parent is the forkserver, which itself dies with the run
-    # One thread per worker process: the parallelism is across clips.
-    import cv2
-
-    cv2.setNumThreads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    context = multiprocessing.get_context("forkserver")
-    # Workers fork from a server that has imported the decoding stack once: starting one costs milliseconds.
-    context.set_forkserver_preload(["prep_platform.lib.frames", "prep_platform.lib.forkserver_guard"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
-
-
-# --- frame stage ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class FrameStageResult:
-    clips: list[dict]
-    config: FrameConfig
-    duration_s: float
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(clip["status"] for clip in self.clips).items()))
-
-
-def place_outputs(record: dict, config: FrameConfig, *, images_root: Path | str, latents_root: Path | str) -> dict:
-    """The record with its image and latent paths set from the layout (never taken from the record itself: a
-    metadata file can be edited by hand). UnsafeIdError when its id or scenario cannot be a file name."""
-    return {
-        **record,
-        "image_path": str(conditioning_image_path(images_root, record["scenario"], record["video_id"], config.tag)),
-        "latent_path": str(latent_cache_path(latents_root, record["scenario"], record["video_id"])),
-    }
-
-
-def run_frame_stage(
-    records: list[dict],
-    config: FrameConfig,
-    *,
-    images_root: Path | str,
-    latents_root: Path | str,
-    workers: int = 1,
-    progress: ProgressCallback | None = None,
-    on_wait: Callable[[str], None] | None = None,
-) -> FrameStageResult:
-    """Window + conditioning image for each record (`video_id`, `scenario`, `video_path`). Images go under
-    `images_root/<scenario>/<config tag>/`, so a run with another frame configuration never overwrites them.
-    Bad clips (and unsafe ids) get a status and a reason; the run goes on."""
-    started = time.perf_counter()
-    counts: Counter = Counter()
-    outputs: list[dict] = []
-
-    def collect(record: dict, clip: dict) -> None:
-        keep = {k: record[k] for k in ("video_id", "scenario", "split", "video_path", "image_path", "latent_path") if k in record}
-        outputs.append({**keep, **clip})
-        counts[clip["status"]] += 1
-        if progress:
-            progress(len(outputs), len(records), counts)
-
-    placed: list[dict] = []
-    for record in records:
-        try:
-            placed.append(place_outputs(record, config, images_root=images_root, latents_root=latents_root))
-        except UnsafeIdError as exc:
-            collect({**record, "image_path": "", "latent_path": ""}, {"status": UNSAFE_ID, "reason": str(exc)})
-    # One run at a time per image folder; the lock also makes removing a killed run's temp files safe.
-    with folder_lock({Path(r["image_path"]).parent for r in placed}, on_wait or _say):
-        if workers <= 0:
-            for record in placed:
-                collect(record, _frame_clip_safely(record, config))
-        else:
-            with _pool(workers) as pool:
-                futures = [(r, pool.submit(frame_stage_clip, r["video_path"], r["image_path"], config)) for r in placed]
-                for record, future in futures:
-                    collect(record, _result_or_failure(future, record))
-    return FrameStageResult(outputs, config, round(time.perf_counter() - started, 3))
-
-
-def _frame_clip_safely(record: dict, config: FrameConfig) -> dict:
-    try:
-        return frame_stage_clip(record["video_path"], record["image_path"], config)
-    except Exception as exc:  # a clip must never take the run down with it
-        return {"status": "failed", "reason": f"{record['video_path']}: {type(exc).__name__}: {exc}"}
-
-
-def _result_or_failure(future: Future, record: dict) -> dict:
-    try:
-        return future.result()
-    except Exception as exc:  # includes a worker killed by the OS (BrokenProcessPool)
-        return {"status": "failed", "reason": f"{record['video_path']}: worker failed: {type(exc).__name__}: {exc}",
-                "cause": ENVIRONMENT}
-
-
-def write_frames_manifest(path: Path | str, result: FrameStageResult, partition: str) -> None:
-    write_json_atomic(
-        path,
-        {
-            "partition": partition,
-            "package_version": __version__,
-            "frame_config": {**result.config.__dict__, "fingerprint": result.config.fingerprint()},
-            "counts": result.counts,
-            "duration_s": result.duration_s,
-            "clips": result.clips,
-        },
-    )
-
-
-# --- latent stage -----------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -178,7 +58,7 @@ class LatentStageResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(clip["status"] for clip in self.clips).items()))
+        return status_counts(clip["status"] for clip in self.clips)
 
 
 def _decode_for_latents(video_path: str, config: FrameConfig) -> tuple[str, str, np.ndarray | None, dict]:
@@ -248,10 +128,9 @@ def _clip_row(item: LatentItem, variant: str, status: str, path: Path, reason: s
 
 def run_latent_stage(
     items: list[LatentItem],
-    config: FrameConfig,
-    encoder,  # lib.vae.VaeEncoder (or anything with its encode / identity interface)
+    layout: DataLayout,
+    encoder,  # lib.models.vae.VaeEncoder (or anything with its encode / identity interface)
     *,
-    latents_root: Path | str,
     augment: bool = False,
     workers: int = 1,
     prefetch: int = 4,
@@ -260,13 +139,9 @@ def run_latent_stage(
 ) -> LatentStageResult:
     """Encode the items whose caches are missing or stale. One run at a time per cache folder: a second run
     waits for the first (saying so) and then finds its caches current, instead of encoding everything again."""
-    with folder_lock({item.latent_path.parent for item in items}, on_wait or _say):
-        return _run_latent_stage(items, config, encoder, latents_root=Path(latents_root), augment=augment,
-                                 workers=workers, prefetch=prefetch, progress=progress)
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    with folder_lock({item.latent_path.parent for item in items}, on_wait or say_on_stderr):
+        return _run_latent_stage(items, layout.frame_config, encoder, latents_root=layout.latents_root,
+                                 augment=augment, workers=workers, prefetch=prefetch, progress=progress)
 
 
 def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, workers, prefetch, progress) -> LatentStageResult:
@@ -312,7 +187,7 @@ def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, wo
             for item, variants in to_encode:
                 handle(item, variants, _decode_safely(item, config))
         else:
-            with _pool(workers) as pool:
+            with worker_pool(workers) as pool:
                 pending: deque = deque()
                 queue_iter = iter(to_encode)
 
@@ -470,3 +345,18 @@ def write_latents_manifest(path: Path | str, result: LatentStageResult, partitio
             "clips": sorted(result.clips, key=lambda row: (row["video_id"], row["augmentation"])),
         },
     )
+
+
+def read_latents_manifest(path: Path | str) -> dict | None:
+    """The manifest a latent stage wrote, or None when it has not run."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def cached_variants(latents_manifest: dict) -> dict[str, dict[str, str]]:
+    """video_id -> {augmentation: latent file} for the clips whose cache is current after the stage ran."""
+    cached: dict[str, dict[str, str]] = {}
+    for row in latents_manifest["clips"]:
+        if row["status"] in CACHED_STATUSES:
+            cached.setdefault(row["video_id"], {})[row["augmentation"]] = row["latent_path"]
+    return cached

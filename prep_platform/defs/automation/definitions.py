@@ -1,0 +1,17 @@
+"""Jobs, schedules and the automation sensor."""
+
+import dagster as dg
+
+from prep_platform.defs.automation.jobs import latents_job, prep_job
+from prep_platform.defs.automation.schedules import (
+    latents_nightly_schedule,
+    prep_automation_sensor,
+    raw_refresh_job,
+    raw_refresh_schedule,
+)
+
+defs = dg.Definitions(
+    jobs=[prep_job, latents_job, raw_refresh_job],
+    schedules=[raw_refresh_schedule, latents_nightly_schedule],
+    sensors=[prep_automation_sensor],
+)

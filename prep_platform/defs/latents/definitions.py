@@ -1,0 +1,10 @@
+"""VAE latents per scenario (GPU), their file check, and the trainer's index."""
+
+import dagster as dg
+
+from prep_platform.defs.latents import assets, checks, index
+
+defs = dg.Definitions(
+    assets=[assets.clip_latents, index.training_index],
+    asset_checks=dg.load_asset_checks_from_modules([checks]),
+)

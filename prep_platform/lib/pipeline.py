@@ -1,0 +1,202 @@
+"""The pipeline both shells run. Each function is one step: it takes the settings and the layout, reads its input
+from the layout, writes its output there, and returns what it did. A Dagster asset calls exactly one of them; a
+command-line tool calls the same ones in order. Adding a stage is one function here, one asset and one CLI line.
+
+    fetch_msr_vtt → [fetch_vatex → build_eval_prompts] → panda_instructions → select_panda_subset →
+    ingest_panda_shards → build_metadata → per scenario: prepare_frames → encode_latents → write_index
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prep_platform.lib.files.atomic import write_json_atomic
+from prep_platform.lib.files.images import contact_sheet
+from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios
+from prep_platform.lib.settings import PrepSettings
+from prep_platform.lib.sources import panda70m, vatex
+from prep_platform.lib.sources.msr_vtt import MsrVttRawResult, MsrVttSourceConfig, download_msr_vtt
+from prep_platform.lib.stages.frames import FrameStageResult, ProgressCallback, read_frames_manifest, run_frame_stage, write_frames_manifest
+from prep_platform.lib.stages.latents import (
+    LatentStageResult,
+    latent_items_from_frames,
+    read_latents_manifest,
+    run_latent_stage,
+    write_latents_manifest,
+)
+from prep_platform.lib.stages.metadata import (
+    ScenarioMetadataResult,
+    build_scenario_metadata,
+    load_metadata_document,
+    write_scenario_metadata,
+)
+from prep_platform.lib.stages.training_index import TrainingIndex, build_training_index, write_training_index
+from prep_platform.lib.statuses import OK
+
+CONTACT_SHEET_CLIPS = 16
+
+
+class MissingInputError(ValueError):
+    """A step ran before the step it reads from (e.g. latents before frames): say which one to run first."""
+
+
+# --- sources --------------------------------------------------------------------------------------------------
+
+
+def fetch_msr_vtt(settings: PrepSettings, layout: DataLayout, *, progress: ProgressCallback | None = None) -> MsrVttRawResult:
+    source = MsrVttSourceConfig(
+        source=settings.msr_vtt_source, repo_id=settings.msr_vtt_repo_id, revision=settings.msr_vtt_revision,
+        annotation_file=settings.msr_vtt_annotation_file, videos_archive=settings.msr_vtt_videos_archive,
+        endpoint=settings.hub_endpoint,
+    )
+    return download_msr_vtt(layout.msr_vtt.root, config=source, limit=settings.msr_vtt_limit or None,
+                            min_duration_s=settings.min_clip_duration_s(), progress=progress)
+
+
+VATEX_NOT_CONFIGURED_HINT = (
+    "set PREP_PLATFORM_VATEX_REPO (--repo-id) to a dataset repo holding the VATEX annotation files (and "
+    "PREP_PLATFORM_VATEX_VIDEO_REPO (--video-repo-id) to a mirror holding <videoID>.mp4), or PREP_PLATFORM_VATEX_SOURCE "
+    "(--source) to 'sample' or a local folder laid out like such a repo"
+)
+
+
+def vatex_configured(settings: PrepSettings) -> bool:
+    """VATEX has no canonical Hub repo: from the Hub it needs one named."""
+    return settings.resolved_vatex_source() != "hub" or bool(settings.vatex_repo_id)
+
+
+def fetch_vatex(settings: PrepSettings, layout: DataLayout, *, progress: ProgressCallback | None = None) -> vatex.VatexResult | None:
+    """The split's annotation and clips; None (with the state recorded in the folder) when VATEX is not configured."""
+    if not vatex_configured(settings):
+        vatex.write_not_configured(layout.vatex.root, VATEX_NOT_CONFIGURED_HINT)
+        return None
+    source = vatex.VatexSourceConfig(
+        source=settings.resolved_vatex_source(), repo_id=settings.vatex_repo_id, revision=settings.vatex_revision,
+        annotation_file=settings.vatex_annotation_file, video_repo_id=settings.vatex_video_repo_id,
+        video_revision=settings.vatex_video_revision, video_prefix=settings.vatex_video_prefix, endpoint=settings.hub_endpoint,
+    )
+    return vatex.download_vatex(layout.vatex.root, config=source, split=settings.vatex_split,
+                                limit=settings.vatex_limit or None, download_videos=settings.vatex_download_videos,
+                                retry_failed=settings.vatex_retry_failed, progress=progress)
+
+
+def build_eval_prompts(settings: PrepSettings, layout: DataLayout) -> dict | None:
+    """English and Chinese evaluation prompts per VATEX clip with its conditioning image; None when VATEX is not
+    configured."""
+    if vatex.read_vatex_state(layout.vatex.root) == vatex.NOT_CONFIGURED:
+        return None
+    config = layout.frame_config
+    document = vatex.build_vatex_eval_prompts(layout.vatex.root, scenarios=settings.scenarios_file, width=config.width,
+                                              height=config.height, images_dir=layout.eval.images_dir)
+    write_json_atomic(layout.eval.prompts, document)
+    return document
+
+
+def panda_instructions(settings: PrepSettings, layout: DataLayout) -> Path:
+    """The manual-access README; with the sample source, a small CSV and four shard clips where a user puts them."""
+    readme = panda70m.write_instructions(layout.panda.root)
+    if settings.places_panda_sample():
+        from prep_platform.lib.samples.panda70m import generate_panda_sample
+
+        generate_panda_sample(layout.panda.root)
+    return readme
+
+
+def select_panda_subset(settings: PrepSettings, layout: DataLayout) -> dict:
+    labeller = ScenarioLabeller(load_scenarios(settings.scenarios_file))
+    return panda70m.build_panda_subset(layout.panda.root, labeller, total=settings.panda_subset_total,
+                                       min_matching_score=settings.panda_min_matching_score,
+                                       storage_budget_gb=settings.storage_budget_gb)
+
+
+def ingest_panda_shards(settings: PrepSettings, layout: DataLayout) -> dict:
+    return panda70m.ingest_panda_shards(layout.panda.root, min_duration_s=settings.min_clip_duration_s())
+
+
+# --- scenario metadata ----------------------------------------------------------------------------------------
+
+
+def build_metadata(settings: PrepSettings, layout: DataLayout) -> ScenarioMetadataResult:
+    """Label MSR-VTT (and ingested Panda-70M shard) clips, split per scenario, write the metadata and its report."""
+    result = build_scenario_metadata(layout, scenarios=settings.scenarios_file, limit=settings.metadata_limit or None,
+                                     validation_ratio=settings.validation_ratio, seed=settings.split_seed)
+    write_scenario_metadata(result, layout.metadata_file)
+    return result
+
+
+def scenario_records(settings: PrepSettings, layout: DataLayout, scenario: str) -> list[dict]:
+    """The metadata records of one scenario, in the settings' splits."""
+    if not layout.metadata_file.exists():
+        raise MissingInputError(f"{layout.metadata_file}: no scenario metadata yet; build it first (scenario_metadata)")
+    document = load_metadata_document(layout.metadata_file)
+    return [record for split in settings.split_names() for record in document[split] if record["scenario"] == scenario]
+
+
+def scenarios_with_clips(settings: PrepSettings, layout: DataLayout) -> list[str]:
+    document = load_metadata_document(layout.metadata_file)
+    return sorted({record["scenario"] for split in settings.split_names() for record in document[split]})
+
+
+# --- per scenario: frames → latents → training index ----------------------------------------------------------
+
+
+def prepare_frames(settings: PrepSettings, layout: DataLayout, scenario: str, *,
+                   progress: ProgressCallback | None = None) -> FrameStageResult:
+    """Window and conditioning image per clip; the frames manifest and a contact sheet of the first images."""
+    result = run_frame_stage(scenario_records(settings, layout, scenario), layout, workers=settings.workers,
+                             progress=progress)
+    write_frames_manifest(layout.frames_manifest(scenario), result, scenario)
+    ok = [(clip["video_id"], clip["image_path"]) for clip in result.clips if clip["status"] == OK]
+    if contact_sheet(ok[:CONTACT_SHEET_CLIPS], layout.contact_sheet(scenario)) is None:
+        layout.contact_sheet(scenario).unlink(missing_ok=True)  # never show an earlier run's images
+    return result
+
+
+def encode_latents(settings: PrepSettings, layout: DataLayout, scenario: str, encoder, *,
+                   progress: ProgressCallback | None = None) -> LatentStageResult:
+    """VAE latents for the ok clips of the scenario's frame stage; current caches are skipped."""
+    frames = read_frames_manifest(layout.frames_manifest(scenario))
+    if frames is None:
+        raise MissingInputError(f"no frames manifest for {scenario!r} ({layout.frames_manifest(scenario)}): "
+                                f"run the frame stage for this scenario first")
+    result = run_latent_stage(latent_items_from_frames(frames["clips"]), layout, encoder, augment=settings.augment,
+                              workers=settings.workers, prefetch=settings.prefetch, progress=progress)
+    write_latents_manifest(layout.latents_manifest(scenario), result, scenario,
+                           {"augment": settings.augment, **encoder.identity(), "vae_preset": encoder.settings.preset})
+    return result
+
+
+def write_index(settings: PrepSettings, layout: DataLayout, scenario: str) -> TrainingIndex:
+    """The trainer's index: the scenario's clips whose latent cache is current."""
+    latents = read_latents_manifest(layout.latents_manifest(scenario))
+    if latents is None:
+        raise MissingInputError(f"no latents manifest for {scenario!r}: encode the scenario's latents first")
+    index = build_training_index(scenario_records(settings, layout, scenario),
+                                 read_frames_manifest(layout.frames_manifest(scenario)), latents)
+    write_training_index(layout.training_index(scenario), index)
+    return index
+
+
+@dataclass
+class ScenarioRun:
+    scenario: str
+    frames: FrameStageResult
+    latents: LatentStageResult | None = None
+    index: TrainingIndex | None = None
+    clip_rows: list[dict] = field(default_factory=list)  # every per-clip row of every step, for failure summaries
+
+
+def prepare_scenario(settings: PrepSettings, layout: DataLayout, scenario: str, *, encoder=None,
+                     progress_for: Callable[[str], ProgressCallback | None] = lambda step: None) -> ScenarioRun:
+    """Frames, then (with an encoder) latents and the training index: what the assets clip_frames, clip_latents
+    and training_index do for one partition, in order."""
+    run = ScenarioRun(scenario, prepare_frames(settings, layout, scenario, progress=progress_for("frames")))
+    run.clip_rows += run.frames.clips
+    if encoder is not None:
+        run.latents = encode_latents(settings, layout, scenario, encoder, progress=progress_for("latents"))
+        run.clip_rows += run.latents.clips
+        run.index = write_index(settings, layout, scenario)
+    return run

@@ -1,0 +1,145 @@
+"""Every setting of the platform, with its default and its meaning, written once. The Dagster resource and the
+command-line options are both generated from these fields, and both shells hand the same `PrepSettings` to the
+pipeline, so a default cannot differ between them.
+
+Each field can also be set with the environment variable `PREP_PLATFORM_<FIELD NAME IN CAPITALS>` (e.g.
+`PREP_PLATFORM_FRAME_SIZE=720x480`); a few have a shorter historic name (ENV_ALIASES).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.sources.msr_vtt import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
+from prep_platform.lib.video.probe import min_window_duration
+from prep_platform.lib.video.window import FrameConfig, parse_size
+
+ENV_PREFIX = "PREP_PLATFORM_"
+ENV_ALIASES = {
+    "vatex_repo_id": "PREP_PLATFORM_VATEX_REPO",
+    "vatex_video_repo_id": "PREP_PLATFORM_VATEX_VIDEO_REPO",
+    "scenarios_file": "PREP_PLATFORM_SCENARIOS",  # also what the code location's scenario partitions are read from
+}
+SAMPLE = "sample"
+VAE_PRESET_ENV = ENV_PREFIX + "VAE_PRESET"  # the VAE's settings are lib.models.vae.VaeSettings
+# The demo (the embedded sample on CPU) keeps the real temporal geometry (49 frames at 8 fps) at a small frame:
+# the tiny VAE still costs ~15 s per 49x480x720 clip on two CPU cores.
+DEMO_FRAME_SIZE = "240x160"
+
+
+class PrepSettings(BaseModel):
+    """Where the data lives, where it comes from, and how each stage runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_root: str = Field("data", description="data root; every path under it is laid out by lib.layout")
+    # --- sources ---
+    msr_vtt_source: str = Field(
+        "hub", description="'hub' (Hugging Face dataset repo; HF_ENDPOINT and HF_TOKEN honoured), 'sample' (the "
+        "embedded offline sample) or a local folder laid out like the repo")
+    msr_vtt_repo_id: str = Field(DEFAULT_REPO_ID, description="MSR-VTT dataset repo")
+    msr_vtt_revision: str = Field("main", description="branch, tag or commit of the MSR-VTT repo")
+    msr_vtt_annotation_file: str = Field(DEFAULT_ANNOTATION_FILE, description="annotation path in the repo")
+    msr_vtt_videos_archive: str = Field(DEFAULT_VIDEOS_ARCHIVE, description="videos archive path in the repo")
+    msr_vtt_limit: int = Field(1500, ge=0, description="MSR-VTT clips to extract (train split, then validate); 0 for all")
+    hub_endpoint: str | None = Field(None, description="Hub endpoint (None: $HF_ENDPOINT or the public Hub)")
+    vatex_source: str | None = Field(
+        None, description="VATEX: 'hub', 'sample' or a local folder (None: 'sample' with the MSR-VTT sample, else 'hub')")
+    vatex_repo_id: str | None = Field(None, description="a dataset repo holding the VATEX annotation files (hub source)")
+    vatex_revision: str = Field("main", description="branch, tag or commit of the VATEX annotation repo")
+    vatex_annotation_file: str | None = Field(None, description="annotation path in the repo (None: the split's official name)")
+    vatex_video_repo_id: str | None = Field(None, description="a mirror repo holding <videoID>.mp4 (None: vatex_repo_id)")
+    vatex_video_revision: str = Field("main", description="branch, tag or commit of the VATEX video mirror")
+    vatex_split: str = Field("validation", description="VATEX split to fetch")
+    vatex_limit: int = Field(50, ge=0, description="first N VATEX clips of the split; 0 for all")
+    vatex_download_videos: bool = Field(True, description="fetch the VATEX clips from the mirror")
+    vatex_video_prefix: str = Field("videos/", description="folder of the clips in the VATEX mirror")
+    vatex_retry_failed: bool = Field(False, description="re-attempt the VATEX clips that failed before (only those)")
+    panda_sample: bool | None = Field(
+        None, description="place the embedded Panda-70M sample (a CSV and four shard clips) in the Panda-70M folder "
+        "(None: when the MSR-VTT source is the sample)")
+    panda_subset_total: int = Field(500, ge=1, description="Panda-70M subset size")
+    panda_min_matching_score: float = Field(0.4, description="Panda-70M caption matching-score threshold")
+    # --- scenario metadata ---
+    scenarios_file: str | None = Field(None, description="scenarios YAML (None: the packaged scenarios.yaml)")
+    metadata_limit: int = Field(1500, ge=0, description="first N MSR-VTT manifest clips labelled; 0 for all")
+    validation_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="validation share per scenario")
+    split_seed: int = Field(0, description="split seed: same input and seed, same split")
+    # --- frames and latents ---
+    frame_size: str = Field("720x480", description="frame size, width x height (multiples of 8)")
+    frames: int = Field(49, description="window length in frames, 8N+1")
+    fps: float = Field(8.0, gt=0, description="training frame rate")
+    pad_short: bool = Field(False, description="pad a too-short clip with its last frame (recorded) instead of skipping it")
+    splits: str = Field("all", description="which metadata splits the frame and latent stages prepare: train, validation or all")
+    augment: bool = Field(False, description="also encode a horizontally flipped variant per clip (<id>.hflip.npz)")
+    workers: int = Field(2, ge=0, description="decode worker processes (0: in-process)")
+    prefetch: int = Field(4, ge=1, description="decoded clips queued ahead of the encoder")
+    # --- checks ---
+    max_failed_share: float = Field(0.2, ge=0.0, le=1.0, description="checks fail when a larger share of a stage's clips failed")
+    storage_budget_gb: float = Field(6.0, description="budget of the curated subset (clips in the metadata; a Panda-70M subset's download)")
+    free_space_reserve_gb: float = Field(60.0, description="WARN when less would remain free after the next materialisation")
+    budget_raw_gb: float = Field(40.0, description="raw layer budget (WARN when over)")
+    budget_metadata_gb: float = Field(1.0, description="metadata layer budget (WARN when over)")
+    budget_frames_gb: float = Field(10.0, description="frames layer budget (WARN when over)")
+    budget_latents_gb: float = Field(200.0, description="latents layer budget (WARN when over)")
+    budget_eval_gb: float = Field(5.0, description="eval layer budget (WARN when over)")
+
+    @classmethod
+    def from_env(cls, *, default_source: str = "hub", environ: Mapping[str, str] | None = None, **explicit) -> PrepSettings:
+        """Defaults, then PREP_PLATFORM_* variables, then `explicit` values. With the sample source, the frame size
+        defaults to the demo's small frame (DEMO_FRAME_SIZE) unless set."""
+        environ = os.environ if environ is None else environ
+        values: dict = {}
+        for name in cls.model_fields:
+            text = environ.get(ENV_ALIASES.get(name, ENV_PREFIX + name.upper()))
+            if text:
+                values[name] = text
+        values.setdefault("msr_vtt_source", default_source)
+        values.update({k: v for k, v in explicit.items() if v is not None})
+        if values["msr_vtt_source"] == SAMPLE and "frame_size" not in values:
+            values["frame_size"] = DEMO_FRAME_SIZE
+        return cls.model_validate(values)
+
+    def with_values(self, **values) -> PrepSettings:
+        """A copy with the given fields changed (None leaves a field as it is), validated like the original."""
+        return self.model_validate({**self.model_dump(), **{k: v for k, v in values.items() if v is not None}})
+
+    # --- what the stages take ---
+    def frame_config(self) -> FrameConfig:
+        width, height = parse_size(self.frame_size)
+        return FrameConfig(fps=self.fps, width=width, height=height, frames=self.frames, pad_short=self.pad_short)
+
+    def layout(self) -> DataLayout:
+        return DataLayout(Path(self.data_root), self.frame_config())
+
+    def min_clip_duration_s(self) -> float:
+        """What a raw clip needs to hold one training window."""
+        return min_window_duration(self.frames, self.fps)
+
+    def split_names(self) -> tuple[str, ...]:
+        if self.splits == "all":
+            return ("train", "validation")
+        if self.splits not in ("train", "validation"):
+            raise ValueError(f"splits must be train, validation or all, got {self.splits!r}")
+        return (self.splits,)
+
+    def resolved_vatex_source(self) -> str:
+        return self.vatex_source or (SAMPLE if self.msr_vtt_source == SAMPLE else "hub")
+
+    def places_panda_sample(self) -> bool:
+        return self.panda_sample if self.panda_sample is not None else self.msr_vtt_source == SAMPLE
+
+    def vae_preset(self, environ: Mapping[str, str] | None = None) -> str:
+        """PREP_PLATFORM_VAE_PRESET when set; else the demo (sample source) encodes with the tiny VAE on CPU and real
+        data with the pretrained one."""
+        environ = os.environ if environ is None else environ
+        return environ.get(VAE_PRESET_ENV) or ("tiny" if self.msr_vtt_source == SAMPLE else "default")
+
+
+def field_help(model: type[BaseModel], name: str) -> str:
+    return model.model_fields[name].description or ""
