@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from prep_platform.lib.video.window import FrameConfig, parse_size
-from prep_platform.lib.stages.latents import run_frame_stage
+from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.stages.frames import run_frame_stage
 from prep_platform.lib.samples.synthetic_clips import write_clip
 
 
@@ -24,7 +25,7 @@ def make_clips(folder: Path, count: int) -> list[dict]:
     for i in range(count):
         path = folder / f"clip{i}.mp4"
         write_clip(path, width=320, height=240, fps=30, seconds=15.0, textured=True, crf=23, seed=i)
-        records.append({"video_id": path.stem, "video_path": str(path), "image_path": str(folder / "img" / f"{path.stem}.png")})
+        records.append({"video_id": path.stem, "scenario": "bench", "video_path": str(path)})
     return records
 
 
@@ -41,11 +42,12 @@ def main() -> None:
         records = make_clips(Path(tmp), args.clips)
         mb = sum(os.path.getsize(r["video_path"]) for r in records) / len(records) / 1e6
         cpu_per_clip, rate = [], {1: [], 2: []}
-        run_frame_stage(records[:2], config, workers=1)  # warm-up: forkserver start, imports
+        layout = DataLayout(Path(tmp), config)
+        run_frame_stage(records[:2], layout, workers=1)  # warm-up: forkserver start, imports
         for _ in range(args.repeats):
             for workers in (1, 2):
                 started = time.perf_counter()
-                result = run_frame_stage(records, config, workers=workers)
+                result = run_frame_stage(records, layout, workers=workers)
                 wall = time.perf_counter() - started
                 assert result.counts == {"ok": len(records)}, result.counts
                 rate[workers].append(len(records) / wall)

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from prep_platform.lib.video.window import FrameConfig, file_fingerprint, parse_size, read_window
+from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.video.window import FrameConfig, parse_size, read_window
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
 from prep_platform.lib.samples.synthetic_clips import write_clip
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
@@ -76,7 +78,8 @@ def main() -> None:
             out = Path(tmp) / f"latents{repeat}"
             items = [LatentItem(p.stem, str(p), out / "bench" / f"{p.stem}.npz", file_fingerprint(p)) for p in clips]
             started = time.perf_counter()
-            result = run_latent_stage(items, config, encoder, latents_root=out, workers=args.workers, prefetch=args.prefetch)
+            result = run_latent_stage(items, DataLayout(out, config).relocated(latents_root=out), encoder, workers=args.workers,
+                                      prefetch=args.prefetch)
             _sync(encoder.device)
             e2e_rates.append(len(clips) / (time.perf_counter() - started))
             assert result.counts == {"encoded": len(clips)}, result.counts

@@ -13,7 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from prep_platform.lib.video.window import FrameConfig, frame_stage_clip, read_window
+from prep_platform.lib.stages.frames import frame_stage_clip
+from prep_platform.lib.video.window import FrameConfig, read_window
 from prep_platform.lib.samples.synthetic_clips import write_clip
 
 REFERENCE_H200_CLIPS_PER_S = {"plain bf16, batch 4": 1.36, "torch.compile, batch 4": 1.97, "low memory (tiled, compiled)": 1.36}

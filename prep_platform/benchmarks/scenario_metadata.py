@@ -19,7 +19,7 @@ from pathlib import Path
 from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
 from prep_platform.lib.stages.metadata import build_scenario_metadata, write_scenario_metadata
 from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_IDS
-from prep_platform.lib.sources.msr_vtt import ANNOTATION_NAME
+from prep_platform.lib.layout import DataLayout, MsrVttFolder
 from prep_platform.lib.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_CATEGORY, SCENARIO_PHRASES
 
 GENERIC = [
@@ -54,8 +54,8 @@ def write_synthetic_msr_vtt(folder: Path, n_clips: int, *, seed: int = 0) -> Pat
         rows.append(ManifestRow(video_id, f"train-video/{video_id}.mp4", 1_000_000, 29.97, 390, 320, 240, 13.0,
                                 "ok", "", videos[-1]["category"], split))
     info = {"year": "2016", "version": "1.0", "description": "synthetic", "contributor": "benchmark", "data_created": ""}
-    (folder / ANNOTATION_NAME).write_text(json.dumps({"info": info, "videos": videos, "sentences": sentences}))
-    write_manifest(folder / "manifest.csv", rows)
+    MsrVttFolder(folder).annotation.write_text(json.dumps({"info": info, "videos": videos, "sentences": sentences}))
+    write_manifest(MsrVttFolder(folder).manifest, rows)
     return folder
 
 
@@ -68,11 +68,11 @@ def main() -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     with tempfile.TemporaryDirectory() as tmp:
         raw = write_synthetic_msr_vtt(Path(tmp) / "raw", args.clips)
-        size_mb = (raw / ANNOTATION_NAME).stat().st_size / 1e6
+        size_mb = MsrVttFolder(raw).annotation.stat().st_size / 1e6
         timings = []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            result = build_scenario_metadata(raw, limit=None, validation_ratio=0.1)
+            result = build_scenario_metadata(DataLayout(Path(tmp)).relocated(msr_vtt=raw), limit=None, validation_ratio=0.1)
             write_scenario_metadata(result, Path(tmp) / "metadata" / "scenario_metadata.json")
             timings.append(time.perf_counter() - started)
         counts = result.counts

@@ -106,13 +106,19 @@ class SettingsParser(CliParser):
     def setting(self, flag: str, name: str, *, help: str | None = None, **kwargs) -> None:
         info = PrepSettings.model_fields[name]
         default = getattr(self.setting_defaults, name)
-        text = help or info.description or ""
-        if info.annotation is bool:
+        # The setting's own meaning always; a tool may add what the setting means for it.
+        text = info.description + (f"; here: {help}" if help else "")
+        if info.annotation in (bool, bool | None):
             self.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=default,
                               help=f"{text} (default: %(default)s)", **kwargs)
             return
         kind = {int: int, float: float}.get(info.annotation, str)
         self.add_argument(flag, dest=name, type=kind, default=default, help=f"{text} (default: %(default)s)", **kwargs)
+
+    def parse(self, argv: list[str] | None = None) -> tuple[argparse.Namespace, PrepSettings]:
+        """The arguments, and the settings they ask for."""
+        args = self.parse_args(argv)
+        return args, self.settings(args)
 
     def settings(self, args: argparse.Namespace) -> PrepSettings:
         """The settings these arguments ask for (what is not an option keeps its default)."""

@@ -32,16 +32,14 @@ def build_parser() -> SettingsParser:
     parser.setting("--limit", "metadata_limit")
     parser.setting("--validation-ratio", "validation_ratio")
     parser.setting("--seed", "split_seed")
-    parser.setting("--size", "frame_size", help="frame size the image paths are for, width x height")
-    parser.setting("--frames", "frames", help="window length the image paths are for")
-    parser.setting("--fps", "fps", help="frame rate the image paths are for")
+    parser.setting("--size", "frame_size", help="the records' image paths name it")
+    parser.setting("--frames", "frames", help="the records' image paths name it")
+    parser.setting("--fps", "fps", help="the records' image paths name it")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    settings = parser.settings(args)
+    args, settings = build_parser().parse(argv)
     prepared = args.prepared_dir
     layout = settings.layout().relocated(
         msr_vtt=args.msr_vtt, panda=args.panda_dir, metadata_file=args.output,

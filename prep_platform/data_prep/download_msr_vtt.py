@@ -28,15 +28,13 @@ def build_parser() -> SettingsParser:
     parser.setting("--annotation-file", "msr_vtt_annotation_file")
     parser.setting("--videos-archive", "msr_vtt_videos_archive")
     parser.setting("--endpoint", "hub_endpoint")
-    parser.setting("--frames", "frames", help="training window length in frames: a clip must hold one window")
+    parser.setting("--frames", "frames", help="a clip must hold one window")
     parser.setting("--fps", "fps")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    settings = parser.settings(args)
+    args, settings = build_parser().parse(argv)
     layout = settings.layout().relocated(msr_vtt=args.output_dir)
     with clip_progress("extract + probe") as progress:
         result = pipeline.fetch_msr_vtt(settings, layout, progress=progress)

@@ -34,9 +34,7 @@ def build_parser() -> SettingsParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    settings = parser.settings(args)
+    args, settings = build_parser().parse(argv)
     layout = settings.layout().relocated(panda=args.output_dir)
     readme = pipeline.panda_instructions(settings, layout)
     summary: dict = {"instructions": str(readme)}

@@ -36,17 +36,17 @@ def build_parser() -> SettingsParser:
     parser.setting("--endpoint", "hub_endpoint")
     parser.setting("--download-videos", "vatex_download_videos")
     parser.setting("--retry-failed", "vatex_retry_failed")
-    parser.setting("--size", "frame_size", help="size of the evaluation conditioning images, width x height")
+    parser.setting("--size", "frame_size", help="the size of the evaluation conditioning images")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    settings = parser.settings(args)
+    args, settings = build_parser().parse(argv)
     layout = settings.layout().relocated(vatex=args.output_dir)
     if not pipeline.vatex_configured(settings):
-        print(f"download_vatex: error: VATEX has no canonical Hub repo: {pipeline.VATEX_NOT_CONFIGURED_HINT}", file=sys.stderr)
+        print("download_vatex: error: VATEX has no canonical Hub repo: pass --repo-id (a dataset repo holding the "
+              "annotation files; --video-repo-id for a separate video mirror), or --source sample or a local folder",
+              file=sys.stderr)
         return EXIT_USAGE
     with clip_progress("vatex clips") as progress:
         result = pipeline.fetch_vatex(settings, layout, progress=progress)

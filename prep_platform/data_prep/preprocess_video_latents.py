@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, ProgressBars, SettingsParser, run_cli
 from prep_platform.lib import pipeline
@@ -27,7 +26,10 @@ def build_parser() -> SettingsParser:
     )
     parser.add_argument("--metadata", default=None, help="scenario metadata JSON (default: <data-root>/metadata/scenario_metadata.json)")
     parser.setting("--split", "splits", choices=("train", "validation", "all"))
-    parser.add_argument("--scenario", action="append", help="only these scenarios (repeatable; default: all)")
+    parser.add_argument("--scenario", action="append",
+                        help="only these scenarios (repeatable; default: every scenario of the scenarios file and any "
+                        "other the metadata names)")
+    parser.setting("--scenarios", "scenarios_file")
     parser.add_argument("--output-dir", default=None, help="latent cache root (default: <data-root>/prepared/latents)")
     parser.add_argument("--frames-dir", default=None, help="where frame manifests go (default: <output-dir>/../frames)")
     parser.add_argument("--images-dir", default=None,
@@ -60,16 +62,10 @@ def build_parser() -> SettingsParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    settings = parser.settings(args)
-    output_dir = Path(args.output_dir) if args.output_dir else None
-    layout = settings.layout().relocated(
-        metadata_file=args.metadata, latents_root=output_dir,
-        frames_root=args.frames_dir or (output_dir.parent / "frames" if output_dir else None),
-        images_root=args.images_dir or (output_dir.parent / "images" if output_dir else None),
-    )
-    scenarios = args.scenario or pipeline.scenarios_with_clips(settings, layout)
+    args, settings = build_parser().parse(argv)
+    layout = settings.layout().relocated(metadata_file=args.metadata).with_latents_root(
+        args.output_dir, frames_root=args.frames_dir, images_root=args.images_dir)
+    scenarios = args.scenario or pipeline.scenarios_to_prepare(settings, layout)
     encoder = None
     if args.encode_latents:
         from prep_platform.lib.models.vae import VaeEncoder

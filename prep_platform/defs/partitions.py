@@ -7,6 +7,7 @@ import dagster as dg
 
 from prep_platform.lib.scenarios import ScenarioConfig, ScenarioConfigError, load_scenarios
 
+OWNERS = ["team:data-prep"]
 SCENARIOS_ENV = "PREP_PLATFORM_SCENARIOS"  # the same file the settings' scenarios_file names for the CLI
 
 
@@ -39,3 +40,12 @@ def scenario_asset_check(**kwargs):
             return dg.asset_check(partitions_def=scenario_partitions, **kwargs)(fn)
 
     return decorate
+
+
+def scenario_asset(**kwargs):
+    """`dg.asset` for a stage of the per-scenario pipeline: one partition per scenario, owned by the data-prep team,
+    updated by the automation sensor once its inputs did and their blocking checks passed."""
+    from prep_platform.defs.automation.conditions import downstream_automation
+
+    return dg.asset(partitions_def=scenario_partitions, owners=OWNERS, automation_condition=downstream_automation(),
+                    **kwargs)

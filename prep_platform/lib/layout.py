@@ -13,8 +13,9 @@ resolves inside its root, so nothing a dataset or a hand-edited metadata file sa
     <root>/prepared/prompt_embeds/, <root>/exports/<format>/   prompt embeddings and trainer exports
     <root>/eval/vatex/         vatex_eval_prompts.json, images/
 
-A command-line user may point the metadata file or a prepared folder elsewhere (`relocated`); everything else
-follows from the root.
+A command-line user may point a source folder, the metadata file or a prepared folder elsewhere (`relocated`);
+everything else follows from the root. (A file fetched from the Hub keeps its resume bookkeeping in `.hub/`
+beside it: the Hub client's own format, files.hub.)
 """
 
 from __future__ import annotations
@@ -171,6 +172,16 @@ class DataLayout:
         """The same layout with the named places (msr_vtt, panda, vatex, metadata_file, frames_root, images_root,
         latents_root) moved; None keeps a place where it is."""
         return dataclasses.replace(self, **{f"{name}_at": Path(path) for name, path in places.items() if path is not None})
+
+    def with_latents_root(self, latents_root: Path | str | None, *, frames_root: Path | str | None = None,
+                          images_root: Path | str | None = None) -> DataLayout:
+        """The latent caches moved to `latents_root`; frame manifests and images go beside it (`../frames`,
+        `../images`) unless given. None keeps the layout as it is."""
+        if latents_root is None:
+            return self.relocated(frames_root=frames_root, images_root=images_root)
+        latents_root = Path(latents_root)
+        return self.relocated(latents_root=latents_root, frames_root=frames_root or latents_root.parent / "frames",
+                              images_root=images_root or latents_root.parent / "images")
 
     def with_frame_config(self, frame_config: FrameConfig) -> DataLayout:
         return dataclasses.replace(self, frame_config=frame_config)

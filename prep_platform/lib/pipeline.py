@@ -57,9 +57,9 @@ def fetch_msr_vtt(settings: PrepSettings, layout: DataLayout, *, progress: Progr
 
 
 VATEX_NOT_CONFIGURED_HINT = (
-    "set PREP_PLATFORM_VATEX_REPO (--repo-id) to a dataset repo holding the VATEX annotation files (and "
-    "PREP_PLATFORM_VATEX_VIDEO_REPO (--video-repo-id) to a mirror holding <videoID>.mp4), or PREP_PLATFORM_VATEX_SOURCE "
-    "(--source) to 'sample' or a local folder laid out like such a repo"
+    "set PREP_PLATFORM_VATEX_REPO to a dataset repo holding the VATEX annotation files (and "
+    "PREP_PLATFORM_VATEX_VIDEO_REPO to a mirror holding <videoID>.mp4), or PREP_PLATFORM_VATEX_SOURCE to 'sample' "
+    "or a local folder laid out like such a repo"
 )
 
 
@@ -135,9 +135,15 @@ def scenario_records(settings: PrepSettings, layout: DataLayout, scenario: str) 
     return [record for split in settings.split_names() for record in document[split] if record["scenario"] == scenario]
 
 
-def scenarios_with_clips(settings: PrepSettings, layout: DataLayout) -> list[str]:
+def scenarios_to_prepare(settings: PrepSettings, layout: DataLayout) -> list[str]:
+    """Every scenario of the scenarios file (the Dagster partitions: each gets its manifests, empty or not), in
+    its order, then any other scenario the metadata file names (a hand-made file may)."""
+    names = list(load_scenarios(settings.scenarios_file).scenarios)
+    if not layout.metadata_file.exists():
+        raise MissingInputError(f"{layout.metadata_file}: no scenario metadata yet; build it first (scenario_metadata)")
     document = load_metadata_document(layout.metadata_file)
-    return sorted({record["scenario"] for split in settings.split_names() for record in document[split]})
+    named = {record["scenario"] for split in settings.split_names() for record in document[split]}
+    return names + sorted(named - set(names))
 
 
 # --- per scenario: frames → latents → training index ----------------------------------------------------------

@@ -6,10 +6,9 @@ from pathlib import Path
 import cv2
 import dagster as dg
 
-from prep_platform.defs.automation.conditions import downstream_automation
 from prep_platform.defs.markdown import bullets
 from prep_platform.defs.metadata.assets import scenario_metadata
-from prep_platform.defs.partitions import scenario_partitions
+from prep_platform.defs.partitions import scenario_asset
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.tags import CPU_STEP_TAGS
@@ -29,14 +28,11 @@ def embedded_image(path: Path, title: str, max_width: int = 480) -> dg.MetadataV
     return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(encoded.tobytes()).decode()})")
 
 
-@dg.asset(
+@scenario_asset(
     op_tags=CPU_STEP_TAGS,
     group_name="frames",
     deps=[scenario_metadata],
-    partitions_def=scenario_partitions,
     kinds={"python", "opencv"},
-    owners=["team:data-prep"],
-    automation_condition=downstream_automation(),
     description="Per clip of the scenario: decode, resample by time to the target fps, scale to cover + center "
     "crop, an F-frame window (8N+1), the conditioning image (PNG under prepared/images/<scenario>/<frame config tag>/), and a record with "
     "source fps, decoded frame count, window times and status.",

@@ -2,22 +2,18 @@
 
 import dagster as dg
 
-from prep_platform.defs.automation.conditions import downstream_automation
 from prep_platform.defs.latents.assets import clip_latents
-from prep_platform.defs.partitions import scenario_partitions
+from prep_platform.defs.partitions import scenario_asset
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.lib import pipeline
 
 
-@dg.asset(
+@scenario_asset(
     op_tags=CPU_STEP_TAGS,
     group_name="latents",
     deps=[clip_latents],
-    partitions_def=scenario_partitions,
     kinds={"python", "json"},
-    owners=["team:data-prep"],
-    automation_condition=downstream_automation(),
     description="One JSON line per clip with a verified latent cache: split, caption, prompt variants, latent and "
     "image paths, augmentations. Runs only after clip_latents' blocking check passed.",
 )

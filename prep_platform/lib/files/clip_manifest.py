@@ -11,7 +11,6 @@ from pathlib import Path
 from prep_platform.lib.files.atomic import write_text_atomic
 from prep_platform.lib.statuses import OK, status_counts
 
-MANIFEST_FILE = "manifest.csv"
 
 
 @dataclass

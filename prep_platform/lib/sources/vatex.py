@@ -275,7 +275,6 @@ def _fetch_video(video_id: str, config: VatexSourceConfig, release: Path | None,
 
 # --- evaluation prompts -----------------------------------------------------------------------------------
 
-EVAL_PROMPTS_FILE = "vatex_eval_prompts.json"
 
 
 def build_vatex_eval_prompts(

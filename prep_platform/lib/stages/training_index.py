@@ -37,7 +37,7 @@ def build_training_index(records: list[dict], frames_manifest: dict | None, late
             "prompt_variants": record["prompt_variants"], "latent_path": variants["none"],
             "image_path": images.get(record["video_id"], record["image_path"]),
             "augmentations": {k: v for k, v in variants.items() if k != "none"},
-            "dataset": record["source"]["dataset"],
+            "dataset": record.get("source", {}).get("dataset", ""),
         })
     return TrainingIndex(rows)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from prep_platform.lib.video.window import FrameConfig, file_fingerprint
+from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.video.window import FrameConfig
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
 from prep_platform.lib.files.disk_usage import directory_bytes, latent_file_bytes, layer_bytes, next_materialisation_bytes
 from prep_platform.lib.samples.synthetic_clips import write_clip
@@ -16,8 +18,8 @@ def test_latent_size_estimate_matches_a_real_cache_file(tmp_path):
     write_clip(clip, seconds=2.0, textured=True)
     config = FrameConfig(width=144, height=96, frames=9)
     target = tmp_path / "latents" / "urban" / "clip.npz"
-    run_latent_stage([LatentItem("clip", str(clip), target, file_fingerprint(clip))], config,
-                     VaeEncoder(VaeSettings(preset="tiny")), latents_root=tmp_path / "latents", workers=0)
+    run_latent_stage([LatentItem("clip", str(clip), target, file_fingerprint(clip))], DataLayout(tmp_path, config),
+                     VaeEncoder(VaeSettings(preset="tiny")), workers=0)
     estimate = latent_file_bytes(9, 96, 144, channels=4)
     assert estimate - 8 * 1024 <= target.stat().st_size <= estimate  # arrays exact, header within the allowance
     # The real geometry: [16, 13, 60, 90] twice plus [16, 1, 60, 90], float16: about 4.7 MB per clip.
@@ -40,6 +42,6 @@ def test_layer_sizes_are_measured(tmp_path):
     (tmp_path / "raw" / "msr-vtt" / "a.bin").write_bytes(np.zeros(1000, np.uint8).tobytes())
     (tmp_path / "prepared" / "images").mkdir(parents=True)
     (tmp_path / "prepared" / "images" / "b.png").write_bytes(b"12345")
-    sizes = layer_bytes(tmp_path)
+    sizes = layer_bytes(DataLayout(tmp_path).layers())
     assert sizes["raw"] == 1000 and sizes["frames"] == 5 and sizes["latents"] == 0
     assert directory_bytes(tmp_path) == 1005

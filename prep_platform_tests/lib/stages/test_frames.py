@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from prep_platform.lib.video.window import FrameConfig, cover_crop_box, read_window
-from prep_platform.lib.stages.latents import run_frame_stage
+from prep_platform.lib.stages.frames import run_frame_stage
 from prep_platform.lib.samples.msr_vtt import VIDEOS_ARCHIVE, sample_clips
 from prep_platform.lib.samples.synthetic_clips import index_level, write_audio_only, write_clip
+from prep_platform.lib.layout import DataLayout
 
 SMALL = FrameConfig(width=144, height=96, frames=49, fps=8.0)
 
@@ -132,7 +133,7 @@ def test_frame_stage_runs_through_bad_clips_in_worker_processes(tmp_path):
         {"video_id": "good", "scenario": "urban", "video_path": str(good)},
         {"video_id": "bad", "scenario": "urban", "video_path": str(bad)},
     ]
-    result = run_frame_stage(records, SMALL, images_root=tmp_path / "img", latents_root=tmp_path / "lat", workers=2)
+    result = run_frame_stage(records, DataLayout(tmp_path, SMALL).relocated(images_root=tmp_path / "img", latents_root=tmp_path / "lat"), workers=2)
     by_id = {clip["video_id"]: clip for clip in result.clips}
     assert by_id["good"]["status"] == "ok" and by_id["bad"]["status"] == "unreadable"
     images = tmp_path / "img" / "urban" / SMALL.tag

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prep_platform.lib.stages.metadata import metadata_schema_problems
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def readme_commands() -> list[str]:

@@ -17,7 +17,7 @@ from prep_platform.lib.sources.vatex import (
     load_vatex_annotation,
     parse_video_id,
 )
-from prep_platform_tests.hub_server import Fault
+from prep_platform_tests.support.hub_server import Fault
 
 REPO = "sample-org/VATEX"
 

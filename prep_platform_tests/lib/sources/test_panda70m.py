@@ -21,11 +21,13 @@ from prep_platform.lib.sources.panda70m import (
     parse_panda_csv,
     write_instructions,
 )
-from prep_platform.lib.stages.latents import latent_items_from_frames, run_frame_stage, run_latent_stage
+from prep_platform.lib.stages.frames import run_frame_stage
+from prep_platform.lib.stages.latents import latent_items_from_frames, run_latent_stage
 from prep_platform.lib.samples.panda70m import generate_panda_sample
 from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios
 from prep_platform.lib.samples.synthetic_clips import write_clip
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
+from prep_platform_tests.support.layouts import layout_around
 
 LABELLER = ScenarioLabeller(load_scenarios())
 
@@ -112,7 +114,9 @@ def test_shards_are_ingested_end_to_end_beside_msr_vtt(msr_vtt_raw_dir, tmp_path
     summary = ingest_panda_shards(panda)
     assert summary["counts"] == {"no_caption": 1, "ok": 4, "too_short": 1}
 
-    result = build_scenario_metadata(msr_vtt_raw_dir, limit=None, panda_dir=panda, prepared_dir=str(tmp_path / "prepared"))
+    config = FrameConfig(width=144, height=96, frames=9)
+    layout = layout_around(msr_vtt_raw_dir, panda_dir=panda, prepared=tmp_path / "prepared", frame_config=config)
+    result = build_scenario_metadata(layout, limit=None)
     assert metadata_schema_problems(result.document) == []
     records = [r for split in ("train", "validation") for r in result.document[split]]
     panda_records = [r for r in records if r["source"]["dataset"] == "panda-70m"]
@@ -123,13 +127,10 @@ def test_shards_are_ingested_end_to_end_beside_msr_vtt(msr_vtt_raw_dir, tmp_path
     assert excluded["panda_000010000"] == "clip_too_short" and excluded["panda_000010001"] == "clip_no_caption"
 
     # The Panda clips flow through the frame and latent stages like any other.
-    config = FrameConfig(width=144, height=96, frames=9)
-    frames = run_frame_stage(panda_records, config, images_root=tmp_path / "prepared" / "images",
-                             latents_root=tmp_path / "prepared" / "latents", workers=0)
+    frames = run_frame_stage(panda_records, layout, workers=0)
     assert frames.counts == {"ok": 4}
     encoder = VaeEncoder(VaeSettings(preset="tiny"))
-    latents = run_latent_stage(latent_items_from_frames(frames.clips), config, encoder,
-                               latents_root=tmp_path / "prepared" / "latents", workers=0)
+    latents = run_latent_stage(latent_items_from_frames(frames.clips), layout, encoder, workers=0)
     assert latents.counts == {"encoded": 4}
     header, arrays = load_latent_file(panda_records[0]["latent_path"])
     assert header["video_id"] == panda_records[0]["video_id"] and np.isfinite(arrays["latent_mean"]).all()

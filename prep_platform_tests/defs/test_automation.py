@@ -38,7 +38,7 @@ def test_a_refreshed_raw_asset_makes_metadata_stale_and_automation_requests_it(t
         # A refresh that changes the raw data (fewer clips) gives msr_vtt_raw a new data version...
         raw_only = dg.define_asset_job("raw_only", selection=["msr_vtt_raw"])
         refreshed = dg.Definitions.merge(defs, dg.Definitions(jobs=[raw_only])).resolve_job_def("raw_only")
-        run_config = {"ops": {"msr_vtt_raw": {"config": {"limit": 12}}}}
+        run_config = {"ops": {"msr_vtt_raw": {"config": {"msr_vtt_limit": 12}}}}
         assert refreshed.execute_in_process(instance=instance, run_config=run_config).success
 
         after = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,

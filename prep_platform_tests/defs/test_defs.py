@@ -88,7 +88,7 @@ def test_dagster_yaml_limits_the_gpu_pool_and_frees_slots_of_crashed_runs():
     import yaml
     from pathlib import Path
 
-    settings = yaml.safe_load((Path(__file__).resolve().parent.parent / "dagster.yaml").read_text())
+    settings = yaml.safe_load((Path(__file__).resolve().parents[2] / "dagster.yaml").read_text())
     assert settings["concurrency"]["pools"]["default_limit"] == 1
     assert settings["run_monitoring"]["enabled"] and settings["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
 
@@ -151,7 +151,7 @@ def test_dg_check_defs_passes_from_the_repository_root():
     import sys
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     dg_cli = Path(sys.executable).parent / "dg"
     result = subprocess.run([str(dg_cli), "check", "defs"], cwd=repo, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -21,10 +21,11 @@ from prep_platform.lib.files.atomic import WriteError, folder_lock, write_json_a
 from prep_platform.lib.video.window import FrameConfig
 from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_vtt
 from prep_platform.lib.sources.panda70m import ingest_panda_shards, parse_panda_csv, select_subset
-from prep_platform.lib.stages.latents import run_frame_stage
+from prep_platform.lib.stages.frames import run_frame_stage
 from prep_platform.lib.samples.panda70m import generate_panda_sample
 from prep_platform.lib.scenarios import ScenarioConfigError, ScenarioLabeller, load_scenarios
 from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.lib.layout import DataLayout
 
 CLI = [sys.executable, "-m"]
 LABELLER = ScenarioLabeller(load_scenarios())
@@ -137,7 +138,7 @@ def test_a_bad_scenarios_setting_is_one_line_from_the_main_job(tmp_path):
 def test_a_bad_scenarios_setting_fails_dg_check_defs_with_its_reason_first_and_unchained(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("scenarios:\n  urban: {keywords: [street]}\n  urban: {keywords: [city]}\n")
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     done = subprocess.run([str(Path(sys.executable).parent / "dg"), "check", "defs"], cwd=repo, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "PREP_PLATFORM_SCENARIOS": str(bad)})
     output = done.stdout + done.stderr
@@ -180,7 +181,7 @@ def _metadata_file(tmp_path: Path, clips: int, seconds: float = 3.0) -> Path:
 def _preprocess(metadata: Path, out: Path, *extra: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         CLI + ["prep_platform.data_prep.preprocess_video_latents", "--metadata", str(metadata), "--output-dir",
-               str(out / "latents"), "--size", "144x96", "--frames", "9", "--workers", "0", *extra],
+               str(out / "latents"), "--size", "144x96", "--frames", "9", "--workers", "0", "--scenario", "urban", *extra],
         capture_output=True, text=True, timeout=timeout,
     )
 
@@ -366,10 +367,10 @@ def test_a_run_with_another_frame_size_never_overwrites_the_images_of_the_first(
     write_clip(clip, seconds=3.0)
     records = [{"video_id": "video1", "scenario": "urban", "video_path": str(clip)}]
     roots = {"images_root": tmp_path / "images", "latents_root": tmp_path / "latents"}
-    first = run_frame_stage(records, FrameConfig(width=240, height=160, frames=9), workers=0, **roots)
+    first = run_frame_stage(records, DataLayout(tmp_path, FrameConfig(width=240, height=160, frames=9)).relocated(**roots), workers=0)
     image = Path(first.clips[0]["image_path"])
     before = (image.read_bytes(), image.stat().st_mtime_ns)
-    second = run_frame_stage(records, FrameConfig(width=360, height=240, frames=9), workers=0, **roots)
+    second = run_frame_stage(records, DataLayout(tmp_path, FrameConfig(width=360, height=240, frames=9)).relocated(**roots), workers=0)
     other = Path(second.clips[0]["image_path"])
     assert other != image and other.exists()
     assert (image.read_bytes(), image.stat().st_mtime_ns) == before

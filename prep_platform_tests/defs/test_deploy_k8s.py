@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _defs(monkeypatch, profile: str) -> dg.Definitions:
@@ -18,8 +18,11 @@ def _defs(monkeypatch, profile: str) -> dg.Definitions:
     import prep_platform.defs.automation.schedules as schedules
     import prep_platform.defs.automation.jobs as jobs
 
+    import prep_platform.defs.automation.definitions as automation
+
     importlib.reload(jobs)
     importlib.reload(schedules)
+    importlib.reload(automation)
     from prep_platform import definitions
 
     return importlib.reload(definitions).defs

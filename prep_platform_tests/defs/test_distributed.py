@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prep_platform_tests.services import missing_services, postgres_server, redis_server
+from prep_platform_tests.support.services import missing_services, postgres_server, redis_server
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing_services()), reason=missing_services() or "ok")]
 IGNORED_HEADER_KEYS = {"created_at", "source_path"}
 
@@ -81,7 +81,7 @@ def cluster(tmp_path_factory):
 
 
 def _run(env: dict, partition: str, *extra: str, timeout: float = 600) -> dict:
-    done = subprocess.run([sys.executable, "-m", "prep_platform_tests.distributed_run", partition, *extra], cwd=REPO, env=env,
+    done = subprocess.run([sys.executable, "-m", "prep_platform_tests.support.distributed_run", partition, *extra], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -130,7 +130,7 @@ def test_a_worker_killed_mid_step_leads_to_a_retried_step_and_a_complete_result(
     env.update(PREP_PLATFORM_FRAME_SIZE="240x160", PREP_PLATFORM_FRAMES="49")
     gpu = cluster["workers"]["gpu"]
     caches = cluster["data"] / "prepared/latents/crowd"
-    runner = subprocess.Popen([sys.executable, "-m", "prep_platform_tests.distributed_run", "crowd"], cwd=REPO, env=env,
+    runner = subprocess.Popen([sys.executable, "-m", "prep_platform_tests.support.distributed_run", "crowd"], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not list(caches.glob("*.npz")):  # the GPU step is encoding: its first cache file is written

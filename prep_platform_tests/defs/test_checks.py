@@ -72,14 +72,14 @@ def restore(materialised):
 
 def test_clip_files_check_fails_when_a_clip_changes_size(materialised, restore):
     defs, settings, instance, _ = materialised
-    clip = restore(settings.msr_vtt_dir / "train-video" / "video0.mp4")
+    clip = restore(settings.layout().msr_vtt.root / "train-video" / "video0.mp4")
     clip.write_bytes(clip.read_bytes()[:100])
     assert _run_checks(defs, instance, "msr_vtt_raw_clip_files_check") == {"msr_vtt_raw_clip_files_check": (False, "ERROR")}
 
 
 def test_annotation_schema_check_fails_on_a_bad_annotation(materialised, restore):
     defs, settings, instance, _ = materialised
-    path = restore(settings.msr_vtt_dir / "MSRVTT_data.json")
+    path = restore(settings.layout().msr_vtt.root / "MSRVTT_data.json")
     data = json.loads(path.read_text())
     data["videos"][0]["category"] = 42
     path.write_text(json.dumps(data))
@@ -88,14 +88,14 @@ def test_annotation_schema_check_fails_on_a_bad_annotation(materialised, restore
 
 def test_failed_clips_check_warns_above_the_threshold(materialised, restore):
     defs, settings, instance, _ = materialised
-    path = restore(settings.msr_vtt_dir / "manifest.csv")
+    path = restore(settings.layout().msr_vtt.root / "manifest.csv")
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0]] + [line.replace(",ok,", ",truncated,") for line in lines[1:]]) + "\n")
     assert _run_checks(defs, instance, "msr_vtt_raw_failed_clips_check") == {"msr_vtt_raw_failed_clips_check": (False, "WARN")}
 
 
 def _rewrite_metadata(settings, restore, change) -> None:
-    path = restore(settings.scenario_metadata_path)
+    path = restore(settings.layout().metadata_file)
     document = json.loads(path.read_text())
     change(document)
     path.write_text(json.dumps(document))
@@ -147,7 +147,7 @@ def test_panda_storage_check_fails_when_the_estimate_exceeds_the_budget(material
 
 def test_panda_balance_check_fails_on_an_unbalanced_subset(materialised, restore):
     defs, settings, instance, _ = materialised
-    path = restore(settings.panda_dir / "panda70m_subset_report.json")
+    path = restore(settings.layout().panda.root / "panda70m_subset_report.json")
     report = json.loads(path.read_text())
     report["per_scenario"]["crowd"] = 0
     path.write_text(json.dumps(report))
@@ -156,7 +156,7 @@ def test_panda_balance_check_fails_on_an_unbalanced_subset(materialised, restore
 
 def test_vatex_available_clips_check_warns_when_the_mirror_lacks_clips(materialised, restore):
     defs, settings, instance, _ = materialised
-    path = restore(settings.vatex_dir / "download_report.json")
+    path = restore(settings.layout().vatex.root / "download_report.json")
     report = json.loads(path.read_text())
     report["available_share"] = 0.5
     path.write_text(json.dumps(report))
@@ -165,7 +165,7 @@ def test_vatex_available_clips_check_warns_when_the_mirror_lacks_clips(materiali
 
 def test_vatex_schema_check_fails_on_a_bad_annotation(materialised, restore):
     defs, settings, instance, _ = materialised
-    path = restore(settings.vatex_dir / "vatex_validation_v1.0.json")
+    path = restore(settings.layout().vatex.root / "vatex_validation_v1.0.json")
     path.write_text(json.dumps([{"videoID": "no-times-here", "enCap": ["x"]}]))
     assert _run_checks(defs, instance, "vatex_raw_annotation_schema_check")["vatex_raw_annotation_schema_check"][0] is False
 

@@ -11,8 +11,10 @@ import pytest
 
 from prep_platform.lib.files.atomic import LOCK_NAME
 
-from prep_platform.lib.video.window import FrameConfig, file_fingerprint
-from prep_platform.lib.files.latent_file import expected_latent_shape, latent_file_problems, load_latent_file, variant_path
+from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.layout import DataLayout, variant_path
+from prep_platform.lib.video.window import FrameConfig
+from prep_platform.lib.files.latent_file import expected_latent_shape, latent_file_problems, load_latent_file
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
 from prep_platform.lib.samples.synthetic_clips import write_clip
 from prep_platform.lib.models.vae import TINY_CONFIG, VaeEncoder, VaeSettings
@@ -43,7 +45,7 @@ def _items(clips: list[Path], root: Path, scenario: str = "urban") -> list[Laten
 
 def _run(items, encoder, root, **kwargs):
     kwargs.setdefault("workers", 0)
-    return run_latent_stage(items, CONFIG, encoder, latents_root=root, **kwargs)
+    return run_latent_stage(items, DataLayout(root, CONFIG).relocated(latents_root=root), encoder, **kwargs)
 
 
 def test_cache_files_have_the_documented_shapes_dtype_and_header(clips, encoder, tmp_path):
@@ -89,8 +91,9 @@ def test_second_run_skips_current_caches_and_re_encodes_only_stale_ones(clips, e
     assert stale.counts == {"encoded": 1, "skipped": 2}
     assert [r["video_id"] for r in stale.clips if r["status"] == "encoded"] == ["video0"]
 
-    other = run_latent_stage(_items(work, tmp_path), FrameConfig(width=144, height=96, frames=9, fps=6.0), encoder,
-                             latents_root=tmp_path, workers=0)
+    other_config = FrameConfig(width=144, height=96, frames=9, fps=6.0)
+    other = run_latent_stage(_items(work, tmp_path), DataLayout(tmp_path, other_config).relocated(latents_root=tmp_path),
+                             encoder, workers=0)
     assert other.counts == {"encoded": 3}  # a different frame config invalidates every cache
 
 

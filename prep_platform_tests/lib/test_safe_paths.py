@@ -15,13 +15,14 @@ from prep_platform.lib.video.window import FrameConfig
 from prep_platform.lib.stages.metadata import build_scenario_metadata
 from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_vtt
 from prep_platform.lib.sources.panda70m import ingest_panda_shards
-from prep_platform.lib.stages.latents import run_frame_stage
+from prep_platform.lib.stages.frames import run_frame_stage
 from prep_platform.lib.safe_paths import UnsafeIdError, check_id, path_inside, unsafe_id_reason
 from prep_platform.lib.samples.panda70m import generate_panda_sample
 from prep_platform.lib.samples.vatex import ANNOTATION_FILE, generate_vatex_sample
 from prep_platform.lib.scenarios import ScenarioConfigError, load_scenarios
 from prep_platform.lib.samples.synthetic_clips import write_clip
 from prep_platform.lib.sources.vatex import VatexSourceConfig, build_vatex_eval_prompts, download_vatex
+from prep_platform_tests.support.layouts import layout_around
 
 
 def hostile_ids(outside: Path) -> dict[str, str]:
@@ -158,7 +159,7 @@ def test_msr_vtt_hostile_video_ids_are_recorded_and_the_rest_goes_on(sample_rele
     assert all(out in p.parents for p in files_under(tmp_path) - before)
 
     # Scenario metadata keeps them out with the reason.
-    metadata = build_scenario_metadata(out, limit=None, prepared_dir=str(tmp_path / "data" / "prepared"))
+    metadata = build_scenario_metadata(layout_around(out, prepared=tmp_path / "data" / "prepared"), limit=None)
     excluded = {e["video_id"]: e["reason"] for e in metadata.report["excluded"]}
     assert {excluded[v] for v in ids.values()} == {"clip_unsafe_id"}
 
@@ -194,11 +195,11 @@ def test_panda_shard_keys_and_folders_never_leave_the_root(tmp_path):
     (raw / "MSRVTT_data.json").write_text(json.dumps({"info": {}, "videos": [], "sentences": []}))
     (raw / "manifest.csv").write_text("video_id,path,bytes,fps,frame_count,width,height,duration_s,status,error,category,source_split\n")
     before = files_under(tmp_path)
-    metadata = build_scenario_metadata(raw, limit=None, prepared_dir=str(prepared), panda_dir=panda)
+    layout = layout_around(raw, prepared=prepared, panda_dir=panda, frame_config=FrameConfig(width=144, height=96, frames=9))
+    metadata = build_scenario_metadata(layout, limit=None)
     records = metadata.document["train"] + metadata.document["validation"]
     assert len(records) == 4 and all(prepared.as_posix() in r["image_path"] for r in records)
-    frames = run_frame_stage(records, FrameConfig(width=144, height=96, frames=9), images_root=prepared / "images",
-                             latents_root=prepared / "latents", workers=0)
+    frames = run_frame_stage(records, layout, workers=0)
     assert frames.counts == {"ok": 4}
     assert all(prepared in p.parents for p in files_under(tmp_path) - before), files_under(tmp_path) - before
 
@@ -228,8 +229,8 @@ def test_frame_stage_refuses_hostile_ids_from_an_edited_metadata_file(tmp_path):
     records += [{"video_id": v, "scenario": "urban", "video_path": str(clip)} for v in hostile_ids(tmp_path / "outside").values()]
     records += [{"video_id": "fine", "scenario": "../../../outside", "video_path": str(clip)}]
     before = files_under(tmp_path)
-    result = run_frame_stage(records, FrameConfig(width=144, height=96, frames=9), images_root=root / "images",
-                             latents_root=root / "latents", workers=0)
+    layout = layout_around(root=tmp_path, prepared=root, frame_config=FrameConfig(width=144, height=96, frames=9))
+    result = run_frame_stage(records, layout, workers=0)
     assert result.counts == {"ok": 1, "unsafe_id": len(records) - 1}
     assert all(c["reason"] for c in result.clips if c["status"] == "unsafe_id")
     assert all(root in p.parents for p in files_under(tmp_path) - before)

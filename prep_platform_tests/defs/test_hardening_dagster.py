@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from prep_platform.definitions import build_definitions
-from prep_platform_tests.dagster_results import check_verdicts, materialization_metadata, sample_pipeline
+from prep_platform_tests.support.dagster_results import check_verdicts, materialization_metadata, sample_pipeline
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.files.fingerprints import file_fingerprint
@@ -28,9 +28,9 @@ def pipeline(tmp_path_factory):
 def test_a_clip_changed_on_disk_is_re_encoded_when_only_the_latents_are_materialised(pipeline):
     defs, settings, instance = pipeline
     assert defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="transport").success
-    frames = json.loads((settings.frames_dir("transport") / "frames_manifest.json").read_text())
+    frames = json.loads((settings.layout().frames_folder("transport") / "frames_manifest.json").read_text())
     victim = next(c for c in frames["clips"] if c["status"] == "ok" and c["video_id"].startswith("video"))
-    cache = settings.latents_root() / "transport" / f"{victim['video_id']}.npz"
+    cache = settings.layout().latents_root / "transport" / f"{victim['video_id']}.npz"
     old_fingerprint = read_latent_header(cache)["source_fingerprint"]
 
     # Another clip's bytes under this clip's name (as a re-download of a fixed upstream file would do).

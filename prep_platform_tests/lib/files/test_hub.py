@@ -11,7 +11,7 @@ import pytest
 from prep_platform.lib.files.hub import HubDownloadError, download_hub_file
 from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_vtt
 from prep_platform_tests.conftest import SAMPLE_REPO
-from prep_platform_tests.hub_server import Fault
+from prep_platform_tests.support.hub_server import Fault
 
 ARCHIVE = "MSRVTT_Videos.zip"
 BIG = "big.bin"

@@ -13,16 +13,17 @@ from prep_platform.lib.stages.metadata import (
     build_scenario_metadata,
     clips_in_both_splits,
     metadata_schema_problems,
-    report_path_for,
     validation_count,
     validation_share_problems,
     write_scenario_metadata,
 )
 from prep_platform.lib.scenarios import DEFAULT_SCENARIOS
+from prep_platform.lib.layout import metadata_report_path
+from prep_platform_tests.support.layouts import layout_around
 
 
 def test_sample_metadata_records_and_exclusions(msr_vtt_raw_dir, tmp_path):
-    result = build_scenario_metadata(msr_vtt_raw_dir, prepared_dir="data/prepared", limit=None)
+    result = build_scenario_metadata(layout_around(msr_vtt_raw_dir, prepared="data/prepared"), limit=None)
     document = result.document
     assert set(document) == {"train", "validation"}
     assert metadata_schema_problems(document) == []
@@ -44,14 +45,14 @@ def test_sample_metadata_records_and_exclusions(msr_vtt_raw_dir, tmp_path):
 
 
 def test_split_is_deterministic_stratified_and_disjoint(msr_vtt_raw_dir):
-    first = build_scenario_metadata(msr_vtt_raw_dir, limit=None, validation_ratio=0.25, seed=3)
-    second = build_scenario_metadata(msr_vtt_raw_dir, limit=None, validation_ratio=0.25, seed=3)
+    first = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None, validation_ratio=0.25, seed=3)
+    second = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None, validation_ratio=0.25, seed=3)
     assert first.document == second.document
     assert clips_in_both_splits(first.document) == []
     problems, table = validation_share_problems(first.document, 0.25)
     assert problems == []
     assert all(row["validation"] == validation_count(row["train"] + row["validation"], 0.25) for row in table.values())
-    other_seed = build_scenario_metadata(msr_vtt_raw_dir, limit=None, validation_ratio=0.25, seed=4)
+    other_seed = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None, validation_ratio=0.25, seed=4)
     assert {r["video_id"] for r in other_seed.document["validation"]} != {
         r["video_id"] for r in first.document["validation"]
     }
@@ -66,31 +67,31 @@ def _synthetic_raw(tmp_path, n_clips: int):
 
 def test_per_scenario_validation_share_within_one_clip_at_scale(tmp_path):
     raw = _synthetic_raw(tmp_path, 600)
-    result = build_scenario_metadata(raw, limit=None, validation_ratio=0.1)
+    result = build_scenario_metadata(layout_around(raw), limit=None, validation_ratio=0.1)
     problems, table = validation_share_problems(result.document, 0.1)
     assert problems == [] and len(table) == len(DEFAULT_SCENARIOS)
     assert sum(row["validation"] for row in table.values()) == pytest.approx(0.1 * result.counts["labelled"], abs=5)
 
 
 def test_limit_takes_the_first_manifest_clips(msr_vtt_raw_dir):
-    result = build_scenario_metadata(msr_vtt_raw_dir, limit=10)
+    result = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=10)
     assert result.counts["clips_considered"] == 10
     ids = {r["video_id"] for split in ("train", "validation") for r in result.document[split]}
     assert ids <= {f"video{i}" for i in range(10)}
 
 
 def test_written_files_are_complete_and_say_how_they_were_made(msr_vtt_raw_dir, tmp_path):
-    result = build_scenario_metadata(msr_vtt_raw_dir, limit=None)
+    result = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None)
     output = write_scenario_metadata(result, tmp_path / "metadata" / "scenario_metadata.json")
     assert json.loads(output.read_text()) == result.document
-    report = json.loads(report_path_for(output).read_text())
+    report = json.loads(metadata_report_path(output).read_text())
     assert report["inputs"]["annotation_sha256"] and report["inputs"]["scenarios_fingerprint"]
     assert report["settings"]["validation_ratio"] == 0.1 and report["package_version"]
     assert not list(output.parent.glob(".*.tmp"))
 
 
 def test_schema_problems_are_found(msr_vtt_raw_dir):
-    document = build_scenario_metadata(msr_vtt_raw_dir, limit=None).document
+    document = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None).document
     broken = json.loads(json.dumps(document))
     del broken["train"][0]["caption"]
     broken["train"][1]["prompt_variants"] = ["something else"]
@@ -105,7 +106,7 @@ def test_schema_problems_are_found(msr_vtt_raw_dir):
 
 
 def test_clip_in_both_splits_is_found(msr_vtt_raw_dir):
-    document = build_scenario_metadata(msr_vtt_raw_dir, limit=None).document
+    document = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None).document
     document["validation"].append(dict(document["train"][0], split="validation"))
     assert clips_in_both_splits(document) == [document["train"][0]["video_id"]]
 
@@ -117,7 +118,7 @@ def test_unknown_clip_in_manifest_is_excluded_with_reason(msr_vtt_raw_dir):
     rows = read_manifest(msr_vtt_raw_dir / "manifest.csv")
     rows.append(ManifestRow("video999", "x.mp4", 10, 30.0, 300, 320, 240, 10.0, "ok", "", 9, "train"))
     write_manifest(msr_vtt_raw_dir / "manifest.csv", rows)
-    result = build_scenario_metadata(msr_vtt_raw_dir, limit=None)
+    result = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None)
     assert {"video_id": "video999", "reason": "no_scenario_match",
             "detail": "no scenario keyword in any of 0 captions (category vehicles/autos)"} in result.report["excluded"]
 
@@ -126,4 +127,4 @@ def test_nothing_labelled_fails_instead_of_writing_an_empty_file(msr_vtt_raw_dir
     scenarios = tmp_path / "s.yaml"
     scenarios.write_text("scenarios:\n  underwater:\n    keywords: [submarine, coral]\n")
     with pytest.raises(ValueError, match=r"none of the \d+ clips could be labelled.*no_scenario_match"):
-        build_scenario_metadata(msr_vtt_raw_dir, scenarios=scenarios, limit=None)
+        build_scenario_metadata(layout_around(msr_vtt_raw_dir), scenarios=scenarios, limit=None)

@@ -7,7 +7,7 @@ import time
 
 import dagster as dg
 
-from prep_platform_tests import recon_jobs
+from prep_platform_tests.support import recon_jobs
 
 
 def worker_of_steps(result) -> dict[str, str]:

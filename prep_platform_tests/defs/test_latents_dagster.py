@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from prep_platform.definitions import build_definitions
-from prep_platform_tests.dagster_results import check_verdicts, materialization_metadata, sample_pipeline
+from prep_platform_tests.support.dagster_results import check_verdicts, materialization_metadata, sample_pipeline
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 from prep_platform.lib.files.latent_file import load_latent_file, write_latent_file
 
@@ -33,13 +33,13 @@ def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
     # 5 MSR-VTT clips and 1 ingested Panda-70M shard clip are urban in the sample.
     assert frames["clips_ok"] == 6 and frames["clips_failed"] == 0
     assert latents["encoded"] == 6 and latents["failed"] == 0
-    manifest = json.loads((settings.latents_root() / "urban" / "latents_manifest.json").read_text())
+    manifest = json.loads((settings.layout().latents_root / "urban" / "latents_manifest.json").read_text())
     assert {row["status"] for row in manifest["clips"]} == {"encoded"}
-    record = json.loads(settings.scenario_metadata_path.read_text())["train"]
+    record = json.loads(settings.layout().metadata_file.read_text())["train"]
     urban = next(r for r in record if r["scenario"] == "urban")
-    assert (settings.latents_root() / "urban" / f"{urban['video_id']}.npz").exists()
+    assert (settings.layout().latents_root / "urban" / f"{urban['video_id']}.npz").exists()
 
-    index = [json.loads(line) for line in (settings.latents_root() / "urban" / "training_index.jsonl").read_text().splitlines()]
+    index = [json.loads(line) for line in (settings.layout().latents_root / "urban" / "training_index.jsonl").read_text().splitlines()]
     assert len(index) == 6 and {row["dataset"] for row in index} == {"msr-vtt", "panda-70m"}
     assert all(row["prompt_variants"][0] == row["caption"] for row in index)
 
@@ -50,7 +50,7 @@ def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
 def test_a_corrupt_cache_fails_the_blocking_check_and_the_run(pipeline):
     defs, settings, instance = pipeline
     assert defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="nature").success
-    victim = sorted((settings.latents_root() / "nature").glob("*.npz"))[0]
+    victim = sorted((settings.layout().latents_root / "nature").glob("*.npz"))[0]
     header, arrays = load_latent_file(victim)
     write_latent_file(victim, {**arrays, "latent_mean": np.zeros_like(arrays["latent_mean"])}, header)  # header intact
 
@@ -73,7 +73,7 @@ EXECUTOR_SCRIPT = """
 import json, sys
 import dagster as dg
 from prep_platform.definitions import build_definitions
-from prep_platform_tests import recon_jobs
+from prep_platform_tests.support import recon_jobs
 
 with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
     assert build_definitions().resolve_job_def("prep_job").execute_in_process(instance=instance).success

@@ -1,0 +1,48 @@
+"""One set of settings: defaults and meanings written once, read by both shells; environment variables; the
+demo's rule; and the shared status counts."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from prep_platform.lib.settings import DEMO_FRAME_SIZE, PrepSettings
+from prep_platform.lib.statuses import environment_failures, failed_share, failure_count
+
+
+def test_every_setting_has_a_default_and_a_meaning():
+    for name, info in PrepSettings.model_fields.items():
+        assert info.description, name
+        assert not info.is_required(), name
+
+
+def test_environment_variables_set_settings_and_the_sample_brings_the_demo_frame():
+    env = {"PREP_PLATFORM_FRAMES": "17", "PREP_PLATFORM_VATEX_REPO": "org/vatex", "PREP_PLATFORM_SCENARIOS": "s.yaml"}
+    settings = PrepSettings.from_env(environ=env)
+    assert (settings.frames, settings.vatex_repo_id, settings.scenarios_file) == (17, "org/vatex", "s.yaml")
+    assert settings.msr_vtt_source == "hub" and settings.frame_size == "720x480"
+    demo = PrepSettings.from_env(environ={}, default_source="sample")
+    assert demo.frame_size == DEMO_FRAME_SIZE and demo.vae_preset(environ={}) == "tiny"
+    assert demo.places_panda_sample() and not settings.places_panda_sample()
+    assert PrepSettings.from_env(environ={"PREP_PLATFORM_FRAME_SIZE": "320x240"}, default_source="sample").frame_size == "320x240"
+    assert demo.vae_preset(environ={"PREP_PLATFORM_VAE_PRESET": "low_memory"}) == "low_memory"
+
+
+def test_bad_values_are_refused_where_they_are_set():
+    with pytest.raises(pydantic.ValidationError):
+        PrepSettings(validation_ratio=1.0)
+    with pytest.raises(pydantic.ValidationError):
+        PrepSettings.from_env(environ={"PREP_PLATFORM_WORKERS": "-1"})
+    with pytest.raises(ValueError, match="8N\\+1"):
+        PrepSettings(frames=10).frame_config()
+    assert PrepSettings(splits="train").split_names() == ("train",)
+    assert PrepSettings().split_names() == ("train", "validation")
+
+
+def test_the_failed_share_rule_is_one_rule():
+    assert failed_share({}) == 0.0  # nothing to do is nothing failed
+    assert failed_share({"ok": 3, "truncated": 1}) == 0.25
+    assert failed_share({"encoded": 1, "skipped": 1, "moved": 1, "failed": 1}) == 0.25
+    assert failure_count({"ok": 2, "too_short": 1, "unsafe_id": 2}) == 3
+    rows = [{"status": "failed", "cause": "environment"}, {"status": "failed"}, {"status": "encoded", "cause": "environment"}]
+    assert environment_failures(rows) == [rows[0]]

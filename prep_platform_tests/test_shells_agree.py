@@ -1,0 +1,139 @@
+"""The two shells cannot drift apart: the command-line tools and the Dagster jobs, run on the same embedded sample
+with the same settings into two data roots, leave the same files, file for file (paths relative to each root;
+timings, timestamps and run ids aside)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from prep_platform.definitions import build_definitions
+from prep_platform.defs.partitions import scenario_partitions
+from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
+
+REPO = Path(__file__).resolve().parents[1]
+# What says when or how long, never what: left out of the comparison. (The hashes of the two clip manifests are of
+# files that name their own root; the manifests themselves are compared, root aside.)
+VOLATILE_KEYS = {"duration_s", "cpu_s", "created_at", "encode_seconds", "source_mtime_ns", "manifest_sha256",
+                 "panda_manifest_sha256"}
+SIZE, FRAMES = "144x96", 9
+
+
+def _cli(*args: str, env: dict) -> None:
+    result = subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{args[0]} exited {result.returncode}:\n{result.stderr[-3000:]}"
+
+
+def run_the_command_line_tools(root: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREP_PLATFORM_")}
+    data = ["--data-root", str(root)]
+    geometry = ["--size", SIZE, "--frames", str(FRAMES)]
+    # The clip length a download keeps follows the window: the same frames and fps everywhere.
+    _cli("prep_platform.data_prep.download_msr_vtt", *data, "--source", "sample", "--frames", str(FRAMES), env=env)
+    _cli("prep_platform.data_prep.download_panda70m", *data, "--sample", "--ingest-shards", env=env)
+    _cli("prep_platform.data_prep.build_scenario_metadata", *data, *geometry, env=env)
+    _cli("prep_platform.data_prep.preprocess_video_latents", *data, *geometry, "--workers", "1", "--encode-latents",
+         "--vae-preset", "tiny", env=env)
+
+
+def run_the_dagster_jobs(root: Path) -> None:
+    settings = PrepPlatformSettings(data_root=str(root), msr_vtt_source="sample", frame_size=SIZE, frames=FRAMES, workers=1)
+    defs = build_definitions(settings, VaeResource(preset="tiny"))
+    with dg.instance_for_test() as instance:
+        assert defs.resolve_job_def("prep_job").execute_in_process(instance=instance).success
+        for scenario in scenario_partitions.get_partition_keys():
+            result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key=scenario)
+            assert result.success, scenario
+
+
+def _normalise(value, root: Path):
+    """Paths made relative to the root; volatile keys dropped."""
+    if isinstance(value, dict):
+        return {k: _normalise(v, root) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_normalise(v, root) for v in value]
+    if isinstance(value, str):
+        return value.replace(str(root), "<root>")
+    return value
+
+
+def _json_lines(text: str) -> list:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def comparable(path: Path, root: Path):
+    """What a file says, in a form that two roots can be compared by."""
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            header = _normalise(json.loads(str(data["header"])), root)
+            return header, {key: data[key].tobytes() for key in data.files if key != "header"}
+    if path.suffix == ".json":
+        return _normalise(json.loads(path.read_text()), root)
+    if path.suffix == ".jsonl":
+        return _normalise(_json_lines(path.read_text()), root)
+    if path.suffix in (".csv", ".md", ".txt"):
+        return path.read_text().replace(str(root), "<root>")
+    return path.read_bytes()
+
+
+def files_under(root: Path) -> set[Path]:
+    return {p.relative_to(root) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_cli_and_dagster_write_the_same_files(tmp_path):
+    cli_root, dagster_root = tmp_path / "cli", tmp_path / "dagster"
+    run_the_command_line_tools(cli_root)
+    run_the_dagster_jobs(dagster_root)
+    assert_same_files(cli_root, dagster_root)
+
+
+def assert_same_files(cli_root: Path, dagster_root: Path) -> None:
+    cli_files, dagster_files = files_under(cli_root), files_under(dagster_root)
+    # Dagster also runs VATEX (sample) and its evaluation prompts, which download_vatex does on the command line.
+    vatex_and_eval = {p for p in dagster_files if p.parts[:2] == ("raw", "vatex") or p.parts[0] == "eval"}
+    assert sorted(map(str, cli_files ^ (dagster_files - vatex_and_eval))) == []
+    for must in ("metadata/scenario_metadata.json", "metadata/scenario_metadata.report.json",
+                 "prepared/frames/urban/frames_manifest.json", "prepared/latents/urban/latents_manifest.json",
+                 "prepared/latents/urban/training_index.jsonl"):
+        assert Path(must) in cli_files, must
+    assert any(p.suffix == ".npz" for p in cli_files) and any(p.suffix == ".png" for p in cli_files)
+    different = [str(p) for p in sorted(cli_files)
+                 if comparable(cli_root / p, cli_root) != comparable(dagster_root / p, dagster_root)]
+    assert different == []
+
+
+def test_both_shells_take_names_defaults_and_meanings_from_the_settings(monkeypatch):
+    from prep_platform.data_prep import (
+        build_scenario_metadata,
+        download_msr_vtt,
+        download_panda70m,
+        download_vatex,
+        preprocess_video_latents,
+    )
+    from prep_platform.lib.settings import PrepSettings
+
+    for name in [k for k in os.environ if k.startswith("PREP_PLATFORM_")]:
+        monkeypatch.delenv(name)
+    defaults = PrepSettings()
+    # The Dagster resource: every setting, the same default and description.
+    for name, info in PrepSettings.model_fields.items():
+        resource_field = PrepPlatformSettings.model_fields[name]
+        assert (resource_field.default, resource_field.description) == (info.default, info.description), name
+    # The tools: an option per setting they take, defaulting to the setting's default.
+    taken = set()
+    for tool in (download_msr_vtt, download_vatex, download_panda70m, build_scenario_metadata, preprocess_video_latents):
+        for action in tool.build_parser()._actions:
+            if action.dest in PrepSettings.model_fields:
+                taken.add(action.dest)
+                assert action.default == getattr(defaults, action.dest), (tool.__name__, action.dest)
+                assert PrepSettings.model_fields[action.dest].description.split(" (")[0][:40] in action.help
+    assert {"frame_size", "frames", "fps", "splits", "augment", "workers", "metadata_limit", "validation_ratio",
+            "msr_vtt_limit", "vatex_download_videos", "scenarios_file"} <= taken
