@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         summary[scenario] = {"frames": run.frames.counts}
         if run.latents is not None:
             summary[scenario]["latents"] = run.latents.counts
-            summary[scenario]["training_index"] = {"path": str(layout.training_index(scenario)), **run.index.counts}
+            summary[scenario]["training_index"] = (
+                {"path": str(layout.training_index(scenario)), **run.index.counts} if run.index else
+                {"skipped": run.index_skipped})
         environment_failed += environment_failures(run.clip_rows)
         for row in run.clip_rows:
             if not is_success(row["status"]):

@@ -34,7 +34,7 @@ from prep_platform.lib.stages.metadata import (
     write_scenario_metadata,
 )
 from prep_platform.lib.stages.training_index import TrainingIndex, build_training_index, write_training_index
-from prep_platform.lib.statuses import OK
+from prep_platform.lib.statuses import OK, environment_failures
 
 CONTACT_SHEET_CLIPS = 16
 
@@ -192,6 +192,7 @@ class ScenarioRun:
     frames: FrameStageResult
     latents: LatentStageResult | None = None
     index: TrainingIndex | None = None
+    index_skipped: str = ""  # why no index was written
     clip_rows: list[dict] = field(default_factory=list)  # every per-clip row of every step, for failure summaries
 
 
@@ -204,5 +205,11 @@ def prepare_scenario(settings: PrepSettings, layout: DataLayout, scenario: str, 
     if encoder is not None:
         run.latents = encode_latents(settings, layout, scenario, encoder, progress=progress_for("latents"))
         run.clip_rows += run.latents.clips
-        run.index = write_index(settings, layout, scenario)
+        machine_failures = environment_failures(run.latents.clips)
+        if machine_failures:
+            # The index lists what a trainer may load: not while caches are missing for a reason a rerun fixes (in
+            # Dagster, the blocking check on clip_latents holds training_index back the same way).
+            run.index_skipped = f"{len(machine_failures)} cache(s) failed for a reason of the machine; rerun to resume"
+        else:
+            run.index = write_index(settings, layout, scenario)
     return run
