@@ -29,17 +29,22 @@ SCENARIOS = load_scenarios_setting()
 scenario_partitions = dg.StaticPartitionsDefinition(list(SCENARIOS.scenarios))
 
 
-def scenario_asset_check(**kwargs):
-    """`dg.asset_check` for a per-scenario check. Partitioned checks are a preview feature in dagster 1.13 and
+def partitioned_asset_check(partitions_def: dg.PartitionsDefinition, **kwargs):
+    """`dg.asset_check` for a partitioned check. Partitioned checks are a preview feature in dagster 1.13 and
     say so at every import; the warning is silenced here, where the project uses the feature on purpose, and
     nowhere else."""
     def decorate(fn):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec",
                                     category=dg.PreviewWarning)
-            return dg.asset_check(partitions_def=scenario_partitions, **kwargs)(fn)
+            return dg.asset_check(partitions_def=partitions_def, **kwargs)(fn)
 
     return decorate
+
+
+def scenario_asset_check(**kwargs):
+    """A check per scenario partition."""
+    return partitioned_asset_check(scenario_partitions, **kwargs)
 
 
 def scenario_asset(**kwargs):

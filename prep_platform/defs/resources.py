@@ -9,6 +9,7 @@ import dagster as dg
 import pydantic
 
 from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.models.text_encoder import TextEncoder, TextEncoderSettings
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform.lib.settings import ENV_PREFIX, PrepSettings
 
@@ -43,9 +44,9 @@ PrepPlatformSettings = pydantic.create_model(
 )
 
 
-def _vae_fields() -> dict:
-    types = typing.get_type_hints(VaeSettings)
-    return {f.name: (types[f.name], pydantic.Field(f.default)) for f in dataclasses.fields(VaeSettings)}
+def _dataclass_fields(settings_class) -> dict:
+    types = typing.get_type_hints(settings_class)
+    return {f.name: (types[f.name], pydantic.Field(f.default)) for f in dataclasses.fields(settings_class)}
 
 
 class _VaeResourceBase(dg.ConfigurableResource):
@@ -64,7 +65,27 @@ class _VaeResourceBase(dg.ConfigurableResource):
         return cls(preset=PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE).vae_preset())
 
 
-VaeResource = pydantic.create_model("VaeResource", __base__=_VaeResourceBase, __module__=__name__, **_vae_fields())
+VaeResource = pydantic.create_model("VaeResource", __base__=_VaeResourceBase, __module__=__name__,
+                                    **_dataclass_fields(VaeSettings))
+
+
+class _TextEncoderResourceBase(dg.ConfigurableResource):
+    """The CogVideoX text encoder (lib.models.text_encoder.TextEncoderSettings): `default` (the model's own T5
+    encoder and tokenizer, bf16 on CUDA) or `tiny` (the same classes, tiny random config, offline tokenizer)."""
+
+    def settings(self) -> TextEncoderSettings:
+        return TextEncoderSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TextEncoderSettings)})
+
+    def load(self) -> TextEncoder:
+        return TextEncoder(self.settings())
+
+    @classmethod
+    def from_env(cls) -> "TextEncoderResource":
+        return cls(preset=PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE).text_encoder_preset())
+
+
+TextEncoderResource = pydantic.create_model("TextEncoderResource", __base__=_TextEncoderResourceBase,
+                                            __module__=__name__, **_dataclass_fields(TextEncoderSettings))
 
 
 def run_config_class(name: str, *setting_names: str, **extra) -> type[dg.Config]:

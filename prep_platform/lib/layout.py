@@ -10,7 +10,9 @@ resolves inside its root, so nothing a dataset or a hand-edited metadata file sa
     <root>/prepared/images/<scenario>/<frame tag>/    <id>.png: conditioning images, one folder per frame config
     <root>/prepared/latents/<scenario>/               <id>.npz, <id>.hflip.npz, latents_manifest.json,
                                                       training_index.jsonl
-    <root>/prepared/prompt_embeds/, <root>/exports/<format>/   prompt embeddings and trainer exports
+    <root>/prepared/prompt_embeds/<encoder tag>/<prompt sha256>.safetensors   one file per distinct prompt
+    <root>/prepared/prompt_embeds/manifests/<scenario>.json   every clip's prompt variants -> their files
+    <root>/exports/<format>/   a trainer's layout (export.json maps every stem to its clip)
     <root>/eval/vatex/         vatex_eval_prompts.json, images/
 
 A command-line user may point a source folder, the metadata file or a prepared folder elsewhere (`relocated`);
@@ -164,6 +166,7 @@ class DataLayout:
     frames_root_at: Path | None = None
     images_root_at: Path | None = None
     latents_root_at: Path | None = None
+    prompt_embeds_root_at: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -255,7 +258,17 @@ class DataLayout:
 
     @property
     def prompt_embeds_root(self) -> Path:
-        return self.prepared_root / "prompt_embeds"
+        return self.prompt_embeds_root_at or self.prepared_root / "prompt_embeds"
+
+    def prompt_embedding_folder(self, encoder_tag: str) -> Path:
+        """One folder per text encoder identity: another encoder's embeddings are never taken for these."""
+        return path_inside(self.prompt_embeds_root, check_id(encoder_tag, "text encoder tag"))
+
+    def prompt_embedding(self, encoder_tag: str, prompt_sha256: str) -> Path:
+        return self.prompt_embedding_folder(encoder_tag) / f"{check_id(prompt_sha256, 'prompt sha256')}.safetensors"
+
+    def prompt_embeds_manifest(self, scenario: str) -> Path:
+        return path_inside(self.prompt_embeds_root, "manifests", f"{check_id(scenario, 'scenario')}.json")
 
     def export_root(self, export_format: str) -> Path:
         return path_inside(self.root / "exports", check_id(export_format, "export format"))
@@ -272,6 +285,7 @@ class DataLayout:
             "raw": (self.root / "raw",),
             "metadata": (self.metadata_file.parent,),
             "frames": (self.frames_root, self.images_root),
-            "latents": (self.latents_root,),
+            "latents": (self.latents_root, self.prompt_embeds_root),
             "eval": (self.root / "eval",),
+            "exports": (self.root / "exports",),
         }

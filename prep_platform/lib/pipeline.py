@@ -3,15 +3,19 @@ from the layout, writes its output there, and returns what it did. A Dagster ass
 command-line tool calls the same ones in order. Adding a stage is one function here, one asset and one CLI line.
 
     fetch_msr_vtt → [fetch_vatex → build_eval_prompts] → panda_instructions → select_panda_subset →
-    ingest_panda_shards → build_metadata → per scenario: prepare_frames → encode_latents → write_index
+    ingest_panda_shards → build_metadata → per scenario: prepare_frames → encode_latents → write_index,
+    and encode_prompts → per format: export_training_set
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prep_platform.lib.exports.collect import ExportSample, collect_samples
+from prep_platform.lib.exports.export import ExportResult, format_module, run_export
 from prep_platform.lib.files.atomic import write_json_atomic
 from prep_platform.lib.files.images import contact_sheet
 from prep_platform.lib.layout import DataLayout
@@ -33,6 +37,7 @@ from prep_platform.lib.stages.metadata import (
     load_metadata_document,
     write_scenario_metadata,
 )
+from prep_platform.lib.stages.prompt_embeddings import PromptStageResult, read_prompt_manifest, run_prompt_stage, write_prompt_manifest
 from prep_platform.lib.stages.training_index import TrainingIndex, build_training_index, write_training_index
 from prep_platform.lib.statuses import OK, environment_failures
 
@@ -213,3 +218,40 @@ def prepare_scenario(settings: PrepSettings, layout: DataLayout, scenario: str, 
         else:
             run.index = write_index(settings, layout, scenario)
     return run
+
+
+# --- prompt embeddings and training exports -------------------------------------------------------------------
+
+
+def encode_prompts(settings: PrepSettings, layout: DataLayout, scenario: str, encoder, *,
+                   progress: ProgressCallback | None = None) -> PromptStageResult:
+    """Every prompt variant of the scenario's records encoded once per distinct prompt; the scenario's manifest."""
+    result = run_prompt_stage(scenario_records(settings, layout, scenario), layout, encoder, progress=progress)
+    write_prompt_manifest(layout.prompt_embeds_manifest(scenario), result, scenario)
+    return result
+
+
+def export_samples(settings: PrepSettings, layout: DataLayout, export_format: str,
+                   scenarios: list[str] | None = None) -> tuple[list[ExportSample], list[str]]:
+    """The samples of an export from the scenarios' training indexes (and prompt manifests), and the scenarios
+    left out because they have no training index yet."""
+    module = format_module(export_format)
+    index_rows, manifests, unprepared = {}, {}, []
+    for scenario in scenarios or scenarios_to_prepare(settings, layout):
+        path = layout.training_index(scenario)
+        if not path.exists():
+            unprepared.append(scenario)
+            continue
+        index_rows[scenario] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        manifests[scenario] = read_prompt_manifest(layout.prompt_embeds_manifest(scenario))
+    samples = collect_samples(layout, index_rows, manifests, splits=settings.export_split_names(),
+                              need_embeddings=module.NEEDS_EMBEDDINGS)
+    return samples, unprepared
+
+
+def export_training_set(settings: PrepSettings, layout: DataLayout, export_format: str, *,
+                        scenarios: list[str] | None = None, output: Path | None = None) -> ExportResult:
+    """The export in the format's layout (default folder: <root>/exports/<format>); unchanged inputs, no writes."""
+    samples, unprepared = export_samples(settings, layout, export_format, scenarios)
+    return run_export(samples, export_format, output or layout.export_root(export_format),
+                      notes={"scenarios_without_training_index": unprepared})

@@ -79,6 +79,7 @@ class PrepSettings(BaseModel):
     augment: bool = Field(False, description="also encode a horizontally flipped variant per clip (<id>.hflip.npz)")
     workers: int = Field(2, ge=0, description="decode worker processes (0: in-process)")
     prefetch: int = Field(4, ge=1, description="decoded clips queued ahead of the encoder")
+    export_split: str = Field("train", description="which split the training exports hold: train, validation or all")
     # --- checks ---
     max_failed_share: float = Field(0.2, ge=0.0, le=1.0, description="checks fail when a larger share of a stage's clips failed")
     storage_budget_gb: float = Field(6.0, description="budget of the curated subset (clips in the metadata; a Panda-70M subset's download)")
@@ -130,6 +131,15 @@ class PrepSettings(BaseModel):
 
     def resolved_vatex_source(self) -> str:
         return self.vatex_source or (SAMPLE if self.msr_vtt_source == SAMPLE else "hub")
+
+    def export_split_names(self) -> tuple[str, ...]:
+        return PrepSettings(splits=self.export_split).split_names()
+
+    def text_encoder_preset(self, environ: Mapping[str, str] | None = None) -> str:
+        """PREP_PLATFORM_TEXT_ENCODER_PRESET when set; else the tiny T5 with the sample source, the model's own
+        text encoder otherwise."""
+        environ = os.environ if environ is None else environ
+        return environ.get(ENV_PREFIX + "TEXT_ENCODER_PRESET") or ("tiny" if self.msr_vtt_source == SAMPLE else "default")
 
     def places_panda_sample(self) -> bool:
         return self.panda_sample if self.panda_sample is not None else self.msr_vtt_source == SAMPLE

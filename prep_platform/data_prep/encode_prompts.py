@@ -1,0 +1,76 @@
+"""Encode every prompt variant of a scenario metadata file with the CogVideoX text encoder (the asset
+prompt_embeddings, one scenario after another).
+
+    python -m prep_platform.data_prep.encode_prompts --metadata data/metadata/scenario_metadata.json \\
+        --output-dir data/prepared/prompt_embeds [--text-encoder-preset default|tiny] [--device auto] [--batch-size 8]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, ProgressBars, SettingsParser, run_cli
+from prep_platform.lib import pipeline
+from prep_platform.lib.models.text_encoder import TEXT_ENCODER_PRESETS, TextEncoderSettings
+from prep_platform.lib.statuses import environment_failures
+
+
+def build_parser() -> SettingsParser:
+    parser = SettingsParser(
+        prog="encode_prompts",
+        description="T5 prompt embeddings (the model's own text encoder and tokenizer, max length 226, padded to max "
+        "length, truncated) for every prompt variant of every clip, caption first; one file per distinct prompt "
+        "named by its sha256 under <output-dir>/<encoder tag>/, recording model, revision, max length and tokenizer "
+        "fingerprint. Identical prompts are encoded once; a run with nothing changed encodes nothing.",
+    )
+    parser.add_argument("--metadata", default=None, help="scenario metadata JSON (default: <data-root>/metadata/scenario_metadata.json)")
+    parser.add_argument("--output-dir", default=None, help="prompt embeddings root (default: <data-root>/prepared/prompt_embeds)")
+    parser.setting("--split", "splits", choices=("train", "validation", "all"))
+    parser.setting("--scenarios", "scenarios_file")
+    parser.add_argument("--scenario", action="append", help="only these scenarios (repeatable; default: all)")
+    defaults = TextEncoderSettings()
+    parser.add_argument("--text-encoder-preset", choices=TEXT_ENCODER_PRESETS,
+                        default=parser.setting_defaults.text_encoder_preset(),
+                        help="default: the model's own T5 encoder and tokenizer; tiny: the same classes with a tiny "
+                        "random config and an offline tokenizer (CPU demo, tests). Default: %(default)s "
+                        "($PREP_PLATFORM_TEXT_ENCODER_PRESET, else tiny with the sample source)")
+    parser.add_argument("--text-encoder", default=defaults.model_id,
+                        help="model repo id or local folder holding text_encoder/ and tokenizer/ (default: %(default)s)")
+    parser.add_argument("--revision", default=defaults.revision)
+    parser.add_argument("--device", default=defaults.device, help="auto: cuda when available (default: %(default)s)")
+    parser.add_argument("--dtype", default=defaults.dtype, help="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, settings = build_parser().parse(argv)
+    layout = settings.layout().relocated(metadata_file=args.metadata, prompt_embeds_root=args.output_dir)
+    scenarios = args.scenario or pipeline.scenarios_to_prepare(settings, layout)
+    from prep_platform.lib.models.text_encoder import TextEncoder
+
+    encoder = TextEncoder(TextEncoderSettings(preset=args.text_encoder_preset, model_id=args.text_encoder,
+                                              revision=args.revision, device=args.device, dtype=args.dtype,
+                                              batch_size=args.batch_size))
+    summary, machine_failures = {}, []
+    for scenario in scenarios:
+        bars = ProgressBars(f"{scenario}: ")
+        try:
+            result = pipeline.encode_prompts(settings, layout, scenario, encoder, progress=bars("prompts"))
+        finally:
+            bars.close()
+        summary[scenario] = {"prompts": len(result.rows), "distinct": len(result.prompts), **result.counts,
+                             "prompts_per_s": round(result.counts.get("encoded", 0) / max(result.encode_seconds, 1e-9), 2)}
+        machine_failures += environment_failures(result.rows)
+    print(json.dumps({"encoder": encoder.tag(), "folder": str(layout.prompt_embedding_folder(encoder.tag())),
+                      "scenarios": summary}, indent=1))
+    if machine_failures:
+        print(f"encode_prompts: {len(machine_failures)} prompt(s) failed (first: {machine_failures[0]['reason']}); "
+              f"fix it and run the same command again: encoded prompts are kept", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    run_cli(main, "encode_prompts")

@@ -1,0 +1,33 @@
+"""Checks on an export: read back by its trainer's rules, counted against the training index."""
+
+import dagster as dg
+
+from prep_platform.defs.exports.assets import export_format_partitions, training_exports
+from prep_platform.defs.markdown import bullets
+from prep_platform.defs.partitions import partitioned_asset_check
+from prep_platform.defs.resources import PrepPlatformSettings
+from prep_platform.lib import pipeline
+from prep_platform.lib.exports.export import export_problems, read_export
+
+
+@partitioned_asset_check(
+    export_format_partitions,
+    asset=training_exports,
+    blocking=True,
+    description="Every exported stem has all its files with the shapes, dtypes and scaling its trainer needs (read "
+    "back by that trainer's rules); the stems are exactly the training index's clips x augmentations x prompt "
+    "variants, each with its prompt embedding.",
+)
+def training_exports_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    export_format = context.partition_key
+    prep, layout = settings.core(), settings.layout()
+    folder = layout.export_root(export_format)
+    problems = export_problems(folder)
+    export = read_export(folder) or {"stems": {}}
+    expected, _ = pipeline.export_samples(prep, layout, export_format)
+    if sorted(export["stems"]) != sorted(s.stem for s in expected):
+        problems.append(f"{len(export['stems'])} stems exported, the training index makes {len(expected)}")
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={"stems": len(export["stems"]), "expected_stems": len(expected), "problems": bullets(problems, 20)},
+    )

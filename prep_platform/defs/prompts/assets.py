@@ -1,0 +1,46 @@
+"""Prompt embeddings per scenario: the T5 text encoder on the GPU executor, once per distinct prompt."""
+
+import dagster as dg
+
+from prep_platform.defs.metadata.assets import scenario_metadata
+from prep_platform.defs.partitions import scenario_asset
+from prep_platform.defs.progress import clip_progress_logger
+from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource
+from prep_platform.defs.tags import GPU_STEP_TAGS
+from prep_platform.lib import pipeline
+
+
+@scenario_asset(
+    group_name="prompts",
+    deps=[scenario_metadata],
+    pool="gpu",
+    op_tags=GPU_STEP_TAGS,
+    kinds={"pytorch", "python"},
+    description="T5 prompt embeddings (the model's own text encoder and tokenizer, max length 226, padded, "
+    "truncated) for every prompt variant of the scenario's clips, caption first: one file per distinct prompt, "
+    "keyed by its sha256. Only new or changed prompts are encoded.",
+)
+def prompt_embeddings(context: dg.AssetExecutionContext, settings: PrepPlatformSettings,
+                      text_encoder: TextEncoderResource) -> dg.MaterializeResult:
+    scenario = context.partition_key
+    layout = settings.layout()
+    encoder = text_encoder.load()
+    context.log.info(f"text encoder {encoder.model_id} on {encoder.device} ({encoder.dtype}), tag {encoder.tag()}")
+    result = pipeline.encode_prompts(settings.core(), layout, scenario, encoder,
+                                     progress=clip_progress_logger(context, "prompts"))
+    counts = result.counts
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(result.rows),
+            "manifest": dg.MetadataValue.path(str(layout.prompt_embeds_manifest(scenario))),
+            "distinct_prompts": len(result.prompts),
+            "encoded": counts.get("encoded", 0),
+            "skipped": counts.get("skipped", 0),
+            "failed": counts.get("failed", 0),
+            "encoder_tag": result.encoder_tag,
+            "model_id": encoder.model_id,
+            "tokenizer_fingerprint": result.encoder_identity["tokenizer_fingerprint"],
+            "duration_s": result.duration_s,
+            "prompts_per_s": round(counts.get("encoded", 0) / max(result.encode_seconds, 1e-9), 2),
+        }
+    )

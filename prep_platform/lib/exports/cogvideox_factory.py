@@ -1,0 +1,89 @@
+"""cogvideox-factory (`training/cogvideox/`, `--load_tensors`): `prompts.txt` and `videos.txt` (one line per
+sample), and per stem `video_latents/<stem>.pt` [2C, T, h, w] (mean and logvar, unscaled: the trainer samples
+and multiplies by the VAE's scaling factor), `image_latents/<stem>.pt` [2C, 1, h, w] (the clean first frame,
+logvar at the floor) and `prompt_embeds/<stem>.pt` [max_length, hidden]. The mp4 named in `videos.txt` need not
+exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from prep_platform.lib.exports.collect import ExportSample
+from prep_platform.lib.exports.files import image_moments, latent_tensors, link_or_copy, moments
+from prep_platform.lib.files.prompt_embedding_file import load_prompt_embedding
+
+NAME = "cogvideox-factory"
+NEEDS_EMBEDDINGS = True
+LOSSY = False
+
+
+def launch_flags(samples: list[ExportSample]) -> str:
+    h = samples[0].header if samples else {"frames": 49, "height": 480, "width": 720}
+    return (f"--data_root <export> --caption_column prompts.txt --video_column videos.txt --load_tensors "
+            f"--frame_buckets {h['frames']} --height_buckets {h['height']} --width_buckets {h['width']}")
+
+
+def write(samples: list[ExportSample], folder: Path, **_) -> dict[str, list[str]]:
+    files: dict[str, list[str]] = {}
+    written_clip: dict[tuple[str, str], str] = {}  # (latent file) -> the first stem written from it
+    written_prompt: dict[str, str] = {}
+    for sample in samples:
+        video, image, embed = (folder / kind / f"{sample.stem}.pt" for kind in ("video_latents", "image_latents", "prompt_embeds"))
+        first = written_clip.get((sample.latent_path, sample.augmentation))
+        if first is None:
+            tensors = latent_tensors(sample.latent_path)
+            for target, tensor in ((video, moments(tensors)), (image, image_moments(tensors))):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(tensor, target)
+            written_clip[(sample.latent_path, sample.augmentation)] = sample.stem
+        else:
+            link_or_copy(folder / "video_latents" / f"{first}.pt", video)
+            link_or_copy(folder / "image_latents" / f"{first}.pt", image)
+        if sample.prompt_sha256 in written_prompt:
+            link_or_copy(folder / "prompt_embeds" / f"{written_prompt[sample.prompt_sha256]}.pt", embed)
+        else:
+            _, embedding = load_prompt_embedding(sample.prompt_embedding)
+            embed.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(embedding.contiguous(), embed)
+            written_prompt[sample.prompt_sha256] = sample.stem
+        files[sample.stem] = [f"{kind}/{sample.stem}.pt" for kind in ("video_latents", "image_latents", "prompt_embeds")]
+    (folder / "prompts.txt").write_text("".join(f"{s.prompt}\n" for s in samples), encoding="utf-8")
+    (folder / "videos.txt").write_text("".join(f"videos/{s.stem}.mp4\n" for s in samples), encoding="utf-8")
+    return files
+
+
+def problems(folder: Path, export: dict) -> list[str]:
+    """The export read back by cogvideox-factory's rules: line pairing, dot-free stems, shapes, dtypes, unscaled."""
+    found = []
+    prompts = [line.strip() for line in (folder / "prompts.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
+    videos = [line.strip() for line in (folder / "videos.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(prompts) != len(videos):
+        found.append(f"prompts.txt has {len(prompts)} lines, videos.txt {len(videos)}")
+    for line, prompt in zip(videos, prompts):
+        stem = Path(line).name.split(".")[0]  # what the trainer does with the name
+        sample = export["stems"].get(stem)
+        if sample is None or Path(line).name != f"{stem}.mp4":
+            found.append(f"videos.txt: {line!r} does not name an exported stem (a dot in the stem?)")
+            continue
+        if prompt != sample["prompt"]:
+            found.append(f"{stem}: prompts.txt line differs from the exported prompt")
+        h = sample["header"]
+        c, t, hh, ww = h["latent_channels"], (h["frames"] - 1) // 4 + 1, h["height"] // 8, h["width"] // 8
+        tensors = {kind: torch.load(folder / kind / f"{stem}.pt", map_location="cpu", weights_only=True)
+                   for kind in ("video_latents", "image_latents", "prompt_embeds")}
+        expected = {"video_latents": (2 * c, t, hh, ww), "image_latents": (2 * c, 1, hh, ww)}
+        for kind, shape in expected.items():
+            if tuple(tensors[kind].shape) != shape:
+                found.append(f"{stem}: {kind} has shape {list(tensors[kind].shape)}, expected {list(shape)}")
+        if tensors["prompt_embeds"].dim() != 2:
+            found.append(f"{stem}: prompt_embeds has shape {list(tensors['prompt_embeds'].shape)}, expected [length, hidden]")
+        frames_back = (tensors["video_latents"].shape[1] - 1) * 4 + 1  # the trainer's bucket arithmetic
+        if frames_back != h["frames"] or tensors["video_latents"].shape[2] * 8 != h["height"]:
+            found.append(f"{stem}: the trainer would bucket it as {frames_back}x{tensors['video_latents'].shape[2] * 8}, "
+                         f"not {h['frames']}x{h['height']}")
+        mean = latent_tensors(sample["latent_path"])["latent_mean"]
+        if tuple(tensors["video_latents"].shape) == expected["video_latents"] and not torch.equal(tensors["video_latents"][:c], mean):
+            found.append(f"{stem}: video_latents is not the cache's unscaled mean (pre-scaled or from another file)")
+    return found

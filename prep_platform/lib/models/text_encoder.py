@@ -1,0 +1,145 @@
+"""The CogVideoX text encoder (T5) as an encoder of prompts: the model's own tokenizer and encoder, max length 226,
+padded to max length, truncated. Presets: `default` (the pretrained text_encoder and tokenizer subfolders of the
+model, bf16 on CUDA) and `tiny` (the real transformers classes with a tiny random config and an offline word-level
+tokenizer: the CPU demo and the tests; nothing is downloaded)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from prep_platform.lib.models.vae import DEFAULT_MODEL_ID, resolve_device, resolve_dtype
+
+MAX_LENGTH = 226  # CogVideoX's prompt length: what every trainer pads and truncates to
+TEXT_ENCODER_PRESETS = ("default", "tiny")
+TINY_T5_CONFIG = {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4,
+                  "relative_attention_num_buckets": 8, "dropout_rate": 0.0}
+# T5's special tokens and their ids: the tiny tokenizer keeps them where T5 has them.
+PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
+
+
+@dataclass(frozen=True)
+class TextEncoderSettings:
+    preset: str = "default"
+    model_id: str = DEFAULT_MODEL_ID  # a Hub repo id or a local folder holding text_encoder/ and tokenizer/
+    revision: str = "main"
+    device: str = "auto"  # auto: cuda when available
+    dtype: str = "auto"  # auto: bfloat16 on cuda, float32 on cpu
+    batch_size: int = 8
+    max_length: int = MAX_LENGTH
+
+    def __post_init__(self) -> None:
+        if self.preset not in TEXT_ENCODER_PRESETS:
+            raise ValueError(f"unknown text encoder preset {self.preset!r}; choose one of {', '.join(TEXT_ENCODER_PRESETS)}")
+        if self.batch_size < 1 or self.max_length < 1:
+            raise ValueError(f"batch size and max length must be >= 1, got {self.batch_size} and {self.max_length}")
+
+
+def tiny_vocabulary() -> list[str]:
+    """The words of the embedded sample's captions and the packaged scenarios: enough for the demo and the tests,
+    and the same list on every machine (sorted)."""
+    from prep_platform.lib.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_PHRASES
+    from prep_platform.lib.scenarios import load_scenarios
+
+    texts = list(NEUTRAL_CAPTIONS) + [p for phrases in SCENARIO_PHRASES.values() for p in phrases]
+    for name, spec in load_scenarios().scenarios.items():
+        texts += [name, spec.description, *spec.keywords, *spec.prompt_templates]
+    words = {w for text in texts for w in re.findall(r"[a-z0-9]+|[^\sa-z0-9]", text.lower())}
+    return sorted(words)
+
+
+@lru_cache(maxsize=1)
+def tiny_tokenizer():
+    """A word-level tokenizer built offline from `tiny_vocabulary`, with T5's special tokens and its end-of-sequence
+    rule (every prompt ends with </s>)."""
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {PAD: 0, EOS: 1, UNK: 2}
+    for word in tiny_vocabulary():
+        vocab.setdefault(word, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(r"[a-z0-9]+|[^a-z0-9]"), behavior="isolated")])
+    backend.post_processor = processors.TemplateProcessing(single=f"$A {EOS}", special_tokens=[(EOS, 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token=PAD, eos_token=EOS, unk_token=UNK)
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """What decides the token ids: the backend's full description (vocabulary, normalizer, rules), without the
+    padding and truncation state that each call sets on it (we always pad and truncate to max_length)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        description = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("padding", "truncation")}
+        text = json.dumps(description, sort_keys=True)
+    else:
+        text = json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class TextEncoder:
+    """Loads the tokenizer and the T5 encoder once; `encode` turns prompts into [B, max_length, hidden] states."""
+
+    def __init__(self, settings: TextEncoderSettings):
+        from transformers import AutoTokenizer, T5Config, T5EncoderModel
+
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.dtype = resolve_dtype(settings.dtype, self.device)
+        if settings.preset == "tiny":
+            self.tokenizer = tiny_tokenizer()
+            torch.manual_seed(0)  # the same random weights every time: stored embeddings stay valid across runs
+            config = T5Config(vocab_size=len(self.tokenizer), pad_token_id=0, eos_token_id=1, **TINY_T5_CONFIG)
+            model = T5EncoderModel(config).to(self.dtype)
+            self.model_id, self.revision = "tiny-random-t5-encoder(seed=0)", "none"
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(settings.model_id, subfolder="tokenizer", revision=settings.revision)
+            model = T5EncoderModel.from_pretrained(settings.model_id, subfolder="text_encoder",
+                                                   revision=settings.revision, torch_dtype=self.dtype)
+            self.model_id, self.revision = settings.model_id, settings.revision
+        self.model = model.to(self.device).eval().requires_grad_(False)
+        self.hidden_size = int(self.model.config.d_model)
+
+    def identity(self) -> dict:
+        """What makes two embeddings of the same prompt interchangeable (goes into every file's header)."""
+        return {
+            "model_id": self.model_id,
+            "revision": self.revision,
+            "text_encoder_subfolder": "text_encoder",
+            "tokenizer_fingerprint": tokenizer_fingerprint(self.tokenizer),
+            "max_length": self.settings.max_length,
+            "padding": "max_length",
+            "truncation": True,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "hidden_size": self.hidden_size,
+        }
+
+    def identity_fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def tag(self) -> str:
+        """A folder name per encoder identity: readable first, unique by its fingerprint."""
+        name = re.sub(r"[^A-Za-z0-9_-]+", "-", self.model_id.rstrip("/").split("/")[-1]).strip("-") or "text-encoder"
+        return f"{name}_{self.settings.max_length}_{self.identity_fingerprint()[:8]}"
+
+    @torch.inference_mode()
+    def encode(self, prompts: list[str]) -> torch.Tensor:
+        """prompts -> [B, max_length, hidden] in the encode dtype, on the CPU."""
+        tokens = self.tokenizer(prompts, padding="max_length", max_length=self.settings.max_length, truncation=True,
+                                add_special_tokens=True, return_tensors="pt")
+        hidden = self.model(tokens.input_ids.to(self.device))[0]
+        return hidden.to(self.dtype).cpu()
+
+    def settings_dict(self) -> dict:
+        return asdict(self.settings)
+
+
+def as_numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.float().numpy()

@@ -1,0 +1,118 @@
+"""The prompt stage: every prompt variant of every record (the caption first) encoded by the text encoder into one
+file per distinct prompt. Files are keyed by the prompt's sha256 inside a folder per encoder identity, so an
+identical prompt is encoded once, a changed caption re-encodes only that prompt, and a run with nothing changed
+encodes nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prep_platform import __version__
+from prep_platform.lib.files.atomic import folder_lock, write_json_atomic
+from prep_platform.lib.files.prompt_embedding_file import (
+    normalise_prompt,
+    prompt_sha256,
+    read_prompt_header,
+    write_prompt_embedding,
+)
+from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.stages.frames import ProgressCallback, say_on_stderr
+from prep_platform.lib.statuses import ENVIRONMENT, status_counts
+
+
+@dataclass
+class PromptStageResult:
+    rows: list[dict]  # one per (clip, prompt variant)
+    encoder_identity: dict
+    encoder_tag: str
+    prompts: dict[str, str] = field(default_factory=dict)  # sha256 -> status of each distinct prompt
+    duration_s: float = 0.0
+    encode_seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Per distinct prompt: encoded, skipped (current), failed."""
+        return status_counts(self.prompts.values())
+
+
+def prompts_of(records: list[dict]) -> list[dict]:
+    """(video_id, split, variant index, prompt) for every prompt variant of every record; variant 0 is the caption."""
+    rows = []
+    for record in records:
+        variants = record.get("prompt_variants") or [record["caption"]]
+        for index, prompt in enumerate(variants):
+            rows.append({"video_id": record["video_id"], "split": record.get("split", ""), "variant": index,
+                         "prompt": normalise_prompt(prompt)})
+    return rows
+
+
+def run_prompt_stage(records: list[dict], layout: DataLayout, encoder, *, progress: ProgressCallback | None = None,
+                     on_wait=None) -> PromptStageResult:
+    """Encode the prompts of `records` whose file is missing or was made by another encoder."""
+    started = time.perf_counter()
+    tag, fingerprint = encoder.tag(), encoder.identity_fingerprint()
+    rows = prompts_of(records)
+    distinct = {prompt_sha256(row["prompt"]): row["prompt"] for row in rows}
+    result = PromptStageResult(rows, encoder.identity(), tag)
+    folder = layout.prompt_embedding_folder(tag)
+    with folder_lock([folder], on_wait or say_on_stderr):
+        to_encode = []
+        for sha, prompt in distinct.items():
+            header = read_prompt_header(layout.prompt_embedding(tag, sha))
+            if header and header.get("encoder_fingerprint") == fingerprint and header.get("prompt_sha256") == sha:
+                result.prompts[sha] = "skipped"
+            else:
+                to_encode.append((sha, prompt))
+        counts: Counter = Counter(result.prompts.values())
+        reasons: dict[str, str] = {}
+        size = encoder.settings.batch_size
+        for start in range(0, len(to_encode), size):
+            batch = to_encode[start:start + size]
+            try:
+                began = time.perf_counter()
+                states = encoder.encode([prompt for _, prompt in batch])
+                result.encode_seconds += time.perf_counter() - began
+            except Exception as exc:  # e.g. out of memory: the batch fails with the reason, the run goes on
+                for sha, _ in batch:
+                    result.prompts[sha], reasons[sha] = "failed", f"encode failed: {type(exc).__name__}: {exc}"
+                counts.update("failed" for _ in batch)
+                continue
+            for (sha, prompt), state in zip(batch, states, strict=True):
+                header = {**encoder.identity(), "encoder_fingerprint": fingerprint, "prompt": prompt,
+                          "prompt_sha256": sha, "shape": list(state.shape), "package_version": __version__}
+                try:
+                    write_prompt_embedding(layout.prompt_embedding(tag, sha), state, header)
+                    result.prompts[sha] = "encoded"
+                except OSError as exc:
+                    result.prompts[sha], reasons[sha] = "failed", f"write failed: {exc}"
+                counts[result.prompts[sha]] += 1
+            if progress:
+                progress(len(result.prompts), len(distinct), counts)
+    for row in rows:
+        sha = prompt_sha256(row["prompt"])
+        row.update(prompt_sha256=sha, path=str(layout.prompt_embedding(tag, sha)), status=result.prompts[sha])
+        if sha in reasons:
+            row.update(reason=reasons[sha], cause=ENVIRONMENT)
+    result.duration_s = round(time.perf_counter() - started, 3)
+    return result
+
+
+def write_prompt_manifest(path: Path | str, result: PromptStageResult, partition: str) -> None:
+    write_json_atomic(path, {
+        "partition": partition,
+        "package_version": __version__,
+        "encoder": {**result.encoder_identity, "tag": result.encoder_tag},
+        "counts": result.counts,
+        "duration_s": result.duration_s,
+        "encode_seconds": round(result.encode_seconds, 3),
+        "prompts": result.rows,
+    })
+
+
+def read_prompt_manifest(path: Path | str) -> dict | None:
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,216 @@
+"""Exports loaded back by each trainer's own rules (file names, keys, shapes, dtypes, scaling, stems), and the
+wrong ones refused: a dotted stem, a pre-scaled cogvideox-factory latent, an unscaled CogVideo cache, mixed VAEs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from prep_platform.lib import pipeline
+from prep_platform.lib.exports import export as export_module
+from prep_platform.lib.exports.collect import ExportError, stem_for
+from prep_platform.lib.exports.export import FORMATS, export_problems, read_export
+from prep_platform.lib.files.latent_file import load_latent_file, write_latent_file
+from prep_platform_tests.support.prepared import SCENARIOS, prepare_sample_root
+
+
+@pytest.fixture(scope="module")
+def prepared_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("prepared")
+    prepare_sample_root(root)
+    return root
+
+
+@pytest.fixture
+def settings(prepared_root, tmp_path):
+    """A private copy of the prepared root (exports write into it)."""
+    root = tmp_path / "data"
+    shutil.copytree(prepared_root, root, symlinks=True)
+    settings = prepare_settings(root)
+    return settings
+
+
+def prepare_settings(root):
+    from prep_platform.lib.settings import PrepSettings
+
+    # The copied metadata names the original root's paths; the layout (not the metadata) decides where files are.
+    return PrepSettings(data_root=str(root), msr_vtt_source="sample", frame_size="144x96", frames=9, workers=0,
+                        augment=True, msr_vtt_limit=16, export_split="all")
+
+
+def _index_rows(settings):
+    layout = settings.layout()
+    return [json.loads(line) for s in SCENARIOS for line in layout.training_index(s).read_text().splitlines()]
+
+
+def _export(settings, fmt):
+    return pipeline.export_training_set(settings, settings.layout(), fmt, scenarios=list(SCENARIOS))
+
+
+def test_stems_cover_the_training_index_and_are_dot_free_and_unique(settings):
+    result = _export(settings, "cogvideox-factory")
+    rows = _index_rows(settings)
+    expected = sum(len(r["prompt_variants"]) * (1 + len(r["augmentations"])) for r in rows)
+    assert result.stems == expected == len(result.export["stems"]) and expected > 0
+    stems = list(result.export["stems"])
+    assert all("." not in s for s in stems) and len(set(stems)) == len(stems)
+    hflip = [s for s, v in result.export["stems"].items() if v["augmentation"] == "hflip"]
+    assert hflip and all("__hflip" in s for s in hflip)
+    assert any(v["prompt_variant"] > 0 and "__p" in s for s, v in result.export["stems"].items())
+    sample = next(iter(result.export["stems"].values()))
+    assert {"video_id", "scenario", "augmentation", "prompt_variant", "latent_path", "header"} <= set(sample)
+    assert sample["header"]["scaling_factor"] == load_latent_file(sample["latent_path"])[0]["scaling_factor"]
+    assert stem_for("urban", "clip.v2", "hflip", 3) == "urban__clip-v2__hflip__p3"
+
+
+def test_cogvideox_factory_loads_by_its_dataset_rules(settings):
+    folder = _export(settings, "cogvideox-factory").folder
+    assert export_problems(folder) == []
+    # What VideoDataset(load_tensors=True, image_to_video=True) does with the folder.
+    prompts = [l.strip() for l in (folder / "prompts.txt").read_text().splitlines() if l.strip()]
+    videos = [folder / l.strip() for l in (folder / "videos.txt").read_text().splitlines() if l.strip()]
+    assert len(prompts) == len(videos)
+    export = read_export(folder)
+    for path, prompt in zip(videos, prompts):
+        stem = path.name.split(".")[0]
+        latents = torch.load(path.parent.parent / "video_latents" / f"{stem}.pt", weights_only=True)
+        image = torch.load(path.parent.parent / "image_latents" / f"{stem}.pt", weights_only=True)
+        embeds = torch.load(path.parent.parent / "prompt_embeds" / f"{stem}.pt", weights_only=True)
+        num_frames = (latents.size(1) - 1) * 4 + 1 if latents.size(1) % 2 else latents.size(1) * 4
+        assert (num_frames, latents.size(2) * 8, latents.size(3) * 8) == (9, 96, 144)  # the trainer's bucket
+        assert latents.shape[0] == 2 * 4 and image.shape == (8, 1, 12, 18) and embeds.shape == (226, 32)
+        header, arrays = load_latent_file(export["stems"][stem]["latent_path"])
+        assert torch.equal(latents[:4], torch.from_numpy(arrays["latent_mean"]))  # unscaled, not sampled
+        assert torch.equal(latents[4:], torch.from_numpy(arrays["latent_logvar"]))
+        assert prompt == export["stems"][stem]["prompt"]
+
+
+def test_cogvideo_finetune_serves_from_its_cache(settings):
+    folder = _export(settings, "cogvideo-finetune").folder
+    assert export_problems(folder) == []
+    export = read_export(folder)
+    options = export["options"]
+    assert options["resolution"] == "9x96x144"
+    prompts = [l.strip() for l in (folder / "prompts.txt").read_text().splitlines() if l.strip()]
+    videos = [folder / l.strip() for l in (folder / "videos.txt").read_text().splitlines() if l.strip()]
+    images = [folder / l.strip() for l in (folder / "images.txt").read_text().splitlines() if l.strip()]
+    assert len(prompts) == len(videos) == len(images) and all(p.is_file() for p in videos + images)
+    for prompt, video in zip(prompts, videos):
+        cache = folder / "cache" / "video_latent" / options["model_name"] / options["resolution"] / f"{video.stem}.safetensors"
+        encoded = load_file(str(cache))["encoded_video"]
+        embedding = load_file(str(folder / "cache" / "prompt_embeddings" / f"{hashlib.sha256(prompt.encode()).hexdigest()}.safetensors"))["prompt_embedding"]
+        header, arrays = load_latent_file(export["stems"][video.stem]["latent_path"])
+        assert encoded.shape == (4, 3, 12, 18) and embedding.shape == (226, 32)
+        # One sample of the distribution times the header's scaling factor: near mean x factor, not the mean itself.
+        scaled_mean = torch.from_numpy(arrays["latent_mean"]).float() * header["scaling_factor"]
+        assert not torch.equal(encoded.float(), scaled_mean)
+        assert (encoded.float() - scaled_mean).abs().mean() < (encoded.float() - scaled_mean / header["scaling_factor"]).abs().mean() + 1.0
+
+
+def test_finetrainers_precomputed_files(settings):
+    folder = _export(settings, "finetrainers").folder
+    assert export_problems(folder) == []
+    data = folder / "finetrainers-precomputed-data"
+    latents = sorted(data.glob("latent-*.pt"))
+    assert len(latents) == len(list(data.glob("condition-*.pt"))) == len(read_export(folder)["stems"])
+    item = torch.load(data / "latent-0.pt", weights_only=True)
+    condition = torch.load(data / "condition-0.pt", weights_only=True)
+    assert item["latents"].shape == (1, 3, 8, 12, 18) and condition["encoder_hidden_states"].shape == (1, 226, 32)
+
+
+def test_diffusers_videos_are_the_windows_and_say_they_are_lossy(settings):
+    folder = _export(settings, "diffusers-videos").folder
+    assert export_problems(folder) == []
+    export = read_export(folder)
+    assert export["lossy"] is True and "re-encode" in export["lossy_note"]
+    first = folder / (folder / "videos.txt").read_text().splitlines()[0]
+    with av.open(str(first)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 9 and frames[0].shape == (96, 144, 3)
+    # The first frame is the conditioning image, up to the lossy re-encode.
+    import cv2
+
+    stem = first.stem
+    image = cv2.cvtColor(cv2.imread(export["stems"][stem]["image_path"]), cv2.COLOR_BGR2RGB)
+    assert np.abs(frames[0].astype(int) - image.astype(int)).mean() < 12
+
+
+def test_wrong_exports_are_found(settings):
+    folder = _export(settings, "cogvideox-factory").folder
+    stem = next(iter(read_export(folder)["stems"]))
+    # A pre-scaled latent.
+    path = folder / "video_latents" / f"{stem}.pt"
+    good = torch.load(path, weights_only=True)
+    torch.save(good * 1.15258426, path)
+    assert any("unscaled" in p for p in export_problems(folder))
+    torch.save(good, path)
+    assert export_problems(folder) == []
+    # A stem with a dot: the trainer would load another file.
+    lines = (folder / "videos.txt").read_text().splitlines()
+    lines[0] = lines[0].replace(".mp4", ".hflip.mp4")
+    (folder / "videos.txt").write_text("\n".join(lines) + "\n")
+    assert any("dot" in p or "does not name" in p for p in export_problems(folder))
+
+    finetune = _export(settings, "cogvideo-finetune").folder
+    export = read_export(finetune)
+    stem = next(iter(export["stems"]))
+    cache = finetune / "cache" / "video_latent" / export["options"]["model_name"] / export["options"]["resolution"] / f"{stem}.safetensors"
+    mean = torch.from_numpy(load_latent_file(export["stems"][stem]["latent_path"])[1]["latent_mean"])
+    save_file({"encoded_video": mean}, str(cache))  # not sampled, not scaled
+    assert any("scaling_factor" in p for p in export_problems(finetune))
+
+
+def test_an_export_refuses_latents_of_two_vaes(settings):
+    row = _index_rows(settings)[0]
+    path = settings.layout().latent("urban", row["video_id"])  # the copy's file, by the layout
+    header, arrays = load_latent_file(path)
+    write_latent_file(path, arrays, {**header, "vae_fingerprint": "another-vae", "model_id": "other/vae"})
+    with pytest.raises(ExportError, match="vae_fingerprint"):
+        _export(settings, "cogvideox-factory")
+
+
+def test_an_export_needs_the_prompt_embeddings(settings):
+    assert _index_rows(settings)
+    settings.layout().prompt_embeds_manifest("urban").unlink()
+    with pytest.raises(ExportError, match="encode_prompts"):
+        _export(settings, "cogvideox-factory")
+    assert _export(settings, "diffusers-videos").stems > 0  # videos and captions need no embeddings
+
+
+def test_a_rerun_rewrites_nothing_and_a_change_rewrites_the_export(settings):
+    first = _export(settings, "cogvideox-factory")
+    files = {p: p.stat().st_mtime_ns for p in first.folder.rglob("*") if p.is_file()}
+    again = _export(settings, "cogvideox-factory")
+    assert again.state == "unchanged"
+    assert {p: p.stat().st_mtime_ns for p in first.folder.rglob("*") if p.is_file()} == files
+    index = settings.layout().training_index("urban")
+    lines = index.read_text().splitlines()
+    index.write_text("\n".join(lines[1:]) + "\n")  # one clip fewer
+    assert _export(settings, "cogvideox-factory").state == "written"
+
+
+def test_a_failed_export_leaves_the_previous_one_whole(settings, monkeypatch):
+    first = _export(settings, "cogvideox-factory")
+    before = read_export(first.folder)
+    module = FORMATS["cogvideox-factory"]
+    real_write = module.write
+
+    def write_then_fail(samples, folder, **kwargs):
+        real_write(samples[:3], folder)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module, "write", write_then_fail)
+    index = settings.layout().training_index("urban")
+    index.write_text("\n".join(index.read_text().splitlines()[1:]) + "\n")
+    with pytest.raises(OSError):
+        _export(settings, "cogvideox-factory")
+    assert read_export(first.folder) == before and export_problems(first.folder) == []
+    assert not list(first.folder.parent.glob(f".{first.folder.name}{export_module.PARTIAL}*"))

@@ -1,0 +1,27 @@
+"""A data root prepared end to end on the embedded sample, through the same pipeline functions the shells call:
+raw clips, metadata, frames, latents (with the flipped variant), training indexes and tiny prompt embeddings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prep_platform.lib import pipeline
+from prep_platform.lib.models.text_encoder import TextEncoder, TextEncoderSettings
+from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
+from prep_platform.lib.settings import PrepSettings
+
+SCENARIOS = ("urban", "nature")
+
+
+def prepare_sample_root(root: Path, *, scenarios=SCENARIOS) -> PrepSettings:
+    settings = PrepSettings(data_root=str(root), msr_vtt_source="sample", frame_size="144x96", frames=9, workers=0,
+                            augment=True, msr_vtt_limit=16, export_split="all")
+    layout = settings.layout()
+    pipeline.fetch_msr_vtt(settings, layout)
+    pipeline.build_metadata(settings, layout)
+    vae = VaeEncoder(VaeSettings(preset="tiny"))
+    text = TextEncoder(TextEncoderSettings(preset="tiny", batch_size=4))
+    for scenario in scenarios:
+        pipeline.prepare_scenario(settings, layout, scenario, encoder=vae)
+        pipeline.encode_prompts(settings, layout, scenario, text)
+    return settings
