@@ -1,5 +1,6 @@
 """Run the main job on the embedded sample, on CPU, offline: `prep_job` (download, metadata), then
-`latents_job` (frames, latents) for every scenario partition; every asset and check.
+`latents_job` (frames, latents, training index, prompt embeddings) for every scenario partition, then
+`exports_job` for every trainer format; every asset and check.
 
     python -m prep_platform.main_job [--data-root data] [--source sample|hub|<folder>]
 
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         from prep_platform.definitions import build_definitions
+        from prep_platform.defs.exports.assets import export_format_partitions
         from prep_platform.defs.partitions import scenario_partitions
         from prep_platform.defs.progress import PROGRESS_TO_STDERR_ENV
         from prep_platform.defs.resources import SOURCE_ENV, PrepPlatformSettings
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     with dg.DagsterInstance.get() as instance:
         runs = [("prep_job", None)] + [("latents_job", key) for key in scenario_partitions.get_partition_keys()]
+        runs += [("exports_job", key) for key in export_format_partitions.get_partition_keys()]
         for job_name, partition in runs:
             print(f"running {job_name}{f'[{partition}]' if partition else ''} ...", flush=True)
             result = defs.resolve_job_def(job_name).execute_in_process(
@@ -77,6 +80,7 @@ WRAPPER_ERRORS = {"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutio
 SUMMARY_KEYS = (
     "clips_ok", "clips_failed", "train", "validation", "excluded", "encoded", "skipped", "moved", "failed",
     "state", "video_counts", "available_share", "clips_selected", "rows_failed", "status_counts", "with_image",
+    "distinct_prompts", "stems",
 )
 
 

@@ -27,6 +27,8 @@ def test_asset_keys_and_groups():
         "clip_frames": "frames",
         "clip_latents": "latents",
         "training_index": "latents",
+        "prompt_embeddings": "prompts",
+        "training_exports": "exports",
     }
 
 
@@ -47,6 +49,8 @@ def test_dependencies():
         "clip_frames": {"scenario_metadata"},
         "clip_latents": {"clip_frames"},
         "training_index": {"clip_latents"},
+        "prompt_embeddings": {"scenario_metadata"},
+        "training_exports": {"training_index", "prompt_embeddings"},
     }
 
 
@@ -55,13 +59,18 @@ def test_frames_and_latents_are_partitioned_by_the_yaml_scenarios():
 
     graph = _graph()
     expected = list(load_scenarios().scenarios)
-    for name in ("clip_frames", "clip_latents", "training_index"):
+    for name in ("clip_frames", "clip_latents", "training_index", "prompt_embeddings"):
         assert graph.get(dg.AssetKey(name)).partitions_def.get_partition_keys() == expected
+    assert graph.get(dg.AssetKey("training_exports")).partitions_def.get_partition_keys() == [
+        "cogvideox-factory", "cogvideo-finetune", "finetrainers", "diffusers-videos"]
     for name in ("msr_vtt_raw", "vatex_raw", "panda70m_subset", "scenario_metadata", "vatex_eval_prompts"):
         assert graph.get(dg.AssetKey(name)).partitions_def is None
 
 
 def test_gpu_work_is_pooled_and_tagged_and_frame_work_is_not():
+    prompts_op = defs.resolve_assets_def("prompt_embeddings").node_def
+    assert prompts_op.pool == "gpu" and prompts_op.tags["prep_platform/resource"] == "gpu"
+    assert prompts_op.tags["dagster-celery/queue"] == "gpu"
     latents = defs.resolve_assets_def("clip_latents")
     frames = defs.resolve_assets_def("clip_frames")
     latents_op, frames_op = latents.node_def, frames.node_def
@@ -81,7 +90,8 @@ def test_latents_job_executor_limits_gpu_steps_and_never_forks():
     assert config["start_method"] == {"forkserver": {}}
     assert config["tag_concurrency_limits"] == [{"key": "prep_platform/resource", "value": "gpu", "limit": 1}]
     selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
-    assert selected == {"clip_frames", "clip_latents", "training_index"} and job.partitions_def.get_partition_keys()[0] == "press_room"
+    assert selected == {"clip_frames", "clip_latents", "training_index", "prompt_embeddings"}
+    assert job.partitions_def.get_partition_keys()[0] == "press_room"
 
 
 def test_dagster_yaml_limits_the_gpu_pool_and_frees_slots_of_crashed_runs():
@@ -122,6 +132,8 @@ def test_checks_per_asset_and_blocking():
         "storage_budgets_check": ("scenario_metadata", False),
         "clip_frames_images_check": ("clip_frames", True),
         "clip_latents_files_check": ("clip_latents", True),
+        "prompt_embeddings_files_check": ("prompt_embeddings", True),
+        "training_exports_files_check": ("training_exports", True),
     }
 
 

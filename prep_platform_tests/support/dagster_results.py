@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from prep_platform.definitions import build_definitions
-from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
+from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource, VaeResource
 
 
 def check_verdicts(result) -> dict[str, tuple[bool, str]]:
@@ -29,7 +29,7 @@ def materialization_metadata(result, asset: str) -> dict:
 def sample_pipeline(root):
     """Yields (definitions, settings, instance) after prep_job ran on the sample into `root`."""
     settings = PrepPlatformSettings(data_root=str(root), msr_vtt_source="sample", frame_size="144x96", frames=9, workers=1)
-    defs = build_definitions(settings, VaeResource(preset="tiny"))
+    defs = build_definitions(settings, VaeResource(preset="tiny"), TextEncoderResource(preset="tiny"))
     with dg.instance_for_test() as instance:
         assert defs.resolve_job_def("prep_job").execute_in_process(instance=instance).success
         yield defs, settings, instance

@@ -89,7 +89,15 @@ gpu_executor = dg.multiprocess_executor.configured(
 
 latents_job = dg.define_asset_job(
     "latents_job",
-    selection=dg.AssetSelection.groups("frames", "latents"),
+    selection=dg.AssetSelection.groups("frames", "latents", "prompts"),
     executor_def=step_executor(gpu_executor),
-    description="Frames and VAE latents for one scenario partition; GPU steps one at a time.",
+    description="Frames, VAE latents, the training index and prompt embeddings for one scenario partition; GPU "
+    "steps one at a time.",
+)
+
+exports_job = dg.define_asset_job(
+    "exports_job",
+    selection=dg.AssetSelection.groups("exports"),
+    executor_def=step_executor(None),
+    description="The training set in one trainer's layout (one partition per format), read back by its rules.",
 )

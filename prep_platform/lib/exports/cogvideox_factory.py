@@ -6,12 +6,19 @@ exist."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 
 from prep_platform.lib.exports.collect import ExportSample
-from prep_platform.lib.exports.files import image_moments, latent_tensors, link_or_copy, moments
+from prep_platform.lib.exports.files import (
+    latent_tensors,
+    link_or_copy,
+    moments_from_file,
+    save_tensor,
+    without_zip_checksums,
+)
 from prep_platform.lib.files.prompt_embedding_file import load_prompt_embedding
 
 NAME = "cogvideox-factory"
@@ -25,29 +32,36 @@ def launch_flags(samples: list[ExportSample]) -> str:
             f"--frame_buckets {h['frames']} --height_buckets {h['height']} --width_buckets {h['width']}")
 
 
-def write(samples: list[ExportSample], folder: Path, **_) -> dict[str, list[str]]:
-    files: dict[str, list[str]] = {}
-    written_clip: dict[tuple[str, str], str] = {}  # (latent file) -> the first stem written from it
-    written_prompt: dict[str, str] = {}
+def write(samples: list[ExportSample], folder: Path, *, threads: int = 2, **_) -> dict[str, list[str]]:
+    """Each distinct window (clip x augmentation) and each distinct prompt is converted once, on `threads`
+    threads; the other stems that share it are hard links."""
+    first_of_window: dict[tuple[str, str], ExportSample] = {}
+    first_of_prompt: dict[str, ExportSample] = {}
     for sample in samples:
-        video, image, embed = (folder / kind / f"{sample.stem}.pt" for kind in ("video_latents", "image_latents", "prompt_embeds"))
-        first = written_clip.get((sample.latent_path, sample.augmentation))
-        if first is None:
-            tensors = latent_tensors(sample.latent_path)
-            for target, tensor in ((video, moments(tensors)), (image, image_moments(tensors))):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(tensor, target)
-            written_clip[(sample.latent_path, sample.augmentation)] = sample.stem
-        else:
-            link_or_copy(folder / "video_latents" / f"{first}.pt", video)
-            link_or_copy(folder / "image_latents" / f"{first}.pt", image)
-        if sample.prompt_sha256 in written_prompt:
-            link_or_copy(folder / "prompt_embeds" / f"{written_prompt[sample.prompt_sha256]}.pt", embed)
-        else:
-            _, embedding = load_prompt_embedding(sample.prompt_embedding)
-            embed.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(embedding.contiguous(), embed)
-            written_prompt[sample.prompt_sha256] = sample.stem
+        first_of_window.setdefault((sample.latent_path, sample.augmentation), sample)
+        first_of_prompt.setdefault(sample.prompt_sha256, sample)
+
+    def convert_window(sample: ExportSample) -> None:
+        video, image = moments_from_file(sample.latent_path, sample.header)
+        save_tensor(video, folder / "video_latents" / f"{sample.stem}.pt")
+        save_tensor(image, folder / "image_latents" / f"{sample.stem}.pt")
+
+    def convert_prompt(sample: ExportSample) -> None:
+        _, embedding = load_prompt_embedding(sample.prompt_embedding)
+        save_tensor(embedding.contiguous(), folder / "prompt_embeds" / f"{sample.stem}.pt")
+
+    with without_zip_checksums(), ThreadPoolExecutor(max(1, threads)) as pool:
+        jobs = [pool.submit(convert_window, s) for s in first_of_window.values()]
+        jobs += [pool.submit(convert_prompt, s) for s in first_of_prompt.values()]
+        for job in jobs:
+            job.result()  # the first failure stops the export (it is never left looking complete)
+    files: dict[str, list[str]] = {}
+    for sample in samples:
+        window = first_of_window[(sample.latent_path, sample.augmentation)].stem
+        prompt = first_of_prompt[sample.prompt_sha256].stem
+        for kind, source in (("video_latents", window), ("image_latents", window), ("prompt_embeds", prompt)):
+            if source != sample.stem:
+                link_or_copy(folder / kind / f"{source}.pt", folder / kind / f"{sample.stem}.pt")
         files[sample.stem] = [f"{kind}/{sample.stem}.pt" for kind in ("video_latents", "image_latents", "prompt_embeds")]
     (folder / "prompts.txt").write_text("".join(f"{s.prompt}\n" for s in samples), encoding="utf-8")
     (folder / "videos.txt").write_text("".join(f"videos/{s.stem}.mp4\n" for s in samples), encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from prep_platform.lib.files.latent_file import load_latent_file
+from prep_platform.lib.files.latent_file import load_latent_file, read_arrays_into
 from prep_platform.lib.video.window import FrameConfig, read_window
 
 # cogvideox-factory's image latents are a distribution like the video's; we store the clean mode only, so the
@@ -25,6 +26,36 @@ def latent_tensors(latent_path: str | Path) -> dict[str, torch.Tensor]:
     """The cache file's arrays as tensors of their own storage (torch.save writes a view's whole storage)."""
     _, arrays = load_latent_file(latent_path)
     return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
+
+
+def moments_from_file(latent_path: str | Path, header: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """([2C, T, h, w] video moments, [2C, 1, h, w] image moments) read straight from the cache file into their
+    halves: the conversion costs about what reading the file does."""
+    c, t, h, w = header["latent_channels"], (header["frames"] - 1) // 4 + 1, header["height"] // 8, header["width"] // 8
+    video = torch.empty((2 * c, t, h, w), dtype=torch.float16)
+    image = torch.full((2 * c, 1, h, w), IMAGE_LOGVAR_FLOOR, dtype=torch.float16)
+    pixels, still = video.numpy(), image.numpy()
+    read_arrays_into(latent_path, {"latent_mean": pixels[:c], "latent_logvar": pixels[c:], "image_latents": still[:c]})
+    return video, image
+
+
+@contextmanager
+def without_zip_checksums():
+    """torch.save without its zip CRC pass (PyTorch's own `compute_crc32` switch; its loader does not check the
+    field), which would otherwise cost more than the whole conversion. Set for the duration of an export."""
+    from torch.utils.serialization import config
+
+    before = config.save.compute_crc32
+    config.save.compute_crc32 = False
+    try:
+        yield
+    finally:
+        config.save.compute_crc32 = before
+
+
+def save_tensor(value, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(value, path)
 
 
 def moments(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
