@@ -16,7 +16,7 @@ import pytest
 
 from prep_platform.definitions import build_definitions
 from prep_platform.defs.partitions import scenario_partitions
-from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
+from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource, VaeResource
 
 REPO = Path(__file__).resolve().parents[1]
 # What says when or how long, never what: left out of the comparison. (The hashes of the two clip manifests are of
@@ -41,11 +41,12 @@ def run_the_command_line_tools(root: Path) -> None:
     _cli("prep_platform.data_prep.build_scenario_metadata", *data, *geometry, env=env)
     _cli("prep_platform.data_prep.preprocess_video_latents", *data, *geometry, "--workers", "1", "--encode-latents",
          "--vae-preset", "tiny", env=env)
+    _cli("prep_platform.data_prep.encode_prompts", *data, "--text-encoder-preset", "tiny", env=env)
 
 
 def run_the_dagster_jobs(root: Path) -> None:
     settings = PrepPlatformSettings(data_root=str(root), msr_vtt_source="sample", frame_size=SIZE, frames=FRAMES, workers=1)
-    defs = build_definitions(settings, VaeResource(preset="tiny"))
+    defs = build_definitions(settings, VaeResource(preset="tiny"), TextEncoderResource(preset="tiny"))
     with dg.instance_for_test() as instance:
         assert defs.resolve_job_def("prep_job").execute_in_process(instance=instance).success
         for scenario in scenario_partitions.get_partition_keys():
@@ -101,6 +102,7 @@ def assert_same_files(cli_root: Path, dagster_root: Path) -> None:
     vatex_and_eval = {p for p in dagster_files if p.parts[:2] == ("raw", "vatex") or p.parts[0] == "eval"}
     assert sorted(map(str, cli_files ^ (dagster_files - vatex_and_eval))) == []
     for must in ("metadata/scenario_metadata.json", "metadata/scenario_metadata.report.json",
+                 "prepared/prompt_embeds/manifests/urban.json",
                  "prepared/frames/urban/frames_manifest.json", "prepared/latents/urban/latents_manifest.json",
                  "prepared/latents/urban/training_index.jsonl"):
         assert Path(must) in cli_files, must

@@ -1,6 +1,7 @@
-"""The resources every asset takes: the platform's settings and the VAE. Their fields are generated from the core's
-settings (lib.settings.PrepSettings, lib.models.vae.VaeSettings), so the UI's config, the command-line options and
-the pipeline share one set of names, defaults and descriptions."""
+"""The resources the assets take: the platform's settings, the VAE and the text encoder. Their fields are generated
+from the core's settings classes (lib.settings.PrepSettings, lib.models.vae.VaeSettings,
+lib.models.text_encoder.TextEncoderSettings), so the UI's config, the command-line options and the pipeline share
+one set of names, defaults and descriptions."""
 
 import dataclasses
 import typing

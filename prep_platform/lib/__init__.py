@@ -1,1 +1,1 @@
-"""The pure core: parsing, downloading, probing, labelling, manifests. No Dagster import here."""
+"""The pure core: data layout, settings, the pipeline and its stages, sources, formats. No Dagster import here."""

@@ -61,7 +61,7 @@ def test_every_gpu_step_parses_into_gpu_container_resources():
         else:
             assert "resources" not in config.container_config  # CPU steps ask for no GPU
             assert tags["dagster-celery/queue"] == "cpu"
-    assert gpu_assets == ["clip_latents"]
+    assert sorted(gpu_assets) == ["clip_latents", "prompt_embeddings"]
 
 
 def test_deploy_files_are_valid_yaml_and_consistent():

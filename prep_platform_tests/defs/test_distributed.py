@@ -101,8 +101,8 @@ def test_gpu_steps_run_only_on_the_gpu_worker_and_outputs_match_a_local_run(clus
     workers = {**prep["workers"], **latents["workers"]}
     assert set(prep["steps"]) | set(latents["steps"]) <= set(workers)  # every step ran on a Celery worker
     gpu_steps = {step for step, worker in workers.items() if worker.startswith("gpu@")}
-    assert gpu_steps == {"clip_latents"}, workers
-    assert all(worker.startswith("cpu@") for step, worker in workers.items() if step != "clip_latents")
+    assert gpu_steps == {"clip_latents", "prompt_embeddings"}, workers
+    assert all(worker.startswith("cpu@") for step, worker in workers.items() if step not in gpu_steps)
 
     # The same pipeline in one process (SQLite instance) writes the same files and the same headers.
     local_home = tmp_path / "home"

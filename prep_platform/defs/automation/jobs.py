@@ -1,5 +1,6 @@
-"""Jobs. `prep_job`: downloads and metadata. `latents_job`: one scenario's frames and latents, on an executor
-that runs at most one GPU step at a time."""
+"""Jobs. `prep_job`: downloads and metadata. `latents_job`: one scenario's frames, latents, training index and
+prompt embeddings, on an executor that runs at most one GPU step at a time. `exports_job`: one trainer format's
+export."""
 
 import os
 
