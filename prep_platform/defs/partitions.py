@@ -54,3 +54,11 @@ def scenario_asset(**kwargs):
 
     return dg.asset(partitions_def=scenario_partitions, owners=OWNERS, automation_condition=downstream_automation(),
                     **kwargs)
+
+
+def gpu_scenario_asset(**kwargs):
+    """A per-scenario asset whose step holds the GPU: the `gpu` pool (one at a time), the gpu Celery queue and the
+    Kubernetes GPU request (defs/tags.py)."""
+    from prep_platform.defs.tags import GPU_STEP_TAGS
+
+    return scenario_asset(pool="gpu", op_tags=GPU_STEP_TAGS, kinds={"pytorch", "python"}, **kwargs)

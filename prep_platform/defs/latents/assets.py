@@ -6,22 +6,18 @@ import dagster as dg
 
 from prep_platform.defs.frames.assets import clip_frames
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import scenario_asset
+from prep_platform.defs.partitions import gpu_scenario_asset
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource, run_config_class, run_settings
-from prep_platform.defs.tags import GPU_STEP_TAGS
 from prep_platform.lib import pipeline
 from prep_platform.lib.statuses import CACHED_STATUSES
 
 ClipLatentsConfig = run_config_class("ClipLatentsConfig", "augment", "prefetch")
 
 
-@scenario_asset(
+@gpu_scenario_asset(
     group_name="latents",
     deps=[clip_frames],
-    pool="gpu",
-    op_tags=GPU_STEP_TAGS,
-    kinds={"pytorch", "python"},
     description="CogVideoX VAE latents per clip: latent distribution (mean, logvar) and clean first-frame image "
     "latents, float16, with a header saying how they were made. Incremental: current caches are skipped, "
     "relabelled clips moved, only new or stale clips encoded.",

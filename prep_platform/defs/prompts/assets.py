@@ -3,19 +3,15 @@
 import dagster as dg
 
 from prep_platform.defs.metadata.assets import scenario_metadata
-from prep_platform.defs.partitions import scenario_asset
+from prep_platform.defs.partitions import gpu_scenario_asset
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource
-from prep_platform.defs.tags import GPU_STEP_TAGS
 from prep_platform.lib import pipeline
 
 
-@scenario_asset(
+@gpu_scenario_asset(
     group_name="prompts",
     deps=[scenario_metadata],
-    pool="gpu",
-    op_tags=GPU_STEP_TAGS,
-    kinds={"pytorch", "python"},
     description="T5 prompt embeddings (the model's own text encoder and tokenizer, max length 226, padded, "
     "truncated) for every prompt variant of the scenario's clips, caption first: one file per distinct prompt, "
     "keyed by its sha256. Only new or changed prompts are encoded.",

@@ -107,6 +107,8 @@ def problems(folder: Path, export: dict) -> list[str]:
         if tuple(encoded.shape) != shape:
             found.append(f"{stem}: encoded_video has shape {list(encoded.shape)}, expected {list(shape)}")
             continue
+        if encoded.dtype not in (torch.float16, torch.bfloat16, torch.float32):
+            found.append(f"{stem}: encoded_video is {encoded.dtype}, expected a floating-point tensor")
         expected = scaled_sample(latent_tensors(sample["latent_path"]), h["scaling_factor"], stem)
         if not torch.equal(encoded, expected):
             found.append(f"{stem}: encoded_video is not the cache's sample x scaling_factor {h['scaling_factor']}")

@@ -22,6 +22,7 @@ from prep_platform.lib.exports.files import (
 from prep_platform.lib.files.prompt_embedding_file import load_prompt_embedding
 
 NAME = "cogvideox-factory"
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 NEEDS_EMBEDDINGS = True
 LOSSY = False
 
@@ -91,6 +92,9 @@ def problems(folder: Path, export: dict) -> list[str]:
         for kind, shape in expected.items():
             if tuple(tensors[kind].shape) != shape:
                 found.append(f"{stem}: {kind} has shape {list(tensors[kind].shape)}, expected {list(shape)}")
+        for kind, tensor in tensors.items():
+            if tensor.dtype not in FLOAT_DTYPES:  # the trainer casts to its weight dtype: any float will do
+                found.append(f"{stem}: {kind} is {tensor.dtype}, expected a floating-point tensor")
         if tensors["prompt_embeds"].dim() != 2:
             found.append(f"{stem}: prompt_embeds has shape {list(tensors['prompt_embeds'].shape)}, expected [length, hidden]")
         frames_back = (tensors["video_latents"].shape[1] - 1) * 4 + 1  # the trainer's bucket arithmetic

@@ -49,6 +49,8 @@ def problems(folder: Path, export: dict) -> list[str]:
             found.append(f"{stem}: latents {None if latents is None else list(latents.shape)}, expected {list(shape)}")
         elif not torch.equal(latents[0, :, : h["latent_channels"]], latent_tensors(sample["latent_path"])["latent_mean"].permute(1, 0, 2, 3)):
             found.append(f"{stem}: latents are not the cache's unscaled mean, frames first")
-        if condition is None or condition.dim() != 3 or condition.shape[0] != 1:
+        if latents is not None and not latents.is_floating_point():
+            found.append(f"{stem}: latents are {latents.dtype}, expected a floating-point tensor")
+        if condition is None or condition.dim() != 3 or condition.shape[0] != 1 or not condition.is_floating_point():
             found.append(f"{stem}: encoder_hidden_states is not [1, length, hidden]")
     return found
