@@ -13,9 +13,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prep_platform.lib.exports.collect import ExportSample, collect_samples
-from prep_platform.lib.exports.export import ExportResult, format_module, run_export
 from prep_platform.lib.files.atomic import write_json_atomic
 from prep_platform.lib.files.images import contact_sheet
 from prep_platform.lib.layout import DataLayout
@@ -37,9 +36,13 @@ from prep_platform.lib.stages.metadata import (
     load_metadata_document,
     write_scenario_metadata,
 )
-from prep_platform.lib.stages.prompt_embeddings import PromptStageResult, read_prompt_manifest, run_prompt_stage, write_prompt_manifest
 from prep_platform.lib.stages.training_index import TrainingIndex, build_training_index, write_training_index
 from prep_platform.lib.statuses import OK, environment_failures
+
+if TYPE_CHECKING:  # torch-backed steps are imported where they run: the other tools start in a fraction of the time
+    from prep_platform.lib.exports.collect import ExportSample
+    from prep_platform.lib.exports.export import ExportResult
+    from prep_platform.lib.stages.prompt_embeddings import PromptStageResult
 
 CONTACT_SHEET_CLIPS = 16
 
@@ -226,6 +229,8 @@ def prepare_scenario(settings: PrepSettings, layout: DataLayout, scenario: str, 
 def encode_prompts(settings: PrepSettings, layout: DataLayout, scenario: str, encoder, *,
                    progress: ProgressCallback | None = None) -> PromptStageResult:
     """Every prompt variant of the scenario's records encoded once per distinct prompt; the scenario's manifest."""
+    from prep_platform.lib.stages.prompt_embeddings import run_prompt_stage, write_prompt_manifest
+
     result = run_prompt_stage(scenario_records(settings, layout, scenario), layout, encoder, progress=progress)
     write_prompt_manifest(layout.prompt_embeds_manifest(scenario), result, scenario)
     return result
@@ -235,6 +240,10 @@ def export_samples(settings: PrepSettings, layout: DataLayout, export_format: st
                    scenarios: list[str] | None = None) -> tuple[list[ExportSample], list[str]]:
     """The samples of an export from the scenarios' training indexes (and prompt manifests), and the scenarios
     left out because they have no training index yet."""
+    from prep_platform.lib.exports.collect import collect_samples
+    from prep_platform.lib.exports.export import format_module
+    from prep_platform.lib.stages.prompt_embeddings import read_prompt_manifest
+
     module = format_module(export_format)
     index_rows, manifests, unprepared = {}, {}, []
     for scenario in scenarios or scenarios_to_prepare(settings, layout):
@@ -252,6 +261,8 @@ def export_samples(settings: PrepSettings, layout: DataLayout, export_format: st
 def export_training_set(settings: PrepSettings, layout: DataLayout, export_format: str, *,
                         scenarios: list[str] | None = None, output: Path | None = None) -> ExportResult:
     """The export in the format's layout (default folder: <root>/exports/<format>); unchanged inputs, no writes."""
+    from prep_platform.lib.exports.export import run_export
+
     samples, unprepared = export_samples(settings, layout, export_format, scenarios)
     return run_export(samples, export_format, output or layout.export_root(export_format),
                       notes={"scenarios_without_training_index": unprepared})
