@@ -60,10 +60,17 @@ def cluster(tmp_path_factory):
             workers[name] = worker
             return worker
 
+        # The instance's tables are created once, before the workers start: two workers creating them at the same
+        # time race (PostgreSQL: 'type "snapshots" already exists') and the loser dies at start-up.
+        subprocess.run([sys.executable, "-c", "import dagster as dg; dg.DagsterInstance.get().dispose()"], cwd=REPO,
+                       env=_env(base), check=True, capture_output=True, timeout=120)
         start_worker("cpu", "cpu,dagster")  # one -Q value: celery keeps only the last of repeated -Q
         start_worker("gpu", "gpu")
         try:
             time.sleep(3)
+            dead = [name for name, worker in workers.items() if worker.poll() is not None]
+            if dead:  # fail now, with the reason, instead of waiting for steps nobody will take
+                raise AssertionError(f"worker(s) {dead} died at start-up: {(home / f'{dead[0]}.log').read_text()[-2000:]}")
             yield {"base": base, "home": home, "data": data, "workers": workers, "start_worker": start_worker, "pg": pg}
         finally:
             for worker in workers.values():
