@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+import typing
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -112,7 +113,8 @@ class SettingsParser(CliParser):
             self.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=default,
                               help=f"{text} (default: %(default)s)", **kwargs)
             return
-        kind = {int: int, float: float}.get(info.annotation, str)
+        base = next((t for t in typing.get_args(info.annotation) if t is not type(None)), info.annotation)  # X | None -> X
+        kind = {int: int, float: float}.get(base, str)
         self.add_argument(flag, dest=name, type=kind, default=default, help=f"{text} (default: %(default)s)", **kwargs)
 
     def parse(self, argv: list[str] | None = None) -> tuple[argparse.Namespace, PrepSettings]:

@@ -28,6 +28,7 @@ def build_parser() -> SettingsParser:
     parser.setting("--annotation-file", "msr_vtt_annotation_file")
     parser.setting("--videos-archive", "msr_vtt_videos_archive")
     parser.setting("--endpoint", "hub_endpoint")
+    parser.setting("--min-duration", "min_clip_duration_s")
     parser.setting("--frames", "frames", help="a clip must hold one window")
     parser.setting("--fps", "fps")
     return parser

@@ -61,7 +61,7 @@ def fetch_msr_vtt(settings: PrepSettings, layout: DataLayout, *, progress: Progr
         endpoint=settings.hub_endpoint,
     )
     return download_msr_vtt(layout.msr_vtt.root, config=source, limit=settings.msr_vtt_limit or None,
-                            min_duration_s=settings.min_clip_duration_s(), progress=progress)
+                            min_duration_s=settings.clip_duration_needed_s(), progress=progress)
 
 
 VATEX_NOT_CONFIGURED_HINT = (
@@ -121,7 +121,7 @@ def select_panda_subset(settings: PrepSettings, layout: DataLayout) -> dict:
 
 
 def ingest_panda_shards(settings: PrepSettings, layout: DataLayout) -> dict:
-    return panda70m.ingest_panda_shards(layout.panda.root, min_duration_s=settings.min_clip_duration_s())
+    return panda70m.ingest_panda_shards(layout.panda.root, min_duration_s=settings.clip_duration_needed_s())
 
 
 # --- scenario metadata ----------------------------------------------------------------------------------------

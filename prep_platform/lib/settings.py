@@ -47,6 +47,8 @@ class PrepSettings(BaseModel):
     msr_vtt_annotation_file: str = Field(DEFAULT_ANNOTATION_FILE, description="annotation path in the repo")
     msr_vtt_videos_archive: str = Field(DEFAULT_VIDEOS_ARCHIVE, description="videos archive path in the repo")
     msr_vtt_limit: int = Field(1500, ge=0, description="MSR-VTT clips to extract (train split, then validate); 0 for all")
+    min_clip_duration_s: float | None = Field(
+        None, ge=0, description="seconds a raw clip needs to be usable (None: what `frames` at `fps` span)")
     hub_endpoint: str | None = Field(None, description="Hub endpoint (None: $HF_ENDPOINT or the public Hub)")
     vatex_source: str | None = Field(
         None, description="VATEX: 'hub', 'sample' or a local folder (None: 'sample' with the MSR-VTT sample, else 'hub')")
@@ -118,8 +120,10 @@ class PrepSettings(BaseModel):
     def layout(self) -> DataLayout:
         return DataLayout(Path(self.data_root), self.frame_config())
 
-    def min_clip_duration_s(self) -> float:
-        """What a raw clip needs to hold one training window."""
+    def clip_duration_needed_s(self) -> float:
+        """What a raw clip needs to hold one training window (or the explicit setting)."""
+        if self.min_clip_duration_s is not None:
+            return self.min_clip_duration_s
         return min_window_duration(self.frames, self.fps)
 
     def split_names(self) -> tuple[str, ...]:
