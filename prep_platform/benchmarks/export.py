@@ -76,7 +76,7 @@ def timed(fn) -> float:
 
 
 def bench_exports(clips: int, repeats: int, threads: int) -> dict:
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         samples = make_inputs(tmp / "in", clips)
         npz_bytes = sum(Path(s.latent_path).stat().st_size for s in samples)
