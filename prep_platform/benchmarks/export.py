@@ -58,15 +58,10 @@ def export_latents(samples: list[ExportSample], folder: Path, threads: int) -> N
     """The latent part of the cogvideox-factory export (video_latents + image_latents), as the exporter does it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from prep_platform.lib.exports.files import moments_from_file, save_tensor, without_zip_checksums
-
-    def convert(sample: ExportSample) -> None:
-        video, image = moments_from_file(sample.latent_path, sample.header)
-        save_tensor(video, folder / "video_latents" / f"{sample.stem}.pt")
-        save_tensor(image, folder / "image_latents" / f"{sample.stem}.pt")
+    from prep_platform.lib.exports.files import without_zip_checksums
 
     with without_zip_checksums(), ThreadPoolExecutor(threads) as pool:
-        list(pool.map(convert, samples))
+        list(pool.map(lambda sample: cogvideox_factory.convert_window(sample, folder), samples))
 
 
 def timed(fn) -> float:

@@ -12,7 +12,7 @@ import sys
 
 from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, ProgressBars, SettingsParser, run_cli
 from prep_platform.lib import pipeline
-from prep_platform.lib.models.vae import DEFAULT_MODEL_ID, PRESETS, VaeSettings
+from prep_platform.lib.models.vae import PRESETS, VaeSettings
 from prep_platform.lib.statuses import environment_failures, is_success
 
 

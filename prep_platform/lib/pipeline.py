@@ -9,7 +9,6 @@ command-line tool calls the same ones in order. Adding a stage is one function h
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,12 @@ from prep_platform.lib.stages.metadata import (
     load_metadata_document,
     write_scenario_metadata,
 )
-from prep_platform.lib.stages.training_index import TrainingIndex, build_training_index, write_training_index
+from prep_platform.lib.stages.training_index import (
+    TrainingIndex,
+    build_training_index,
+    read_training_index,
+    write_training_index,
+)
 from prep_platform.lib.statuses import OK, environment_failures
 
 if TYPE_CHECKING:  # torch-backed steps are imported where they run: the other tools start in a fraction of the time
@@ -135,11 +139,15 @@ def build_metadata(settings: PrepSettings, layout: DataLayout) -> ScenarioMetada
     return result
 
 
-def scenario_records(settings: PrepSettings, layout: DataLayout, scenario: str) -> list[dict]:
-    """The metadata records of one scenario, in the settings' splits."""
+def _metadata_document(layout: DataLayout) -> dict:
     if not layout.metadata_file.exists():
         raise MissingInputError(f"{layout.metadata_file}: no scenario metadata yet; build it first (scenario_metadata)")
-    document = load_metadata_document(layout.metadata_file)
+    return load_metadata_document(layout.metadata_file)
+
+
+def scenario_records(settings: PrepSettings, layout: DataLayout, scenario: str) -> list[dict]:
+    """The metadata records of one scenario, in the settings' splits."""
+    document = _metadata_document(layout)
     return [record for split in settings.split_names() for record in document[split] if record["scenario"] == scenario]
 
 
@@ -147,9 +155,7 @@ def scenarios_to_prepare(settings: PrepSettings, layout: DataLayout) -> list[str
     """Every scenario of the scenarios file (the Dagster partitions: each gets its manifests, empty or not), in
     its order, then any other scenario the metadata file names (a hand-made file may)."""
     names = list(load_scenarios(settings.scenarios_file).scenarios)
-    if not layout.metadata_file.exists():
-        raise MissingInputError(f"{layout.metadata_file}: no scenario metadata yet; build it first (scenario_metadata)")
-    document = load_metadata_document(layout.metadata_file)
+    document = _metadata_document(layout)
     named = {record["scenario"] for split in settings.split_names() for record in document[split]}
     return names + sorted(named - set(names))
 
@@ -251,7 +257,7 @@ def export_samples(settings: PrepSettings, layout: DataLayout, export_format: st
         if not path.exists():
             unprepared.append(scenario)
             continue
-        index_rows[scenario] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        index_rows[scenario] = read_training_index(path)
         manifests[scenario] = read_prompt_manifest(layout.prompt_embeds_manifest(scenario))
     samples = collect_samples(layout, index_rows, manifests, splits=settings.export_split_names(),
                               need_embeddings=module.NEEDS_EMBEDDINGS)

@@ -127,17 +127,13 @@ class PrepSettings(BaseModel):
         return min_window_duration(self.frames, self.fps)
 
     def split_names(self) -> tuple[str, ...]:
-        if self.splits == "all":
-            return ("train", "validation")
-        if self.splits not in ("train", "validation"):
-            raise ValueError(f"splits must be train, validation or all, got {self.splits!r}")
-        return (self.splits,)
+        return split_names(self.splits)
 
     def resolved_vatex_source(self) -> str:
         return self.vatex_source or (SAMPLE if self.msr_vtt_source == SAMPLE else "hub")
 
     def export_split_names(self) -> tuple[str, ...]:
-        return PrepSettings(splits=self.export_split).split_names()
+        return split_names(self.export_split)
 
     def text_encoder_preset(self, environ: Mapping[str, str] | None = None) -> str:
         """PREP_PLATFORM_TEXT_ENCODER_PRESET when set; else the tiny T5 with the sample source, the model's own
@@ -153,6 +149,15 @@ class PrepSettings(BaseModel):
         data with the pretrained one."""
         environ = os.environ if environ is None else environ
         return environ.get(VAE_PRESET_ENV) or ("tiny" if self.msr_vtt_source == SAMPLE else "default")
+
+
+def split_names(value: str) -> tuple[str, ...]:
+    """`train`, `validation` or `all` -> the metadata splits it names."""
+    if value == "all":
+        return ("train", "validation")
+    if value not in ("train", "validation"):
+        raise ValueError(f"a split setting must be train, validation or all, got {value!r}")
+    return (value,)
 
 
 def field_help(model: type[BaseModel], name: str) -> str:

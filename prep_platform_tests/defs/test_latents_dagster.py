@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 
-import dagster as dg
 import numpy as np
 import pytest
 
-from prep_platform.definitions import build_definitions
 from prep_platform_tests.support.dagster_results import check_verdicts, materialization_metadata, sample_pipeline
-from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 from prep_platform.lib.files.latent_file import load_latent_file, write_latent_file
 
 

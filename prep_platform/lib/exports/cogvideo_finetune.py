@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from prep_platform.lib.exports.collect import ExportSample
-from prep_platform.lib.exports.files import latent_tensors, link_or_copy, window_frames, write_image, write_mp4
+from prep_platform.lib.exports.files import latent_tensors, link_or_copy, window_frames, write_image, write_lists, write_mp4
 
 NAME = "cogvideo-finetune"
 NEEDS_EMBEDDINGS = True
@@ -72,9 +72,7 @@ def write(samples: list[ExportSample], folder: Path, **_) -> dict[str, list[str]
         if not embedding.exists():
             link_or_copy(Path(sample.prompt_embedding), embedding)  # our store is this cache's format
         files[sample.stem] = [str(p.relative_to(folder)) for p in (video, image, latent, embedding)]
-    (folder / "prompts.txt").write_text("".join(f"{s.prompt}\n" for s in samples), encoding="utf-8")
-    (folder / "videos.txt").write_text("".join(f"videos/{s.stem}.mp4\n" for s in samples), encoding="utf-8")
-    (folder / "images.txt").write_text("".join(f"images/{s.stem}.png\n" for s in samples), encoding="utf-8")
+    write_lists(folder, samples, images=True)
     return files
 
 

@@ -17,6 +17,7 @@ from prep_platform.lib.exports.files import (
     link_or_copy,
     moments_from_file,
     save_tensor,
+    write_lists,
     without_zip_checksums,
 )
 from prep_platform.lib.files.prompt_embedding_file import load_prompt_embedding
@@ -33,6 +34,13 @@ def launch_flags(samples: list[ExportSample]) -> str:
             f"--frame_buckets {h['frames']} --height_buckets {h['height']} --width_buckets {h['width']}")
 
 
+def convert_window(sample: ExportSample, folder: Path) -> None:
+    """One window's video_latents and image_latents files (call inside `without_zip_checksums`)."""
+    video, image = moments_from_file(sample.latent_path, sample.header)
+    save_tensor(video, folder / "video_latents" / f"{sample.stem}.pt")
+    save_tensor(image, folder / "image_latents" / f"{sample.stem}.pt")
+
+
 def write(samples: list[ExportSample], folder: Path, *, threads: int = 2, **_) -> dict[str, list[str]]:
     """Each distinct window (clip x augmentation) and each distinct prompt is converted once, on `threads`
     threads; the other stems that share it are hard links."""
@@ -42,17 +50,12 @@ def write(samples: list[ExportSample], folder: Path, *, threads: int = 2, **_) -
         first_of_window.setdefault((sample.latent_path, sample.augmentation), sample)
         first_of_prompt.setdefault(sample.prompt_sha256, sample)
 
-    def convert_window(sample: ExportSample) -> None:
-        video, image = moments_from_file(sample.latent_path, sample.header)
-        save_tensor(video, folder / "video_latents" / f"{sample.stem}.pt")
-        save_tensor(image, folder / "image_latents" / f"{sample.stem}.pt")
-
     def convert_prompt(sample: ExportSample) -> None:
         _, embedding = load_prompt_embedding(sample.prompt_embedding)
         save_tensor(embedding.contiguous(), folder / "prompt_embeds" / f"{sample.stem}.pt")
 
     with without_zip_checksums(), ThreadPoolExecutor(max(1, threads)) as pool:
-        jobs = [pool.submit(convert_window, s) for s in first_of_window.values()]
+        jobs = [pool.submit(convert_window, s, folder) for s in first_of_window.values()]
         jobs += [pool.submit(convert_prompt, s) for s in first_of_prompt.values()]
         for job in jobs:
             job.result()  # the first failure stops the export (it is never left looking complete)
@@ -64,8 +67,7 @@ def write(samples: list[ExportSample], folder: Path, *, threads: int = 2, **_) -
             if source != sample.stem:
                 link_or_copy(folder / kind / f"{source}.pt", folder / kind / f"{sample.stem}.pt")
         files[sample.stem] = [f"{kind}/{sample.stem}.pt" for kind in ("video_latents", "image_latents", "prompt_embeds")]
-    (folder / "prompts.txt").write_text("".join(f"{s.prompt}\n" for s in samples), encoding="utf-8")
-    (folder / "videos.txt").write_text("".join(f"videos/{s.stem}.mp4\n" for s in samples), encoding="utf-8")
+    write_lists(folder, samples)
     return files
 
 

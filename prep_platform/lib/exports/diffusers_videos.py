@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 
 from prep_platform.lib.exports.collect import ExportSample
-from prep_platform.lib.exports.files import link_or_copy, window_frames, write_mp4
+from prep_platform.lib.exports.files import link_or_copy, window_frames, write_lists, write_mp4
 
 NAME = "diffusers-videos"
 NEEDS_EMBEDDINGS = False
@@ -34,8 +34,7 @@ def write(samples: list[ExportSample], folder: Path, **_) -> dict[str, list[str]
             write_mp4(video, window_frames(sample.header, sample.augmentation), sample.header["fps"])
             first_of[key] = sample.stem
         files[sample.stem] = [f"videos/{sample.stem}.mp4"]
-    (folder / "prompts.txt").write_text("".join(f"{s.prompt}\n" for s in samples), encoding="utf-8")
-    (folder / "videos.txt").write_text("".join(f"videos/{s.stem}.mp4\n" for s in samples), encoding="utf-8")
+    write_lists(folder, samples)
     return files
 
 

@@ -4,7 +4,6 @@ augmentation, prompt variant, latent file and header facts. Inputs unchanged: no
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 from prep_platform import __version__
 from prep_platform.lib.exports import cogvideo_finetune, cogvideox_factory, diffusers_videos, finetrainers
 from prep_platform.lib.exports.collect import ExportError, ExportSample, inputs_fingerprint
-from prep_platform.lib.files.atomic import folder_lock, write_json_atomic
+from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_json_atomic
 
 FORMATS = {module.NAME: module for module in (cogvideox_factory, cogvideo_finetune, finetrainers, diffusers_videos)}
 EXPORT_FORMAT_VERSION = 1
@@ -46,9 +45,8 @@ def export_options(export_format: str, samples: list[ExportSample]) -> dict:
 
 
 def read_export(folder: Path | str) -> dict | None:
-    path = Path(folder) / EXPORT_FILE
-    try:
-        return json.loads(path.read_text()) if path.exists() else None
+    try:  # an export.json half-read or damaged counts as no export: the next run writes a whole one
+        return read_json_if_present(Path(folder) / EXPORT_FILE)
     except (OSError, ValueError):
         return None
 

@@ -63,9 +63,13 @@ def moments(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([tensors["latent_mean"], tensors["latent_logvar"]], dim=0)
 
 
-def image_moments(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
-    image = tensors["image_latents"]
-    return torch.cat([image, torch.full_like(image, IMAGE_LOGVAR_FLOOR)], dim=0)
+def write_lists(folder: Path, samples, *, images: bool = False) -> None:
+    """`prompts.txt` and `videos.txt` (and `images.txt`), one line per sample in the same order: the pairing every
+    trainer reads (it drops blank lines and strips each one; exported prompts are single lines already)."""
+    (folder / "prompts.txt").write_text("".join(f"{s.prompt}\n" for s in samples), encoding="utf-8")
+    (folder / "videos.txt").write_text("".join(f"videos/{s.stem}.mp4\n" for s in samples), encoding="utf-8")
+    if images:
+        (folder / "images.txt").write_text("".join(f"images/{s.stem}.png\n" for s in samples), encoding="utf-8")
 
 
 def link_or_copy(source: Path, target: Path) -> None:

@@ -109,5 +109,11 @@ def write_text_atomic(path: Path | str, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def read_json_if_present(path: Path | str) -> Any | None:
+    """The JSON a step wrote, or None when that step has not run (the file is absent)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def write_json_atomic(path: Path | str, obj: Any, *, indent: int | None = 1) -> None:
     write_text_atomic(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")

@@ -8,10 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
 import torch
 
 from prep_platform.lib.models.vae import DEFAULT_MODEL_ID, resolve_device, resolve_dtype
@@ -136,10 +135,3 @@ class TextEncoder:
                                 add_special_tokens=True, return_tensors="pt")
         hidden = self.model(tokens.input_ids.to(self.device))[0]
         return hidden.to(self.dtype).cpu()
-
-    def settings_dict(self) -> dict:
-        return asdict(self.settings)
-
-
-def as_numpy(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.float().numpy()

@@ -3,7 +3,6 @@ conditioning image written; every clip ends with a status and reason, and the st
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import Counter
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prep_platform import __version__
-from prep_platform.lib.files.atomic import folder_lock, write_json_atomic
+from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_json_atomic
 from prep_platform.lib.files.fingerprints import file_fingerprint, source_stat
 from prep_platform.lib.files.images import write_png
 from prep_platform.lib.layout import DataLayout
@@ -140,5 +139,4 @@ def write_frames_manifest(path: Path | str, result: FrameStageResult, partition:
 
 def read_frames_manifest(path: Path | str) -> dict | None:
     """The manifest a frame stage wrote, or None when it has not run."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_json_if_present(path)

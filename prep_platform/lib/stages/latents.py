@@ -8,7 +8,6 @@ of clips.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import threading
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from prep_platform import __version__
-from prep_platform.lib.files.atomic import folder_lock, write_json_atomic
+from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_json_atomic
 from prep_platform.lib.files.fingerprints import current_fingerprint
 from prep_platform.lib.files.latent_file import (
     LATENT_FORMAT_VERSION,
@@ -349,8 +348,7 @@ def write_latents_manifest(path: Path | str, result: LatentStageResult, partitio
 
 def read_latents_manifest(path: Path | str) -> dict | None:
     """The manifest a latent stage wrote, or None when it has not run."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_json_if_present(path)
 
 
 def cached_variants(latents_manifest: dict) -> dict[str, dict[str, str]]:

@@ -5,14 +5,13 @@ encodes nothing."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prep_platform import __version__
-from prep_platform.lib.files.atomic import folder_lock, write_json_atomic
+from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_json_atomic
 from prep_platform.lib.files.prompt_embedding_file import (
     normalise_prompt,
     prompt_sha256,
@@ -114,5 +113,5 @@ def write_prompt_manifest(path: Path | str, result: PromptStageResult, partition
 
 
 def read_prompt_manifest(path: Path | str) -> dict | None:
-    path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else None
+    """The manifest a prompt stage wrote, or None when it has not run."""
+    return read_json_if_present(path)

@@ -42,6 +42,10 @@ def build_training_index(records: list[dict], frames_manifest: dict | None, late
     return TrainingIndex(rows)
 
 
+def read_training_index(path: Path | str) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def write_training_index(path: Path | str, index: TrainingIndex) -> None:
     lines = [json.dumps(row, ensure_ascii=False) for row in index.rows]
     write_text_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
