@@ -42,7 +42,7 @@ def make_inputs(folder: Path, clips: int) -> list[ExportSample]:
         prompt = f"benchmark prompt number {i}"
         embedding = folder / "prompts" / f"{prompt_sha256(prompt)}.safetensors"
         write_prompt_embedding(embedding, torch.randn(226, 4096).to(torch.bfloat16), {"prompt": prompt})
-        samples.append(ExportSample(stem=f"bench__clip{i}", scenario="bench", video_id=f"clip{i}", split="train",
+        samples.append(ExportSample(stem=f"bench__clip{i}", scenario="bench", video_id=f"clip{i}", sample_id=f"clip{i}", split="train",
                                     augmentation="none", prompt_variant=0, prompt=prompt, prompt_sha256=prompt_sha256(prompt),
                                     prompt_embedding=str(embedding), latent_path=str(latent), image_path="", header=header))
     return samples

@@ -14,15 +14,17 @@ from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, ProgressBars
 from prep_platform.lib import pipeline
 from prep_platform.lib.models.vae import PRESETS, VaeSettings
 from prep_platform.lib.statuses import environment_failures, is_success
+from prep_platform.lib.video.shots import DETECTORS, UNCLEAN_WINDOW_CHOICES, WINDOW_POLICIES
 
 
 def build_parser() -> SettingsParser:
     parser = SettingsParser(
         prog="preprocess_video_latents",
-        description="Resample each clip by time, cover-crop to the target size, take an F-frame window, write the "
-        "conditioning image; with --encode-latents also encode the window with the CogVideoX VAE into "
-        "<output-dir>/<scenario>/<video_id>.npz and write the scenario's training_index.jsonl. Current caches are "
-        "skipped; an interrupted run resumes.",
+        description="Resample each clip by time, cover-crop to the target size, find its shots and take up to "
+        "--windows-per-clip F-frame windows inside shots, write each window's conditioning image; with "
+        "--encode-latents also encode each window with the CogVideoX VAE into <output-dir>/<scenario>/<sample>.npz "
+        "(<sample>: the video id, or <video id>__w<k> for the k-th more window) and write the scenario's "
+        "training_index.jsonl. Current caches are skipped; an interrupted run resumes.",
     )
     parser.add_argument("--metadata", default=None, help="scenario metadata JSON (default: <data-root>/metadata/scenario_metadata.json)")
     parser.setting("--split", "splits", choices=("train", "validation", "all"))
@@ -39,6 +41,14 @@ def build_parser() -> SettingsParser:
     parser.setting("--size", "frame_size")
     parser.setting("--frames", "frames")
     parser.setting("--pad-short", "pad_short")
+    parser.setting("--shot-detector", "shot_detector", choices=DETECTORS)
+    parser.setting("--shot-threshold", "shot_threshold")
+    parser.setting("--shot-adaptive-threshold", "shot_adaptive_threshold")
+    parser.setting("--shot-min-content", "shot_min_content")
+    parser.setting("--min-shot-s", "min_shot_s")
+    parser.setting("--window-policy", "window_policy", choices=WINDOW_POLICIES)
+    parser.setting("--windows-per-clip", "windows_per_clip")
+    parser.setting("--unclean-window", "unclean_window", choices=UNCLEAN_WINDOW_CHOICES)
     parser.setting("--augment", "augment")
     parser.setting("--workers", "workers")
     parser.setting("--prefetch", "prefetch")
@@ -82,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             run = pipeline.prepare_scenario(settings, layout, scenario, encoder=encoder, progress_for=bars)
         finally:
             bars.close()
-        summary[scenario] = {"frames": run.frames.counts}
+        summary[scenario] = {"frames": run.frames.counts, "windows": run.frames.summary()}
         if run.latents is not None:
             summary[scenario]["latents"] = run.latents.counts
             summary[scenario]["training_index"] = (
@@ -92,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in run.clip_rows:
             if not is_success(row["status"]):
                 variant = f" ({row['augmentation']})" if "augmentation" in row else ""
-                print(f"  {row['video_id']}{variant}: {row['status']}: {row['reason']}", file=sys.stderr)
+                print(f"  {row.get('sample_id') or row['video_id']}{variant}: {row['status']}: {row['reason']}", file=sys.stderr)
     print(json.dumps(summary, indent=1))
     if environment_failed:
         print(f"preprocess_video_latents: {len(environment_failed)} clip(s) failed for a reason of the machine, not "

@@ -7,13 +7,16 @@ resolves inside its root, so nothing a dataset or a hand-edited metadata file sa
     <root>/raw/panda70m/       README.md, the user's CSVs, panda70m_subset.csv (+ report), shards/, shards_manifest.csv
     <root>/metadata/           scenario_metadata.json and scenario_metadata.report.json
     <root>/prepared/frames/<scenario>/                frames_manifest.json, contact_sheet.png
-    <root>/prepared/images/<scenario>/<frame tag>/    <id>.png: conditioning images, one folder per frame config
-    <root>/prepared/latents/<scenario>/               <id>.npz, <id>.hflip.npz, latents_manifest.json,
+    <root>/prepared/images/<scenario>/<frame tag>/    <sample>.png: conditioning images, one folder per frame config
+    <root>/prepared/latents/<scenario>/               <sample>.npz, <sample>.hflip.npz, latents_manifest.json,
                                                       training_index.jsonl
     <root>/prepared/prompt_embeds/<encoder tag>/<prompt sha256>.safetensors   one file per distinct prompt
     <root>/prepared/prompt_embeds/manifests/<scenario>.json   every clip's prompt variants -> their files
     <root>/exports/<format>/   a trainer's layout (export.json maps every stem to its clip)
     <root>/eval/vatex/         vatex_eval_prompts.json, images/
+
+A sample is one training window of a clip: `<id>` for its first window, `<id>__w<k>` for the k-th more
+(`sample_id`); every per-sample file, index row and export stem uses that name.
 
 A command-line user may point a source folder, the metadata file or a prepared folder elsewhere (`relocated`);
 everything else follows from the root. (A file fetched from the Hub keeps its resume bookkeeping in `.hub/`
@@ -30,6 +33,24 @@ from prep_platform.lib.safe_paths import check_id, path_inside
 from prep_platform.lib.video.window import FrameConfig
 
 SAMPLE_RELEASE_DIR = ".sample-release"  # where a source's embedded sample is generated, inside its raw folder
+WINDOW_SUFFIX = "__w"
+
+
+def sample_id(video_id: str, window_index: int) -> str:
+    """The name of a clip's window everywhere (conditioning image, latent file, training-index row, export stem):
+    the clip's own id for its first window, so one window per clip names files as before; `<id>__w<k>` after."""
+    return video_id if window_index == 0 else f"{video_id}{WINDOW_SUFFIX}{window_index}"
+
+
+def sample_id_of(row: dict) -> str:
+    """The sample a manifest or index row is about (rows written before windows had a sample id: the clip)."""
+    return row.get("sample_id") or row["video_id"]
+
+
+def looks_like_window_sample(video_id: str) -> bool:
+    """A clip id that a window of another clip could be named (`x__w2`): refused when clips give several windows."""
+    head, sep, tail = video_id.rpartition(WINDOW_SUFFIX)
+    return bool(sep and head and tail.isdigit())
 
 
 @dataclass(frozen=True)

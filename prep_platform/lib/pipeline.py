@@ -166,8 +166,8 @@ def scenarios_to_prepare(settings: PrepSettings, layout: DataLayout) -> list[str
 def prepare_frames(settings: PrepSettings, layout: DataLayout, scenario: str, *,
                    progress: ProgressCallback | None = None) -> FrameStageResult:
     """Window and conditioning image per clip; the frames manifest and a contact sheet of the first images."""
-    result = run_frame_stage(scenario_records(settings, layout, scenario), layout, workers=settings.workers,
-                             progress=progress)
+    result = run_frame_stage(scenario_records(settings, layout, scenario), layout,
+                             shot_settings=settings.shot_settings(), workers=settings.workers, progress=progress)
     write_frames_manifest(layout.frames_manifest(scenario), result, scenario)
     ok = [(clip["video_id"], clip["image_path"]) for clip in result.clips if clip["status"] == OK]
     if contact_sheet(ok[:CONTACT_SHEET_CLIPS], layout.contact_sheet(scenario)) is None:

@@ -12,11 +12,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.sources.msr_vtt import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
 from prep_platform.lib.video.probe import min_window_duration
+from prep_platform.lib.video.shots import ShotSettings
 from prep_platform.lib.video.window import FrameConfig, parse_size
 
 ENV_PREFIX = "PREP_PLATFORM_"
@@ -77,6 +78,21 @@ class PrepSettings(BaseModel):
     frames: int = Field(49, description="window length in frames, 8N+1")
     fps: float = Field(8.0, gt=0, description="training frame rate")
     pad_short: bool = Field(False, description="pad a too-short clip with its last frame (recorded) instead of skipping it")
+    shot_detector: str = Field(
+        "combined", description="shot boundaries found while the frame stage decodes: 'combined' (PySceneDetect's "
+        "adaptive rule, or its content rule on a frame that stands out 1.5x from its neighbours), 'content', "
+        "'adaptive' or 'none' (no detection)")
+    shot_threshold: float = Field(27.0, ge=0, description="content rule: the HSV change between frames that is a cut")
+    shot_adaptive_threshold: float = Field(
+        3.0, ge=0, description="adaptive rule: a cut's HSV change over the mean of the 2 frames on either side")
+    shot_min_content: float = Field(15.0, ge=0, description="adaptive rule: the least HSV change of a cut")
+    min_shot_s: float = Field(0.5, ge=0, description="seconds from one cut to the next, at least")
+    window_policy: str = Field("first", description="which shot a window is taken from: 'first' long enough, or 'longest'")
+    windows_per_clip: int = Field(
+        1, ge=1, description="up to N non-overlapping windows per clip inside shots, each its own sample (<id>__w<k>)")
+    unclean_window: str = Field(
+        "drop", description="a clip with no shot long enough: 'drop' it (status no_clean_window) or 'keep' its best "
+        "window, marked clean_window=false")
     splits: str = Field("all", description="which metadata splits the frame and latent stages prepare: train, validation or all")
     augment: bool = Field(False, description="also encode a horizontally flipped variant per clip (<id>.hflip.npz)")
     workers: int = Field(2, ge=0, description="decode worker processes (0: in-process)")
@@ -84,6 +100,8 @@ class PrepSettings(BaseModel):
     export_split: str = Field("train", description="which split the training exports hold: train, validation or all")
     # --- checks ---
     max_failed_share: float = Field(0.2, ge=0.0, le=1.0, description="checks fail when a larger share of a stage's clips failed")
+    max_no_clean_window_share: float = Field(
+        0.3, ge=0.0, le=1.0, description="WARN when a larger share of a scenario's clips has no shot long enough for a window")
     storage_budget_gb: float = Field(6.0, description="budget of the curated subset (clips in the metadata; a Panda-70M subset's download)")
     free_space_reserve_gb: float = Field(60.0, description="WARN when less would remain free after the next materialisation")
     budget_raw_gb: float = Field(40.0, description="raw layer budget (WARN when over)")
@@ -91,6 +109,11 @@ class PrepSettings(BaseModel):
     budget_frames_gb: float = Field(10.0, description="frames layer budget (WARN when over)")
     budget_latents_gb: float = Field(200.0, description="latents layer budget (WARN when over)")
     budget_eval_gb: float = Field(5.0, description="eval layer budget (WARN when over)")
+
+    @model_validator(mode="after")
+    def _shot_settings_are_valid(self) -> PrepSettings:
+        self.shot_settings()  # a ValueError naming the setting and its choices (pydantic reports it as invalid)
+        return self
 
     @classmethod
     def from_env(cls, *, default_source: str = "hub", environ: Mapping[str, str] | None = None, **explicit) -> PrepSettings:
@@ -116,6 +139,12 @@ class PrepSettings(BaseModel):
     def frame_config(self) -> FrameConfig:
         width, height = parse_size(self.frame_size)
         return FrameConfig(fps=self.fps, width=width, height=height, frames=self.frames, pad_short=self.pad_short)
+
+    def shot_settings(self) -> ShotSettings:
+        return ShotSettings(detector=self.shot_detector, threshold=self.shot_threshold,
+                            adaptive_threshold=self.shot_adaptive_threshold, min_content=self.shot_min_content,
+                            min_shot_s=self.min_shot_s, window_policy=self.window_policy,
+                            windows_per_clip=self.windows_per_clip, unclean_window=self.unclean_window)
 
     def layout(self) -> DataLayout:
         return DataLayout(Path(self.data_root), self.frame_config())

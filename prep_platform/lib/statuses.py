@@ -10,6 +10,10 @@ OK = "ok"
 SUCCESS_STATUSES = frozenset({OK, "encoded", "skipped", "moved"})
 # Of those, the latent statuses that leave a current cache file on disk.
 CACHED_STATUSES = frozenset({"encoded", "skipped", "moved"})
+# Clips left out by a data policy rather than failed: no shot holds a training window. They are counted and checked
+# on their own (a WARN check on the dropped share), not in the failed share that blocks a stage.
+NO_CLEAN_WINDOW = "no_clean_window"
+DROPPED_STATUSES = frozenset({NO_CLEAN_WINDOW})
 # The `cause` of a failure that says nothing about the clip (disk full, out of memory, a worker killed): a rerun
 # after fixing the machine succeeds. Failures without it are the data's (a truncated clip) and stay failures.
 ENVIRONMENT = "environment"
@@ -24,8 +28,8 @@ def status_counts(statuses: Iterable[str]) -> dict[str, int]:
 
 
 def failure_count(counts: Mapping[str, int]) -> int:
-    """Clips whose status is a failure, from per-status counts (any stage)."""
-    return sum(n for status, n in counts.items() if not is_success(status))
+    """Clips whose status is a failure, from per-status counts (any stage); policy drops are not failures."""
+    return sum(n for status, n in counts.items() if not is_success(status) and status not in DROPPED_STATUSES)
 
 
 def failed_share(counts: Mapping[str, int]) -> float:

@@ -131,6 +131,7 @@ def test_checks_per_asset_and_blocking():
         "storage_free_space_check": ("scenario_metadata", True),
         "storage_budgets_check": ("scenario_metadata", False),
         "clip_frames_images_check": ("clip_frames", True),
+        "clip_frames_windows_check": ("clip_frames", False),
         "clip_latents_files_check": ("clip_latents", True),
         "prompt_embeddings_files_check": ("prompt_embeddings", True),
         "training_exports_files_check": ("training_exports", True),

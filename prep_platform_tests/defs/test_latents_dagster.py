@@ -25,7 +25,7 @@ def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
     result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban")
     assert result.success
     assert _checks(result) == {"clip_frames_images_check": (True, "ERROR"), "clip_latents_files_check": (True, "ERROR"),
-                               "prompt_embeddings_files_check": (True, "ERROR")}
+                               "prompt_embeddings_files_check": (True, "ERROR"), "clip_frames_windows_check": (True, "WARN")}
     frames = _metadata(result, "clip_frames")
     latents = _metadata(result, "clip_latents")
     # 5 MSR-VTT clips and 1 ingested Panda-70M shard clip are urban in the sample.

@@ -146,7 +146,8 @@ def test_materialise_a_scenario_partition_through_graphql_and_read_its_checks(da
         assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } }""")
     statuses = {c["name"]: c["executionForLatestMaterialization"]["status"]
                 for n in data["assetNodes"] for c in n["assetChecksOrError"]["checks"]}
-    assert statuses == {"clip_latents_files_check": "SUCCEEDED", "clip_frames_images_check": "SUCCEEDED"}
+    assert statuses == {"clip_latents_files_check": "SUCCEEDED", "clip_frames_images_check": "SUCCEEDED",
+                        "clip_frames_windows_check": "SUCCEEDED"}
     latents = dagster_dev["data"] / "prepared" / "latents" / "urban"
     assert len(list(latents.glob("*.npz"))) == 6 and (latents / "training_index.jsonl").exists()
 

@@ -13,7 +13,7 @@ from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.lib import pipeline
-from prep_platform.lib.statuses import OK
+from prep_platform.lib.statuses import OK, failure_count
 
 
 def embedded_image(path: Path, title: str, max_width: int = 480) -> dg.MetadataValue:
@@ -33,9 +33,10 @@ def embedded_image(path: Path, title: str, max_width: int = 480) -> dg.MetadataV
     group_name="frames",
     deps=[scenario_metadata],
     kinds={"python", "opencv"},
-    description="Per clip of the scenario: decode, resample by time to the target fps, scale to cover + center "
-    "crop, an F-frame window (8N+1), the conditioning image (PNG under prepared/images/<scenario>/<frame config tag>/), and a record with "
-    "source fps, decoded frame count, window times and status.",
+    description="Per clip of the scenario: decode once, find its shots (PySceneDetect's content/adaptive rules), "
+    "resample by time to the target fps, scale to cover + center crop, up to windows_per_clip F-frame windows (8N+1) "
+    "each inside one shot, a conditioning image per window (PNG under prepared/images/<scenario>/<frame config tag>/), "
+    "and a record with source fps, decoded frame count, shots, window times and status.",
 )
 def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
     scenario = context.partition_key
@@ -44,22 +45,31 @@ def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSetting
     context.log.info(f"{config.frames} frames at {config.fps:g} fps, {config.width}x{config.height}")
     result = pipeline.prepare_frames(prep, layout, scenario, progress=clip_progress_logger(context, "frames"))
     counts = result.counts
-    ok = [clip for clip in result.clips if clip["status"] == OK]
+    ok = result.samples
     failed = [clip for clip in result.clips if clip["status"] != OK]
+    windows = result.summary()
     sheet = layout.contact_sheet(scenario)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(result.clips),
+            "dagster/row_count": len(ok),
             "manifest": dg.MetadataValue.path(str(layout.frames_manifest(scenario))),
-            "clips_ok": len(ok),
-            "clips_failed": len(failed),
+            "clips_ok": windows["clips_with_windows"],
+            "clips_failed": failure_count(counts),
             "status_counts": dg.MetadataValue.json(counts),
             "failed_clips": bullets(f"{c['video_id']}: {c['status']}: {c.get('reason', '')}" for c in failed),
+            "windows_taken": windows["windows_taken"],
+            "clips_by_shot_count": dg.MetadataValue.json(windows["clips_by_shot_count"]),
+            "clips_no_clean_window": windows["clips_no_clean_window"],
+            "no_clean_window_share": windows["no_clean_window_share"],
+            "windows_spanning_cuts": windows["windows_spanning_cuts"],
+            "shot_detection": dg.MetadataValue.json(result.shot_settings.detection_record()),
+            "window_policy": f"{result.shot_settings.window_policy}, up to {result.shot_settings.windows_per_clip} per clip, "
+                             f"unclean: {result.shot_settings.unclean_window}",
             "frame_config_fingerprint": config.fingerprint(),
             "contact_sheet": embedded_image(sheet, f"contact sheet of {scenario}"),
             "contact_sheet_path": dg.MetadataValue.path(str(sheet) if ok else "none"),
             "images_bytes": sum(Path(c["image_path"]).stat().st_size for c in ok),
-            "cpu_s_per_clip": round(sum(c.get("cpu_s", 0.0) for c in result.clips) / max(len(result.clips), 1), 4),
+            "cpu_s_per_clip": result.cpu_s_per_clip(),
             "duration_s": result.duration_s,
             "clips_per_s": round(len(result.clips) / max(result.duration_s, 1e-9), 2),
         }

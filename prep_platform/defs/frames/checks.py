@@ -7,15 +7,17 @@ from prep_platform.defs.frames.assets import clip_frames
 from prep_platform.defs.markdown import bullets
 from prep_platform.defs.partitions import scenario_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.stages.frames import read_frames_manifest
-from prep_platform.lib.statuses import OK, failed_share, status_counts
+from prep_platform.lib.layout import sample_id_of
+from prep_platform.lib.stages.frames import clip_statuses, read_frames_manifest, window_summary
+from prep_platform.lib.statuses import NO_CLEAN_WINDOW, OK, failed_share, failure_count, status_counts
 
 
 @scenario_asset_check(
     asset=clip_frames,
     blocking=True,
-    description="Every ok clip has its conditioning PNG at the configured size, and at most "
-    "the configured share (settings.max_failed_share, default 20%) of the scenario's clips failed.",
+    description="Every ok sample (window) has its conditioning PNG at the configured size, and at most "
+    "the configured share (settings.max_failed_share, default 20%) of the scenario's clips failed (clips dropped for "
+    "no_clean_window are not failures: clip_frames_windows_check watches them).",
 )
 def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     layout = settings.layout()
@@ -29,15 +31,44 @@ def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: P
             continue
         image = cv2.imread(clip["image_path"])
         if image is None:
-            problems.append(f"{clip['video_id']}: {clip['image_path']} missing or unreadable")
+            problems.append(f"{sample_id_of(clip)}: {clip['image_path']} missing or unreadable")
         elif image.shape[:2] != (config.height, config.width):
-            problems.append(f"{clip['video_id']}: image is {image.shape[1]}x{image.shape[0]}, expected {config.width}x{config.height}")
-    clips = manifest["clips"]
-    share = failed_share(status_counts(clip["status"] for clip in clips))
+            problems.append(f"{sample_id_of(clip)}: image is {image.shape[1]}x{image.shape[0]}, expected {config.width}x{config.height}")
+    counts = status_counts(clip_statuses(manifest["clips"]).values())
+    share = failed_share(counts)
     if share > settings.max_failed_share:
-        failed = sum(clip["status"] != OK for clip in clips)
-        problems.append(f"{failed} of {len(clips)} clips failed ({share:.0%} > {settings.max_failed_share:.0%})")
+        problems.append(f"{failure_count(counts)} of {sum(counts.values())} clips failed "
+                        f"({share:.0%} > {settings.max_failed_share:.0%})")
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={"failed_share": round(share, 4), "problems": bullets(problems, 20)},
+    )
+
+
+@scenario_asset_check(
+    asset=clip_frames,
+    description="Shot-aware windows: WARN when more than settings.max_no_clean_window_share (default 30%) of the "
+    "scenario's clips were dropped because no shot holds a window (no_clean_window), with the shot lengths of the "
+    "first of them; counts of clips by number of shots and windows taken.",
+)
+def clip_frames_windows_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    manifest = read_frames_manifest(settings.layout().frames_manifest(context.partition_key))
+    if manifest is None:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={"problem": "frames manifest missing"})
+    summary = window_summary(manifest["clips"])
+    dropped = [clip for clip in manifest["clips"] if clip["status"] == NO_CLEAN_WINDOW]
+    share = summary["no_clean_window_share"]
+    return dg.AssetCheckResult(
+        passed=share <= settings.max_no_clean_window_share,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "no_clean_window_share": share,
+            "threshold": settings.max_no_clean_window_share,
+            "clips_no_clean_window": summary["clips_no_clean_window"],
+            "windows_taken": summary["windows_taken"],
+            "clips_by_shot_count": dg.MetadataValue.json(summary["clips_by_shot_count"]),
+            "shot_detection": dg.MetadataValue.json(manifest.get("shot_detection", {})),
+            "dropped_clips": bullets((f"{clip['video_id']}: {clip['reason']}" for clip in dropped), 20),
+        },
     )

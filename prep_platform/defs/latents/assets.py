@@ -47,7 +47,7 @@ def clip_latents(
             "cache_bytes": sum(Path(r["latent_path"]).stat().st_size for r in result.clips
                                if r["status"] in CACHED_STATUSES and Path(r["latent_path"]).exists()),
             "failed_clips": bullets(
-                f"{r['video_id']} ({r['augmentation']}): {r['reason']}" for r in result.clips if r["status"] == "failed"
+                f"{r.get('sample_id') or r['video_id']} ({r['augmentation']}): {r['reason']}" for r in result.clips if r["status"] == "failed"
             ),
             "model_id": encoder.model_id,
             "encode_dtype": encoder.identity()["dtype"],

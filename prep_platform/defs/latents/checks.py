@@ -6,6 +6,7 @@ from prep_platform.defs.latents.assets import clip_latents
 from prep_platform.defs.markdown import bullets
 from prep_platform.defs.partitions import scenario_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
+from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.files.latent_file import expected_latent_shape, latent_file_problems
 from prep_platform.lib.stages.frames import read_frames_manifest
 from prep_platform.lib.stages.latents import cached_variants, read_latents_manifest
@@ -15,7 +16,7 @@ from prep_platform.lib.statuses import OK
 @scenario_asset_check(
     asset=clip_latents,
     blocking=True,
-    description="Every ok clip of the scenario has a readable cache whose shapes, dtype and header match the config, "
+    description="Every ok sample (window) of the scenario has a readable cache whose shapes, dtype and header match the config, "
     "values finite and within bounds (no all-zero or garbage latents); at most settings.max_failed_share failed.",
 )
 def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
@@ -42,12 +43,12 @@ def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: P
     # A bad file always fails the check; clips that failed to encode fail it only above the threshold.
     file_problems = [p for variants in cached.values() for path in variants.values()
                      for p in latent_file_problems(path, expect=expect)]
-    ok_clips = {clip["video_id"] for clip in frames["clips"] if clip["status"] == OK}
+    ok_samples = {sample_id_of(clip) for clip in frames["clips"] if clip["status"] == OK}
     uncovered = [
-        f"{video_id}: no cache file ({next((r['reason'] for r in rows if r['video_id'] == video_id), 'not in the latents manifest')})"
-        for video_id in sorted(ok_clips) if "none" not in cached.get(video_id, {})
+        f"{sample}: no cache file ({next((r['reason'] for r in rows if sample_id_of(r) == sample), 'not in the latents manifest')})"
+        for sample in sorted(ok_samples) if "none" not in cached.get(sample, {})
     ]
-    share = len(uncovered) / len(ok_clips) if ok_clips else 0.0
+    share = len(uncovered) / len(ok_samples) if ok_samples else 0.0
     problems = file_problems + uncovered
     return dg.AssetCheckResult(
         passed=not file_problems and share <= settings.max_failed_share,

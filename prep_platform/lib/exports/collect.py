@@ -1,4 +1,4 @@
-"""The samples of an export: one per clip x augmentation x prompt variant, each with a stem every trainer can
+"""The samples of an export: one per sample (a window of a clip) x augmentation x prompt variant, each with a stem every trainer can
 use (dot-free, unique across scenarios) and the facts its latent file's header records."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.files.prompt_embedding_file import prompt_sha256
-from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.layout import DataLayout, sample_id_of
 
 
 class ExportError(ValueError):
@@ -21,14 +21,16 @@ class ExportError(ValueError):
 # Header facts copied into export.json for every stem (never taken from a constant).
 HEADER_FACTS = ("model_id", "revision", "scaling_factor", "invert_scale_latents", "latent_channels", "frames", "fps",
                 "width", "height", "vae_fingerprint", "frame_config_fingerprint", "config_fingerprint",
-                "source_fingerprint", "window_start_s", "window_end_s", "source_path", "stored_dtype")
+                "source_fingerprint", "window_start_s", "window_end_s", "window_index", "shot", "clean_window",
+                "source_path", "stored_dtype")
 
 
 @dataclass(frozen=True)
 class ExportSample:
     stem: str
     scenario: str
-    video_id: str
+    video_id: str  # the clip
+    sample_id: str  # its window: the clip's id, or <id>__w<k>
     split: str
     augmentation: str  # none | hflip
     prompt_variant: int  # 0: the caption
@@ -43,10 +45,11 @@ class ExportSample:
         return {k: v for k, v in asdict(self).items() if k != "stem"}
 
 
-def stem_for(scenario: str, video_id: str, augmentation: str, prompt_variant: int) -> str:
-    """`urban__video7`, `urban__video7__hflip`, `urban__video7__p2`: no dots (cogvideox-factory cuts a stem at its
-    first dot), the scenario first so stems stay unique across scenarios."""
-    stem = f"{scenario}__{video_id.replace('.', '-')}"
+def stem_for(scenario: str, sample_id: str, augmentation: str, prompt_variant: int) -> str:
+    """`urban__video7`, `urban__video7__w1`, `urban__video7__hflip`, `urban__video7__p2`: the sample's name (lib.layout
+    sample_id), no dots (cogvideox-factory cuts a stem at its first dot), the scenario first so stems stay unique
+    across scenarios."""
+    stem = f"{scenario}__{sample_id.replace('.', '-')}"
     if augmentation != "none":
         stem += f"__{augmentation}"
     if prompt_variant:
@@ -69,8 +72,9 @@ def collect_samples(layout: DataLayout, index_rows: dict[str, list[dict]], promp
         for row in rows:
             if row["split"] not in splits:
                 continue
+            sample = sample_id_of(row)
             for augmentation in ["none", *sorted(row.get("augmentations", {}))]:
-                latent_path = layout.latent(scenario, row["video_id"], augmentation)
+                latent_path = layout.latent(scenario, sample, augmentation)
                 header = read_latent_header(latent_path)
                 if header is None:
                     raise ExportError(f"{latent_path}: unreadable latent file (listed in the training index of {scenario})")
@@ -81,11 +85,12 @@ def collect_samples(layout: DataLayout, index_rows: dict[str, list[dict]], promp
                         missing_prompts.append(f"{scenario}/{row['video_id']} prompt {index}")
                         continue
                     samples.append(ExportSample(
-                        stem=stem_for(scenario, row["video_id"], augmentation, index), scenario=scenario,
-                        video_id=row["video_id"], split=row["split"], augmentation=augmentation, prompt_variant=index,
+                        stem=stem_for(scenario, sample, augmentation, index), scenario=scenario,
+                        video_id=row["video_id"], sample_id=sample, split=row["split"], augmentation=augmentation,
+                        prompt_variant=index,
                         prompt=" ".join(prompt.split()), prompt_sha256=sha,
                         prompt_embedding=str(layout.prompt_embedding(encoder_tag, sha)) if embedding else "",
-                        latent_path=str(latent_path), image_path=str(layout.image(scenario, row["video_id"])),
+                        latent_path=str(latent_path), image_path=str(layout.image(scenario, sample)),
                         header={k: header.get(k) for k in HEADER_FACTS},
                     ))
     if missing_prompts:

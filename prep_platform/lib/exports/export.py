@@ -84,6 +84,7 @@ def run_export(samples: list[ExportSample], export_format: str, output: Path | s
                                                       "vae_fingerprint", "frame_config_fingerprint", "frames", "fps",
                                                       "width", "height")},
                 "counts": {"stems": len(samples), "clips": len({(s.scenario, s.video_id) for s in samples}),
+                           "samples": len({(s.scenario, s.sample_id) for s in samples}),
                            "per_scenario": _count(s.scenario for s in samples),
                            "per_augmentation": _count(s.augmentation for s in samples)},
                 **(notes or {}),

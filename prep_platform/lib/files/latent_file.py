@@ -23,8 +23,11 @@ ARRAY_KEYS = ("latent_mean", "latent_logvar", "image_latents")
 AUGMENTATIONS = ("none", "hflip")
 
 
-def config_fingerprint(frame_fingerprint: str, vae_fingerprint: str, augmentation: str) -> str:
+def config_fingerprint(frame_fingerprint: str, vae_fingerprint: str, augmentation: str, window: str = "") -> str:
+    """What a cache was made with: frame geometry, VAE, augmentation and (from the frame stage) its window."""
     payload = f"{LATENT_FORMAT_VERSION}:{frame_fingerprint}:{vae_fingerprint}:{augmentation}"
+    if window:
+        payload += f":{window}"
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

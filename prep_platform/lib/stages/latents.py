@@ -29,13 +29,18 @@ from prep_platform.lib.files.latent_file import (
     read_latent_header,
     write_latent_file,
 )
-from prep_platform.lib.layout import DataLayout, variant_path
+from prep_platform.lib.layout import DataLayout, sample_id_of, variant_path
 from prep_platform.lib.stages.frames import ProgressCallback, say_on_stderr
 from prep_platform.lib.stages.workers import worker_pool
 from prep_platform.lib.statuses import CACHED_STATUSES, ENVIRONMENT, OK, status_counts
 from prep_platform.lib.video.window import FrameConfig, read_window
 
 
+
+
+# The frame stage's facts about a window that its latent header repeats.
+WINDOW_FACTS = ("window_index", "window_start_s", "window_end_s", "shot_index", "shot", "clean_window",
+                "cuts_in_window", "shot_detection")
 
 
 @dataclass
@@ -45,6 +50,26 @@ class LatentItem:
     latent_path: Path  # for augmentation "none"; variants sit beside it
     source_fingerprint: str
     scenario: str = ""
+    sample_id: str = ""  # the window's name ("": the clip's id)
+    window: dict = field(default_factory=dict)  # WINDOW_FACTS from the frames manifest ({}: the configured window)
+
+    @property
+    def name(self) -> str:
+        return self.sample_id or self.video_id
+
+    @property
+    def window_start_s(self) -> float | None:
+        return self.window.get("window_start_s")
+
+    def config_fingerprint(self, frame_fingerprint: str, vae_fingerprint: str, augmentation: str) -> str:
+        return config_fingerprint(frame_fingerprint, vae_fingerprint, augmentation, window=self.window_key())
+
+    def window_key(self) -> str:
+        """What of the window decides the cache: where it starts (its frames follow from that) and whether it was
+        kept across a cut. Shot detection settings that move no window leave the cache current."""
+        if not self.window:
+            return ""
+        return f"{self.window.get('window_start_s')!r}" + (":across-cuts" if self.window.get("clean_window") is False else "")
 
 
 @dataclass
@@ -60,9 +85,10 @@ class LatentStageResult:
         return status_counts(clip["status"] for clip in self.clips)
 
 
-def _decode_for_latents(video_path: str, config: FrameConfig) -> tuple[str, str, np.ndarray | None, dict]:
-    """Runs in a worker: the window's frames, resized and cropped, plus the facts the header records."""
-    result = read_window(video_path, config, want_frames=True, count_all=False)
+def _decode_for_latents(video_path: str, config: FrameConfig, start_s: float | None = None) -> tuple[str, str, np.ndarray | None, dict]:
+    """Runs in a worker: the window's frames (from `start_s`, the window the frame stage chose), resized and
+    cropped, plus the facts the header records."""
+    result = read_window(video_path, config, want_frames=True, count_all=False, start_s=start_s)
     return result.status, result.reason, result.frames, result.record()
 
 
@@ -81,7 +107,7 @@ def plan_latent_stage(
         missing = []
         for variant in variants:
             target = variant_path(item.latent_path, variant)
-            expected = config_fingerprint(frame_fingerprint, vae_fingerprint, variant)
+            expected = item.config_fingerprint(frame_fingerprint, vae_fingerprint, variant)
             header = read_latent_header(target) if target.exists() else None
             if _current(header, item.source_fingerprint, expected):
                 done.append(_clip_row(item, variant, "skipped", target, "cache is current"))
@@ -119,7 +145,8 @@ def _find_elsewhere(item: LatentItem, variant: str, latents_root: Path, expected
 
 
 def _clip_row(item: LatentItem, variant: str, status: str, path: Path, reason: str = "", cause: str = "") -> dict:
-    row = {"video_id": item.video_id, "augmentation": variant, "status": status, "latent_path": str(path), "reason": reason}
+    row = {"video_id": item.video_id, "sample_id": item.name, "augmentation": variant, "status": status,
+           "latent_path": str(path), "reason": reason}
     if cause:
         row["cause"] = cause
     return row
@@ -195,7 +222,8 @@ def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, wo
                         nxt = next(queue_iter, None)
                         if nxt is None:
                             return
-                        pending.append((*nxt, pool.submit(_decode_for_latents, nxt[0].video_path, config)))
+                        pending.append((*nxt, pool.submit(_decode_for_latents, nxt[0].video_path, config,
+                                                          nxt[0].window_start_s)))
 
                 refill()
                 while pending:
@@ -221,7 +249,7 @@ def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, wo
 
 def _decode_safely(item: LatentItem, config: FrameConfig) -> tuple:
     try:
-        return _decode_for_latents(item.video_path, config)
+        return _decode_for_latents(item.video_path, config, item.window_start_s)
     except Exception as exc:
         return ("failed", f"{type(exc).__name__}: {exc}", None, {})
 
@@ -271,14 +299,16 @@ def _encode_batch(batch, encoder, frame_fp: str, vae_fp: str, config: FrameConfi
                 "crop_box": facts.get("crop_box"),
                 "window_start_s": facts.get("window_start_s"),
                 "window_end_s": facts.get("window_end_s"),
+                **{key: item.window[key] for key in WINDOW_FACTS if key in item.window},
                 "padded_frames": facts.get("padded_frames", 0),
                 "source_fps": facts.get("source_fps"),
                 "video_id": item.video_id,
+                "sample_id": item.name,
                 "source_path": item.video_path,
                 "source_fingerprint": item.source_fingerprint,
                 "frame_config_fingerprint": frame_fp,
                 "vae_fingerprint": vae_fp,
-                "config_fingerprint": config_fingerprint(frame_fp, vae_fp, variant),
+                "config_fingerprint": item.config_fingerprint(frame_fp, vae_fp, variant),
                 "augmentation": variant,
                 "package_version": __version__,
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -326,7 +356,9 @@ def latent_items_from_frames(frame_clips: Iterable[dict]) -> list[LatentItem]:
             fingerprint = current_fingerprint(clip["video_path"], clip)
         except OSError:
             fingerprint = "unreadable"  # the decode reports the real problem as the clip's status
-        items.append(LatentItem(clip["video_id"], clip["video_path"], Path(clip["latent_path"]), fingerprint, clip.get("scenario", "")))
+        items.append(LatentItem(clip["video_id"], clip["video_path"], Path(clip["latent_path"]), fingerprint,
+                                clip.get("scenario", ""), sample_id_of(clip),
+                                {key: clip[key] for key in WINDOW_FACTS if key in clip}))
     return items
 
 
@@ -341,7 +373,7 @@ def write_latents_manifest(path: Path | str, result: LatentStageResult, partitio
             "duration_s": result.duration_s,
             "encode_seconds": round(result.encode_seconds, 3),
             "orphaned": result.orphaned,
-            "clips": sorted(result.clips, key=lambda row: (row["video_id"], row["augmentation"])),
+            "clips": sorted(result.clips, key=lambda row: (sample_id_of(row), row["augmentation"])),
         },
     )
 
@@ -352,9 +384,9 @@ def read_latents_manifest(path: Path | str) -> dict | None:
 
 
 def cached_variants(latents_manifest: dict) -> dict[str, dict[str, str]]:
-    """video_id -> {augmentation: latent file} for the clips whose cache is current after the stage ran."""
+    """sample id -> {augmentation: latent file} for the samples whose cache is current after the stage ran."""
     cached: dict[str, dict[str, str]] = {}
     for row in latents_manifest["clips"]:
         if row["status"] in CACHED_STATUSES:
-            cached.setdefault(row["video_id"], {})[row["augmentation"]] = row["latent_path"]
+            cached.setdefault(sample_id_of(row), {})[row["augmentation"]] = row["latent_path"]
     return cached

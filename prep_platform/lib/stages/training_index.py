@@ -1,5 +1,5 @@
-"""The trainer's index of one scenario: one JSON line per clip whose latent cache is current, with its split,
-caption, prompt variants, latent and image paths and augmentations."""
+"""The trainer's index of one scenario: one JSON line per sample (a window of a clip) whose latent cache is current,
+with its clip, split, caption, prompt variants, window, latent and image paths and augmentations."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prep_platform.lib.files.atomic import write_text_atomic
+from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.stages.latents import cached_variants
 from prep_platform.lib.statuses import OK
 
@@ -23,22 +24,31 @@ class TrainingIndex:
 
 
 def build_training_index(records: list[dict], frames_manifest: dict | None, latents_manifest: dict) -> TrainingIndex:
-    """`records`: the scenario's metadata records. A clip gets in only with a current cache for the clip itself;
-    its image path is the one the frame stage wrote."""
+    """`records`: the scenario's metadata records. Each of a clip's windows (the frame stage's ok rows; without a
+    frames manifest, the clip itself) gets in only with a current cache for the window itself; its image path is
+    the one the frame stage wrote. A clip's windows share its caption and prompt variants."""
     cached = cached_variants(latents_manifest)
-    images = {clip["video_id"]: clip["image_path"] for clip in (frames_manifest or {"clips": []})["clips"] if clip["status"] == OK}
+    windows: dict[str, list[dict]] = {}
+    for row in (frames_manifest or {"clips": []})["clips"]:
+        if row["status"] == OK:
+            windows.setdefault(row["video_id"], []).append(row)
     rows = []
     for record in records:
-        variants = cached.get(record["video_id"], {})
-        if "none" not in variants:
-            continue
-        rows.append({
-            "video_id": record["video_id"], "split": record["split"], "caption": record["caption"],
-            "prompt_variants": record["prompt_variants"], "latent_path": variants["none"],
-            "image_path": images.get(record["video_id"], record["image_path"]),
-            "augmentations": {k: v for k, v in variants.items() if k != "none"},
-            "dataset": record.get("source", {}).get("dataset", ""),
-        })
+        for window in windows.get(record["video_id"], [{"video_id": record["video_id"], "image_path": record["image_path"]}]):
+            sample = sample_id_of(window)
+            variants = cached.get(sample, {})
+            if "none" not in variants:
+                continue
+            rows.append({
+                "video_id": record["video_id"], "sample_id": sample, "window_index": window.get("window_index", 0),
+                "window_start_s": window.get("window_start_s"), "window_end_s": window.get("window_end_s"),
+                "clean_window": window.get("clean_window"),
+                "split": record["split"], "caption": record["caption"],
+                "prompt_variants": record["prompt_variants"], "latent_path": variants["none"],
+                "image_path": window["image_path"],
+                "augmentations": {k: v for k, v in variants.items() if k != "none"},
+                "dataset": record.get("source", {}).get("dataset", ""),
+            })
     return TrainingIndex(rows)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,23 @@ import av
 import cv2
 import numpy as np
 
+from prep_platform.lib.statuses import NO_CLEAN_WINDOW
 from prep_platform.lib.video.probe import OK, TOO_SHORT, TRUNCATED, UNREADABLE, open_video
+from prep_platform.lib.video.shots import (
+    EPSILON_S,
+    CutDetector,
+    FrameScorer,
+    PlannedWindow,
+    Shot,
+    ShotSettings,
+    anchor_times,
+    best_unclean_start,
+    cuts_inside,
+    fits,
+    plan_windows,
+    shot_index_at,
+    shots_from_cuts,
+)
 
 # Bump when the way frames are selected or resized changes: it invalidates every cache built before.
 FRAME_PIPELINE_VERSION = "1"
@@ -79,6 +96,11 @@ class WindowResult:
     window_end_s: float | None = None
     crop_box: list[float] | None = None  # x0, y0, x1, y1 in source pixels
     padded_frames: int = 0
+    window_index: int = 0  # 0: the clip's primary window; k > 0: the sample <id>__w<k>
+    shot_index: int | None = None  # the shot the window lies in (shot detection on)
+    shot: list[float] | None = None  # that shot's [start, end] in seconds
+    clean_window: bool | None = None  # False: no shot held a window and the best one was kept, spanning cuts
+    cuts_in_window: list[float] | None = None
     warning: str = ""
     frames: np.ndarray | None = field(default=None, repr=False)  # [F, H, W, 3] uint8 RGB
     first_frame: np.ndarray | None = field(default=None, repr=False)  # [H, W, 3] uint8 RGB
@@ -105,11 +127,13 @@ def crop_and_resize(rgb: np.ndarray, box: tuple[float, float, float, float], wid
 
 
 def read_window(
-    path: Path | str, config: FrameConfig, *, want_frames: bool = False, count_all: bool = True
+    path: Path | str, config: FrameConfig, *, want_frames: bool = False, count_all: bool = True,
+    start_s: float | None = None,
 ) -> WindowResult:
     """Decode `path` and select the window. With `want_frames`, the F frames come back resized and cropped;
     the first frame of the window always does (it is the conditioning image). With `count_all`, decoding
-    continues past the window so `decoded_frames` is the clip's real frame count."""
+    continues past the window so `decoded_frames` is the clip's real frame count. `start_s` (seconds after the
+    first frame) replaces the configuration's window start: the window the frame stage chose inside a shot."""
     path = Path(path)
     container, status, reason = open_video(path)
     if container is None:
@@ -125,10 +149,12 @@ def read_window(
             source_width=stream.codec_context.width,
             source_height=stream.codec_context.height,
         )
-        return _select(container, stream, path, config, result, want_frames, count_all)
+        start = config.window_start_s if start_s is None else start_s
+        return _select(container, stream, path, config, result, want_frames, count_all, start)
 
 
-def _select(container, stream, path: Path, config: FrameConfig, result: WindowResult, want_frames: bool, count_all: bool):
+def _select(container, stream, path: Path, config: FrameConfig, result: WindowResult, want_frames: bool,
+            count_all: bool, start_s: float):
     n = config.frames
     chosen: list[np.ndarray | None] = [None] * n
     next_target = 0
@@ -162,7 +188,7 @@ def _select(container, stream, path: Path, config: FrameConfig, result: WindowRe
             result.decoded_frames += 1
             if first_time is None:
                 first_time = time
-                t0 = first_time + config.window_start_s
+                t0 = first_time + start_s
             if prev_frame is not None and time > prev_time:
                 last_duration = time - prev_time
             # A target at t takes the last frame shown at t: the previous frame once this one starts after t.
@@ -191,7 +217,7 @@ def _select(container, stream, path: Path, config: FrameConfig, result: WindowRe
         detail = error or f"the container declares {declared} frames but only {result.decoded_frames} decode"
         if next_target < n:
             result.status = TRUNCATED
-            result.reason = f"{path}: {detail}; the {n}-frame window needs {config.span_s:.3f} s from {config.window_start_s:.3f} s"
+            result.reason = f"{path}: {detail}; the {n}-frame window needs {config.span_s:.3f} s from {start_s:.3f} s"
             return result
         result.warning = detail  # the window is complete: usable, but recorded
 
@@ -201,7 +227,7 @@ def _select(container, stream, path: Path, config: FrameConfig, result: WindowRe
         if not config.pad_short or next_target == 0:
             result.status = TOO_SHORT
             result.reason = (
-                f"{path}: {available:.3f} s of video from {config.window_start_s:.3f} s, the {n}-frame window at "
+                f"{path}: {available:.3f} s of video from {start_s:.3f} s, the {n}-frame window at "
                 f"{config.fps:g} fps needs {config.span_s + 1 / config.fps:.3f} s ({next_target} of {n} frames)"
             )
             return result
@@ -209,8 +235,9 @@ def _select(container, stream, path: Path, config: FrameConfig, result: WindowRe
             chosen[index] = chosen[next_target - 1]
         result.padded_frames = missing
 
-    result.window_start_s = round(t0 - first_time, 6)
-    result.window_end_s = round(t0 - first_time + config.span_s, 6)
+    # Recorded exactly (JSON keeps a float's every digit): the latent stage reads the same window from it.
+    result.window_start_s = start_s
+    result.window_end_s = start_s + config.span_s
     result.crop_box = [round(v, 3) for v in box] if box else None
     result.first_frame = chosen[0]
     if want_frames:
@@ -219,3 +246,216 @@ def _select(container, stream, path: Path, config: FrameConfig, result: WindowRe
 
 
 _PLACEHOLDER = np.zeros((0,), np.uint8)
+
+
+@dataclass
+class ClipScan:
+    """A clip scanned once by the frame stage: its shots and the windows chosen inside them (each with its
+    conditioning image), or the clip's failure status and reason."""
+
+    status: str
+    reason: str = ""
+    facts: WindowResult | None = None  # source fps, frame counts, size, crop box, warning
+    shots: list[Shot] = field(default_factory=list)
+    windows: list[WindowResult] = field(default_factory=list)
+    shot_detection: dict = field(default_factory=dict)
+
+    def clip_record(self) -> dict:
+        """What is kept about the clip, shared by its windows' rows (no pixels, no per-window fields)."""
+        facts = self.facts.record() if self.facts else {}
+        for key in ("window_start_s", "window_end_s", "padded_frames", "window_index", "shot_index", "shot",
+                    "clean_window", "cuts_in_window", "status", "reason"):
+            facts.pop(key, None)
+        return {**facts, "shots": [shot.as_list() for shot in self.shots], "shot_detection": self.shot_detection}
+
+
+def scan_clip(path: Path | str, config: FrameConfig, settings: ShotSettings) -> ClipScan:
+    """Decode the whole clip once: count its frames, find its shots (from small copies of the frames, while
+    decoding) and choose up to `windows_per_clip` windows inside shots (`window_policy`). Only the frames where a
+    window may start are kept, so memory does not grow with the clip. A clip with no shot long enough gets
+    `no_clean_window` (or, with `unclean_window="keep"`, its best window, marked)."""
+    path = Path(path)
+    container, status, reason = open_video(path)
+    if container is None:
+        return ClipScan(status, reason)
+    with container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1  # parallelism comes from worker processes, one clip each
+        rate = stream.average_rate or stream.guessed_rate
+        facts = WindowResult(OK, source_fps=float(rate) if rate else None, declared_frames=stream.frames or None,
+                             source_width=stream.codec_context.width, source_height=stream.codec_context.height)
+        scan = _ShotScan(config, settings)
+        error = ""
+        try:
+            for frame in container.decode(stream):
+                scan.add(frame)
+        except (av.error.FFmpegError, OSError) as exc:
+            error = f"decoding stopped after {scan.decoded} frames: {exc}"
+    facts.decoded_frames = scan.decoded
+    if scan.decoded == 0:
+        return ClipScan(UNREADABLE, f"{path}: no decodable video frame" + (f" ({error})" if error else ""), facts)
+    shots = scan.finish()
+    result = ClipScan(OK, facts=facts, shots=shots, shot_detection=settings.detection_record())
+    declared = facts.declared_frames
+    if error or (declared and scan.decoded < declared):
+        facts.warning = error or f"the container declares {declared} frames but only {scan.decoded} decode"
+    window_start, span, n = config.window_start_s, config.span_s, config.frames
+    if not fits(window_start, span, scan.end_time):
+        return _short_clip(result, scan, path, config, error)
+    planned = plan_windows(shots, settings, window_start_s=window_start, span_s=span, step_s=span + 1 / config.fps)
+    if not planned:
+        lengths = ", ".join(f"{shot.length_s:.2f}" for shot in shots)
+        cuts = ", ".join(f"{shot.start_s:.2f}" for shot in shots[1:])
+        reason = (f"{path}: no shot holds the {n}-frame window ({span + 1 / config.fps:.3f} s at {config.fps:g} fps"
+                  + (f" from {window_start:.3f} s" if window_start else "")
+                  + f"): {len(shots)} shots of {lengths} s (cuts at {cuts} s)")
+        if settings.unclean_window == "drop":
+            result.status, result.reason = NO_CLEAN_WINDOW, reason
+            return result
+        start = best_unclean_start(shots, window_start_s=window_start, span_s=span, clip_end_s=scan.end_time)
+        planned = [PlannedWindow(start, shot_index_at(shots, start))]
+        facts.warning = "; ".join(filter(None, [facts.warning, f"kept a window spanning cuts: {reason}"]))
+    for index, window in enumerate(planned):
+        frame = scan.held.get(window.start_s)
+        first = scan.convert(frame) if frame is not None else _first_frame_at(path, config, window.start_s)
+        if first is None:
+            result.status, result.reason = UNREADABLE, f"{path}: the frame at {window.start_s:.3f} s cannot be read again"
+            return result
+        result.windows.append(_window_result(facts, scan, shots, window, index, first, span))
+    return result
+
+
+def _window_result(facts: WindowResult, scan, shots: list[Shot], window: PlannedWindow, index: int,
+                   first_frame: np.ndarray, span: float, padded: int = 0) -> WindowResult:
+    cuts = cuts_inside(shots, window.start_s, span)
+    if scan.box is None and facts.source_width and facts.source_height:
+        scan.box = cover_crop_box(facts.source_width, facts.source_height, scan.config.width, scan.config.height)
+    return WindowResult(
+        OK, source_fps=facts.source_fps, decoded_frames=facts.decoded_frames, declared_frames=facts.declared_frames,
+        source_width=facts.source_width, source_height=facts.source_height, window_start_s=window.start_s,
+        window_end_s=window.start_s + span, crop_box=[round(v, 3) for v in scan.box] if scan.box else None,
+        padded_frames=padded, window_index=index, shot_index=window.shot_index,
+        shot=shots[window.shot_index].as_list(), clean_window=(not cuts) if scan.settings.enabled else None,
+        cuts_in_window=[round(c, 6) for c in cuts],
+        warning=facts.warning, first_frame=first_frame,
+    )
+
+
+def _short_clip(result: ClipScan, scan, path: Path, config: FrameConfig, error: str) -> ClipScan:
+    """The clip cannot hold the window from the configured start at all: truncated, too short or, with
+    `pad_short`, one window padded with the last frame (inside one shot, like any other)."""
+    facts, start, n = result.facts, config.window_start_s, config.frames
+    available = max(0.0, scan.end_time - start)
+    have = sum(1 for k in range(n) if start + k / config.fps < scan.end_time - EPSILON_S)
+    if error or (facts.declared_frames and facts.decoded_frames < facts.declared_frames):
+        result.status = TRUNCATED
+        result.reason = f"{path}: {facts.warning}; the {n}-frame window needs {config.span_s:.3f} s from {start:.3f} s"
+        return result
+    if not config.pad_short or have == 0:
+        result.status = TOO_SHORT
+        result.reason = (f"{path}: {available:.3f} s of video from {start:.3f} s, the {n}-frame window at "
+                         f"{config.fps:g} fps needs {config.span_s + 1 / config.fps:.3f} s ({have} of {n} frames)")
+        return result
+    cuts = cuts_inside(result.shots, start, config.span_s)
+    if cuts and result.shot_detection.get("detector") != "none" and scan.settings.unclean_window == "drop":
+        result.status = NO_CLEAN_WINDOW
+        result.reason = (f"{path}: the padded window of this short clip ({available:.3f} s from {start:.3f} s) spans "
+                         f"the cuts at {', '.join(f'{c:.2f}' for c in cuts)} s")
+        return result
+    frame = scan.held.get(start)
+    window = PlannedWindow(start, shot_index_at(result.shots, start))
+    result.windows.append(_window_result(facts, scan, result.shots, window, 0, scan.convert(frame), config.span_s,
+                                         padded=n - have))
+    return result
+
+
+def _first_frame_at(path: Path, config: FrameConfig, start_s: float) -> np.ndarray | None:
+    """The conditioning image of a window whose first frame was not kept while scanning (a kept unclean window):
+    decoded again, up to that frame."""
+    again = read_window(path, config, start_s=start_s, count_all=False)
+    return again.first_frame
+
+
+class _ShotScan:
+    """The per-frame work of `scan_clip`: times, scores, cuts as they are confirmed, and the frames at the times
+    where a window may start (dropped again when their window cannot fit in the shot)."""
+
+    def __init__(self, config: FrameConfig, settings: ShotSettings):
+        self.config, self.settings = config, settings
+        self.scorer = FrameScorer() if settings.enabled else None
+        self.detector = CutDetector(settings) if settings.enabled else None
+        self.decoded = 0
+        self.times: list[float] = []
+        self.cut_times: list[float] = []
+        self.held: dict[float, object] = {}  # window start time -> the frame shown at that instant
+        self.box: tuple[float, float, float, float] | None = None
+        self._first_time: float | None = None
+        self._last_duration = 0.0
+        self._recent: deque = deque(maxlen=settings.lag_frames + 2)  # (time, frame): a late cut's first frame
+        self._pending: list[float] = []  # window start times not reached yet
+        self._shot_starts: list[float] = []  # window start times of the current shot
+        self._step = config.span_s + 1 / config.fps
+        self.end_time = 0.0
+        self._open_shot(0.0)
+
+    def add(self, frame) -> None:
+        if self._first_time is None:
+            self._first_time = frame.time if frame.time is not None else 0.0
+        time = (frame.time - self._first_time) if frame.time is not None else self.decoded * self._last_duration
+        if self._recent and time > self._recent[-1][0]:
+            self._last_duration = time - self._recent[-1][0]
+        # A start time is shown by the last frame at or before it: the previous frame once this one is later.
+        while self._pending and time > self._pending[0] + EPSILON_S:
+            self.held[self._pending.pop(0)] = self._recent[-1][1] if self._recent else frame
+        self._recent.append((time, frame))
+        self.times.append(time)
+        self.decoded += 1
+        if self.detector is not None:
+            for index in self.detector.push(time, self.scorer(frame)):
+                self._cut_at(self.times[index])
+
+    def finish(self) -> list[Shot]:
+        self.end_time = self.times[-1] + (self._last_duration or (1 / self.config.fps))
+        if self.detector is not None:
+            for index in self.detector.finish():
+                self._cut_at(self.times[index])
+        for start in self._pending:  # start times past the last frame's start: it is still shown there
+            if start < self.end_time - EPSILON_S:
+                self.held[start] = self._recent[-1][1]
+        self._pending = []
+        self._prune(self.end_time)
+        return shots_from_cuts(self.cut_times, self.end_time)
+
+    def convert(self, frame) -> np.ndarray:
+        rgb = frame.to_ndarray(format="rgb24")
+        if self.box is None:
+            self.box = cover_crop_box(rgb.shape[1], rgb.shape[0], self.config.width, self.config.height)
+        return crop_and_resize(rgb, self.box, self.config.width, self.config.height)
+
+    def _cut_at(self, time: float) -> None:
+        self.cut_times.append(time)
+        self._prune(time)
+        self._open_shot(time)
+
+    def _open_shot(self, start: float) -> None:
+        self._shot_starts = anchor_times(start, window_start_s=self.config.window_start_s, step_s=self._step,
+                                         count=self.settings.windows_per_clip)
+        for when in self._shot_starts:
+            # The frame for `when` may already be here (a cut is confirmed a few frames late): the last one at or
+            # before it, provided a later frame has arrived; otherwise it is awaited.
+            if self._recent and self._recent[-1][0] > when + EPSILON_S:
+                earlier = [frame for time, frame in self._recent if time <= when + EPSILON_S]
+                if earlier:
+                    self.held[when] = earlier[-1]
+                    continue
+            self._pending.append(when)
+        self._pending.sort()
+
+    def _prune(self, shot_end: float) -> None:
+        """The shot ended at `shot_end`: forget its start times whose window does not fit in it. The configured
+        start is kept: a short clip's padded window and a kept unclean window may still start there."""
+        for when in self._shot_starts:
+            if not fits(when, self.config.span_s, shot_end) and when != self.config.window_start_s:
+                self.held.pop(when, None)
+                if when in self._pending:
+                    self._pending.remove(when)
