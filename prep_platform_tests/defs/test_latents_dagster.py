@@ -67,6 +67,31 @@ def test_a_corrupt_cache_fails_the_blocking_check_and_the_run(pipeline):
     assert victim.name in str(evaluation.event_specific_data.metadata["problems"].value)
 
 
+def test_shot_windows_show_in_the_frames_metadata_and_warn_when_too_many_clips_are_dropped(pipeline):
+    """At 49 frames (6.125 s at 8 fps), the sample's crowd clip cut every 2 s holds no window: it is dropped with its
+    shot lengths, counted, and the WARN check fails above its threshold; the crowd clip's earlier clips still run."""
+    from prep_platform.definitions import build_definitions
+    from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource, VaeResource
+
+    _, settings, instance = pipeline
+    strict = PrepPlatformSettings(data_root=settings.data_root, msr_vtt_source="sample", frame_size="144x96", frames=49,
+                                  workers=1, max_no_clean_window_share=0.1)
+    defs = build_definitions(strict, VaeResource(preset="tiny"), TextEncoderResource(preset="tiny"))
+    result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="crowd")
+    assert result.success  # a WARN never blocks
+    verdicts = _checks(result)
+    assert verdicts["clip_frames_windows_check"] == (False, "WARN")
+    assert verdicts["clip_frames_images_check"] == (True, "ERROR")  # a dropped clip is not a failed one
+    frames = _metadata(result, "clip_frames")
+    assert frames["clips_no_clean_window"] == 1 and frames["clips_failed"] == 0
+    assert frames["clips_by_shot_count"]["7"] == 1 and frames["windows_taken"] == frames["clips_ok"]
+    assert "7 shots of 2.00, 2.00" in str(frames["failed_clips"])
+    evaluation = next(e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                      and e.event_specific_data.check_name == "clip_frames_windows_check")
+    assert "video18" in str(evaluation.event_specific_data.metadata["dropped_clips"].value)
+    assert _metadata(result, "clip_latents")["encoded"] == frames["windows_taken"]
+
+
 EXECUTOR_SCRIPT = """
 import json, sys
 import dagster as dg

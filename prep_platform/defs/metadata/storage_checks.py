@@ -25,7 +25,8 @@ def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -
     config = layout.frame_config
     channels = latent_channels(vae.settings())  # from the VAE's own config, not a guess
     need = next_materialisation_bytes(list(records(document)), frames=config.frames, width=config.width,
-                                      height=config.height, channels=channels, augment=settings.augment)
+                                      height=config.height, channels=channels, augment=settings.augment,
+                                      windows_per_clip=settings.windows_per_clip)
     free = free_bytes(layout.root)
     reserve = settings.free_space_reserve_gb * GB
     fits, comfortable = free >= need, free - need >= reserve

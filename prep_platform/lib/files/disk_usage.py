@@ -43,10 +43,11 @@ def image_file_bytes(width: int, height: int) -> int:
 
 
 def next_materialisation_bytes(records: list[dict], *, frames: int, width: int, height: int, channels: int,
-                               augment: bool = False) -> int:
-    """Space the frame and latent stages still need: the clips whose cache or image is not on disk yet."""
-    per_latent = latent_file_bytes(frames, height, width, channels) * (2 if augment else 1)
-    per_image = image_file_bytes(width, height)
+                               augment: bool = False, windows_per_clip: int = 1) -> int:
+    """Space the frame and latent stages still need: the clips whose cache or image is not on disk yet (each may
+    give up to `windows_per_clip` windows, each with its own image and cache: the bound is what is checked)."""
+    per_latent = latent_file_bytes(frames, height, width, channels) * (2 if augment else 1) * windows_per_clip
+    per_image = image_file_bytes(width, height) * windows_per_clip
     need = 0
     for record in records:
         if not Path(record["latent_path"]).exists():

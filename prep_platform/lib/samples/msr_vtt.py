@@ -122,6 +122,12 @@ class SampleClip:
     seconds: float
     fps: Fraction
     defect: str = ""  # "", "truncated", "zero_byte", "absent", "too_short"
+    cuts: tuple[float, ...] = ()  # hard cuts (seconds), as real MSR-VTT clips have in their first seconds
+
+
+# Clips with hard cuts: the window moves past an early cut; the crowd clip cut every 2 s holds no 49-frame window
+# at 8 fps (no_clean_window), while the tests' 9-frame windows still fit in its shots.
+SAMPLE_CUTS = {2: (2.0,), 6: (1.5,), 14: (3.0, 9.5), 18: (2.0, 4.0, 6.0, 8.0, 10.0, 12.0)}
 
 
 def sample_clips() -> list[SampleClip]:
@@ -139,7 +145,8 @@ def sample_clips() -> list[SampleClip]:
     clips = []
     for index, (scenario, split, defect) in enumerate(plan):
         seconds = 3.0 if defect == "too_short" else 10.0 + index % 7  # 10..16 s
-        clips.append(SampleClip(f"video{index}", scenario, split, seconds, rates[index % len(rates)], defect))
+        clips.append(SampleClip(f"video{index}", scenario, split, seconds, rates[index % len(rates)], defect,
+                                SAMPLE_CUTS.get(index, ())))
     return clips
 
 
@@ -154,16 +161,21 @@ def _captions(clip: SampleClip, rng: random.Random) -> list[str]:
 
 
 def _render_frames(clip: SampleClip, index: int):
-    """Moving shapes over a scenario-coloured background: cheap to make, real motion for the encoder."""
+    """Moving shapes over a scenario-coloured background: cheap to make, real motion for the encoder. After each
+    hard cut the background's colours are rotated and the shape jumps elsewhere: another shot."""
     n_frames = int(round(clip.seconds * clip.fps))
-    base = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    base[:] = SCENARIO_COLOR[clip.scenario]
     ramp = np.linspace(0, 60, WIDTH, dtype=np.uint8)[None, :, None]
-    base = np.clip(base.astype(np.int16) + ramp, 0, 255).astype(np.uint8)
+    backgrounds = []
+    for shot in range(len(clip.cuts) + 1):
+        base = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+        base[:] = np.roll(np.array(SCENARIO_COLOR[clip.scenario]), shot) // (1 + shot % 2)
+        backgrounds.append(np.clip(base.astype(np.int16) + (ramp if shot % 2 == 0 else ramp[:, ::-1]), 0, 255).astype(np.uint8))
+    cut_frames = [int(round(t * clip.fps)) for t in clip.cuts]
     for k in range(n_frames):
-        frame = base.copy()
-        x = int((k * 4 + index * 37) % (WIDTH - 48))
-        y = int(HEIGHT / 2 + 60 * np.sin(k / 9.0 + index))
+        shot = sum(k >= c for c in cut_frames)
+        frame = backgrounds[shot].copy()
+        x = int((k * 4 + index * 37 + shot * 101) % (WIDTH - 48))
+        y = int(HEIGHT / 2 + 60 * np.sin(k / 9.0 + index + shot * 2.0))
         frame[max(0, y - 24) : y + 24, x : x + 48] = (240, 240, 240)
         frame[HEIGHT - 8 :, : (k * WIDTH) // max(1, n_frames)] = (0, 0, 0)  # a progress bar: frames differ
         yield frame
