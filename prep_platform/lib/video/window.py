@@ -140,17 +140,17 @@ def read_window(
         return WindowResult(status, reason)
     with container:
         stream = container.streams.video[0]
-        stream.codec_context.thread_count = 1  # parallelism comes from worker processes, one clip each
-        rate = stream.average_rate or stream.guessed_rate
-        result = WindowResult(
-            OK,
-            source_fps=float(rate) if rate else None,
-            declared_frames=stream.frames or None,
-            source_width=stream.codec_context.width,
-            source_height=stream.codec_context.height,
-        )
+        result = _stream_facts(stream)
         start = config.window_start_s if start_s is None else start_s
         return _select(container, stream, path, config, result, want_frames, count_all, start)
+
+
+def _stream_facts(stream) -> WindowResult:
+    """What the container says about the video stream; decoding set to one thread."""
+    stream.codec_context.thread_count = 1  # parallelism comes from worker processes, one clip each
+    rate = stream.average_rate or stream.guessed_rate
+    return WindowResult(OK, source_fps=float(rate) if rate else None, declared_frames=stream.frames or None,
+                        source_width=stream.codec_context.width, source_height=stream.codec_context.height)
 
 
 def _select(container, stream, path: Path, config: FrameConfig, result: WindowResult, want_frames: bool,
@@ -280,10 +280,7 @@ def scan_clip(path: Path | str, config: FrameConfig, settings: ShotSettings) -> 
         return ClipScan(status, reason)
     with container:
         stream = container.streams.video[0]
-        stream.codec_context.thread_count = 1  # parallelism comes from worker processes, one clip each
-        rate = stream.average_rate or stream.guessed_rate
-        facts = WindowResult(OK, source_fps=float(rate) if rate else None, declared_frames=stream.frames or None,
-                             source_width=stream.codec_context.width, source_height=stream.codec_context.height)
+        facts = _stream_facts(stream)
         scan = _ShotScan(config, settings)
         error = ""
         try:
