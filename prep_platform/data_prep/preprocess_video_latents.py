@@ -7,6 +7,7 @@ metadata file: what the assets clip_frames, clip_latents and training_index do, 
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -64,10 +65,14 @@ def build_parser() -> SettingsParser:
     )
     parser.add_argument("--device", default=vae.device, help="auto: cuda when available (default: %(default)s)")
     parser.add_argument("--dtype", default=vae.dtype, help="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
-    parser.add_argument("--batch-size", type=int, default=vae.batch_size)
+    parser.add_argument("--batch-size", type=int, default=vae.batch_size,
+                        help="clips per VAE call (default 0: on CUDA the largest of 4, 2 that fits the free GPU memory, "
+                        "else the tiled path at 1; 1 on CPU)")
     parser.add_argument("--tiling", action="store_true", help="VAE tiling (much less GPU memory, a little slower)")
     parser.add_argument("--slicing", action="store_true", help="VAE slicing (encode a batch one clip at a time)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the encoder")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=vae.compile,
+                        help="torch.compile the encoder, its caches kept under <data-root>/cache/torch (default: on "
+                        "CUDA, off on CPU)")
     return parser
 
 

@@ -13,6 +13,7 @@ resolves inside its root, so nothing a dataset or a hand-edited metadata file sa
     <root>/prepared/prompt_embeds/<encoder tag>/<prompt sha256>.safetensors   one file per distinct prompt
     <root>/prepared/prompt_embeds/manifests/<scenario>.json   every clip's prompt variants -> their files
     <root>/exports/<format>/   a trainer's layout (export.json maps every stem to its clip)
+    <root>/cache/torch/        torch.compile's caches (inductor, Triton): the next process skips the compile
     <root>/eval/vatex/         vatex_eval_prompts.json, images/
 
 A sample is one training window of a clip: `<id>` for its first window, `<id>__w<k>` for the k-th more
@@ -291,6 +292,11 @@ class DataLayout:
     def prompt_embeds_manifest(self, scenario: str) -> Path:
         return path_inside(self.prompt_embeds_root, "manifests", f"{check_id(scenario, 'scenario')}.json")
 
+    @property
+    def compile_cache(self) -> Path:
+        """torch.compile's caches (inductor FX graphs, Triton kernels): kept so the next run skips the compile."""
+        return self.root / "cache" / "torch"
+
     def export_root(self, export_format: str) -> Path:
         return path_inside(self.root / "exports", check_id(export_format, "export format"))
 
@@ -306,7 +312,7 @@ class DataLayout:
             "raw": (self.root / "raw",),
             "metadata": (self.metadata_file.parent,),
             "frames": (self.frames_root, self.images_root),
-            "latents": (self.latents_root, self.prompt_embeds_root),
+            "latents": (self.latents_root, self.prompt_embeds_root, self.compile_cache),
             "eval": (self.root / "eval",),
             "exports": (self.root / "exports",),
         }

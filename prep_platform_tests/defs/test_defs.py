@@ -181,7 +181,7 @@ def test_schedules_and_the_automation_sensor_start_stopped():
     assert sensor.name == "prep_automation_sensor" and sensor.default_status == dg.DefaultSensorStatus.STOPPED
 
 
-def test_nightly_schedule_requests_every_scenario_partition():
+def test_nightly_schedule_requests_one_run_over_every_scenario_partition():
     from prep_platform.lib.scenarios import load_scenarios
 
     schedule = next(s for s in defs.schedules if s.name == "latents_nightly_schedule")
@@ -193,8 +193,15 @@ def test_nightly_schedule_requests_every_scenario_partition():
             repository_def=defs.get_repository_def(),
         )
         requests = list(schedule.evaluate_tick(context).run_requests)
-    assert [r.partition_key for r in requests] == list(load_scenarios().scenarios)
-    assert requests[0].run_key == "2026-11-26:press_room"
+    # One run over every scenario (the VAE loads and compiles once), not one run per scenario.
+    scenarios = list(load_scenarios().scenarios)
+    [request] = requests
+    assert request.tags["dagster/asset_partition_range_start"] == scenarios[0]
+    assert request.tags["dagster/asset_partition_range_end"] == scenarios[-1]
+    assert request.run_key == "2026-11-26" and request.partition_key is None
+    job = defs.resolve_job_def("latents_job")
+    assert job.partitions_def.get_partition_keys_in_range(
+        dg.PartitionKeyRange(scenarios[0], scenarios[-1])) == scenarios
     raw = next(s for s in defs.schedules if s.name == "raw_refresh_schedule")
     assert raw.job_name == "raw_refresh_job"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import dagster as dg
 import numpy as np
 import pytest
 
@@ -90,6 +91,42 @@ def test_shot_windows_show_in_the_frames_metadata_and_warn_when_too_many_clips_a
                       and e.event_specific_data.check_name == "clip_frames_windows_check")
     assert "video18" in str(evaluation.event_specific_data.metadata["dropped_clips"].value)
     assert _metadata(result, "clip_latents")["encoded"] == frames["windows_taken"]
+
+
+def test_a_two_scenario_backfill_is_one_run_that_builds_the_encoder_once(pipeline):
+    """BackfillPolicy.single_run(): a backfill of transport and crowd (what the UI launches for a range, and the
+    nightly schedule for every scenario) is one run; the VAE is built once for both, and not at all when every
+    cache is current."""
+    from prep_platform.defs.automation.schedules import partition_range_tags
+    from prep_platform.lib.models.vae import VaeEncoder
+
+    defs, settings, instance = pipeline
+    job = defs.resolve_job_def("latents_job")
+    assert all(node.backfill_policy == dg.BackfillPolicy.single_run()
+               for node in defs.resolve_asset_graph().asset_nodes if node.partitions_def is not None
+               and node.key.to_user_string() in ("clip_frames", "clip_latents", "prompt_embeddings", "training_index"))
+    builds = VaeEncoder.loads
+    runs_before = len(instance.get_run_records())
+    result = job.execute_in_process(instance=instance, tags=partition_range_tags("transport", "crowd"))
+    assert result.success
+    assert len(instance.get_run_records()) == runs_before + 1  # one run for both scenarios
+    assert VaeEncoder.loads == builds + 1  # one model for both
+    materialised = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()}
+    for asset in ("clip_frames", "clip_latents", "prompt_embeddings", "training_index"):
+        assert {(asset, "transport"), (asset, "crowd")} <= materialised
+    latents = _metadata(result, "clip_latents")
+    assert latents["scenarios"] == "transport, crowd" and set(latents["per_scenario"]) == {"transport", "crowd"}
+    assert latents["encoded"] == sum(s["encoded"] for s in latents["per_scenario"].values()) > 0
+    assert all(_checks(result)[name][0] for name in ("clip_frames_images_check", "clip_latents_files_check",
+                                                      "prompt_embeddings_files_check"))
+    for scenario in ("transport", "crowd"):
+        assert settings.layout().training_index(scenario).exists()
+
+    # Nothing stale: the same backfill builds no model at all.
+    again = job.execute_in_process(instance=instance, tags=partition_range_tags("transport", "crowd"))
+    assert again.success and VaeEncoder.loads == builds + 1
+    unchanged = _metadata(again, "clip_latents")
+    assert unchanged["encoded"] == 0 and not any(s["model_loaded"] for s in unchanged["per_scenario"].values())
 
 
 EXECUTOR_SCRIPT = """

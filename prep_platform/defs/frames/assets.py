@@ -8,7 +8,7 @@ import dagster as dg
 
 from prep_platform.defs.markdown import bullets
 from prep_platform.defs.metadata.assets import scenario_metadata
-from prep_platform.defs.partitions import scenario_asset
+from prep_platform.defs.partitions import per_scenario, scenario_asset
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.tags import CPU_STEP_TAGS
@@ -39,38 +39,40 @@ def embedded_image(path: Path, title: str, max_width: int = 480) -> dg.MetadataV
     "and a record with source fps, decoded frame count, shots, window times and status.",
 )
 def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
-    scenario = context.partition_key
     prep, layout = settings.core(), settings.layout()
     config = layout.frame_config
     context.log.info(f"{config.frames} frames at {config.fps:g} fps, {config.width}x{config.height}")
+    return per_scenario(context, lambda scenario: _frames(context, prep, layout, scenario))
+
+
+def _frames(context: dg.AssetExecutionContext, prep, layout, scenario: str) -> dict:
+    config = layout.frame_config
     result = pipeline.prepare_frames(prep, layout, scenario, progress=clip_progress_logger(context, "frames"))
     counts = result.counts
     ok = result.samples
     failed = [clip for clip in result.clips if clip["status"] != OK]
     windows = result.summary()
     sheet = layout.contact_sheet(scenario)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(ok),
-            "manifest": dg.MetadataValue.path(str(layout.frames_manifest(scenario))),
-            "clips_ok": windows["clips_with_windows"],
-            "clips_failed": failure_count(counts),
-            "status_counts": dg.MetadataValue.json(counts),
-            "failed_clips": bullets(f"{c['video_id']}: {c['status']}: {c.get('reason', '')}" for c in failed),
-            "windows_taken": windows["windows_taken"],
-            "clips_by_shot_count": dg.MetadataValue.json(windows["clips_by_shot_count"]),
-            "clips_no_clean_window": windows["clips_no_clean_window"],
-            "no_clean_window_share": windows["no_clean_window_share"],
-            "windows_spanning_cuts": windows["windows_spanning_cuts"],
-            "shot_detection": dg.MetadataValue.json(result.shot_settings.detection_record()),
-            "window_policy": f"{result.shot_settings.window_policy}, up to {result.shot_settings.windows_per_clip} per clip, "
-                             f"unclean: {result.shot_settings.unclean_window}",
-            "frame_config_fingerprint": config.fingerprint(),
-            "contact_sheet": embedded_image(sheet, f"contact sheet of {scenario}"),
-            "contact_sheet_path": dg.MetadataValue.path(str(sheet) if ok else "none"),
-            "images_bytes": sum(Path(c["image_path"]).stat().st_size for c in ok),
-            "cpu_s_per_clip": result.cpu_s_per_clip(),
-            "duration_s": result.duration_s,
-            "clips_per_s": round(len(result.clips) / max(result.duration_s, 1e-9), 2),
-        }
-    )
+    return {
+        "dagster/row_count": len(ok),
+        "manifest": dg.MetadataValue.path(str(layout.frames_manifest(scenario))),
+        "clips_ok": windows["clips_with_windows"],
+        "clips_failed": failure_count(counts),
+        "status_counts": dg.MetadataValue.json(counts),
+        "failed_clips": bullets(f"{c['video_id']}: {c['status']}: {c.get('reason', '')}" for c in failed),
+        "windows_taken": windows["windows_taken"],
+        "clips_by_shot_count": dg.MetadataValue.json(windows["clips_by_shot_count"]),
+        "clips_no_clean_window": windows["clips_no_clean_window"],
+        "no_clean_window_share": windows["no_clean_window_share"],
+        "windows_spanning_cuts": windows["windows_spanning_cuts"],
+        "shot_detection": dg.MetadataValue.json(result.shot_settings.detection_record()),
+        "window_policy": f"{result.shot_settings.window_policy}, up to {result.shot_settings.windows_per_clip} per clip, "
+                         f"unclean: {result.shot_settings.unclean_window}",
+        "frame_config_fingerprint": config.fingerprint(),
+        "contact_sheet": embedded_image(sheet, f"contact sheet of {scenario}"),
+        "contact_sheet_path": dg.MetadataValue.path(str(sheet) if ok else "none"),
+        "images_bytes": sum(Path(c["image_path"]).stat().st_size for c in ok),
+        "cpu_s_per_clip": result.cpu_s_per_clip(),
+        "duration_s": result.duration_s,
+        "clips_per_s": round(len(result.clips) / max(result.duration_s, 1e-9), 2),
+    }

@@ -5,7 +5,7 @@ import dagster as dg
 
 from prep_platform.defs.frames.assets import clip_frames
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import scenario_asset_check
+from prep_platform.defs.partitions import per_scenario_check, scenario_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.stages.frames import clip_statuses, read_frames_manifest, window_summary
@@ -20,8 +20,12 @@ from prep_platform.lib.statuses import NO_CLEAN_WINDOW, OK, failed_share, failur
     "no_clean_window are not failures: clip_frames_windows_check watches them).",
 )
 def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    return per_scenario_check(context, lambda scenario: _images_check(settings, scenario))
+
+
+def _images_check(settings: PrepPlatformSettings, scenario: str) -> dg.AssetCheckResult:
     layout = settings.layout()
-    manifest = read_frames_manifest(layout.frames_manifest(context.partition_key))
+    manifest = read_frames_manifest(layout.frames_manifest(scenario))
     if manifest is None:
         return dg.AssetCheckResult(passed=False, metadata={"problem": "frames manifest missing"})
     config = layout.frame_config
@@ -52,7 +56,11 @@ def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: P
     "first of them; counts of clips by number of shots and windows taken.",
 )
 def clip_frames_windows_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    manifest = read_frames_manifest(settings.layout().frames_manifest(context.partition_key))
+    return per_scenario_check(context, lambda scenario: _windows_check(settings, scenario))
+
+
+def _windows_check(settings: PrepPlatformSettings, scenario: str) -> dg.AssetCheckResult:
+    manifest = read_frames_manifest(settings.layout().frames_manifest(scenario))
     if manifest is None:
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
                                    metadata={"problem": "frames manifest missing"})

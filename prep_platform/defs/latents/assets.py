@@ -6,7 +6,7 @@ import dagster as dg
 
 from prep_platform.defs.frames.assets import clip_frames
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import gpu_scenario_asset
+from prep_platform.defs.partitions import gpu_scenario_asset, per_scenario
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource, run_config_class, run_settings
 from prep_platform.lib import pipeline
@@ -25,35 +25,42 @@ ClipLatentsConfig = run_config_class("ClipLatentsConfig", "augment", "prefetch")
 def clip_latents(
     context: dg.AssetExecutionContext, config: ClipLatentsConfig, settings: PrepPlatformSettings, vae: VaeResource
 ) -> dg.MaterializeResult:
-    scenario = context.partition_key
     prep = run_settings(settings, config)
     layout = prep.layout()
+    # One encoder for every scenario of the run: its weights load (and compile) once, and only if a cache is stale.
     encoder = vae.load()
-    context.log.info(f"VAE {encoder.model_id} on {encoder.device} ({encoder.dtype})")
+    context.log.info(f"VAE {encoder.model_id} on {encoder.device} ({encoder.dtype}); loaded only if something must be encoded")
+    return per_scenario(context, lambda scenario: _latents(context, prep, layout, encoder, scenario))
+
+
+def _latents(context: dg.AssetExecutionContext, prep, layout, encoder, scenario: str) -> dict:
     try:
         result = pipeline.encode_latents(prep, layout, scenario, encoder, progress=clip_progress_logger(context, "latents"))
     except pipeline.MissingInputError as exc:
         raise dg.Failure(str(exc)) from None
     counts = result.counts
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(result.clips),
-            "manifest": dg.MetadataValue.path(str(layout.latents_manifest(scenario))),
-            "encoded": counts.get("encoded", 0),
-            "skipped": counts.get("skipped", 0),
-            "moved": counts.get("moved", 0),
-            "failed": counts.get("failed", 0),
-            "orphaned": len(result.orphaned),
-            "cache_bytes": sum(Path(r["latent_path"]).stat().st_size for r in result.clips
-                               if r["status"] in CACHED_STATUSES and Path(r["latent_path"]).exists()),
-            "failed_clips": bullets(
-                f"{r.get('sample_id') or r['video_id']} ({r['augmentation']}): {r['reason']}" for r in result.clips if r["status"] == "failed"
-            ),
-            "model_id": encoder.model_id,
-            "encode_dtype": encoder.identity()["dtype"],
-            "device": str(encoder.device),
-            "duration_s": result.duration_s,
-            "vae_seconds": round(result.encode_seconds, 3),
-            "clips_per_s": round(result.encoded_clips / max(result.duration_s, 1e-9), 3),
-        }
-    )
+    return {
+        "dagster/row_count": len(result.clips),
+        "manifest": dg.MetadataValue.path(str(layout.latents_manifest(scenario))),
+        "encoded": counts.get("encoded", 0),
+        "skipped": counts.get("skipped", 0),
+        "moved": counts.get("moved", 0),
+        "failed": counts.get("failed", 0),
+        "orphaned": len(result.orphaned),
+        "cache_bytes": sum(Path(r["latent_path"]).stat().st_size for r in result.clips
+                           if r["status"] in CACHED_STATUSES and Path(r["latent_path"]).exists()),
+        "failed_clips": bullets(
+            f"{r.get('sample_id') or r['video_id']} ({r['augmentation']}): {r['reason']}" for r in result.clips if r["status"] == "failed"
+        ),
+        "model_id": encoder.model_id,
+        "encode_dtype": encoder.identity()["dtype"],
+        "device": str(encoder.device),
+        "duration_s": result.duration_s,
+        "vae_seconds": round(result.encode_seconds, 3),
+        "clips_per_s": round(result.encoded_clips / max(result.duration_s, 1e-9), 3),
+        "startup_s": result.startup_s if result.startup_s is not None else "none (nothing encoded)",
+        "batch_size": result.encoder.get("batch_size"),
+        "batch_choice": result.encoder.get("batch_choice", ""),
+        "compiled": result.encoder.get("compiled"),
+        "model_loaded": result.encoder.get("model_loaded"),
+    }

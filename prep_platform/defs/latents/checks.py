@@ -4,7 +4,7 @@ import dagster as dg
 
 from prep_platform.defs.latents.assets import clip_latents
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import scenario_asset_check
+from prep_platform.defs.partitions import per_scenario_check, scenario_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.files.latent_file import expected_latent_shape, latent_file_problems
@@ -20,7 +20,10 @@ from prep_platform.lib.statuses import OK
     "values finite and within bounds (no all-zero or garbage latents); at most settings.max_failed_share failed.",
 )
 def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    scenario = context.partition_key
+    return per_scenario_check(context, lambda scenario: _files_check(settings, scenario))
+
+
+def _files_check(settings: PrepPlatformSettings, scenario: str) -> dg.AssetCheckResult:
     layout = settings.layout()
     frames = read_frames_manifest(layout.frames_manifest(scenario))
     latents = read_latents_manifest(layout.latents_manifest(scenario))

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from prep_platform.defs.latents.assets import clip_latents
-from prep_platform.defs.partitions import scenario_asset
+from prep_platform.defs.partitions import scenario_asset, per_scenario
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.lib import pipeline
@@ -18,13 +18,11 @@ from prep_platform.lib import pipeline
     "image paths, augmentations. Runs only after clip_latents' blocking check passed.",
 )
 def training_index(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
-    scenario = context.partition_key
     layout = settings.layout()
-    index = pipeline.write_index(settings.core(), layout, scenario)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(index.rows),
-            "path": dg.MetadataValue.path(str(layout.training_index(scenario))),
-            **index.counts,
-        }
-    )
+
+    def write(scenario: str) -> dict:
+        index = pipeline.write_index(settings.core(), layout, scenario)
+        return {"dagster/row_count": len(index.rows), "path": dg.MetadataValue.path(str(layout.training_index(scenario))),
+                **index.counts}
+
+    return per_scenario(context, write)

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from prep_platform.defs.metadata.assets import scenario_metadata
-from prep_platform.defs.partitions import gpu_scenario_asset
+from prep_platform.defs.partitions import gpu_scenario_asset, per_scenario
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource
 from prep_platform.lib import pipeline
@@ -18,25 +18,26 @@ from prep_platform.lib import pipeline
 )
 def prompt_embeddings(context: dg.AssetExecutionContext, settings: PrepPlatformSettings,
                       text_encoder: TextEncoderResource) -> dg.MaterializeResult:
-    scenario = context.partition_key
     layout = settings.layout()
-    encoder = text_encoder.load()
+    encoder = text_encoder.load()  # once for every scenario of the run
     context.log.info(f"text encoder {encoder.model_id} on {encoder.device} ({encoder.dtype}), tag {encoder.tag()}")
+    return per_scenario(context, lambda scenario: _prompts(context, settings, layout, encoder, scenario))
+
+
+def _prompts(context: dg.AssetExecutionContext, settings: PrepPlatformSettings, layout, encoder, scenario: str) -> dict:
     result = pipeline.encode_prompts(settings.core(), layout, scenario, encoder,
                                      progress=clip_progress_logger(context, "prompts"))
     counts = result.counts
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(result.rows),
-            "manifest": dg.MetadataValue.path(str(layout.prompt_embeds_manifest(scenario))),
-            "distinct_prompts": len(result.prompts),
-            "encoded": counts.get("encoded", 0),
-            "skipped": counts.get("skipped", 0),
-            "failed": counts.get("failed", 0),
-            "encoder_tag": result.encoder_tag,
-            "model_id": encoder.model_id,
-            "tokenizer_fingerprint": result.encoder_identity["tokenizer_fingerprint"],
-            "duration_s": result.duration_s,
-            "prompts_per_s": round(counts.get("encoded", 0) / max(result.encode_seconds, 1e-9), 2),
-        }
-    )
+    return {
+        "dagster/row_count": len(result.rows),
+        "manifest": dg.MetadataValue.path(str(layout.prompt_embeds_manifest(scenario))),
+        "distinct_prompts": len(result.prompts),
+        "encoded": counts.get("encoded", 0),
+        "skipped": counts.get("skipped", 0),
+        "failed": counts.get("failed", 0),
+        "encoder_tag": result.encoder_tag,
+        "model_id": encoder.model_id,
+        "tokenizer_fingerprint": result.encoder_identity["tokenizer_fingerprint"],
+        "duration_s": result.duration_s,
+        "prompts_per_s": round(counts.get("encoded", 0) / max(result.encode_seconds, 1e-9), 2),
+    }

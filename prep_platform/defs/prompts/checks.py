@@ -3,7 +3,7 @@
 import dagster as dg
 
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import scenario_asset_check
+from prep_platform.defs.partitions import per_scenario_check, scenario_asset_check
 from prep_platform.defs.prompts.assets import prompt_embeddings
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib import pipeline
@@ -18,7 +18,10 @@ from prep_platform.lib.stages.prompt_embeddings import prompts_of, read_prompt_m
     "([max_length, hidden], the header's prompt sha256), made by one encoder.",
 )
 def prompt_embeddings_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    scenario = context.partition_key
+    return per_scenario_check(context, lambda scenario: _files_check(settings, scenario))
+
+
+def _files_check(settings: PrepPlatformSettings, scenario: str) -> dg.AssetCheckResult:
     layout = settings.layout()
     manifest = read_prompt_manifest(layout.prompt_embeds_manifest(scenario))
     if manifest is None:

@@ -1,4 +1,10 @@
-"""The CogVideoX VAE as an encoder of uint8 frame batches: presets, device and dtype, tiling and slicing."""
+"""The CogVideoX VAE as an encoder of uint8 frame batches: presets, device and dtype, tiling and slicing, and the
+GPU defaults (torch.compile with its caches under the data root, the batch size from free GPU memory).
+
+The weights load lazily (`load`, or the first `encode`): the encoder's identity, which decides whether a cache is
+current, comes from the model's config alone, so a run whose caches are all current loads no model and allocates
+no GPU memory, and a run with work starts its decode workers before the model loads.
+"""
 
 from __future__ import annotations
 
@@ -27,16 +33,16 @@ class VaeSettings:
     revision: str = "main"
     device: str = "auto"  # auto: cuda when available
     dtype: str = "auto"  # auto: bfloat16 on cuda, float32 on cpu
-    batch_size: int = 1
+    batch_size: int = 0  # 0: auto (on CUDA from free GPU memory, 4 where it fits; 1 on CPU)
     tiling: bool = False
     slicing: bool = False
-    compile: bool = False  # torch.compile the encoder (1.45x on an H200 after a ~1 min warm-up)
+    compile: bool | None = None  # torch.compile the encoder; None: auto (on CUDA; 1.45x on an H200 after ~1 min)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown VAE preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.batch_size < 0:
+            raise ValueError(f"batch size must be >= 1 (or 0: auto), got {self.batch_size}")
 
     def resolved(self) -> VaeSettings:
         """Apply the preset's switches on top of the explicit ones."""
@@ -90,39 +96,105 @@ def latent_channels(settings: VaeSettings) -> int:
     return int(vae_config(settings)["latent_channels"])
 
 
+GIB = 2**30
+# Measured on an H200, bf16, 49x480x720 (reference/performance.md): peak GPU memory ~7.8 GiB per clip untiled
+# (8.1 at batch 1, 31.6 at batch 4), 2.4 GiB tiled at batch 1. Scaled by pixels x frames for other windows.
+UNTILED_GIB_PER_CLIP_49x480x720 = 7.8
+REFERENCE_VOXELS = 49 * 480 * 720
+MEMORY_MARGIN = 1.5  # allocator fragmentation, cuDNN workspaces, the image-latent pass, other tenants
+
+
+def choose_batch(free_bytes: int, frames: int, height: int, width: int) -> tuple[int, bool, str]:
+    """(batch size, tiling, why) for the untiled encoder on a GPU with `free_bytes` free: 4 where it fits with the
+    margin, else 2, else the tiled path at batch 1 (~2.4 GiB: any 24 GB card; compiled it is as fast as the plain
+    untiled batch 4)."""
+    per_clip = UNTILED_GIB_PER_CLIP_49x480x720 * frames * height * width / REFERENCE_VOXELS
+    free = free_bytes / GIB
+    for batch in (4, 2):
+        if batch * per_clip * MEMORY_MARGIN + 1.0 <= free:
+            return batch, False, f"auto: batch {batch} ({free:.1f} GiB free, ~{per_clip:.1f} GiB per clip untiled)"
+    return 1, True, f"auto: tiled batch 1 ({free:.1f} GiB free < what batch 2 untiled needs, ~{per_clip:.1f} GiB per clip)"
+
+
 class VaeEncoder:
-    """Loads the VAE once; `encode` turns uint8 RGB windows into latent distributions and image latents."""
+    """The VAE, loaded once and only when something must be encoded; `encode` turns uint8 RGB windows into latent
+    distributions and image latents."""
+
+    loads = 0  # models built in this process (tests and benchmarks count them)
 
     def __init__(self, settings: VaeSettings):
-        from diffusers import AutoencoderKLCogVideoX  # heavy import, only where a VAE is really built
-
         self.settings = settings.resolved()
         self.device = resolve_device(self.settings.device)
         self.dtype = resolve_dtype(self.settings.dtype, self.device)
         if self.settings.preset in ("tiny", "random_full"):
+            self.model_id, self.revision = f"{self.settings.preset}-random-cogvideox-vae(seed=0)", "none"
+        else:
+            self.model_id, self.revision = self.settings.model_id, self.settings.revision
+        self.config = vae_config(self.settings)  # the model's identity without its weights
+        cuda = self.device.type == "cuda"
+        self.compiled = self.settings.compile if self.settings.compile is not None else cuda
+        self.tiling, self.slicing = self.settings.tiling, self.settings.slicing
+        self.batch_size = self.settings.batch_size or 1
+        self.batch_choice = "explicit" if self.settings.batch_size else ("auto: batch 1 on CPU" if not cuda else "")
+        self.load_seconds: float | None = None
+        self.vae = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.vae is not None
+
+    def plan_batch(self, frames: int, height: int, width: int) -> int:
+        """The batch size for windows of this size: explicit, 1 on CPU, or chosen from the GPU's free memory
+        (before the model is on it) with tiling where even batch 2 does not fit. Recorded in `batch_choice`."""
+        if self.settings.batch_size or self.device.type != "cuda" or self.batch_choice:
+            return self.batch_size
+        free, _ = torch.cuda.mem_get_info(self.device)
+        self.batch_size, tiled, self.batch_choice = choose_batch(free, frames, height, width)
+        self.tiling = self.tiling or tiled
+        return self.batch_size
+
+    def load(self, compile_cache_dir: str | None = None) -> None:
+        """Build the model (once). `compile_cache_dir`: where torch.compile keeps its FX-graph, inductor and Triton
+        caches (the data root's cache/torch), so the next process finds its compiled kernels instead of paying
+        the ~1 min compile again."""
+        if self.vae is not None:
+            return
+        import time
+
+        from diffusers import AutoencoderKLCogVideoX  # heavy import, only where a VAE is really built
+
+        started = time.perf_counter()
+        if self.settings.preset in ("tiny", "random_full"):
             torch.manual_seed(0)  # the same random weights every time: caches stay valid across runs
-            vae = AutoencoderKLCogVideoX.from_config(vae_config(self.settings))
+            vae = AutoencoderKLCogVideoX.from_config(self.config)
             if self.dtype != torch.float32:
                 vae = vae.to(dtype=self.dtype)
-            self.model_id, self.revision = f"{self.settings.preset}-random-cogvideox-vae(seed=0)", "none"
         else:
             vae = AutoencoderKLCogVideoX.from_pretrained(
                 self.settings.model_id, subfolder=self.settings.subfolder or None, revision=self.settings.revision,
                 torch_dtype=self.dtype,
             )
-            self.model_id, self.revision = self.settings.model_id, self.settings.revision
         vae = vae.to(self.device).eval().requires_grad_(False)
-        if self.settings.tiling:
+        if self.tiling:
             vae.enable_tiling()
-        if self.settings.slicing:
+        if self.slicing:
             vae.enable_slicing()
-        if self.settings.compile:
+        if self.compiled:
+            _use_compile_cache(compile_cache_dir)
             from torch import _dynamo
 
             _dynamo.config.cache_size_limit = max(_dynamo.config.cache_size_limit, 64)  # tiled shapes vary
             vae.encoder = torch.compile(vae.encoder)
         self.vae = vae
         self.config = dict(vae.config)
+        VaeEncoder.loads += 1
+        self.load_seconds = round(time.perf_counter() - started, 3)
+
+    def run_facts(self) -> dict:
+        """How this run encodes (header and run metadata; not part of the identity)."""
+        return {"batch_size": self.batch_size, "batch_choice": self.batch_choice or "auto: not decided (nothing encoded)",
+                "compiled": self.compiled, "tiling": self.tiling, "slicing": self.slicing, "device": str(self.device),
+                "model_loaded": self.loaded, "model_load_s": self.load_seconds}
 
     @property
     def scaling_factor(self) -> float:
@@ -151,6 +223,7 @@ class VaeEncoder:
     def encode(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         """windows: [B, F, H, W, 3] uint8 RGB -> float16 arrays: latent_mean / latent_logvar [B, C, T, h, w]
         and image_latents [B, C, 1, h, w] (the first frame encoded alone, clean: the distribution's mode)."""
+        self.load()
         pixels = torch.from_numpy(windows).to(self.device, non_blocking=True)
         pixels = pixels.permute(0, 4, 1, 2, 3).to(self.dtype).div_(127.5).sub_(1.0)  # [B, 3, F, H, W] in [-1, 1]
         video = self.vae.encode(pixels).latent_dist
@@ -160,3 +233,16 @@ class VaeEncoder:
             "latent_logvar": video.logvar.to(torch.float16).cpu().numpy(),
             "image_latents": image.mean.to(torch.float16).cpu().numpy(),
         }
+
+
+def _use_compile_cache(folder: str | None) -> None:
+    """Point torch.compile's on-disk caches at `folder` (inductor's FX-graph cache and Triton's kernels); set
+    before the first compile, read by inductor when it compiles."""
+    import os
+
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(folder, "inductor"))
+    os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(folder, "triton"))
+    os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")

@@ -1,6 +1,8 @@
 """The latent stage: one encoder, fed by worker processes that decode and resize the next clips while the VAE
 runs; a writer thread writes each clip's self-describing cache file. Planning first: a current cache is skipped
-and a relabelled clip's cache moved, so only new or stale clips are encoded.
+and a relabelled clip's cache moved, so only new or stale clips are encoded, and the model is loaded only when
+one is. Start-up overlaps: the decode workers start, and the first windows decode, while the model loads (and
+compiles).
 
 Host memory is bounded by `prefetch` decoded windows plus one batch plus the writer's queue, whatever the number
 of clips.
@@ -79,6 +81,8 @@ class LatentStageResult:
     encode_seconds: float = 0.0  # time inside the VAE
     encoded_clips: int = 0
     orphaned: list[str] = field(default_factory=list)  # cache files in these folders that no clip claims
+    startup_s: float | None = None  # from the stage's start to the first cache file written (None: none written)
+    encoder: dict = field(default_factory=dict)  # how it encoded: batch size and why, compiled, tiling, model load
 
     @property
     def counts(self) -> dict[str, int]:
@@ -167,10 +171,12 @@ def run_latent_stage(
     waits for the first (saying so) and then finds its caches current, instead of encoding everything again."""
     with folder_lock({item.latent_path.parent for item in items}, on_wait or say_on_stderr):
         return _run_latent_stage(items, layout.frame_config, encoder, latents_root=layout.latents_root,
-                                 augment=augment, workers=workers, prefetch=prefetch, progress=progress)
+                                 compile_cache=str(layout.compile_cache), augment=augment, workers=workers,
+                                 prefetch=prefetch, progress=progress)
 
 
-def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, workers, prefetch, progress) -> LatentStageResult:
+def _run_latent_stage(items, config, encoder, *, latents_root: Path, compile_cache: str, augment, workers, prefetch,
+                      progress) -> LatentStageResult:
     started = time.perf_counter()
     frame_fp, vae_fp = config.fingerprint(), encoder.identity_fingerprint()
     to_encode, done = plan_latent_stage(
@@ -184,6 +190,8 @@ def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, wo
 
     def report(rows: list[dict]) -> None:
         with lock:
+            if result.startup_s is None and any(row["status"] == "encoded" for row in rows):
+                result.startup_s = round(time.perf_counter() - started, 3)
             result.clips.extend(rows)
             counts.update(row["status"] for row in rows)
             if progress:
@@ -205,20 +213,26 @@ def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, wo
             report([_clip_row(item, v, "failed", variant_path(item.latent_path, v), f"{status}: {reason}", cause) for v in variants])
             return
         batch.append((item, variants, frames, facts))
-        if len(batch) >= encoder.settings.batch_size:
+        if len(batch) >= encoder.batch_size:
             flush()
 
+    if to_encode:
+        encoder.plan_batch(config.frames, config.height, config.width)
     try:
-        if workers <= 0:
+        if not to_encode:
+            pass  # everything is current: no model, no GPU memory, no worker processes
+        elif workers <= 0:
+            encoder.load(compile_cache)
             for item, variants in to_encode:
                 handle(item, variants, _decode_safely(item, config))
         else:
             with worker_pool(workers) as pool:
                 pending: deque = deque()
                 queue_iter = iter(to_encode)
+                depth = max(prefetch, encoder.batch_size, 1)  # a whole batch decoded ahead keeps the GPU fed
 
                 def refill() -> None:
-                    while len(pending) < max(prefetch, 1):
+                    while len(pending) < depth:
                         nxt = next(queue_iter, None)
                         if nxt is None:
                             return
@@ -226,6 +240,8 @@ def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, wo
                                                           nxt[0].window_start_s)))
 
                 refill()
+                # The first windows decode in the workers while the model loads (and compiles) here.
+                encoder.load(compile_cache)
                 while pending:
                     item, variants, future = pending.popleft()
                     refill()  # keep the workers busy while this clip is encoded
@@ -244,6 +260,7 @@ def _run_latent_stage(items, config, encoder, *, latents_root: Path, augment, wo
     folders = {item.latent_path.parent for item in items}
     result.orphaned = sorted(str(p) for folder in folders if folder.exists() for p in folder.glob("*.npz") if str(p) not in claimed)
     result.duration_s = round(time.perf_counter() - started, 3)
+    result.encoder = encoder.run_facts()
     return result
 
 
@@ -290,8 +307,11 @@ def _encode_batch(batch, encoder, frame_fp: str, vae_fp: str, config: FrameConfi
                 "encode_dtype": identity["dtype"],
                 "stored_dtype": "float16",
                 "device": str(encoder.device),
-                "tiling": encoder.settings.tiling,
-                "slicing": encoder.settings.slicing,
+                "tiling": encoder.tiling,
+                "slicing": encoder.slicing,
+                "batch_size": encoder.batch_size,
+                "batch_choice": encoder.batch_choice,
+                "compiled": encoder.compiled,
                 "frames": config.frames,
                 "fps": config.fps,
                 "width": config.width,
@@ -372,6 +392,8 @@ def write_latents_manifest(path: Path | str, result: LatentStageResult, partitio
             "counts": result.counts,
             "duration_s": result.duration_s,
             "encode_seconds": round(result.encode_seconds, 3),
+            "startup_s": result.startup_s,
+            "encoder": result.encoder,
             "orphaned": result.orphaned,
             "clips": sorted(result.clips, key=lambda row: (sample_id_of(row), row["augmentation"])),
         },

@@ -12,6 +12,11 @@ def test_channels_come_from_the_config_of_each_preset():
     assert latent_channels(VaeSettings(preset="random_full")) == 16  # the released CogVideoX VAE's
     encoder = VaeEncoder(VaeSettings(preset="tiny"))
     assert encoder.identity()["latent_channels"] == latent_channels(VaeSettings(preset="tiny"))
+    # The identity a cache is checked against is the same before the weights load (from the config) and after.
+    before = encoder.identity_fingerprint()
+    assert encoder.vae is None
+    encoder.load()
+    assert encoder.identity_fingerprint() == before
     built, described = dict(encoder.vae.config), vae_config(VaeSettings(preset="tiny"))
     assert tuple(built["block_out_channels"]) == tuple(described["block_out_channels"]) == TINY_CONFIG["block_out_channels"]
 

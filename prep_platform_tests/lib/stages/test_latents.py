@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from prep_platform.lib.files.atomic import LOCK_NAME
@@ -125,6 +126,9 @@ class _FailingEncoder:
         self.real, self.fail_on, self.mode, self.calls = real, fail_on, mode, 0
         self.settings, self.device = real.settings, real.device
 
+    def __getattr__(self, name):  # batch planning, loading, run facts: the real encoder's
+        return getattr(self.real, name)
+
     def identity(self):
         return self.real.identity()
 
@@ -143,7 +147,7 @@ class _FailingEncoder:
 
 def test_zero_latents_are_never_written(clips, encoder, tmp_path):
     single = VaeEncoder.__new__(VaeEncoder)
-    single.__dict__.update(encoder.__dict__, settings=VaeSettings(preset="tiny", batch_size=1))
+    single.__dict__.update(encoder.__dict__, settings=VaeSettings(preset="tiny", batch_size=1), batch_size=1)
     result = _run(_items(clips, tmp_path), _FailingEncoder(single, fail_on=2, mode="zeros"), tmp_path)
     assert result.counts == {"encoded": 2, "failed": 1}
     failed = next(r for r in result.clips if r["status"] == "failed")
@@ -152,7 +156,7 @@ def test_zero_latents_are_never_written(clips, encoder, tmp_path):
 
 def test_failed_batch_is_recorded_and_a_rerun_resumes_with_only_the_missing_clips(clips, encoder, tmp_path):
     single = VaeEncoder.__new__(VaeEncoder)
-    single.__dict__.update(encoder.__dict__, settings=VaeSettings(preset="tiny", batch_size=1))
+    single.__dict__.update(encoder.__dict__, settings=VaeSettings(preset="tiny", batch_size=1), batch_size=1)
     first = _run(_items(clips, tmp_path), _FailingEncoder(single, fail_on=3, mode="raise"), tmp_path)
     assert first.counts == {"encoded": 2, "failed": 1}
     assert "out of memory" in next(r for r in first.clips if r["status"] == "failed")["reason"]
@@ -204,3 +208,50 @@ def test_corrupt_or_garbage_cache_files_are_reported(clips, encoder, tmp_path):
     path.write_bytes(b"garbage")
     assert "unreadable" in latent_file_problems(path, expect={})[0]
     os.remove(path)
+
+
+def test_a_run_with_every_cache_current_builds_no_model(clips, tmp_path):
+    first = VaeEncoder(VaeSettings(preset="tiny"))
+    assert not first.loaded  # its identity (the cache fingerprint) comes from the config alone
+    assert _run(_items(clips, tmp_path), first, tmp_path).counts == {"encoded": 3}
+    assert first.loaded and first.run_facts()["model_loaded"]
+    builds = VaeEncoder.loads
+    again = VaeEncoder(VaeSettings(preset="tiny"))
+    result = _run(_items(clips, tmp_path), again, tmp_path, workers=2)
+    assert result.counts == {"skipped": 3} and result.startup_s is None
+    assert not again.loaded and again.vae is None and VaeEncoder.loads == builds
+    assert result.encoder["model_loaded"] is False
+    # One stale clip: the model is built, once, and the clip's header says how it was encoded.
+    os.utime(clips[0])  # same bytes: still current
+    (tmp_path / "urban" / "video2.npz").unlink()
+    result = _run(_items(clips, tmp_path), again, tmp_path, workers=2)
+    assert result.counts == {"encoded": 1, "skipped": 2} and VaeEncoder.loads == builds + 1
+    header, _ = load_latent_file(tmp_path / "urban" / "video2.npz")
+    assert (header["batch_size"], header["compiled"], header["batch_choice"]) == (1, False, "auto: batch 1 on CPU")
+    assert result.startup_s is not None and result.startup_s <= result.duration_s
+
+
+def test_gpu_defaults_compile_and_batch_from_free_memory(monkeypatch):
+    from prep_platform.lib.models import vae as vae_module
+
+    gib = 2**30
+    # 49x480x720: ~7.8 GiB per clip untiled. An H200/H100 takes 4, a 40 GB card 2, a 24 GB card the tiled path.
+    assert vae_module.choose_batch(130 * gib, 49, 480, 720)[:2] == (4, False)
+    assert vae_module.choose_batch(75 * gib, 49, 480, 720)[:2] == (4, False)
+    assert vae_module.choose_batch(39 * gib, 49, 480, 720)[:2] == (2, False)
+    assert vae_module.choose_batch(23 * gib, 49, 480, 720)[:2] == (1, True)
+    assert vae_module.choose_batch(23 * gib, 49, 240, 360)[:2] == (4, False)  # a quarter of the pixels
+
+    # On CUDA (no GPU is touched before load): compile on, batch from free memory, recorded; CPU unchanged.
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (75 * gib, 80 * gib))
+    cuda = VaeEncoder(VaeSettings(preset="tiny", device="cuda"))
+    assert cuda.compiled is True and cuda.plan_batch(49, 480, 720) == 4 and not cuda.tiling
+    assert cuda.run_facts()["batch_choice"].startswith("auto: batch 4 (75.0 GiB free")
+    small = VaeEncoder(VaeSettings(preset="tiny", device="cuda"))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (22 * gib, 24 * gib))
+    assert small.plan_batch(49, 480, 720) == 1 and small.tiling and small.compiled
+    # Explicit settings win: --batch-size and --no-compile.
+    explicit = VaeEncoder(VaeSettings(preset="tiny", device="cuda", batch_size=2, compile=False))
+    assert explicit.plan_batch(49, 480, 720) == 2 and explicit.compiled is False and explicit.batch_choice == "explicit"
+    cpu = VaeEncoder(VaeSettings(preset="tiny"))
+    assert (cpu.plan_batch(49, 480, 720), cpu.compiled, cpu.tiling) == (1, False, False)
