@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         summary[scenario] = {"frames": run.frames.counts, "windows": run.frames.summary()}
         if run.latents is not None:
             summary[scenario]["latents"] = run.latents.counts
+            summary[scenario]["encoder"] = {**run.latents.encoder, "startup_s": run.latents.startup_s}
             summary[scenario]["training_index"] = (
                 {"path": str(layout.training_index(scenario)), **run.index.counts} if run.index else
                 {"skipped": run.index_skipped})

@@ -224,14 +224,19 @@ class VaeEncoder:
         """windows: [B, F, H, W, 3] uint8 RGB -> float16 arrays: latent_mean / latent_logvar [B, C, T, h, w]
         and image_latents [B, C, 1, h, w] (the first frame encoded alone, clean: the distribution's mode)."""
         self.load()
+        count = len(windows)
+        if self.compiled and count < self.batch_size:
+            # A compiled encoder recompiles (~1 min) for every new input shape: the last, smaller batch is padded
+            # with copies of its last window to the planned size, and the copies' outputs are dropped.
+            windows = np.concatenate([windows, np.repeat(windows[-1:], self.batch_size - count, axis=0)])
         pixels = torch.from_numpy(windows).to(self.device, non_blocking=True)
         pixels = pixels.permute(0, 4, 1, 2, 3).to(self.dtype).div_(127.5).sub_(1.0)  # [B, 3, F, H, W] in [-1, 1]
         video = self.vae.encode(pixels).latent_dist
         image = self.vae.encode(pixels[:, :, :1]).latent_dist
         return {
-            "latent_mean": video.mean.to(torch.float16).cpu().numpy(),
-            "latent_logvar": video.logvar.to(torch.float16).cpu().numpy(),
-            "image_latents": image.mean.to(torch.float16).cpu().numpy(),
+            "latent_mean": video.mean[:count].to(torch.float16).cpu().numpy(),
+            "latent_logvar": video.logvar[:count].to(torch.float16).cpu().numpy(),
+            "image_latents": image.mean[:count].to(torch.float16).cpu().numpy(),
         }
 
 

@@ -14,7 +14,7 @@ from prep_platform.lib.files.atomic import LOCK_NAME
 
 from prep_platform.lib.files.fingerprints import file_fingerprint
 from prep_platform.lib.layout import DataLayout, variant_path
-from prep_platform.lib.video.window import FrameConfig
+from prep_platform.lib.video.window import FrameConfig, read_window
 from prep_platform.lib.files.latent_file import expected_latent_shape, latent_file_problems, load_latent_file
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
 from prep_platform.lib.samples.synthetic_clips import write_clip
@@ -255,3 +255,21 @@ def test_gpu_defaults_compile_and_batch_from_free_memory(monkeypatch):
     assert explicit.plan_batch(49, 480, 720) == 2 and explicit.compiled is False and explicit.batch_choice == "explicit"
     cpu = VaeEncoder(VaeSettings(preset="tiny"))
     assert (cpu.plan_batch(49, 480, 720), cpu.compiled, cpu.tiling) == (1, False, False)
+
+
+def test_a_compiled_encoder_pads_the_last_batch_to_one_shape(clips, monkeypatch):
+    """A compiled encoder sees one batch shape (a new shape would compile again): the short last batch is padded
+    and the padding's outputs dropped; the kept latents equal an unpadded encode."""
+    encoder = VaeEncoder(VaeSettings(preset="tiny", batch_size=3))
+    encoder.load()
+    seen = []
+    real = encoder.vae.encode
+    monkeypatch.setattr(encoder.vae, "encode", lambda x: (seen.append(tuple(x.shape)), real(x))[1])
+    windows = np.stack([read_window(p, CONFIG, want_frames=True, count_all=False).frames for p in clips[:2]])
+    plain = encoder.encode(windows)
+    encoder.compiled = True  # as on CUDA (compiling itself is not needed to test the shapes it is given)
+    padded = encoder.encode(windows)
+    assert [s[0] for s in seen] == [2, 2, 3, 3]  # video and first-frame passes; padded to the batch of 3
+    assert padded["latent_mean"].shape[0] == 2
+    for key in plain:
+        np.testing.assert_allclose(padded[key].astype(np.float32), plain[key].astype(np.float32), atol=2e-3)
