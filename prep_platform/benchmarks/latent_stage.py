@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -141,7 +142,6 @@ def plain_diffusers(args, windows: np.ndarray, repeats: int) -> float:
             one(window)
         _sync(device)
         rates.append(len(windows) / (time.perf_counter() - started))
-    del plain, vae
     return statistics.median(rates)
 
 
@@ -167,7 +167,7 @@ def _spawn(args, work: Path, clips: int, cache: Path) -> dict:
                "--size", args.size, "--frames", str(args.frames), "--preset", args.preset, "--device", args.device,
                "--dtype", args.dtype, "--workers", str(args.workers), "--prefetch", str(args.prefetch)]
     # The data root's compile cache, as the stage sets it (lib.models.vae): a new process finds the first's kernels.
-    env = {**__import__("os").environ, "TORCHINDUCTOR_CACHE_DIR": str(cache / "inductor"), "TRITON_CACHE_DIR": str(cache / "triton")}
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache / "inductor"), "TRITON_CACHE_DIR": str(cache / "triton")}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 

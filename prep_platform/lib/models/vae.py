@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -159,8 +161,6 @@ class VaeEncoder:
         the ~1 min compile again."""
         if self.vae is not None:
             return
-        import time
-
         from diffusers import AutoencoderKLCogVideoX  # heavy import, only where a VAE is really built
 
         started = time.perf_counter()
@@ -243,8 +243,6 @@ class VaeEncoder:
 def _use_compile_cache(folder: str | None) -> None:
     """Point torch.compile's on-disk caches at `folder` (inductor's FX-graph cache and Triton's kernels); set
     before the first compile, read by inductor when it compiles."""
-    import os
-
     if not folder:
         return
     os.makedirs(folder, exist_ok=True)

@@ -90,10 +90,12 @@ def frame_stage_clip(record: dict, layout: DataLayout, shot_settings: ShotSettin
     video_path, video_id, scenario = record["video_path"], record["video_id"], record["scenario"]
     scan = scan_clip(video_path, layout.frame_config, shot_settings)
     clip = scan.clip_record()
+    # A clip that gives no window keeps its first window's name and paths in its one row.
+    failure = {**clip, "sample_id": video_id, "window_index": 0, "image_path": record["image_path"],
+               "latent_path": record["latent_path"]}
     rows: list[dict] = []
     if scan.status != OK:
-        rows.append({**clip, "status": scan.status, "reason": scan.reason, "sample_id": video_id, "window_index": 0,
-                     "image_path": record["image_path"], "latent_path": record["latent_path"]})
+        rows.append({**failure, "status": scan.status, "reason": scan.reason})
     else:
         try:
             # The size and mtime let the latent stage trust this hash without reading the clip again, and notice
@@ -106,9 +108,7 @@ def frame_stage_clip(record: dict, layout: DataLayout, shot_settings: ShotSettin
                 rows.append({**clip, **window.record(), **source, "sample_id": sample, "image_path": str(image_path),
                              "latent_path": str(layout.latent(scenario, sample))})
         except OSError as exc:
-            rows = [{**clip, "status": "write_failed", "reason": f"{record['image_path']}: {exc}", "cause": ENVIRONMENT,
-                     "sample_id": video_id, "window_index": 0, "image_path": record["image_path"],
-                     "latent_path": record["latent_path"]}]
+            rows = [{**failure, "status": "write_failed", "reason": f"{record['image_path']}: {exc}", "cause": ENVIRONMENT}]
     cpu_s = round(time.process_time() - cpu_started, 4)
     return [{**row, "cpu_s": cpu_s} for row in rows]
 
@@ -148,9 +148,10 @@ def run_frame_stage(
     def collect(record: dict, rows: list[dict]) -> None:
         nonlocal done
         keep = {k: record[k] for k in ("video_id", "scenario", "split", "video_path", "image_path", "latent_path") if k in record}
-        outputs.extend({**keep, "sample_id": record.get("video_id"), **row} for row in rows)
+        merged = [{**keep, "sample_id": record.get("video_id"), **row} for row in rows]
+        outputs.extend(merged)
         done += 1
-        counts[OK if any(row["status"] == OK for row in rows) else rows[0]["status"]] += 1
+        counts.update(clip_statuses(merged).values())
         if progress:
             progress(done, len(records), counts)
 

@@ -145,13 +145,13 @@ class CutDetector:
 
     def __init__(self, settings: ShotSettings):
         self._settings = settings
-        self._times: list[float] = []
+        self.times: list[float] = []  # of every frame pushed (the decode loop reads a cut's time from here)
         self._scores: list[float] = []
         self._next = 1  # the next frame to decide (frame 0 starts the first shot)
         self._last_cut_time = 0.0
 
     def push(self, time: float, score: float) -> list[int]:
-        self._times.append(time)
+        self.times.append(time)
         self._scores.append(score)
         return self._decide(upto=len(self._scores) - 1 - self._settings.lag_frames)
 
@@ -163,11 +163,11 @@ class CutDetector:
         while self._next <= upto:
             index = self._next
             self._next += 1
-            if self._times[index] - self._last_cut_time < self._settings.min_shot_s - EPSILON_S:
+            if self.times[index] - self._last_cut_time < self._settings.min_shot_s - EPSILON_S:
                 continue
             if self._is_cut(index):
                 cuts.append(index)
-                self._last_cut_time = self._times[index]
+                self._last_cut_time = self.times[index]
         return cuts
 
     def _is_cut(self, index: int) -> bool:

@@ -193,7 +193,7 @@ def _select(container, stream, path: Path, config: FrameConfig, result: WindowRe
                 last_duration = time - prev_time
             # A target at t takes the last frame shown at t: the previous frame once this one starts after t.
             # (The first frame starts at or before t0, so `prev_frame` is set whenever this loop runs.)
-            while next_target < n and time > t0 + next_target / config.fps + 1e-6:
+            while next_target < n and time > t0 + next_target / config.fps + EPSILON_S:
                 assign(prev_frame, next_target)
                 next_target += 1
             prev_frame, prev_time = frame, time
@@ -207,17 +207,14 @@ def _select(container, stream, path: Path, config: FrameConfig, result: WindowRe
         return result
     # The last frame is shown until its end: it covers the targets up to there.
     end_time = prev_time + (last_duration or 0.0)
-    while next_target < n and t0 + next_target / config.fps < end_time - 1e-6:
+    while next_target < n and t0 + next_target / config.fps < end_time - EPSILON_S:
         assign(prev_frame, next_target)
         next_target += 1
 
-    declared = result.declared_frames
-    short_of_declared = bool(count_all and declared and result.decoded_frames < declared)
-    if error or short_of_declared:
-        detail = error or f"the container declares {declared} frames but only {result.decoded_frames} decode"
+    detail = _decode_problem(error, result.declared_frames if count_all else None, result.decoded_frames)
+    if detail:
         if next_target < n:
-            result.status = TRUNCATED
-            result.reason = f"{path}: {detail}; the {n}-frame window needs {config.span_s:.3f} s from {start_s:.3f} s"
+            result.status, result.reason = TRUNCATED, _truncated_reason(path, detail, config, start_s)
             return result
         result.warning = detail  # the window is complete: usable, but recorded
 
@@ -225,11 +222,7 @@ def _select(container, stream, path: Path, config: FrameConfig, result: WindowRe
     if missing:
         available = max(0.0, end_time - t0)
         if not config.pad_short or next_target == 0:
-            result.status = TOO_SHORT
-            result.reason = (
-                f"{path}: {available:.3f} s of video from {start_s:.3f} s, the {n}-frame window at "
-                f"{config.fps:g} fps needs {config.span_s + 1 / config.fps:.3f} s ({next_target} of {n} frames)"
-            )
+            result.status, result.reason = TOO_SHORT, _too_short_reason(path, available, start_s, config, next_target)
             return result
         for index in range(next_target, n):
             chosen[index] = chosen[next_target - 1]
@@ -246,6 +239,24 @@ def _select(container, stream, path: Path, config: FrameConfig, result: WindowRe
 
 
 _PLACEHOLDER = np.zeros((0,), np.uint8)
+
+
+def _decode_problem(error: str, declared: int | None, decoded: int) -> str:
+    """Why the decode is incomplete ("" when it is not): an error, or fewer frames than the container declares."""
+    if error:
+        return error
+    if declared and decoded < declared:
+        return f"the container declares {declared} frames but only {decoded} decode"
+    return ""
+
+
+def _truncated_reason(path: Path, detail: str, config: FrameConfig, start_s: float) -> str:
+    return f"{path}: {detail}; the {config.frames}-frame window needs {config.span_s:.3f} s from {start_s:.3f} s"
+
+
+def _too_short_reason(path: Path, available: float, start_s: float, config: FrameConfig, have: int) -> str:
+    return (f"{path}: {available:.3f} s of video from {start_s:.3f} s, the {config.frames}-frame window at "
+            f"{config.fps:g} fps needs {config.span_s + 1 / config.fps:.3f} s ({have} of {config.frames} frames)")
 
 
 @dataclass
@@ -293,12 +304,10 @@ def scan_clip(path: Path | str, config: FrameConfig, settings: ShotSettings) -> 
         return ClipScan(UNREADABLE, f"{path}: no decodable video frame" + (f" ({error})" if error else ""), facts)
     shots = scan.finish()
     result = ClipScan(OK, facts=facts, shots=shots, shot_detection=settings.detection_record())
-    declared = facts.declared_frames
-    if error or (declared and scan.decoded < declared):
-        facts.warning = error or f"the container declares {declared} frames but only {scan.decoded} decode"
+    facts.warning = _decode_problem(error, facts.declared_frames, scan.decoded)
     window_start, span, n = config.window_start_s, config.span_s, config.frames
     if not fits(window_start, span, scan.end_time):
-        return _short_clip(result, scan, path, config, error)
+        return _short_clip(result, scan, path, config)
     planned = plan_windows(shots, settings, window_start_s=window_start, span_s=span, step_s=span + 1 / config.fps)
     if not planned:
         lengths = ", ".join(f"{shot.length_s:.2f}" for shot in shots)
@@ -338,20 +347,17 @@ def _window_result(facts: WindowResult, scan, shots: list[Shot], window: Planned
     )
 
 
-def _short_clip(result: ClipScan, scan, path: Path, config: FrameConfig, error: str) -> ClipScan:
+def _short_clip(result: ClipScan, scan, path: Path, config: FrameConfig) -> ClipScan:
     """The clip cannot hold the window from the configured start at all: truncated, too short or, with
     `pad_short`, one window padded with the last frame (inside one shot, like any other)."""
     facts, start, n = result.facts, config.window_start_s, config.frames
     available = max(0.0, scan.end_time - start)
     have = sum(1 for k in range(n) if start + k / config.fps < scan.end_time - EPSILON_S)
-    if error or (facts.declared_frames and facts.decoded_frames < facts.declared_frames):
-        result.status = TRUNCATED
-        result.reason = f"{path}: {facts.warning}; the {n}-frame window needs {config.span_s:.3f} s from {start:.3f} s"
+    if facts.warning:  # the decode stopped early or fell short of the declared frames
+        result.status, result.reason = TRUNCATED, _truncated_reason(path, facts.warning, config, start)
         return result
     if not config.pad_short or have == 0:
-        result.status = TOO_SHORT
-        result.reason = (f"{path}: {available:.3f} s of video from {start:.3f} s, the {n}-frame window at "
-                         f"{config.fps:g} fps needs {config.span_s + 1 / config.fps:.3f} s ({have} of {n} frames)")
+        result.status, result.reason = TOO_SHORT, _too_short_reason(path, available, start, config, have)
         return result
     cuts = cuts_inside(result.shots, start, config.span_s)
     if cuts and result.shot_detection.get("detector") != "none" and scan.settings.unclean_window == "drop":
@@ -382,7 +388,7 @@ class _ShotScan:
         self.scorer = FrameScorer() if settings.enabled else None
         self.detector = CutDetector(settings) if settings.enabled else None
         self.decoded = 0
-        self.times: list[float] = []
+        self._last_time = 0.0
         self.cut_times: list[float] = []
         self.held: dict[float, object] = {}  # window start time -> the frame shown at that instant
         self.box: tuple[float, float, float, float] | None = None
@@ -405,17 +411,17 @@ class _ShotScan:
         while self._pending and time > self._pending[0] + EPSILON_S:
             self.held[self._pending.pop(0)] = self._recent[-1][1] if self._recent else frame
         self._recent.append((time, frame))
-        self.times.append(time)
+        self._last_time = time
         self.decoded += 1
         if self.detector is not None:
             for index in self.detector.push(time, self.scorer(frame)):
-                self._cut_at(self.times[index])
+                self._cut_at(self.detector.times[index])
 
     def finish(self) -> list[Shot]:
-        self.end_time = self.times[-1] + (self._last_duration or (1 / self.config.fps))
+        self.end_time = self._last_time + (self._last_duration or (1 / self.config.fps))
         if self.detector is not None:
             for index in self.detector.finish():
-                self._cut_at(self.times[index])
+                self._cut_at(self.detector.times[index])
         for start in self._pending:  # start times past the last frame's start: it is still shown there
             if start < self.end_time - EPSILON_S:
                 self.held[start] = self._recent[-1][1]
