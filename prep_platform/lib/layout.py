@@ -262,8 +262,13 @@ class DataLayout:
     def image_folder(self, scenario: str) -> Path:
         return path_inside(self.images_root, check_id(scenario, "scenario"), self.frame_config.tag)
 
-    def image(self, scenario: str, video_id: str) -> Path:
-        return path_inside(self.image_folder(scenario), f"{check_id(video_id, 'video_id')}.png")
+    def image(self, scenario: str, video_id: str, frame_tag: str | None = None) -> Path:
+        """The conditioning PNG of a sample, for this layout's frame configuration or the one `frame_tag` names
+        (an export takes the tag from the latent's header, whatever size the settings say)."""
+        if frame_tag is None:
+            return path_inside(self.image_folder(scenario), f"{check_id(video_id, 'video_id')}.png")
+        folder = path_inside(self.images_root, check_id(scenario, "scenario"), check_id(frame_tag, "frame tag"))
+        return path_inside(folder, f"{check_id(video_id, 'video_id')}.png")
 
     def latents_folder(self, scenario: str) -> Path:
         return path_inside(self.latents_root, check_id(scenario, "scenario"))

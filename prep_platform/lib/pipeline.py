@@ -44,8 +44,8 @@ from prep_platform.lib.stages.training_index import (
 from prep_platform.lib.statuses import OK, environment_failures
 
 if TYPE_CHECKING:  # torch-backed steps are imported where they run: the other tools start in a fraction of the time
-    from prep_platform.lib.exports.collect import ExportSample
-    from prep_platform.lib.exports.export import ExportResult
+    from prep_platform.lib.exports.collect import CollectedSamples
+    from prep_platform.lib.exports.export import ExportRequest, ExportResult
     from prep_platform.lib.stages.prompt_embeddings import PromptStageResult
 
 CONTACT_SHEET_CLIPS = 16
@@ -243,32 +243,50 @@ def encode_prompts(settings: PrepSettings, layout: DataLayout, scenario: str, en
 
 
 def export_samples(settings: PrepSettings, layout: DataLayout, export_format: str,
-                   scenarios: list[str] | None = None) -> tuple[list[ExportSample], list[str]]:
-    """The samples of an export from the scenarios' training indexes (and prompt manifests), and the scenarios
-    left out because they have no training index yet."""
-    from prep_platform.lib.exports.collect import collect_samples
+                   scenarios: list[str] | None = None, *, order_seed: int = 0) -> tuple[CollectedSamples, list[str]]:
+    """The samples of an export from the scenarios' training indexes (and prompt manifests), in the export's seeded
+    order, with those left out and why; and the scenarios left out because they have no training index yet. A
+    scenario name that is not one of the scenarios file's is refused (a typo would export nothing)."""
+    from prep_platform.lib.exports.collect import ExportError, collect_samples, spread_order
     from prep_platform.lib.exports.export import format_module
     from prep_platform.lib.stages.prompt_embeddings import read_prompt_manifest
 
     module = format_module(export_format)
+    known = scenarios_to_prepare(settings, layout)
+    unknown = [name for name in scenarios or [] if name not in known]
+    if unknown:
+        raise ExportError(f"unknown scenario {unknown[0]!r} (the scenarios are {', '.join(known)})")
     index_rows, manifests, unprepared = {}, {}, []
-    for scenario in scenarios or scenarios_to_prepare(settings, layout):
+    for scenario in scenarios or known:
         path = layout.training_index(scenario)
         if not path.exists():
             unprepared.append(scenario)
             continue
         index_rows[scenario] = read_training_index(path)
         manifests[scenario] = read_prompt_manifest(layout.prompt_embeds_manifest(scenario))
-    samples = collect_samples(layout, index_rows, manifests, splits=settings.export_split_names(),
-                              need_embeddings=module.NEEDS_EMBEDDINGS)
-    return samples, unprepared
+    collected = collect_samples(layout, index_rows, manifests, splits=settings.export_split_names(),
+                                need_embeddings=module.NEEDS_EMBEDDINGS, need_images=module.NEEDS_IMAGES)
+    collected.samples = spread_order(collected.samples, order_seed)
+    return collected, unprepared
+
+
+def export_inputs(layout: DataLayout) -> dict[str, Path]:
+    """What an export must never replace or write into: the data root and every input it is made from."""
+    return {"data root": layout.root, "raw MSR-VTT folder": layout.msr_vtt.root, "raw VATEX folder": layout.vatex.root,
+            "Panda-70M folder": layout.panda.root, "metadata folder": layout.metadata_file.parent,
+            "frames folder": layout.frames_root, "images folder": layout.images_root,
+            "latents folder": layout.latents_root, "prompt embeddings folder": layout.prompt_embeds_root}
 
 
 def export_training_set(settings: PrepSettings, layout: DataLayout, export_format: str, *,
-                        scenarios: list[str] | None = None, output: Path | None = None) -> ExportResult:
-    """The export in the format's layout (default folder: <root>/exports/<format>); unchanged inputs, no writes."""
-    from prep_platform.lib.exports.export import run_export
+                        scenarios: list[str] | None = None, output: Path | None = None,
+                        request: ExportRequest | None = None) -> ExportResult:
+    """The export in the format's layout (default folder: <root>/exports/<format>), read back before it replaces
+    the previous one; unchanged inputs, no writes."""
+    from prep_platform.lib.exports.export import ExportRequest, run_export
 
-    samples, unprepared = export_samples(settings, layout, export_format, scenarios)
-    return run_export(samples, export_format, output or layout.export_root(export_format),
+    request = request or ExportRequest()
+    collected, unprepared = export_samples(settings, layout, export_format, scenarios, order_seed=request.order_seed)
+    return run_export(collected.samples, export_format, output or layout.export_root(export_format),
+                      protected=export_inputs(layout), request=request, left_out=collected.left_out,
                       notes={"scenarios_without_training_index": unprepared})

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_IDS, CATEGORY_NAMES
+from prep_platform.lib.prompt_text import normalize_prompt
 
 DEFAULT_SCENARIOS = ("press_room", "urban", "nature", "transport", "crowd")
 TEMPLATE_FIELDS = {"caption", "scenario", "description"}
@@ -300,7 +301,9 @@ class ScenarioLabeller:
         fields = {"caption": caption, "scenario": scenario.replace("_", " "), "description": spec.description}
         variants = [caption]
         for template in spec.prompt_templates:
-            variants.append(template.format(**fields))
+            variant = normalize_prompt(template.format(**fields))  # a YAML block template may hold line breaks
+            if variant and variant not in variants:
+                variants.append(variant)
         for other in other_captions:
             if other not in variants:
                 variants.append(other)

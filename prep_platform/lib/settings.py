@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.sources.msr_vtt import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
 from prep_platform.lib.video.probe import min_window_duration
-from prep_platform.lib.video.shots import ShotSettings
+from prep_platform.lib.video.shots import MAX_WINDOWS_PER_CLIP, ShotSettings
 from prep_platform.lib.video.window import FrameConfig, parse_size
 
 ENV_PREFIX = "PREP_PLATFORM_"
@@ -89,7 +89,8 @@ class PrepSettings(BaseModel):
     min_shot_s: float = Field(0.5, ge=0, description="seconds from one cut to the next, at least")
     window_policy: str = Field("first", description="which shot a window is taken from: 'first' long enough, or 'longest'")
     windows_per_clip: int = Field(
-        1, ge=1, description="up to N non-overlapping windows per clip inside shots, each its own sample (<id>__w<k>)")
+        1, ge=1, le=MAX_WINDOWS_PER_CLIP, description="up to N non-overlapping windows per clip inside shots, each its "
+        f"own sample (<id>__w<k>); at most {MAX_WINDOWS_PER_CLIP} (a 26-minute clip of 6.1 s windows)")
     unclean_window: str = Field(
         "drop", description="a clip with no shot long enough: 'drop' it (status no_clean_window) or 'keep' its best "
         "window, marked clean_window=false")

@@ -26,7 +26,8 @@ TrainingExportsConfig = run_config_class("TrainingExportsConfig", "export_split"
     owners=["team:data-prep"],
     description="The training set in a trainer's own layout: cogvideox-factory (--load_tensors), CogVideo finetune "
     "(its cache), finetrainers (precomputed data) or diffusers (videos + captions). Stems are dot-free and unique; "
-    "export.json maps each to its clip, augmentation and prompt variant. Written atomically; unchanged inputs, no writes.",
+    "export.json maps each to its clip, augmentation and prompt variant and prints the launch command. Read back by the "
+    "trainer's rules before it replaces the previous export; unchanged inputs, no writes.",
 )
 def training_exports(context: dg.AssetExecutionContext, config: TrainingExportsConfig,
                      settings: PrepPlatformSettings) -> dg.MaterializeResult:
@@ -44,8 +45,11 @@ def training_exports(context: dg.AssetExecutionContext, config: TrainingExportsC
             "per_scenario": dg.MetadataValue.json(export["counts"]["per_scenario"]),
             "per_augmentation": dg.MetadataValue.json(export["counts"]["per_augmentation"]),
             "lossy": export["lossy"],
-            "launch_flags": dg.MetadataValue.md(f"`{export['launch_flags']}`"),
+            "launch_command": dg.MetadataValue.md(f"`{export['launch']['command']}`\n\n{export['launch']['notes']}"),
+            "left_out": export["counts"].get("left_out", 0),
+            "left_out_samples": bullets([f"{item['sample']}: {item['reason']}" for item in export.get("left_out", [])], 20),
             "scenarios_without_training_index": bullets(export.get("scenarios_without_training_index", [])),
             "duration_s": result.duration_s,
+            "read_back_s": result.read_back_s,
         }
     )

@@ -24,7 +24,8 @@ def training_exports_files_check(context: dg.AssetCheckExecutionContext, setting
     folder = layout.export_root(export_format)
     problems = export_problems(folder)
     export = read_export(folder) or {"stems": {}}
-    expected, _ = pipeline.export_samples(prep, layout, export_format)
+    collected, _ = pipeline.export_samples(prep, layout, export_format)
+    expected = collected.samples
     if sorted(export["stems"]) != sorted(s.stem for s in expected):
         problems.append(f"{len(export['stems'])} stems exported, the training index makes {len(expected)}")
     return dg.AssetCheckResult(

@@ -1,11 +1,12 @@
 """cogvideox-factory (`training/cogvideox/`, `--load_tensors`): `prompts.txt` and `videos.txt` (one line per
 sample), and per stem `video_latents/<stem>.pt` [2C, T, h, w] (mean and logvar, unscaled: the trainer samples
-and multiplies by the VAE's scaling factor), `image_latents/<stem>.pt` [2C, 1, h, w] (the clean first frame,
-logvar at the floor) and `prompt_embeds/<stem>.pt` [max_length, hidden]. The mp4 named in `videos.txt` need not
-exist."""
+and multiplies by the VAE's scaling factor), `image_latents/<stem>.pt` [2C, 1, h, w] (the clean first frame's mean
+and logvar, as its own prepare_dataset.py stores `vae._encode(image)`) and `prompt_embeds/<stem>.pt`
+[max_length, hidden]. The mp4 named in `videos.txt` need not exist."""
 
 from __future__ import annotations
 
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 
 from prep_platform.lib.exports.collect import ExportSample
 from prep_platform.lib.exports.files import (
-    latent_tensors,
+    latent_grid,
     link_or_copy,
     moments_from_file,
     save_tensor,
@@ -25,13 +26,28 @@ from prep_platform.lib.files.prompt_embedding_file import load_prompt_embedding
 NAME = "cogvideox-factory"
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 NEEDS_EMBEDDINGS = True
+NEEDS_IMAGES = False
 LOSSY = False
+KINDS = ("video_latents", "image_latents", "prompt_embeds")
 
 
-def launch_flags(samples: list[ExportSample]) -> str:
-    h = samples[0].header if samples else {"frames": 49, "height": 480, "width": 720}
-    return (f"--data_root <export> --caption_column prompts.txt --video_column videos.txt --load_tensors "
-            f"--frame_buckets {h['frames']} --height_buckets {h['height']} --width_buckets {h['width']}")
+def options(samples: list[ExportSample], request) -> dict:
+    return {}
+
+
+def launch(samples: list[ExportSample], folder: Path, options: dict) -> dict:
+    h = samples[0].header
+    return {
+        "command": "accelerate launch training/cogvideox/cogvideox_image_to_video_lora.py "
+                   "--pretrained_model_name_or_path <model_path> "
+                   f"--data_root {shlex.quote(str(folder))} --caption_column prompts.txt --video_column videos.txt "
+                   f"--load_tensors --frame_buckets {h['frames']} --height_buckets {h['height']} "
+                   f"--width_buckets {h['width']} --output_dir <output_dir>",
+        "placeholders": {"<model_path>": f"the CogVideoX I2V model (its VAE: {h['model_id']})",
+                         "<output_dir>": "a new folder for checkpoints, outside the export"},
+        "notes": "run from a cogvideox-factory checkout; the trainer samples the stored distributions and "
+                 "multiplies by the VAE's scaling_factor itself",
+    }
 
 
 def convert_window(sample: ExportSample, folder: Path) -> None:
@@ -66,44 +82,63 @@ def write(samples: list[ExportSample], folder: Path, *, threads: int = 2, **_) -
         for kind, source in (("video_latents", window), ("image_latents", window), ("prompt_embeds", prompt)):
             if source != sample.stem:
                 link_or_copy(folder / kind / f"{source}.pt", folder / kind / f"{sample.stem}.pt")
-        files[sample.stem] = [f"{kind}/{sample.stem}.pt" for kind in ("video_latents", "image_latents", "prompt_embeds")]
+        files[sample.stem] = [f"{kind}/{sample.stem}.pt" for kind in KINDS]
     write_lists(folder, samples)
     return files
 
 
 def problems(folder: Path, export: dict) -> list[str]:
-    """The export read back by cogvideox-factory's rules: line pairing, dot-free stems, shapes, dtypes, unscaled."""
-    found = []
-    prompts = [line.strip() for line in (folder / "prompts.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
-    videos = [line.strip() for line in (folder / "videos.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
-    if len(prompts) != len(videos):
-        found.append(f"prompts.txt has {len(prompts)} lines, videos.txt {len(videos)}")
-    for line, prompt in zip(videos, prompts):
+    """The export read back by cogvideox-factory's rules: line pairing, dot-free stems, shapes, dtypes, finite
+    values, and the latents exactly the cache's unscaled moments (a file shared by several stems is read once)."""
+    from prep_platform.lib.exports.export import check_lists
+
+    lines, found = check_lists(folder, export, ("prompts", "videos"))
+    if found:
+        return found
+    checked: dict[tuple[int, int], list[str]] = {}
+    for line in lines["videos"]:
         stem = Path(line).name.split(".")[0]  # what the trainer does with the name
-        sample = export["stems"].get(stem)
-        if sample is None or Path(line).name != f"{stem}.mp4":
-            found.append(f"videos.txt: {line!r} does not name an exported stem (a dot in the stem?)")
-            continue
-        if prompt != sample["prompt"]:
-            found.append(f"{stem}: prompts.txt line differs from the exported prompt")
+        sample = export["stems"][stem]
         h = sample["header"]
-        c, t, hh, ww = h["latent_channels"], (h["frames"] - 1) // 4 + 1, h["height"] // 8, h["width"] // 8
-        tensors = {kind: torch.load(folder / kind / f"{stem}.pt", map_location="cpu", weights_only=True)
-                   for kind in ("video_latents", "image_latents", "prompt_embeds")}
+        c, (t, hh, ww) = h["latent_channels"], latent_grid(h)
         expected = {"video_latents": (2 * c, t, hh, ww), "image_latents": (2 * c, 1, hh, ww)}
-        for kind, shape in expected.items():
-            if tuple(tensors[kind].shape) != shape:
-                found.append(f"{stem}: {kind} has shape {list(tensors[kind].shape)}, expected {list(shape)}")
-        for kind, tensor in tensors.items():
-            if tensor.dtype not in FLOAT_DTYPES:  # the trainer casts to its weight dtype: any float will do
-                found.append(f"{stem}: {kind} is {tensor.dtype}, expected a floating-point tensor")
-        if tensors["prompt_embeds"].dim() != 2:
-            found.append(f"{stem}: prompt_embeds has shape {list(tensors['prompt_embeds'].shape)}, expected [length, hidden]")
-        frames_back = (tensors["video_latents"].shape[1] - 1) * 4 + 1  # the trainer's bucket arithmetic
-        if frames_back != h["frames"] or tensors["video_latents"].shape[2] * 8 != h["height"]:
-            found.append(f"{stem}: the trainer would bucket it as {frames_back}x{tensors['video_latents'].shape[2] * 8}, "
-                         f"not {h['frames']}x{h['height']}")
-        mean = latent_tensors(sample["latent_path"])["latent_mean"]
-        if tuple(tensors["video_latents"].shape) == expected["video_latents"] and not torch.equal(tensors["video_latents"][:c], mean):
-            found.append(f"{stem}: video_latents is not the cache's unscaled mean (pre-scaled or from another file)")
+        for kind in KINDS:
+            path = folder / kind / f"{stem}.pt"
+            key = (path.stat().st_dev, path.stat().st_ino)
+            if key not in checked:
+                checked[key] = _tensor_problems(path, kind, expected.get(kind), sample, h)
+            found += [f"{stem}: {p}" for p in checked[key]]
+        if len(found) >= 20:
+            break
+    return found
+
+
+def _tensor_problems(path: Path, kind: str, shape, sample: dict, header: dict) -> list[str]:
+    try:
+        tensor = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several kinds for a damaged file
+        return [f"{path}: unreadable: {type(exc).__name__}: {exc}"]
+    if not isinstance(tensor, torch.Tensor):
+        return [f"{path}: holds a {type(tensor).__name__}, not a tensor"]
+    found = []
+    if tensor.dtype not in FLOAT_DTYPES:  # the trainer casts to its weight dtype: any float will do
+        found.append(f"{path.name}: {kind} is {tensor.dtype}, expected a floating-point tensor")
+        return found
+    if shape is not None and tuple(tensor.shape) != shape:
+        return [f"{kind} has shape {list(tensor.shape)}, expected {list(shape)}"]
+    if kind == "prompt_embeds" and tensor.dim() != 2:
+        return [f"prompt_embeds has shape {list(tensor.shape)}, expected [length, hidden]"]
+    if not bool(torch.isfinite(tensor).all()):
+        found.append(f"{path}: {kind} has non-finite values")
+    if kind == "video_latents":
+        frames_back = (tensor.shape[1] - 1) * 4 + 1  # the trainer's bucket arithmetic
+        if frames_back != header["frames"] or tensor.shape[2] * 8 != header["height"]:
+            found.append(f"the trainer would bucket it as {frames_back}x{tensor.shape[2] * 8}, "
+                         f"not {header['frames']}x{header['height']}")
+        try:
+            video, _ = moments_from_file(sample["latent_path"], header)
+        except (OSError, ValueError) as exc:
+            return found + [str(exc)]
+        if not torch.equal(tensor, video):
+            found.append("video_latents is not the cache's unscaled mean and logvar (pre-scaled or from another file)")
     return found

@@ -5,6 +5,7 @@ export.json."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import av
@@ -14,13 +15,24 @@ from prep_platform.lib.exports.files import link_or_copy, window_frames, write_l
 
 NAME = "diffusers-videos"
 NEEDS_EMBEDDINGS = False
+NEEDS_IMAGES = False
 LOSSY = True
 
 
-def launch_flags(samples: list[ExportSample]) -> str:
-    h = samples[0].header if samples else {"frames": 49, "height": 480, "width": 720}
-    return (f"--instance_data_root <export> --caption_column prompts.txt --video_column videos.txt "
-            f"--height {h['height']} --width {h['width']} --max_num_frames {h['frames']}")
+def options(samples: list[ExportSample], request) -> dict:
+    return {}
+
+
+def launch(samples: list[ExportSample], folder: Path, options: dict) -> dict:
+    h = samples[0].header
+    return {
+        "command": "accelerate launch examples/cogvideo/train_cogvideox_image_to_video_lora.py "
+                   f"--pretrained_model_name_or_path <model_path> --instance_data_root {shlex.quote(str(folder))} "
+                   f"--caption_column prompts.txt --video_column videos.txt --height {h['height']} --width {h['width']} "
+                   f"--fps {h['fps']:g} --max_num_frames {h['frames']} --output_dir <output_dir>",
+        "placeholders": {"<model_path>": "the CogVideoX I2V model", "<output_dir>": "a new folder for checkpoints, outside the export"},
+        "notes": "run from a diffusers checkout; the videos are lossy re-encodes of the training windows",
+    }
 
 
 def write(samples: list[ExportSample], folder: Path, **_) -> dict[str, list[str]]:
@@ -39,26 +51,33 @@ def write(samples: list[ExportSample], folder: Path, **_) -> dict[str, list[str]
 
 
 def problems(folder: Path, export: dict) -> list[str]:
-    found = []
-    videos = [ln.strip() for ln in (folder / "videos.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
-    prompts = [ln.strip() for ln in (folder / "prompts.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
-    if len(videos) != len(prompts):
-        found.append(f"prompts.txt has {len(prompts)} lines, videos.txt {len(videos)}")
-    for line in videos:
+    """Every video decodes to exactly F frames of the latents' size (a file shared by several stems is read once)."""
+    from prep_platform.lib.exports.export import check_lists
+
+    lines, found = check_lists(folder, export, ("prompts", "videos"))
+    if found:
+        return found
+    checked: dict[tuple[int, int], str] = {}
+    for line in lines["videos"]:
         stem = Path(line).stem
-        sample = export["stems"].get(stem)
-        if sample is None:
-            found.append(f"videos.txt: {line!r} is not an exported stem")
-            continue
-        h = sample["header"]
-        try:
-            with av.open(str(folder / line)) as container:
-                stream = container.streams.video[0]
-                count = sum(1 for _ in container.decode(stream))
-                size = (stream.codec_context.width, stream.codec_context.height)
-        except (av.error.FFmpegError, OSError) as exc:
-            found.append(f"{stem}: {line} unreadable: {exc}")
-            continue
-        if count != h["frames"] or size != (h["width"], h["height"]):
-            found.append(f"{stem}: {count} frames of {size[0]}x{size[1]}, expected {h['frames']} of {h['width']}x{h['height']}")
-    return found
+        h = export["stems"][stem]["header"]
+        path = folder / line
+        key = (path.stat().st_dev, path.stat().st_ino)
+        if key not in checked:
+            checked[key] = _video_problem(path, h)
+        if checked[key]:
+            found.append(f"{stem}: {checked[key]}")
+    return found[:20]
+
+
+def _video_problem(path: Path, h: dict) -> str:
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            count = sum(1 for _ in container.decode(stream))
+            size = (stream.codec_context.width, stream.codec_context.height)
+    except (av.error.FFmpegError, OSError, IndexError) as exc:
+        return f"{path} unreadable: {exc}"
+    if count != h["frames"] or size != (h["width"], h["height"]):
+        return f"{count} frames of {size[0]}x{size[1]}, expected {h['frames']} of {h['width']}x{h['height']}"
+    return ""

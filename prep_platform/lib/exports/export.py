@@ -1,24 +1,54 @@
-"""One export: the samples written in a format's layout into a fresh folder that replaces the old one only once
-complete (a half-written export never looks complete), export.json last, mapping every stem to its clip, scenario,
-augmentation, prompt variant, latent file and header facts. Inputs unchanged: nothing is rewritten."""
+"""One export: the samples written in a format's layout into a fresh folder beside the target, read back whole by
+the trainer's rules, and only then swapped in (an atomic exchange where the file system has one), all under one
+lock: a broken export never replaces a good one, and a kill at any moment leaves the old export or the new one
+plus leftovers the next run removes. An export writes only into a folder it created or one holding its own
+`export.json`; anything else is refused before anything is touched. Inputs unchanged: nothing is rewritten."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prep_platform import __version__
 from prep_platform.lib.exports import cogvideo_finetune, cogvideox_factory, diffusers_videos, finetrainers
-from prep_platform.lib.exports.collect import ExportError, ExportSample, inputs_fingerprint
+from prep_platform.lib.exports.collect import ExportError, ExportSample, SPREAD, inputs_fingerprint
+from prep_platform.lib.exports.files import read_lines
 from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_json_atomic
+from prep_platform.lib.prompt_text import prompt_problem
 
 FORMATS = {module.NAME: module for module in (cogvideox_factory, cogvideo_finetune, finetrainers, diffusers_videos)}
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = 2  # 2: seeded spread order, launch commands, image moments, cache dtype
 EXPORT_FILE = "export.json"
-PARTIAL = ".partial-"
+PARTIAL = ".partial-"  # `.<name>.partial-<pid>`: an export being written (or, after the exchange, the old one)
+OLD = ".old-"  # `.<name>.old-<pid>`: the old export between two renames where no atomic exchange exists
+DTYPES = ("bf16", "fp16", "fp32")
+
+
+class ExportRefused(ExportError):
+    """The output folder is not the export's to write (exit 2, nothing touched)."""
+
+
+class ExportInvalid(ExportError):
+    """The new export failed its read-back: it was not published, the previous one stays."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What the user chose beyond the data: the dtype a cache is written in (CogVideo finetune casts the prompt to
+    it, so it must be the dtype the user trains in), the trainer's model name, the seed of the sample order."""
+
+    dtype: str = "bf16"
+    trainer_model_name: str | None = None
+    order_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ExportError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
 
 @dataclass
@@ -29,6 +59,8 @@ class ExportResult:
     stems: int
     duration_s: float
     export: dict
+    read_back_s: float = 0.0
+    problems: list[str] = field(default_factory=list)
 
 
 def format_module(export_format: str):
@@ -38,38 +70,86 @@ def format_module(export_format: str):
         raise ExportError(f"unknown export format {export_format!r}; choose one of {', '.join(FORMATS)}") from None
 
 
-def export_options(export_format: str, samples: list[ExportSample]) -> dict:
-    if export_format == cogvideo_finetune.NAME:
-        return {"model_name": cogvideo_finetune.model_name(samples), "resolution": cogvideo_finetune.resolution(samples)}
-    return {}
-
-
 def read_export(folder: Path | str) -> dict | None:
     try:  # an export.json half-read or damaged counts as no export: the next run writes a whole one
-        return read_json_if_present(Path(folder) / EXPORT_FILE)
+        export = read_json_if_present(Path(folder) / EXPORT_FILE)
     except (OSError, ValueError):
         return None
+    return export if isinstance(export, dict) and export.get("format") in FORMATS and isinstance(export.get("stems"), dict) else None
 
 
-def run_export(samples: list[ExportSample], export_format: str, output: Path | str, *, notes: dict | None = None,
-               on_wait=None) -> ExportResult:
+# --- where an export may write ------------------------------------------------------------------------------
+
+
+def check_output_folder(output: Path | str, protected: dict[str, Path]) -> Path:
+    """`output` as an absolute path when an export may replace it; ExportRefused naming the path and why otherwise.
+    `protected`: what must never be replaced or written into (name -> path): the data root and the inputs the
+    export is made from; `/` and the home folder always are."""
+    output = Path(os.path.abspath(os.path.expanduser(str(output))))
+    if output.is_symlink():
+        raise ExportRefused(f"{output}: is a symbolic link; an export replaces only a folder it wrote (give a new folder)")
+    real = Path(os.path.realpath(output))
+    if real == Path(real.anchor):
+        raise ExportRefused(f"{output}: is the file system root; give a new folder for the export")
+    home = Path(os.path.realpath(os.path.expanduser("~")))
+    if real == home or real in home.parents:
+        raise ExportRefused(f"{output}: is the home folder or holds it; give a new folder for the export")
+    for name, path in protected.items():
+        place = Path(os.path.realpath(path))
+        if real == place or real in place.parents:
+            raise ExportRefused(f"{output}: is or holds the {name} ({path}); give a folder of its own for the export")
+        if name != "data root" and place in real.parents:
+            raise ExportRefused(f"{output}: lies inside the {name} ({path}); give a folder of its own for the export")
+    if output.exists() and not output.is_dir():
+        raise ExportRefused(f"{output}: is a file, not a folder; an export replaces only a folder it wrote")
+    if output.is_dir() and any(output.iterdir()) and read_export(output) is None:
+        raise ExportRefused(f"{output}: is not empty and holds no {EXPORT_FILE}: an export replaces only a folder it "
+                            f"wrote (give a new or empty folder)")
+    return output
+
+
+def remove_leftovers(output: Path) -> list[Path]:
+    """What killed exports into `output` left beside it (call under the lock): their partial folders and old copies."""
+    removed = []
+    for pattern in (f".{output.name}{PARTIAL}*", f".{output.name}{OLD}*"):
+        for path in output.parent.glob(pattern):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
+
+
+# --- one export ----------------------------------------------------------------------------------------------
+
+
+def run_export(samples: list[ExportSample], export_format: str, output: Path | str, *,
+               protected: dict[str, Path] | None = None, request: ExportRequest = ExportRequest(),
+               notes: dict | None = None, left_out: list[dict] | None = None, on_wait=None) -> ExportResult:
     module = format_module(export_format)
-    output = Path(output)
+    output = check_output_folder(output, protected or {})
     started = time.perf_counter()
-    options = export_options(export_format, samples)
-    fingerprint = inputs_fingerprint(export_format, EXPORT_FORMAT_VERSION, samples, options)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    options = {**module.options(samples, request), "order_seed": request.order_seed}
+    fingerprint = inputs_fingerprint(export_format, EXPORT_FORMAT_VERSION, samples, {**options, "folder": str(output)})
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportRefused(f"{output}: its parent folder cannot be created: {exc.strerror or exc}") from exc
     with folder_lock([output.parent], on_wait):
+        output = check_output_folder(output, protected or {})  # again under the lock: another run may have written
+        remove_leftovers(output)
         existing = read_export(output)
         if existing and existing.get("inputs_fingerprint") == fingerprint and not missing_files(output, existing):
             return ExportResult(output, export_format, "unchanged", len(samples), round(time.perf_counter() - started, 3), existing)
-        for stale in output.parent.glob(f".{output.name}{PARTIAL}*"):  # a killed export's leftovers
-            shutil.rmtree(stale, ignore_errors=True)
+        if not samples:
+            kept = f"; the export at {output} ({len(existing['stems'])} stems) is kept" if existing and existing["stems"] else ""
+            why = "; ".join(f"{item['sample']}: {item['reason']}" for item in (left_out or [])[:3])
+            raise ExportError(f"nothing to export: no sample of the chosen scenarios and split has a current latent "
+                              f"cache and prompt{(' (left out: ' + why + ')') if why else ''}{kept}")
         partial = output.parent / f".{output.name}{PARTIAL}{os.getpid()}"
-        partial.mkdir()
         try:
-            files = module.write(samples, partial)
-            first = samples[0].header if samples else {}
+            partial.mkdir()
+            files = module.write(samples, partial, options=options, final=output)
+            first = samples[0].header
             export = {
                 "format": export_format,
                 "format_version": EXPORT_FORMAT_VERSION,
@@ -78,24 +158,37 @@ def run_export(samples: list[ExportSample], export_format: str, output: Path | s
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "lossy": module.LOSSY,
                 "lossy_note": "videos are H.264 re-encodes (CRF 18) of the training windows" if module.LOSSY else "",
-                "launch_flags": module.launch_flags(samples),
+                "launch": module.launch(samples, output, options),
                 "options": options,
+                "order": {"kind": f"seeded shuffle, samples of one clip at least {SPREAD} lines apart where the clips allow",
+                          "seed": request.order_seed},
                 "latents": {k: first.get(k) for k in ("model_id", "revision", "scaling_factor", "invert_scale_latents",
                                                       "vae_fingerprint", "frame_config_fingerprint", "frames", "fps",
-                                                      "width", "height")},
+                                                      "width", "height", "latent_channels")},
                 "counts": {"stems": len(samples), "clips": len({(s.scenario, s.video_id) for s in samples}),
                            "samples": len({(s.scenario, s.sample_id) for s in samples}),
                            "per_scenario": _count(s.scenario for s in samples),
-                           "per_augmentation": _count(s.augmentation for s in samples)},
+                           "per_augmentation": _count(s.augmentation for s in samples),
+                           "left_out": len(left_out or [])},
+                "left_out": left_out or [],
                 **(notes or {}),
                 "stems": {s.stem: {**s.record(), "files": files[s.stem]} for s in samples},
             }
+            export["launch_flags"] = export["launch"]["command"]
             write_json_atomic(partial / EXPORT_FILE, export)  # last: a folder with it is complete
+            checked = time.perf_counter()
+            problems = export_problems(partial, expected_stems=[s.stem for s in samples])
+            read_back_s = time.perf_counter() - checked
+            if problems:
+                raise ExportInvalid(f"the new {export_format} export failed its read-back and was not published "
+                                    f"({len(problems)} problem(s); first: {problems[0]})"
+                                    + (f"; {output} is unchanged" if output.exists() else ""))
             _swap_in(partial, output)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
-    return ExportResult(output, export_format, "written", len(samples), round(time.perf_counter() - started, 3), export)
+    return ExportResult(output, export_format, "written", len(samples), round(time.perf_counter() - started, 3), export,
+                        round(read_back_s, 3))
 
 
 def _count(values) -> dict[str, int]:
@@ -105,15 +198,42 @@ def _count(values) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where the system or file system has none."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, f"cannot swap {a} into {b}: {os.strerror(code)}")
+
+
 def _swap_in(partial: Path, output: Path) -> None:
-    """The complete folder takes the place of the old one; the old one is removed after."""
-    old = None
-    if output.exists():
-        old = output.parent / f".{output.name}.old-{os.getpid()}"
-        os.replace(output, old)
-    os.replace(partial, output)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """The complete folder takes the place of the old one. With an atomic exchange the old export ends up in
+    `partial`'s place (a kill then leaves only a leftover the next run removes); otherwise it is renamed aside
+    first (a kill between the renames leaves no export until the next run, which writes it again)."""
+    if not output.exists():
+        os.rename(partial, output)
+        return
+    if _exchange(partial, output):
+        shutil.rmtree(partial, ignore_errors=True)
+        return
+    old = output.parent / f".{output.name}{OLD}{os.getpid()}"
+    os.rename(output, old)
+    os.rename(partial, output)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# --- read-back -----------------------------------------------------------------------------------------------
 
 
 def missing_files(folder: Path, export: dict) -> list[str]:
@@ -121,15 +241,56 @@ def missing_files(folder: Path, export: dict) -> list[str]:
             if not (folder / name).is_file()]
 
 
-def export_problems(folder: Path | str) -> list[str]:
+def export_problems(folder: Path | str, *, expected_stems: list[str] | None = None) -> list[str]:
     """The export read back by its format's own rules, plus what holds for all: export.json present, stems dot-free
-    and unique, every listed file present."""
+    and unique, every listed file present, every prompt one non-blank line, the header facts a trainer runs on the
+    same for every stem, and (when given) exactly the expected stems. A file that cannot be read is a problem
+    naming it, never an exception."""
     folder = Path(folder)
     export = read_export(folder)
     if export is None:
         return [f"{folder / EXPORT_FILE} is missing or unreadable: the export is incomplete"]
-    found = [f"stem {stem!r} has a dot" for stem in export["stems"] if "." in stem]
+    stems = export["stems"]
+    found = [f"stem {stem!r} has a dot" for stem in stems if "." in stem]
+    if expected_stems is not None and sorted(expected_stems) != sorted(stems):
+        found.append(f"{folder / EXPORT_FILE} lists {len(stems)} stems, the export was made of {len(expected_stems)}")
     found += [f"missing file {m}" for m in missing_files(folder, export)]
+    for stem, sample in stems.items():
+        problem = prompt_problem(sample.get("prompt"))
+        if problem:
+            found.append(f"{stem}: {problem}")
+    for key in ("vae_fingerprint", "frame_config_fingerprint", "model_id", "scaling_factor", "invert_scale_latents",
+                "latent_channels", "frames", "width", "height"):
+        values = {repr(sample["header"].get(key)) for sample in stems.values()}
+        if len(values) > 1:
+            found.append(f"the stems' latents differ in {key}: {sorted(values)[:3]}")
+        elif values and values != {repr(export["latents"].get(key))}:
+            found.append(f"{EXPORT_FILE} states {key} {export['latents'].get(key)!r}, the stems' latents {values.pop()}")
     if found:
         return found
-    return format_module(export["format"]).problems(folder, export)
+    try:
+        return format_module(export["format"]).problems(folder, export)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # a file the format's reader could not take
+        return [f"{folder}: unreadable export file: {type(exc).__name__}: {exc}"]
+
+
+def check_lists(folder: Path, export: dict, names: tuple[str, ...]) -> tuple[dict[str, list[str]], list[str]]:
+    """The text lists (prompts.txt, videos.txt, ...) as the trainers read them, and what is wrong with their pairing:
+    every list as long as the stems, line k of each about the same stem, in the order export.json lists them."""
+    lines = {name: read_lines(folder / f"{name}.txt") for name in names}
+    found = []
+    order = list(export["stems"])
+    for name, values in lines.items():
+        if len(values) != len(order):
+            found.append(f"{name}.txt has {len(values)} lines, the export has {len(order)} stems")
+    if found:
+        return lines, found
+    for k, stem in enumerate(order):
+        sample = export["stems"][stem]
+        if "prompts" in lines and lines["prompts"][k] != sample["prompt"]:
+            found.append(f"prompts.txt line {k + 1} is not {stem}'s prompt")
+        for name, suffix in (("videos", ".mp4"), ("images", ".png")):
+            if name in lines and lines[name][k] != f"{name}/{stem}{suffix}":
+                found.append(f"{name}.txt line {k + 1} is {lines[name][k]!r}: it does not name {name}/{stem}{suffix} "
+                             f"(a trainer cuts a stem at its first dot)")
+    return lines, found[:20]

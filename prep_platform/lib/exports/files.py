@@ -1,8 +1,11 @@
 """What the format writers share: latent arrays as torch tensors, the window as an mp4, links for files that
-several stems share (the same clip under each prompt variant)."""
+several stems share (the same clip under each prompt variant), and plain writes whose failures name the file (a
+full disk is exit 3 for every format)."""
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import shutil
 from contextlib import contextmanager
@@ -13,13 +16,11 @@ import av
 import cv2
 import numpy as np
 import torch
+from safetensors.torch import save as safetensors_bytes
 
+from prep_platform.lib.files.atomic import WriteError
 from prep_platform.lib.files.latent_file import load_latent_file, read_arrays_into
 from prep_platform.lib.video.window import FrameConfig, read_window
-
-# cogvideox-factory's image latents are a distribution like the video's; we store the clean mode only, so the
-# log-variance is the library's clamp floor: sampling it returns the mean.
-IMAGE_LOGVAR_FLOOR = -30.0
 
 
 def latent_tensors(latent_path: str | Path) -> dict[str, torch.Tensor]:
@@ -30,13 +31,23 @@ def latent_tensors(latent_path: str | Path) -> dict[str, torch.Tensor]:
 
 def moments_from_file(latent_path: str | Path, header: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """([2C, T, h, w] video moments, [2C, 1, h, w] image moments) read straight from the cache file into their
-    halves: the conversion costs about what reading the file does."""
-    c, t, h, w = header["latent_channels"], (header["frames"] - 1) // 4 + 1, header["height"] // 8, header["width"] // 8
+    halves (mean, then logvar on the channel axis: what the VAE's `_encode` returns and cogvideox-factory's own
+    preparation saves for both): the conversion costs about what reading the file does."""
+    c, (t, h, w) = header["latent_channels"], latent_grid(header)
     video = torch.empty((2 * c, t, h, w), dtype=torch.float16)
-    image = torch.full((2 * c, 1, h, w), IMAGE_LOGVAR_FLOOR, dtype=torch.float16)
+    image = torch.empty((2 * c, 1, h, w), dtype=torch.float16)
     pixels, still = video.numpy(), image.numpy()
-    read_arrays_into(latent_path, {"latent_mean": pixels[:c], "latent_logvar": pixels[c:], "image_latents": still[:c]})
+    read_arrays_into(latent_path, {"latent_mean": pixels[:c], "latent_logvar": pixels[c:],
+                                   "image_latents": still[:c], "image_logvar": still[c:]})
     return video, image
+
+
+def latent_grid(header: dict) -> tuple[int, int, int]:
+    """(T, h, w) of a cache's latents, from the compression its header records (the CogVideoX VAE's 4 in time,
+    keeping the first frame, and 8 in space when an older header does not say)."""
+    temporal = header.get("temporal_compression_ratio") or 4
+    spatial = header.get("spatial_compression_ratio") or 8
+    return (header["frames"] - 1) // temporal + 1, header["height"] // spatial, header["width"] // spatial
 
 
 @contextmanager
@@ -54,8 +65,26 @@ def without_zip_checksums():
 
 
 def save_tensor(value, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(value, path)
+    """torch.save through memory, then one plain write: a full disk is an OSError naming the file (torch's own
+    writer turns it into a RuntimeError without an errno)."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    write_file(path, buffer.getbuffer())
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    write_file(path, safetensors_bytes(tensors))
+
+
+def write_file(path: Path, data) -> None:
+    """Write bytes into a fresh export folder (no temp file: the whole folder is published atomically); a failed
+    write is a WriteError naming the file, with its errno (ENOSPC: exit 3)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def moments(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -64,21 +93,37 @@ def moments(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def write_lists(folder: Path, samples, *, images: bool = False) -> None:
-    """`prompts.txt` and `videos.txt` (and `images.txt`), one line per sample in the same order: the pairing every
-    trainer reads (it drops blank lines and strips each one; exported prompts are single lines already)."""
-    (folder / "prompts.txt").write_text("".join(f"{s.prompt}\n" for s in samples), encoding="utf-8")
-    (folder / "videos.txt").write_text("".join(f"videos/{s.stem}.mp4\n" for s in samples), encoding="utf-8")
+    """`prompts.txt` and `videos.txt` (and `images.txt`), one line per sample in the export's order: the pairing
+    every trainer reads (it drops blank lines and strips each one; exported prompts are single non-blank lines,
+    see collect.prompt_text)."""
+    write_file(folder / "prompts.txt", "".join(f"{s.prompt}\n" for s in samples).encode("utf-8"))
+    write_file(folder / "videos.txt", "".join(f"videos/{s.stem}.mp4\n" for s in samples).encode("utf-8"))
     if images:
-        (folder / "images.txt").write_text("".join(f"images/{s.stem}.png\n" for s in samples), encoding="utf-8")
+        write_file(folder / "images.txt", "".join(f"images/{s.stem}.png\n" for s in samples).encode("utf-8"))
+
+
+def read_lines(path: Path) -> list[str]:
+    """A text list as the trainers read it: stripped non-blank lines. Every line break Python's `splitlines`
+    knows counts (finetrainers splits on U+2028 too), and a file that cannot be read says which."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: unreadable text list: {exc}") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def link_or_copy(source: Path, target: Path) -> None:
     """A second stem of the same file costs no space (hard link); across file systems, a copy."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
+                raise
+            shutil.copyfile(source, target)
+    except OSError as exc:
+        raise WriteError(exc.errno, f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
 def window_frames(sample_header: dict, augmentation: str) -> np.ndarray:
@@ -88,32 +133,55 @@ def window_frames(sample_header: dict, augmentation: str) -> np.ndarray:
                          window_start_s=header["window_start_s"] or 0.0, pad_short=True)
     result = read_window(header["source_path"], config, want_frames=True, count_all=False)
     if result.frames is None:
-        raise OSError(f"{header['source_path']}: the window cannot be read again: {result.status}: {result.reason}")
+        raise ValueError(f"{header['source_path']}: the window cannot be read again: {result.status}: {result.reason}")
     frames = result.frames
     return np.ascontiguousarray(frames[:, :, ::-1]) if augmentation == "hflip" else frames
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: float, *, crf: int = 18) -> None:
     """H.264 (yuv420p, CRF 18): a lossy re-encode of the window, said so in the export's report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium"}
-        for pixels in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+            stream.options = {"crf": str(crf), "preset": "medium"}
+            for pixels in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
                 container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    except OSError as exc:  # PyAV's errors for a full disk are OSErrors with their errno
+        raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def write_image(path: Path, image_path: str, augmentation: str) -> None:
     """The conditioning PNG (mirrored for the flipped variant)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if augmentation == "hflip":
-        image = cv2.imread(image_path)
-        if image is None:
-            raise OSError(f"{image_path}: conditioning image missing or unreadable")
-        cv2.imwrite(str(path), np.ascontiguousarray(image[:, ::-1]))
-    else:
-        shutil.copyfile(image_path, path)
+    if augmentation != "hflip":
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(image_path, path)
+        except FileNotFoundError as exc:
+            raise ValueError(f"{image_path}: conditioning image missing") from exc
+        except OSError as exc:
+            raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
+        return
+    image = cv2.imread(image_path)
+    if image is None:
+        raise ValueError(f"{image_path}: conditioning image missing or unreadable")
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[:, ::-1]))
+    if not ok:
+        raise ValueError(f"{image_path}: the mirrored image could not be encoded")
+    write_file(path, encoded.tobytes())
+
+
+def png_size(path: Path | str) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header (24 bytes, no decode); None when it is not a readable PNG."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")

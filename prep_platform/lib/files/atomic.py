@@ -109,10 +109,29 @@ def write_text_atomic(path: Path | str, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def read_text_file(path: Path | str) -> str:
+    """A UTF-8 text file; one that is not UTF-8 is a ValueError naming the file and the first bad byte."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+def read_json_file(path: Path | str) -> Any:
+    """A JSON file; bad UTF-8 or bad JSON is a ValueError naming the file and where."""
+    text = read_text_file(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+
+
 def read_json_if_present(path: Path | str) -> Any | None:
     """The JSON a step wrote, or None when that step has not run (the file is absent)."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_json_file(path) if path.exists() else None
 
 
 def write_json_atomic(path: Path | str, obj: Any, *, indent: int | None = 1) -> None:

@@ -3,6 +3,8 @@
     latent_mean, latent_logvar   float16 [C, T, h, w]  the video's latent distribution, unscaled
     image_latents                float16 [C, 1, h, w]  the window's first frame encoded alone: clean, not
                                                        noise-augmented, the distribution's mode, unscaled
+    image_logvar                 float16 [C, 1, h, w]  that encoding's log-variance (cogvideox-factory's own
+                                                       preparation stores the image's moments, not only the mode)
     header                       JSON: model, revision, scaling_factor, invert_scale_latents, encode dtype, frames,
                                  fps, size, crop box, source and config fingerprints, package version, augmentation
 """
@@ -12,14 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from prep_platform.lib.files.atomic import atomic_path
 
-LATENT_FORMAT_VERSION = 1
-ARRAY_KEYS = ("latent_mean", "latent_logvar", "image_latents")
+LATENT_FORMAT_VERSION = 2  # 2: the image latent's logvar is stored too (caches of version 1 are re-encoded once)
+ARRAY_KEYS = ("latent_mean", "latent_logvar", "image_latents", "image_logvar")
+IMAGE_KEYS = ("image_latents", "image_logvar")
 AUGMENTATIONS = ("none", "hflip")
 
 
@@ -47,32 +51,51 @@ def read_latent_header(path: Path | str) -> dict | None:
 
 
 def load_latent_file(path: Path | str) -> tuple[dict, dict[str, np.ndarray]]:
-    with np.load(path, allow_pickle=False) as data:
-        header = json.loads(str(data["header"]))
-        return header, {key: data[key] for key in ARRAY_KEYS}
+    """Header and arrays (zip CRCs checked); a damaged or foreign file is a ValueError naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            return header, {key: data[key] for key in ARRAY_KEYS}
+    except (zipfile.BadZipFile, KeyError, EOFError) as exc:
+        raise ValueError(f"{path}: damaged latent file ({type(exc).__name__}: {exc})") from exc
 
 
 def read_arrays_into(path: Path | str, targets: dict[str, np.ndarray]) -> None:
     """Read named arrays of a cache file straight into preallocated arrays (e.g. two halves of one tensor): no
-    zip CRC pass and no intermediate copy, which a conversion of many files pays for. The npy header must match
-    the target's dtype and shape; compressed members fall back to numpy's reader."""
-    with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
-        for key, target in targets.items():
-            info = archive.getinfo(f"{key}.npy")
-            if info.compress_type != zipfile.ZIP_STORED:
-                with archive.open(info) as member:
-                    target[...] = np.lib.format.read_array(member, allow_pickle=False)
-                continue
-            handle.seek(info.header_offset)
-            local = handle.read(30)  # the local file header: its name and extra lengths place the data
-            handle.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little"))
-            version = np.lib.format.read_magic(handle)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(handle)
-            if tuple(shape) != target.shape or dtype != target.dtype or fortran or not target.flags.c_contiguous:
-                raise ValueError(f"{path}: {key} is {dtype}{list(shape)}, expected {target.dtype}{list(target.shape)}")
-            if handle.readinto(memoryview(target).cast("B")) != target.nbytes:
-                raise ValueError(f"{path}: {key} is truncated")
+    intermediate copy, which a conversion of many files pays for. Each member's zip CRC is checked over the bytes
+    read (one zlib pass, far cheaper than numpy's reader), so a damaged file is refused, never converted. The npy
+    header must match the target's dtype and shape; compressed members fall back to numpy's reader. A missing,
+    damaged or mismatched file raises ValueError naming it."""
+    try:
+        with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
+            for key, target in targets.items():
+                _read_member_into(path, handle, archive, key, target)
+    except (zipfile.BadZipFile, KeyError, EOFError) as exc:
+        raise ValueError(f"{path}: damaged latent file ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_member_into(path, handle, archive: zipfile.ZipFile, key: str, target: np.ndarray) -> None:
+    info = archive.getinfo(f"{key}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        with archive.open(info) as member:  # zipfile checks the CRC of what it inflates
+            target[...] = np.lib.format.read_array(member, allow_pickle=False)
+        return
+    handle.seek(info.header_offset)
+    local = handle.read(30)  # the local file header: its name and extra lengths place the data
+    start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+    handle.seek(start)
+    version = np.lib.format.read_magic(handle)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(handle)
+    if tuple(shape) != target.shape or dtype != target.dtype or fortran or not target.flags.c_contiguous:
+        raise ValueError(f"{path}: {key} is {dtype}{list(shape)}, expected {target.dtype}{list(target.shape)}")
+    data_start = handle.tell()
+    handle.seek(start)
+    crc = zlib.crc32(handle.read(data_start - start))
+    if handle.readinto(memoryview(target).cast("B")) != target.nbytes:
+        raise ValueError(f"{path}: {key} is truncated")
+    if zlib.crc32(memoryview(target).cast("B"), crc) != info.CRC:
+        raise ValueError(f"{path}: {key} fails its zip checksum (the file is damaged): encode it again")
 
 
 def expected_latent_shape(frames: int, height: int, width: int, channels: int) -> tuple[int, int, int, int]:
@@ -104,7 +127,7 @@ def latent_file_problems(
         array = arrays[key]
         if array.dtype != np.float16:
             problems.append(f"{path}: {key} is {array.dtype}, expected float16")
-        want = shape if key != "image_latents" or shape is None else (shape[0], 1, shape[2], shape[3])
+        want = shape if key not in IMAGE_KEYS or shape is None else (shape[0], 1, shape[2], shape[3])
         if want is not None and tuple(array.shape) != want:
             problems.append(f"{path}: {key} has shape {list(array.shape)}, expected {list(want)}")
         if not np.isfinite(array).all():

@@ -214,6 +214,9 @@ class VaeEncoder:
             "scaling_factor": self.scaling_factor,
             "invert_scale_latents": self.invert_scale_latents,
             "latent_channels": int(self.config.get("latent_channels", 16)),
+            # The latent grid a trainer works back from: frames (F - 1) / t + 1, pixels / s (4 and 8 for CogVideoX).
+            "temporal_compression_ratio": int(self.config.get("temporal_compression_ratio", 4)),
+            "spatial_compression_ratio": 2 ** (len(self.config.get("block_out_channels", (0, 0, 0, 0))) - 1),
         }
 
     def identity_fingerprint(self) -> str:
@@ -222,7 +225,8 @@ class VaeEncoder:
     @torch.inference_mode()
     def encode(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         """windows: [B, F, H, W, 3] uint8 RGB -> float16 arrays: latent_mean / latent_logvar [B, C, T, h, w]
-        and image_latents [B, C, 1, h, w] (the first frame encoded alone, clean: the distribution's mode)."""
+        and image_latents / image_logvar [B, C, 1, h, w] (the first frame encoded alone, clean: the distribution's
+        mode and its log-variance)."""
         self.load()
         count = len(windows)
         if self.compiled and count < self.batch_size:
@@ -237,6 +241,7 @@ class VaeEncoder:
             "latent_mean": video.mean[:count].to(torch.float16).cpu().numpy(),
             "latent_logvar": video.logvar[:count].to(torch.float16).cpu().numpy(),
             "image_latents": image.mean[:count].to(torch.float16).cpu().numpy(),
+            "image_logvar": image.logvar[:count].to(torch.float16).cpu().numpy(),
         }
 
 

@@ -302,7 +302,8 @@ def _encode_batch(batch, encoder, frame_fp: str, vae_fp: str, config: FrameConfi
             header = {
                 "format_version": LATENT_FORMAT_VERSION,
                 "kind": "latent_distribution (mean, logvar), unscaled",
-                "image_latents": {"kind": "mode of the first frame encoded alone", "noise_augmented": False, "scaled": False},
+                "image_latents": {"kind": "mode of the first frame encoded alone (image_logvar: its log-variance)",
+                                  "noise_augmented": False, "scaled": False},
                 **identity,
                 "encode_dtype": identity["dtype"],
                 "stored_dtype": "float16",

@@ -18,15 +18,17 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from prep_platform import __version__
-from prep_platform.lib.files.atomic import write_json_atomic, write_text_atomic
+from prep_platform.lib.files.atomic import read_json_file, write_json_atomic, write_text_atomic
 from prep_platform.lib.layout import DataLayout, PandaFolder, metadata_report_path
 from prep_platform.lib.safe_paths import MAX_ID_LENGTH, UNSAFE_ID, unsafe_id_reason
 from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.prompt_text import normalize_prompt, prompt_problem
 from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest
 from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_NAMES, captions_by_video, format_validation_error, load_annotation
 from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, ScenarioLabeller, load_scenarios, packaged_scenarios_path
 
 SPLITS = ("train", "validation")
+EMPTY_CAPTION = "empty_caption"  # every caption of the clip is empty or whitespace only: no prompt to train on
 
 
 class SourceInfo(BaseModel):
@@ -143,6 +145,8 @@ def build_scenario_metadata(
 
     excluded: list[dict] = []
     labelled: dict[str, list[tuple[ManifestRow, LabelResult]]] = defaultdict(list)
+    normalized: dict[str, list[str]] = {}  # a clip's captions as prompts
+    originals: dict[str, list[str]] = {}  # the same captions as the dataset wrote them
     for row in manifest:
         if row.status != "ok":
             excluded.append({"video_id": row.video_id, "reason": f"clip_{row.status}", "detail": row.error})
@@ -151,7 +155,18 @@ def build_scenario_metadata(
         if unsafe:  # a manifest edited by hand: its id never becomes a path
             excluded.append({"video_id": row.video_id[:MAX_ID_LENGTH], "reason": UNSAFE_ID, "detail": unsafe})
             continue
-        clip_captions = captions.get(row.video_id, [])
+        raw_captions = captions.get(row.video_id, [])
+        # Prompts are single lines (prompt_text): separators and control characters become spaces, and an empty
+        # caption is never a prompt. The caption as the dataset wrote it stays in the record when it differs.
+        clip_captions = [normalize_prompt(c) if isinstance(c, str) else "" for c in raw_captions]
+        raw_of = [raw for raw, clean in zip(raw_captions, clip_captions) if clean]
+        clip_captions = [clean for clean in clip_captions if clean]
+        if raw_captions and not clip_captions:
+            excluded.append({"video_id": row.video_id, "reason": EMPTY_CAPTION,
+                             "detail": f"clip {row.video_id}: all {len(raw_captions)} caption(s) are empty or whitespace only"})
+            continue
+        originals[row.video_id] = raw_of
+        normalized[row.video_id] = clip_captions
         result = labeller.label(clip_captions, row.category if row.category >= 0 else None)
         if result.scenario is None:
             excluded.append({"video_id": row.video_id, "reason": result.reason, "detail": result.detail})
@@ -175,10 +190,11 @@ def build_scenario_metadata(
         # Records are in clip-id order inside each split: deterministic and easy to diff.
         for row, result in sorted(members, key=lambda item: _natural_key(item[0].video_id)):
             split = "validation" if row.video_id in validation_ids else "train"
-            clip_captions = captions[row.video_id]
+            clip_captions = normalized[row.video_id]
             # The first caption that names the scenario is the clip's caption; the others become variants.
             supporting = [clip_captions[i] for i in result.supporting]
             caption = supporting[0]
+            original = originals[row.video_id][result.supporting[0]]
             document[split].append(
                 {
                     "video_id": row.video_id,
@@ -188,6 +204,7 @@ def build_scenario_metadata(
                     "image_path": str(layout.image(scenario, row.video_id)),
                     "latent_path": str(layout.latent(scenario, row.video_id)),
                     "caption": caption,
+                    **({"original_caption": original} if original != caption else {}),
                     "prompt_variants": labeller.prompt_variants(scenario, caption, supporting[1:]),
                     "source": {
                         "dataset": dataset_of[row.video_id],
@@ -272,8 +289,7 @@ def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str) 
 
 
 def load_metadata_document(path: Path | str) -> dict:
-    path = Path(path)
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json_file(path)
 
 
 def metadata_schema_problems(document: object) -> list[str]:
@@ -288,6 +304,10 @@ def metadata_schema_problems(document: object) -> list[str]:
                 problems.append(f"{split}[{i}].split: record says {record['split']!r}")
             if record["prompt_variants"][0] != record["caption"]:
                 problems.append(f"{split}[{i}].prompt_variants: the first variant is not the caption")
+            for k, prompt in enumerate(record["prompt_variants"]):
+                problem = prompt_problem(prompt)
+                if problem:  # a blank or multi-line prompt would shift every later line of a trainer's prompts.txt
+                    problems.append(f"{split}[{i}].prompt_variants[{k}] ({record['video_id']}): {problem}")
             expected_tail = f"/latents/{record['scenario']}/{record['video_id']}.npz"
             if not record["latent_path"].endswith(expected_tail):
                 problems.append(f"{split}[{i}].latent_path: {record['latent_path']!r} does not end in {expected_tail!r}")

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from prep_platform.lib.files.atomic import write_text_atomic
+from prep_platform.lib.files.atomic import read_text_file, write_text_atomic
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.stages.latents import cached_variants
 from prep_platform.lib.statuses import OK
@@ -53,7 +53,18 @@ def build_training_index(records: list[dict], frames_manifest: dict | None, late
 
 
 def read_training_index(path: Path | str) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """One row per line. Lines end at "\\n" only: `splitlines()` would also cut at U+2028/U+2029/U+0085, which
+    JSON written with ensure_ascii=False keeps raw inside strings. An unreadable line names the file and line."""
+    text = read_text_file(path)
+    rows = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError as exc:
+            raise ValueError(f"{path}: line {number} is not a JSON row ({exc})") from exc
+    return rows
 
 
 def write_training_index(path: Path | str, index: TrainingIndex) -> None:

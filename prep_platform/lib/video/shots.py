@@ -40,6 +40,9 @@ COMBINED_SPIKE_RATIO = 1.5  # combined: how far above its neighbours a frame ove
 ANALYSIS_WIDTH = 64  # pixels: the width frames are shrunk to before scoring
 SHOT_DETECTION_VERSION = "1"  # bump when scores or rules change: it changes the recorded fingerprint
 EPSILON_S = 1e-6  # the time tolerance of frame selection (video.window uses the same)
+# A bound on windows per clip: each window holds a decoded frame until the clip ends and becomes its own sample;
+# 256 windows of 49 frames at 8 fps span 26 minutes, longer than any clip these datasets hold.
+MAX_WINDOWS_PER_CLIP = 256
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,8 @@ class ShotSettings:
             raise ValueError(f"window_policy must be one of {', '.join(WINDOW_POLICIES)}, got {self.window_policy!r}")
         if self.unclean_window not in UNCLEAN_WINDOW_CHOICES:
             raise ValueError(f"unclean_window must be drop or keep, got {self.unclean_window!r}")
-        if self.windows_per_clip < 1:
-            raise ValueError(f"windows_per_clip must be >= 1, got {self.windows_per_clip}")
+        if not 1 <= self.windows_per_clip <= MAX_WINDOWS_PER_CLIP:
+            raise ValueError(f"windows_per_clip must be 1..{MAX_WINDOWS_PER_CLIP}, got {self.windows_per_clip}")
         for name in ("threshold", "adaptive_threshold", "min_content", "min_shot_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -206,12 +209,12 @@ def shots_from_cuts(cut_times: list[float], end_s: float) -> list[Shot]:
     return [Shot(start, end) for start, end in zip(starts, [*cut_times, end_s]) if end > start]
 
 
-def anchor_times(shot_start_s: float, *, window_start_s: float, step_s: float, count: int) -> list[float]:
-    """Where the windows of a shot may start: its start (or `window_start_s` when the shot began earlier), then
+def anchor_time(shot_start_s: float, m: int, *, window_start_s: float, step_s: float) -> float:
+    """Where the m-th window of a shot may start: its start (or `window_start_s` when the shot began earlier), then
     every `step_s` (one window's frames plus one frame interval: windows never share a frame). The frame stage
-    keeps the frames at these times while it decodes, and `window_anchors` picks from the same times."""
-    anchor = max(shot_start_s, window_start_s)
-    return [anchor + m * step_s for m in range(count)]
+    keeps the frames at these times while it decodes (generating them one at a time as the clip plays, so the work
+    is linear in its frames), and `window_anchors` picks from the same times."""
+    return max(shot_start_s, window_start_s) + m * step_s
 
 
 def fits(start_s: float, span_s: float, end_s: float) -> bool:
@@ -221,9 +224,15 @@ def fits(start_s: float, span_s: float, end_s: float) -> bool:
 
 
 def window_anchors(shot: Shot, *, window_start_s: float, span_s: float, step_s: float, limit: int) -> list[float]:
-    """Start times of up to `limit` non-overlapping windows inside `shot`."""
-    return [start for start in anchor_times(shot.start_s, window_start_s=window_start_s, step_s=step_s, count=limit)
-            if fits(start, span_s, shot.end_s)]
+    """Start times of up to `limit` non-overlapping windows inside `shot` (later starts fit even less: stop at the
+    first that does not)."""
+    starts = []
+    for m in range(limit):
+        start = anchor_time(shot.start_s, m, window_start_s=window_start_s, step_s=step_s)
+        if not fits(start, span_s, shot.end_s):
+            break
+        starts.append(start)
+    return starts
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from prep_platform.lib.video.shots import (
     PlannedWindow,
     Shot,
     ShotSettings,
-    anchor_times,
+    anchor_time,
     best_unclean_start,
     cuts_inside,
     fits,
@@ -71,7 +71,12 @@ class FrameConfig:
     @property
     def tag(self) -> str:
         """A folder name per configuration, readable first (`720x480_49f_8fps_`) and unique by its fingerprint."""
-        return f"{self.width}x{self.height}_{self.frames}f_{self.fps:g}fps_{self.fingerprint()[:8]}"
+        return frame_tag(self.width, self.height, self.frames, self.fps, self.fingerprint())
+
+
+def frame_tag(width: int, height: int, frames: int, fps: float, fingerprint: str) -> str:
+    """The folder name of a frame configuration's images; a latent header's facts give the same name back."""
+    return f"{width}x{height}_{frames}f_{fps:g}fps_{fingerprint[:8]}"
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -409,7 +414,10 @@ class _ShotScan:
             self._last_duration = time - self._recent[-1][0]
         # A start time is shown by the last frame at or before it: the previous frame once this one is later.
         while self._pending and time > self._pending[0] + EPSILON_S:
-            self.held[self._pending.pop(0)] = self._recent[-1][1] if self._recent else frame
+            when = self._pending.pop(0)
+            self.held[when] = self._recent[-1][1] if self._recent else frame
+            if when == self._next_anchor_after:
+                self._queue_next_anchor()
         self._recent.append((time, frame))
         self._last_time = time
         self.decoded += 1
@@ -441,9 +449,18 @@ class _ShotScan:
         self._open_shot(time)
 
     def _open_shot(self, start: float) -> None:
-        self._shot_starts = anchor_times(start, window_start_s=self.config.window_start_s, step_s=self._step,
-                                         count=self.settings.windows_per_clip)
-        for when in self._shot_starts:
+        """A shot starts at `start`: its window start times are made one at a time, the next one only once the
+        clip has played past the previous one, so a large windows_per_clip costs nothing on a short shot."""
+        self._shot_start = start
+        self._shot_starts = []
+        self._next_anchor_after = None
+        self._queue_next_anchor()
+
+    def _queue_next_anchor(self) -> None:
+        while len(self._shot_starts) < self.settings.windows_per_clip:
+            when = anchor_time(self._shot_start, len(self._shot_starts), window_start_s=self.config.window_start_s,
+                               step_s=self._step)
+            self._shot_starts.append(when)
             # The frame for `when` may already be here (a cut is confirmed a few frames late): the last one at or
             # before it, provided a later frame has arrived; otherwise it is awaited.
             if self._recent and self._recent[-1][0] > when + EPSILON_S:
@@ -452,7 +469,9 @@ class _ShotScan:
                     self.held[when] = earlier[-1]
                     continue
             self._pending.append(when)
-        self._pending.sort()
+            self._pending.sort()
+            self._next_anchor_after = when  # reached: the shot's next start time is queued
+            return
 
     def _prune(self, shot_end: float) -> None:
         """The shot ended at `shot_end`: forget its start times whose window does not fit in it. The configured

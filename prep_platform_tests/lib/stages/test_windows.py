@@ -87,7 +87,7 @@ def test_each_window_is_a_sample_named_the_same_everywhere(records, encoder, tmp
     index = build_training_index(records, manifest, {"clips": latents.clips})
     assert sorted(row["sample_id"] for row in index.rows) == sorted(samples)
     assert {row["sample_id"]: row["caption"] for row in index.rows}["steady__w2"] == "a steady clip"
-    stems = {s.stem: s for s in collect_samples(layout, {"urban": index.rows}, {}, splits=("train",), need_embeddings=False)}
+    stems = {s.stem: s for s in collect_samples(layout, {"urban": index.rows}, {}, splits=("train",), need_embeddings=False).samples}
     assert sorted(stems) == sorted(f"urban__{sample}" for sample in samples)
     assert stems["urban__steady__w1"].video_id == "steady" and stems["urban__steady__w1"].header["window_start_s"] == 1.125
 
