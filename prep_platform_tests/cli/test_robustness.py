@@ -153,18 +153,6 @@ def test_a_bad_scenarios_setting_fails_dg_check_defs_with_its_reason_first_and_u
 # --- 7. exit status, disk full, killed runs ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 1 MiB file system (tmpfs): writing to it fails with ENOSPC like a full disk. Needs root to mount."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def _metadata_file(tmp_path: Path, clips: int, seconds: float = 3.0) -> Path:
     records = []
     (tmp_path / "clips").mkdir(exist_ok=True)
@@ -402,3 +390,24 @@ def test_help_shows_every_default_and_the_exit_statuses(tool):
     if tool == "preprocess_video_latents":
         for preset in ("default", "low_memory", "tiny", "random_full"):
             assert f"{preset}:" in text, preset
+
+
+def test_a_live_writers_temp_file_is_left_alone_by_another_run(tmp_path):
+    """A stage writes its manifest after letting go of the folder's lock; a second run that takes the lock then
+    cleans only the temp files of writers that are gone (this raced under load: ENOENT at the manifest's rename)."""
+    folder = tmp_path / "latents" / "urban"
+    folder.mkdir(parents=True)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = folder / f".latents_manifest.json.{sleeper.pid}-ab12cd.tmp"
+        live.write_bytes(b"being written")
+        dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                                  text=True).stdout.strip()
+        dead = folder / f".video1.npz.{dead_pid}-ef34gh.tmp"
+        dead.write_bytes(b"left by a killed run")
+        with folder_lock([folder]) as removed:
+            assert removed == [dead]
+        assert live.exists() and not dead.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -13,9 +13,10 @@ from prep_platform.lib.settings import PrepSettings
 SCENARIOS = ("urban", "nature")
 
 
-def prepare_sample_root(root: Path, *, scenarios=SCENARIOS) -> PrepSettings:
-    settings = PrepSettings(data_root=str(root), msr_vtt_source="sample", frame_size="144x96", frames=9, workers=0,
-                            augment=True, msr_vtt_limit=16, export_split="all")
+def prepare_sample_root(root: Path, *, scenarios=SCENARIOS, frame_size: str = "144x96", frames: int = 9,
+                        augment: bool = True) -> PrepSettings:
+    settings = PrepSettings(data_root=str(root), msr_vtt_source="sample", frame_size=frame_size, frames=frames,
+                            workers=0, augment=augment, msr_vtt_limit=16, export_split="all")
     layout = settings.layout()
     pipeline.fetch_msr_vtt(settings, layout)
     pipeline.build_metadata(settings, layout)

@@ -17,6 +17,8 @@ from safetensors.torch import load_file
 
 from prep_platform.lib.exports.collect import ExportError, ExportSample
 from prep_platform.lib.exports.files import (
+    all_finite,
+    same_values,
     latent_grid,
     latent_tensors,
     link_or_copy,
@@ -155,15 +157,15 @@ def _cache_problems(latent_file: Path, prompt_file: Path, sample: dict, stem: st
     if encoded.dtype != TORCH_DTYPES[options["dtype"]]:
         found.append(f"encoded_video is {encoded.dtype}, the export promises {options['dtype']} (the trainer casts "
                      f"the prompt to it)")
-    if not bool(torch.isfinite(encoded).all()):
+    if not all_finite(encoded):
         found.append(f"{latent_file}: encoded_video has non-finite values")
     else:
         try:
             expected = scaled_sample(latent_tensors(sample["latent_path"]), h["scaling_factor"], stem, options["dtype"])
         except (OSError, ValueError) as exc:
             return found + [str(exc)]
-        if not torch.equal(encoded, expected):
+        if not same_values(encoded, expected):
             found.append(f"encoded_video is not the cache's sample x scaling_factor {h['scaling_factor']}")
-    if embedding.dim() != 2 or not embedding.is_floating_point() or not bool(torch.isfinite(embedding).all()):
+    if embedding.dim() != 2 or not embedding.is_floating_point() or not all_finite(embedding):
         found.append(f"{prompt_file.name}: prompt_embedding is not a finite [length, hidden] tensor")
     return found

@@ -14,6 +14,8 @@ import torch
 
 from prep_platform.lib.exports.collect import ExportSample
 from prep_platform.lib.exports.files import (
+    all_finite,
+    same_values,
     latent_grid,
     link_or_copy,
     moments_from_file,
@@ -115,7 +117,7 @@ def problems(folder: Path, export: dict) -> list[str]:
 
 def _tensor_problems(path: Path, kind: str, shape, sample: dict, header: dict) -> list[str]:
     try:
-        tensor = torch.load(path, map_location="cpu", weights_only=True)
+        tensor = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises several kinds for a damaged file
         return [f"{path}: unreadable: {type(exc).__name__}: {exc}"]
     if not isinstance(tensor, torch.Tensor):
@@ -128,7 +130,7 @@ def _tensor_problems(path: Path, kind: str, shape, sample: dict, header: dict) -
         return [f"{kind} has shape {list(tensor.shape)}, expected {list(shape)}"]
     if kind == "prompt_embeds" and tensor.dim() != 2:
         return [f"prompt_embeds has shape {list(tensor.shape)}, expected [length, hidden]"]
-    if not bool(torch.isfinite(tensor).all()):
+    if not all_finite(tensor):
         found.append(f"{path}: {kind} has non-finite values")
     if kind == "video_latents":
         frames_back = (tensor.shape[1] - 1) * 4 + 1  # the trainer's bucket arithmetic
@@ -139,6 +141,6 @@ def _tensor_problems(path: Path, kind: str, shape, sample: dict, header: dict) -
             video, _ = moments_from_file(sample["latent_path"], header)
         except (OSError, ValueError) as exc:
             return found + [str(exc)]
-        if not torch.equal(tensor, video):
+        if not same_values(tensor, video):
             found.append("video_latents is not the cache's unscaled mean and logvar (pre-scaled or from another file)")
     return found

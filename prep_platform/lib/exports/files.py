@@ -42,6 +42,36 @@ def moments_from_file(latent_path: str | Path, header: dict) -> tuple[torch.Tens
     return video, image
 
 
+# Exponent bits of each float format: a value is inf or NaN exactly when they are all set.
+_EXPONENT_MASKS = {torch.float16: (np.uint16, 0x7C00), torch.bfloat16: (np.uint16, 0x7F80),
+                   torch.float32: (np.uint32, 0x7F800000)}
+
+
+def _bits(tensor: torch.Tensor) -> np.ndarray:
+    """The tensor's raw bits as unsigned integers (numpy knows no bfloat16; its bit tests are far faster than
+    torch's on these CPUs)."""
+    kind, _ = _EXPONENT_MASKS[tensor.dtype]
+    signed = {np.uint16: torch.int16, np.uint32: torch.int32}[kind]
+    return tensor.detach().contiguous().view(signed).numpy().view(kind)
+
+
+def all_finite(tensor: torch.Tensor) -> bool:
+    """No inf or NaN anywhere (a float16, bfloat16 or float32 tensor)."""
+    if tensor.dtype not in _EXPONENT_MASKS:
+        return bool(torch.isfinite(tensor).all())
+    _, mask = _EXPONENT_MASKS[tensor.dtype]
+    return not bool(((_bits(tensor) & mask) == mask).any())
+
+
+def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Bit for bit the same tensor (shape, dtype, every value): what a conversion that copies bytes must give."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype not in _EXPONENT_MASKS:
+        return torch.equal(a, b)
+    return bool(np.array_equal(_bits(a), _bits(b)))
+
+
 def latent_grid(header: dict) -> tuple[int, int, int]:
     """(T, h, w) of a cache's latents, from the compression its header records (the CogVideoX VAE's 4 in time,
     keeping the first frame, and 8 in space when an older header does not say)."""

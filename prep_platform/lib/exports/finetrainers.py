@@ -14,7 +14,16 @@ from pathlib import Path
 import torch
 
 from prep_platform.lib.exports.collect import ExportSample
-from prep_platform.lib.exports.files import latent_grid, latent_tensors, moments, save_tensor, write_file, write_lists
+from prep_platform.lib.exports.files import (
+    all_finite,
+    latent_grid,
+    latent_tensors,
+    moments,
+    same_values,
+    save_tensor,
+    write_file,
+    write_lists,
+)
 from prep_platform.lib.files.prompt_embedding_file import load_prompt_embedding
 
 NAME = "finetrainers"
@@ -98,16 +107,16 @@ def _item_problems(data: Path, index: int, sample: dict) -> list[str]:
     found = []
     if latents is None or tuple(latents.shape) != shape or not latents.is_floating_point():
         found.append(f"latents {None if latents is None else [*latents.shape, str(latents.dtype)]}, expected float {list(shape)}")
-    elif not bool(torch.isfinite(latents).all()):
+    elif not all_finite(latents):
         found.append(f"latent-{index}.pt has non-finite values")
     else:
         try:
             mean = latent_tensors(sample["latent_path"])["latent_mean"].permute(1, 0, 2, 3)
         except (OSError, ValueError) as exc:
             return [str(exc)]
-        if not torch.equal(latents[0, :, : h["latent_channels"]], mean):
+        if not same_values(latents[0, :, : h["latent_channels"]].contiguous(), mean.contiguous()):
             found.append("latents are not the cache's unscaled mean, frames first")
     if (condition is None or condition.dim() != 3 or condition.shape[0] != 1 or not condition.is_floating_point()
-            or not bool(torch.isfinite(condition).all())):
+            or not all_finite(condition)):
         found.append("encoder_hidden_states is not a finite [1, length, hidden] tensor")
     return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -23,7 +24,8 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+        # The writer's pid in the name: a run cleaning stale temp files leaves those of live writers alone.
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=target.parent)
     except OSError as exc:
         raise WriteError(exc.errno, f"cannot write {target}: {exc.strerror or exc}") from exc
     os.close(fd)
@@ -63,10 +65,28 @@ def remove_stale_temp_files(folder: Path | str) -> list[Path]:
     if not folder.is_dir():
         return removed
     for path in folder.glob(f".*{TEMP_SUFFIX}"):
-        if path.is_file() and not path.is_symlink():
+        if path.is_file() and not path.is_symlink() and not _writer_alive(path):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+_WRITER_PID = re.compile(r"\.(\d+)-[^.]*" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def _writer_alive(path: Path) -> bool:
+    """Whether the process that is writing this temp file still runs (a manifest is written after a stage lets go
+    of its folder's lock: another run taking the lock then must not delete it mid-write)."""
+    match = _WRITER_PID.search(path.name)
+    if not match:
+        return False  # a temp name without a pid: left by an older version, stale
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 LOCK_NAME = ".prep_platform.lock"

@@ -19,31 +19,7 @@ from prep_platform.lib.exports import export as export_module
 from prep_platform.lib.exports.collect import ExportError, stem_for
 from prep_platform.lib.exports.export import FORMATS, export_problems, read_export
 from prep_platform.lib.files.latent_file import load_latent_file, write_latent_file
-from prep_platform_tests.support.prepared import SCENARIOS, prepare_sample_root
-
-
-@pytest.fixture(scope="module")
-def prepared_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("prepared")
-    prepare_sample_root(root)
-    return root
-
-
-@pytest.fixture
-def settings(prepared_root, tmp_path):
-    """A private copy of the prepared root (exports write into it)."""
-    root = tmp_path / "data"
-    shutil.copytree(prepared_root, root, symlinks=True)
-    settings = prepare_settings(root)
-    return settings
-
-
-def prepare_settings(root):
-    from prep_platform.lib.settings import PrepSettings
-
-    # The copied metadata names the original root's paths; the layout (not the metadata) decides where files are.
-    return PrepSettings(data_root=str(root), msr_vtt_source="sample", frame_size="144x96", frames=9, workers=0,
-                        augment=True, msr_vtt_limit=16, export_split="all")
+from prep_platform_tests.support.prepared import SCENARIOS
 
 
 def _index_rows(settings):
@@ -90,6 +66,10 @@ def test_cogvideox_factory_loads_by_its_dataset_rules(settings):
         header, arrays = load_latent_file(export["stems"][stem]["latent_path"])
         assert torch.equal(latents[:4], torch.from_numpy(arrays["latent_mean"]))  # unscaled, not sampled
         assert torch.equal(latents[4:], torch.from_numpy(arrays["latent_logvar"]))
+        # The image's moments, as cogvideox-factory's own prepare_dataset.py stores vae._encode(image): the mean and
+        # the logvar the VAE gave, not a fixed floor.
+        assert torch.equal(image[:4], torch.from_numpy(arrays["image_latents"]))
+        assert torch.equal(image[4:], torch.from_numpy(arrays["image_logvar"])) and float(image[4:].max()) > -29
         assert prompt == export["stems"][stem]["prompt"]
 
 
@@ -214,3 +194,145 @@ def test_a_failed_export_leaves_the_previous_one_whole(settings, monkeypatch):
         _export(settings, "cogvideox-factory")
     assert read_export(first.folder) == before and export_problems(first.folder) == []
     assert not list(first.folder.parent.glob(f".{first.folder.name}{export_module.PARTIAL}*"))
+
+
+# --- what each trainer is launched with, and the order it reads in ---------------------------------------------
+
+# The options each trainer's own argument parser requires (read in their source: CogVideo finetune/schemas/args.py,
+# finetrainers/args.py, cogvideox-factory training/cogvideox/args.py, diffusers examples/cogvideo), beside the data
+# options each needs to read our layout instead of raw videos.
+REQUIRED = {
+    "cogvideox-factory": ("--pretrained_model_name_or_path", "--data_root", "--caption_column", "--video_column",
+                          "--load_tensors", "--frame_buckets", "--height_buckets", "--width_buckets", "--output_dir"),
+    "cogvideo-finetune": ("--model_path", "--model_name", "--model_type", "--training_type", "--output_dir",
+                          "--data_root", "--caption_column", "--video_column", "--image_column", "--train_resolution",
+                          "--report_to", "--mixed_precision"),
+    "finetrainers": ("--model_name", "--pretrained_model_name_or_path", "--training_type", "--dataset_config",
+                     "--enable_precomputation", "--precomputation_reuse", "--precomputation_dir",
+                     "--precomputation_items", "--output_dir"),
+    "diffusers-videos": ("--pretrained_model_name_or_path", "--instance_data_root", "--caption_column",
+                         "--video_column", "--height", "--width", "--max_num_frames", "--output_dir"),
+}
+PATH_OPTIONS = ("--data_root", "--instance_data_root", "--precomputation_dir", "--dataset_config")
+
+
+def launch_options(command: str) -> dict[str, str | None]:
+    import shlex
+
+    words = shlex.split(command)
+    options = {}
+    for k, word in enumerate(words):
+        if word.startswith("--"):
+            following = words[k + 1] if k + 1 < len(words) else None
+            options[word] = following if following is not None and not following.startswith("--") else None
+    return options
+
+
+def assert_clips_spread(folder: Path, export: dict) -> None:
+    """Read back in the trainer's file order, no run of 4 consecutive samples holds two samples of one clip."""
+    if export["format"] == "finetrainers":  # latent-<i> in export order
+        order = list(export["stems"])
+    else:
+        order = [Path(line).stem for line in (folder / "videos.txt").read_text().splitlines()]
+    clips = [(export["stems"][s]["scenario"], export["stems"][s]["video_id"]) for s in order]
+    assert len(set(clips)) >= 8  # enough clips for the property to be possible
+    for start in range(len(clips) - 3):
+        run = clips[start:start + 4]
+        assert len(set(run)) == 4, (start, run)
+
+
+@pytest.mark.parametrize("export_format", sorted(FORMATS))
+def test_every_format_prints_a_complete_launch_command_and_spreads_each_clip(settings, export_format):
+    result = _export(settings, export_format)
+    folder, export = result.folder, result.export
+    assert export_problems(folder) == []
+    assert_clips_spread(folder, export)
+    command = export["launch"]["command"]
+    assert export["launch_flags"] == command
+    options = launch_options(command)
+    assert set(REQUIRED[export_format]) <= set(options), set(REQUIRED[export_format]) - set(options)
+    # Data options exactly as written (the export's own absolute path); model and output as placeholders.
+    for option in PATH_OPTIONS:
+        if option in options:
+            assert Path(options[option]).is_absolute() and Path(options[option]).exists()
+            assert str(folder) in options[option]
+    assert options["--output_dir"] == "<output_dir>"
+    model = options.get("--model_path") or options.get("--pretrained_model_name_or_path")
+    assert model == "<model_path>" and set(export["launch"]["placeholders"]) == {"<model_path>", "<output_dir>"}
+    assert export["order"]["seed"] == 0
+
+
+def test_the_order_is_seeded(settings):
+    from prep_platform.lib.exports.export import ExportRequest
+
+    layout = settings.layout()
+    first = list(pipeline.export_training_set(settings, layout, "cogvideox-factory").export["stems"])
+    again = pipeline.export_training_set(settings, layout, "cogvideox-factory")
+    assert again.state == "unchanged" and list(again.export["stems"]) == first
+    other = pipeline.export_training_set(settings, layout, "cogvideox-factory", request=ExportRequest(order_seed=1))
+    assert other.state == "written" and list(other.export["stems"]) != first and sorted(other.export["stems"]) == sorted(first)
+    assert [Path(line).stem for line in (other.folder / "videos.txt").read_text().splitlines()] == list(other.export["stems"])
+
+
+def test_spread_order_keeps_each_clip_apart_whenever_the_clips_allow(tmp_path):
+    import random
+
+    from prep_platform.lib.exports.collect import SPREAD, ExportSample, spread_order
+
+    rng = random.Random(5)
+    for case in range(40):
+        sizes = [rng.randint(1, 12) for _ in range(rng.randint(2, 14))]
+        samples = [ExportSample(stem=f"s{c}_{k}", scenario="urban", video_id=f"clip{c}", sample_id=f"clip{c}", split="train",
+                                augmentation="none", prompt_variant=k, prompt="p", prompt_sha256="", prompt_embedding="",
+                                latent_path="", image_path="", header={})
+                   for c, size in enumerate(sizes) for k in range(size)]
+        ordered = spread_order(samples, seed=case)
+        assert sorted(s.stem for s in ordered) == sorted(s.stem for s in samples)
+        most = max(sizes)
+        feasible = (most - 1) * SPREAD + sizes.count(most) <= len(samples)
+        clips = [s.video_id for s in ordered]
+        gaps_ok = all(len(set(clips[i:i + SPREAD])) == len(clips[i:i + SPREAD]) for i in range(len(clips)))
+        assert gaps_ok or not feasible, (sizes, clips)
+
+
+def test_cogvideo_finetune_takes_a_registered_model_name_and_the_training_dtype(settings):
+    from prep_platform.lib.exports.collect import ExportError
+    from prep_platform.lib.exports.export import ExportRequest
+
+    layout = settings.layout()
+    default = pipeline.export_training_set(settings, layout, "cogvideo-finetune", scenarios=["urban"])
+    options = default.export["options"]
+    assert options["model_name"] == "cogvideox-i2v" and options["dtype"] == "bf16" and options["mixed_precision"] == "bf16"
+    caches = list((default.folder / "cache" / "video_latent" / "cogvideox-i2v" / "9x96x144").glob("*.safetensors"))
+    assert caches and all(load_file(str(c))["encoded_video"].dtype == torch.bfloat16 for c in caches[:5])
+    fp32 = pipeline.export_training_set(settings, layout, "cogvideo-finetune", scenarios=["urban"],
+                                        request=ExportRequest(dtype="fp32", trainer_model_name="cogvideox1.5-i2v"))
+    assert fp32.state == "written" and "--mixed_precision no" in fp32.export["launch"]["command"]
+    cache = fp32.folder / "cache" / "video_latent" / "cogvideox1.5-i2v" / "9x96x144"
+    assert load_file(str(next(cache.glob("*.safetensors"))))["encoded_video"].dtype == torch.float32
+    assert export_problems(fp32.folder) == []
+    for refused in ("cogvideox-5b-i2v", "cogvideox-t2v"):
+        with pytest.raises(ExportError, match="cogvideox-i2v or cogvideox1.5-i2v"):
+            pipeline.export_training_set(settings, layout, "cogvideo-finetune", scenarios=["urban"],
+                                         request=ExportRequest(trainer_model_name=refused))
+    assert read_export(fp32.folder)["options"]["dtype"] == "fp32"  # the refused runs touched nothing
+    # The model name for a CogVideoX 1.5 VAE, derived from the data.
+    from prep_platform.lib.exports.cogvideo_finetune import model_name_for
+
+    assert model_name_for({"model_id": "THUDM/CogVideoX1.5-5B-I2V"}) == "cogvideox1.5-i2v"
+    assert model_name_for({"model_id": "THUDM/CogVideoX-5b-I2V"}) == "cogvideox-i2v"
+
+
+def test_finetrainers_gets_a_dataset_config_that_names_the_export_and_reuse_flags(settings):
+    result = _export(settings, "finetrainers")
+    options = launch_options(result.export["launch"]["command"])
+    assert int(options["--precomputation_items"]) == result.stems
+    assert Path(options["--precomputation_dir"]) == result.folder  # <dir>/finetrainers-precomputed-data
+    config = json.loads(Path(options["--dataset_config"]).read_text())
+    dataset = config["datasets"][0]
+    assert Path(dataset["data_root"]) == result.folder and dataset["dataset_type"] == "video"
+    assert dataset["video_resolution_buckets"] == [[9, 96, 144]]
+    # finetrainers' VideoFileCaptionFileListDataset: prompts.txt and videos.txt of equal length (splitlines()).
+    prompts = (result.folder / "prompts.txt").read_text().splitlines()
+    assert len(prompts) == len((result.folder / "videos.txt").read_text().splitlines()) == result.stems
+    assert not (result.folder / "metadata.csv").exists()  # it would be read instead of the lists

@@ -128,3 +128,41 @@ def test_nothing_labelled_fails_instead_of_writing_an_empty_file(msr_vtt_raw_dir
     scenarios.write_text("scenarios:\n  underwater:\n    keywords: [submarine, coral]\n")
     with pytest.raises(ValueError, match=r"none of the \d+ clips could be labelled.*no_scenario_match"):
         build_scenario_metadata(layout_around(msr_vtt_raw_dir), scenarios=scenarios, limit=None)
+
+
+def test_captions_become_single_line_prompts_and_a_clip_without_one_is_kept_out(msr_vtt_raw_dir, tmp_path):
+    """Prompts end up one per line in trainers' prompts.txt: separators and control characters become spaces (the
+    caption as written stays in the record), and a clip whose every caption is blank is excluded as empty_caption."""
+    from prep_platform.lib.stages.metadata import EMPTY_CAPTION, load_metadata_document
+    from prep_platform.lib.stages.training_index import read_training_index
+
+    first = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None).document
+    blank_id, hostile_id = first["train"][0]["video_id"], first["train"][1]["video_id"]
+    annotation_path = msr_vtt_raw_dir / "MSRVTT_data.json"
+    annotation = json.loads(annotation_path.read_text())
+    for sentence in annotation["sentences"]:
+        if sentence["video_id"] == blank_id:
+            sentence["caption"] = " \t\u2028 "
+        elif sentence["video_id"] == hostile_id:
+            sentence["caption"] = sentence["caption"].replace(" ", "\u2028", 1).replace(" ", "\x1b ", 1) + "\u0085"
+    annotation_path.write_text(json.dumps(annotation, ensure_ascii=False))
+    result = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None)
+    excluded = {item["video_id"]: item for item in result.report["excluded"]}
+    assert excluded[blank_id]["reason"] == EMPTY_CAPTION and blank_id in excluded[blank_id]["detail"]
+    record = next(r for split in ("train", "validation") for r in result.document[split] if r["video_id"] == hostile_id)
+    assert all("\u2028" not in p and "\x1b" not in p and "\u0085" not in p and p == " ".join(p.split())
+               for p in record["prompt_variants"])
+    assert "\u2028" in record["original_caption"] and " ".join(record["original_caption"].replace("\x1b", " ").split()) == record["caption"]
+    assert metadata_schema_problems(result.document) == []
+    # A hand edit that puts a line break back is a schema problem naming the clip.
+    record["prompt_variants"][-1] = "two\nlines"
+    assert any(hostile_id in p and "line break" in p for p in metadata_schema_problems(result.document))
+    # Files that are not UTF-8 or not JSON are refused naming the file.
+    latin = tmp_path / "scenario_metadata.json"
+    latin.write_bytes('{"train": [{"caption": "caf\u00e9"}]}'.encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"{latin}: not UTF-8 text \(byte 0xe9"):
+        load_metadata_document(latin)
+    index = tmp_path / "training_index.jsonl"
+    index.write_text('{"a": 1}\n{"a": \n', encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"{index}: line 2 is not a JSON row"):
+        read_training_index(index)

@@ -195,3 +195,37 @@ def test_window_planning_rules():
     assert [(w.start_s, w.shot_index) for w in longest] == [(9.2, 2), (9.2 + 6.125, 2)]
     with pytest.raises(ValueError, match="shot_detector"):
         ShotSettings(detector="pyscenedetect")
+
+
+def test_windows_per_clip_is_bounded_and_window_starts_are_made_as_the_clip_plays(capsys):
+    """A huge windows_per_clip is refused (one line, exit 2) above the documented bound; within it, the scan holds
+    only the start times the clip has reached (linear in its frames, not in the setting)."""
+    import pydantic
+
+    from prep_platform.data_prep import preprocess_video_latents
+    from prep_platform.lib.settings import PrepSettings
+    from prep_platform.lib.video.shots import MAX_WINDOWS_PER_CLIP, ShotSettings
+    from prep_platform.lib.video.window import FrameConfig, _ShotScan
+
+    with pytest.raises(pydantic.ValidationError, match="windows_per_clip"):
+        PrepSettings(windows_per_clip=MAX_WINDOWS_PER_CLIP + 1)
+    with pytest.raises(ValueError, match=f"1..{MAX_WINDOWS_PER_CLIP}"):
+        ShotSettings(windows_per_clip=10**6)
+    with pytest.raises(SystemExit) as exit_:
+        preprocess_video_latents.build_parser().parse(["--windows-per-clip", "1000000"])
+    assert exit_.value.code == 2 and "--windows-per-clip" in capsys.readouterr().err
+
+    class Frame:  # what the scan reads of a decoded frame with detection off: its time
+        def __init__(self, time):
+            self.time = time
+
+    config = FrameConfig(fps=8, width=64, height=48, frames=9)  # windows of 1 s, a start every 1.125 s
+    scan = _ShotScan(config, ShotSettings(detector="none", windows_per_clip=MAX_WINDOWS_PER_CLIP))
+    most_pending = 0
+    for k in range(24 * 20):  # 20 s at 24 fps
+        scan.add(Frame(k / 24))
+        most_pending = max(most_pending, len(scan._pending))
+        assert len(scan._shot_starts) <= k / 24 / 1.125 + 2  # only the starts reached so far, plus the next one
+    shots = scan.finish()
+    assert most_pending == 1 and len(shots) == 1
+    assert len(scan.held) == 17  # starts at 0, 1.125, ..., 18.0 s whose 1 s window fits in 20 s
