@@ -155,6 +155,11 @@ def test_an_export_refuses_latents_of_two_vaes(settings):
     write_latent_file(path, arrays, {**header, "vae_fingerprint": "another-vae", "model_id": "other/vae"})
     with pytest.raises(ExportError, match="vae_fingerprint"):
         _export(settings, "cogvideox-factory")
+    # The same VAE fingerprint but another scale or model id: a trainer would scale one set of latents wrongly.
+    for key, value in (("scaling_factor", 0.7), ("model_id", "other/vae")):
+        write_latent_file(path, arrays, {**header, key: value})
+        with pytest.raises(ExportError, match=key):
+            _export(settings, "cogvideox-factory")
 
 
 def test_an_export_needs_the_prompt_embeddings(settings):
