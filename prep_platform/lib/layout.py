@@ -14,6 +14,7 @@ resolves inside its root, so nothing a dataset or a hand-edited metadata file sa
     <root>/prepared/prompt_embeds/manifests/<scenario>.json   every clip's prompt variants -> their files
     <root>/exports/<format>/   a trainer's layout (export.json maps every stem to its clip)
     <root>/cache/torch/        torch.compile's caches (inductor, Triton): the next process skips the compile
+    <root>/cache/labels/, models/   caption embeddings of the scenario labeller, its unpacked model
     <root>/eval/vatex/         vatex_eval_prompts.json, images/
 
 A sample is one training window of a clip: `<id>` for its first window, `<id>__w<k>` for the k-th more
@@ -296,6 +297,11 @@ class DataLayout:
 
     def prompt_embeds_manifest(self, scenario: str) -> Path:
         return path_inside(self.prompt_embeds_root, "manifests", f"{check_id(scenario, 'scenario')}.json")
+
+    @property
+    def cache_root(self) -> Path:
+        """Derived, rebuildable data: compile caches, caption embeddings (`labels/`), the unpacked label model."""
+        return self.root / "cache"
 
     @property
     def compile_cache(self) -> Path:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from prep_platform.lib.files.atomic import write_json_atomic
 from prep_platform.lib.files.images import contact_sheet
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios
+from prep_platform.lib.labelling.labellers import make_labeller
+from prep_platform.lib.scenarios import load_scenarios
 from prep_platform.lib.settings import PrepSettings
 from prep_platform.lib.sources import panda70m, vatex
 from prep_platform.lib.sources.msr_vtt import MsrVttRawResult, MsrVttSourceConfig, download_msr_vtt
@@ -101,8 +102,10 @@ def build_eval_prompts(settings: PrepSettings, layout: DataLayout) -> dict | Non
     if vatex.read_vatex_state(layout.vatex.root) == vatex.NOT_CONFIGURED:
         return None
     config = layout.frame_config
-    document = vatex.build_vatex_eval_prompts(layout.vatex.root, scenarios=settings.scenarios_file, width=config.width,
-                                              height=config.height, images_dir=layout.eval.images_dir)
+    scenarios = load_scenarios(settings.scenarios_file)
+    document = vatex.build_vatex_eval_prompts(layout.vatex.root, scenarios=scenarios, width=config.width,
+                                              height=config.height, images_dir=layout.eval.images_dir,
+                                              labeller=make_labeller(scenarios, cache_root=layout.cache_root))
     write_json_atomic(layout.eval.prompts, document)
     return document
 
@@ -118,7 +121,7 @@ def panda_instructions(settings: PrepSettings, layout: DataLayout) -> Path:
 
 
 def select_panda_subset(settings: PrepSettings, layout: DataLayout) -> dict:
-    labeller = ScenarioLabeller(load_scenarios(settings.scenarios_file))
+    labeller = make_labeller(load_scenarios(settings.scenarios_file), cache_root=layout.cache_root)
     return panda70m.build_panda_subset(layout.panda.root, labeller, total=settings.panda_subset_total,
                                        min_matching_score=settings.panda_min_matching_score,
                                        storage_budget_gb=settings.storage_budget_gb)

@@ -31,12 +31,28 @@ class ScenarioConfigError(ValueError):
     """The scenarios YAML is malformed; the message names the file, the key and the problem."""
 
 
+LABELLERS = ("embedding", "keywords")
+
+
 class LabellingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    labeller: str = Field(default="embedding", pattern="^(embedding|keywords)$")
+    # keywords
     min_caption_support: int = Field(default=2, ge=1)
     category_weight: float = Field(default=2.0, ge=0)
     max_prompt_variants: int = Field(default=6, ge=1)
+    # embedding: a caption votes for the class (a scenario or other content) it is most similar to, when that
+    # similarity is at least min_similarity and beats the next class by caption_margin; a clip takes the scenario
+    # with the most votes when they are at least min_vote_share of its captions and beat the runner-up scenario and
+    # other content by min_vote_margin (shares of the captions).
+    min_similarity: float = Field(default=0.3, ge=-1, le=1)
+    caption_margin: float = Field(default=0.02, ge=0, le=2)
+    min_vote_share: float = Field(default=0.25, gt=0, le=1)
+    min_vote_margin: float = Field(default=0.1, ge=0, le=1)
+    # the WARN check on scenario_metadata: labelled clips below low_confidence, as a share of the labelled ones
+    low_confidence: float = Field(default=0.3, ge=0, le=1)
+    max_low_confidence_share: float = Field(default=0.3, ge=0, le=1)
 
 
 class ScenarioSpec(BaseModel):
@@ -44,8 +60,28 @@ class ScenarioSpec(BaseModel):
 
     description: str = ""
     keywords: list[str] = Field(min_length=1)
+    # keywords labeller: a caption holding one of these phrases does not support the scenario ("video game")
+    negative_phrases: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
+    # embedding labeller: captions that are (examples) and that look alike but are not (counter_examples) this scenario
+    examples: list[str] = Field(default_factory=list)
+    counter_examples: list[str] = Field(default_factory=list)
     prompt_templates: list[str] = Field(default_factory=list)
+
+    @field_validator("negative_phrases")
+    @classmethod
+    def _phrases_not_blank(cls, phrases: list[str]) -> list[str]:
+        cleaned = [" ".join(p.lower().split()) for p in phrases]
+        if any(not p for p in cleaned):
+            raise ValueError("a negative phrase is blank")
+        return cleaned
+
+    @field_validator("examples", "counter_examples")
+    @classmethod
+    def _texts_not_blank(cls, texts: list[str]) -> list[str]:
+        if any(not isinstance(t, str) or not t.strip() for t in texts):
+            raise ValueError("an example caption is blank")
+        return [" ".join(t.split()) for t in texts]
 
     @field_validator("keywords")
     @classmethod
@@ -84,6 +120,18 @@ class ScenarioConfig(BaseModel):
     version: int = 1
     labelling: LabellingSettings = Field(default_factory=LabellingSettings)
     scenarios: dict[str, ScenarioSpec] = Field(min_length=1)
+    # embedding labeller: what a clip shows when it fits no scenario (name -> descriptions), e.g. "video game"
+    other_content: dict[str, list[str]] = Field(default_factory=dict)
+    # embedding labeller: captions that say nothing about the scene ("a man is talking"): they abstain
+    neutral_captions: list[str] = Field(default_factory=list)
+
+    @field_validator("other_content")
+    @classmethod
+    def _other_content_not_blank(cls, other: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, texts in other.items():
+            if not str(name).strip() or not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
+                raise ValueError(f"other_content {name!r} needs a name and non-blank descriptions")
+        return other
 
     @field_validator("scenarios")
     @classmethod
@@ -205,6 +253,7 @@ class ScenarioLabeller:
         self._word_set = frozenset(self._words)
         self._phrase_starts = frozenset(form[0] for form in self._phrases)
         self._longest_phrase = max((len(form) for form in self._phrases), default=1)
+        self._negatives = {name: tuple(spec.negative_phrases) for name, spec in config.scenarios.items()}
         self._category_hints: dict[int, list[str]] = {}
         for name, spec in config.scenarios.items():
             for category in spec.categories:
@@ -241,19 +290,25 @@ class ScenarioLabeller:
         settings = self.config.labelling
         support: dict[str, list[int]] = {}
         hits: dict[str, dict[str, int]] = {}
+        negated: dict[str, int] = {}
         for index, caption in enumerate(captions):
             terms = self.terms_in(caption)
             if not terms:
                 continue
+            spaced = f" {' '.join(caption.lower().translate(_PUNCTUATION_TO_SPACE).split())} "
             seen_here: set[str] = set()
             for term in terms:
                 for name in self._term_scenarios[term]:
+                    if any(f" {phrase} " in spaced for phrase in self._negatives.get(name, ())):
+                        negated[name] = negated.get(name, 0) + 1  # "a car racing video game": not transport
+                        continue
                     counts = hits.setdefault(name, {})
                     counts[term] = counts.get(term, 0) + 1
                     seen_here.add(name)
             for name in seen_here:
                 support.setdefault(name, []).append(index)
-        hinted = self._category_hints.get(category, []) if category is not None else []
+        # The category is evidence for a scenario the captions already support, never a label on its own.
+        hinted = [n for n in self._category_hints.get(category, []) if n in support] if category is not None else []
         category_name = CATEGORY_NAMES.get(category) if category is not None else None
         if not support:
             return LabelResult(
@@ -262,7 +317,7 @@ class ScenarioLabeller:
             )
         scores = {
             name: len(support.get(name, ())) + (settings.category_weight if name in hinted else 0.0)
-            for name in set(support) | set(hinted)
+            for name in support
         }
         total_hits = {name: sum(hits.get(name, {}).values()) for name in scores}
         # Highest score; then more keyword hits; then the order of the YAML (recorded when it decided).
@@ -279,6 +334,8 @@ class ScenarioLabeller:
             "category_hint": best in hinted,
             "runner_up": runner_up,
             "runner_up_score": scores[runner_up] if runner_up else None,
+            "confidence": round(min(1.0, len(best_support) / max(1, len(captions)) * 2), 3),
+            **({"negated_captions": negated} if negated else {}),
         }
         if runner_up and (scores[runner_up], total_hits[runner_up]) == (scores[best], total_hits[best]):
             evidence["tie_broken_by"] = "scenario order in the YAML"
@@ -295,16 +352,20 @@ class ScenarioLabeller:
         return LabelResult(best, "", "", evidence, best_support)
 
     def prompt_variants(self, scenario: str, caption: str, other_captions: Sequence[str] = ()) -> list[str]:
-        """The caption first, then the scenario's templates, then other captions that support the scenario."""
-        spec = self.config.scenarios[scenario]
-        limit = self.config.labelling.max_prompt_variants
-        fields = {"caption": caption, "scenario": scenario.replace("_", " "), "description": spec.description}
-        variants = [caption]
-        for template in spec.prompt_templates:
-            variant = normalize_prompt(template.format(**fields))  # a YAML block template may hold line breaks
-            if variant and variant not in variants:
-                variants.append(variant)
-        for other in other_captions:
-            if other not in variants:
-                variants.append(other)
-        return variants[:limit]
+        return prompt_variants(self.config, scenario, caption, other_captions)
+
+
+def prompt_variants(config: ScenarioConfig, scenario: str, caption: str, other_captions: Sequence[str] = ()) -> list[str]:
+    """The caption first, then the scenario's templates, then other captions that support the scenario."""
+    spec = config.scenarios[scenario]
+    limit = config.labelling.max_prompt_variants
+    fields = {"caption": caption, "scenario": scenario.replace("_", " "), "description": spec.description}
+    variants = [caption]
+    for template in spec.prompt_templates:
+        variant = normalize_prompt(template.format(**fields))  # a YAML block template may hold line breaks
+        if variant and variant not in variants:
+            variants.append(variant)
+    for other in other_captions:
+        if other not in variants:
+            variants.append(other)
+    return variants[:limit]

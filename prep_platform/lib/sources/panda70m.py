@@ -18,7 +18,6 @@ from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
 from prep_platform.lib.layout import PandaFolder
 from prep_platform.lib.video.probe import probe_video
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError, ensure_inside, unsafe_id_reason
-from prep_platform.lib.scenarios import ScenarioLabeller
 
 CSV_COLUMNS = ["videoID", "url", "timestamp", "caption", "matching_score", "desirable_filtering", "shot_boundary_detection"]
 LIST_COLUMNS = ("timestamp", "caption", "matching_score", "desirable_filtering")
@@ -205,7 +204,7 @@ class SubsetResult:
 
 def select_subset(
     clips: list[PandaClip],
-    labeller: ScenarioLabeller,
+    labeller,
     *,
     scenarios: tuple[str, ...] = SUBSET_SCENARIOS,
     total: int = 500,
@@ -216,6 +215,8 @@ def select_subset(
     with the reason."""
     filtered: Counter = Counter()
     candidates: dict[str, list[PandaClip]] = {name: [] for name in scenarios}
+    if hasattr(labeller, "prepare"):  # an embedding labeller embeds the captions in large batches first
+        labeller.prepare([c.caption for c in clips if c.caption])
     for clip in clips:
         if clip.desirable != "desirable":
             filtered[f"not_desirable:{clip.desirable}"] += 1
@@ -284,7 +285,7 @@ def find_csvs(folder: Path | str) -> list[Path]:
     return sorted(p for p in panda.root.glob("*.csv") if p.name not in ours) if panda.root.exists() else []
 
 
-def build_panda_subset(folder: Path | str, labeller: ScenarioLabeller, *, total: int = 500,
+def build_panda_subset(folder: Path | str, labeller, *, total: int = 500,
                        min_matching_score: float = 0.4, storage_budget_gb: float = 6.0) -> dict | None:
     """Parse every CSV a user put in `folder`, select the subset, write it with its report. Without a CSV the
     report says so (state `no_csv_present`) and no subset CSV is left from an earlier run."""

@@ -284,18 +284,22 @@ def build_vatex_eval_prompts(
     width: int = 720,
     height: int = 480,
     images_dir: Path | str,
+    labeller=None,
 ) -> dict:
     """Per clip: English and Chinese captions, the scenario from the training labeller (English captions), and
     for clips with video the conditioning image (first frame, cover-cropped to the training size)."""
     from prep_platform.lib.files.images import write_png
     from prep_platform.lib.video.window import FrameConfig, read_window
-    from prep_platform.lib.scenarios import ScenarioConfig, ScenarioLabeller, load_scenarios
+    from prep_platform.lib.scenarios import ScenarioConfig, load_scenarios
 
     vatex_dir, images_dir = Path(vatex_dir), Path(images_dir)
     manifest = json.loads(VatexFolder(vatex_dir).manifest.read_text())
     entries = {e["videoID"]: e for e in load_vatex_annotation(manifest["annotation"])}
     config = scenarios if isinstance(scenarios, ScenarioConfig) else load_scenarios(scenarios)
-    labeller = ScenarioLabeller(config)
+    if labeller is None:
+        from prep_platform.lib.labelling.labellers import make_labeller
+
+        labeller = make_labeller(config)
     first_frame = FrameConfig(width=width, height=height, frames=1)
     prompts = []
     for clip in manifest["clips"]:

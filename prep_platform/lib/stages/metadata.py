@@ -25,7 +25,8 @@ from prep_platform.lib.files.fingerprints import file_fingerprint
 from prep_platform.lib.prompt_text import normalize_prompt, prompt_problem
 from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest
 from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_NAMES, captions_by_video, format_validation_error, load_annotation
-from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, ScenarioLabeller, load_scenarios, packaged_scenarios_path
+from prep_platform.lib.labelling.labellers import labeller_identity, make_labeller
+from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, load_scenarios, packaged_scenarios_path
 
 SPLITS = ("train", "validation")
 EMPTY_CAPTION = "empty_caption"  # every caption of the clip is empty or whitespace only: no prompt to train on
@@ -116,6 +117,8 @@ def build_scenario_metadata(
     limit: int | None = 1500,
     validation_ratio: float = 0.1,
     seed: int = 0,
+    labeller_kind: str | None = None,
+    encoder=None,
 ) -> ScenarioMetadataResult:
     """Label the ok clips of the layout's MSR-VTT raw folder (annotation + manifest), plus its ingested Panda-70M
     shards when there are any, and split them per scenario. `limit` applies to the MSR-VTT clips. Each record's
@@ -127,7 +130,7 @@ def build_scenario_metadata(
     if not isinstance(scenarios, ScenarioConfig):
         scenarios_source = Path(scenarios) if scenarios is not None else packaged_scenarios_path()
         scenarios = load_scenarios(scenarios_source)
-    labeller = ScenarioLabeller(scenarios)
+    labeller = make_labeller(scenarios, cache_root=layout.cache_root, labeller=labeller_kind, encoder=encoder)
 
     annotation_path = layout.msr_vtt.annotation
     manifest_path = layout.msr_vtt.manifest
@@ -143,6 +146,9 @@ def build_scenario_metadata(
     dataset_of = {row.video_id: source.dataset for source in sources for row in source.manifest}
     manifest = [row for source in sources for row in source.manifest]
 
+    if hasattr(labeller, "prepare"):  # embed every caption in large batches (and from the cache) up front
+        labeller.prepare([normalize_prompt(c) for row in manifest if row.status == "ok"
+                          for c in captions.get(row.video_id, []) if isinstance(c, str) and normalize_prompt(c)])
     excluded: list[dict] = []
     labelled: dict[str, list[tuple[ManifestRow, LabelResult]]] = defaultdict(list)
     normalized: dict[str, list[str]] = {}  # a clip's captions as prompts
@@ -224,6 +230,8 @@ def build_scenario_metadata(
                 }
             )
 
+    if hasattr(labeller, "close"):
+        labeller.close()
     reasons = Counter(item["reason"] for item in excluded)
     report = {
         "tool": "prep_platform.data_prep.build_scenario_metadata",
@@ -256,10 +264,36 @@ def build_scenario_metadata(
             "excluded_by_reason": dict(sorted(reasons.items())),
             "per_scenario": per_scenario,
         },
+        "labelling": labelling_summary(labeller, labelled, scenarios.labelling.low_confidence),
         "excluded": excluded,
         "duration_s": round(time.perf_counter() - started, 3),
     }
     return ScenarioMetadataResult(document, report)
+
+
+CONFIDENCE_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def labelling_summary(labeller, labelled: dict[str, list[tuple[ManifestRow, LabelResult]]], low_confidence: float) -> dict:
+    """How the labels were made and how sure they are: the labeller, the label distribution, a confidence
+    histogram, the share below `low_confidence` and the least confident labelled clips."""
+    rows = [(row.video_id, scenario, float(result.evidence.get("confidence", 1.0)), result.evidence.get("votes"))
+            for scenario, members in labelled.items() for row, result in members]
+    histogram = Counter()
+    for _, _, confidence, _ in rows:
+        upper = next(b for b in CONFIDENCE_BINS[1:] if confidence <= b or b == 1.0)
+        histogram[f"<={upper:.1f}"] += 1
+    low = [r for r in rows if r[2] < low_confidence]
+    least = sorted(rows, key=lambda r: (r[2], r[0]))[:10]
+    return {
+        **labeller_identity(labeller),
+        "labels": dict(Counter(scenario for _, scenario, _, _ in rows)),
+        "confidence_histogram": {k: histogram[k] for k in sorted(histogram)},
+        "low_confidence": low_confidence,
+        "low_confidence_share": round(len(low) / len(rows), 4) if rows else 0.0,
+        "least_confident": [{"video_id": v, "scenario": s, "confidence": c, "votes": votes} for v, s, c, votes in least],
+        "embeddings_computed": getattr(labeller, "computed", None),
+    }
 
 
 def _natural_key(video_id: str) -> tuple:

@@ -1,0 +1,156 @@
+"""The sentence-embedding scenario labeller (the default). Every caption is embedded and compared with each
+scenario (its description and example captions) and with "other content" (video games, cartoons, music videos,
+talk shows, tutorials, ... and each scenario's counter-examples: captions that use its words and are not it). A
+caption votes for the class it is most similar to, when clearly so; a clip takes a scenario only when enough of
+its captions vote for it, with a margin over the runner-up scenario and over other content. One caption (Panda-70M)
+or ten (VATEX) work the same way: the thresholds are shares of the clip's captions."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from prep_platform.lib.labelling.cache import EmbeddingCache
+from prep_platform.lib.scenarios import NO_MATCH, WEAK_MATCH, LabelResult, ScenarioConfig, prompt_variants
+from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_NAMES
+
+OTHER = "other"
+NEUTRAL = "neutral"  # captions that say nothing about the scene: they abstain
+OTHER_CONTENT = "other_content"
+EMBEDDING_LABELLER_VERSION = "1"  # bump when the voting rules change: labels are rebuilt
+
+
+@dataclass(frozen=True)
+class Prototype:
+    group: str  # a scenario name, or OTHER
+    name: str  # what the reason says: the scenario, an other-content name, "counter-example of <scenario>"
+    text: str
+
+
+def prototypes(config: ScenarioConfig) -> list[Prototype]:
+    found = []
+    for scenario, spec in config.scenarios.items():
+        texts = [spec.description] if spec.description else []
+        found += [Prototype(scenario, scenario, text) for text in [*texts, *spec.examples]]
+        found += [Prototype(OTHER, f"counter-example of {scenario}", text) for text in spec.counter_examples]
+    for name, texts in config.other_content.items():
+        found += [Prototype(OTHER, name, text) for text in texts]
+    found += [Prototype(NEUTRAL, NEUTRAL, text) for text in config.neutral_captions]
+    return found
+
+
+class EmbeddingLabeller:
+    """`encoder`: lib.models.sentence_encoder.SentenceEncoder (or anything with `encode(list[str]) -> [N, D]` unit
+    vectors and a `tag`); `cache_dir`: where caption embeddings are kept (None: in memory only)."""
+
+    kind = "embedding"
+
+    def __init__(self, config: ScenarioConfig, encoder, *, cache_dir=None):
+        self.config = config
+        self.names = list(config.scenarios)
+        self.encoder = encoder
+        self.cache = EmbeddingCache(cache_dir, encoder.tag)
+        self.protos = prototypes(config)
+        if not any(p.group != OTHER for p in self.protos):
+            raise ValueError("the embedding labeller needs a description or examples for at least one scenario")
+        self.groups = [*self.names, OTHER, NEUTRAL]
+        self._proto_group = np.array([self.groups.index(p.group) for p in self.protos])
+        self._proto_vectors: np.ndarray | None = None
+        self.computed = 0  # captions embedded by this labeller (not found in the cache)
+
+    def _prototype_vectors(self) -> np.ndarray:
+        if self._proto_vectors is None:
+            self._proto_vectors = self.encoder.encode([p.text for p in self.protos]).astype(np.float32)
+        return self._proto_vectors
+
+    def prepare(self, captions: Sequence[str]) -> None:
+        """Embed every caption not in the cache yet, in large batches, and keep them (call once before labelling
+        many clips; `label` embeds what is still missing itself)."""
+        missing = self.cache.missing(captions)
+        if missing:
+            self.cache.add(missing, self.encoder.encode(missing))
+            self.computed += len(missing)
+        self.cache.flush()
+
+    def _vectors(self, captions: Sequence[str]) -> np.ndarray:
+        missing = self.cache.missing(captions)
+        if missing:
+            self.cache.add(missing, self.encoder.encode(missing))
+            self.computed += len(missing)
+        return np.stack([self.cache.get(c) for c in captions]).astype(np.float32)
+
+    def label(self, captions: Sequence[str], category: int | None = None) -> LabelResult:
+        settings = self.config.labelling
+        category_name = CATEGORY_NAMES.get(category) if category is not None else None
+        if not captions:
+            return LabelResult(None, NO_MATCH, "no captions", {"captions": 0, "category": category_name})
+        similarity = self._vectors(captions) @ self._prototype_vectors().T  # [captions, prototypes]
+        # Each caption's best similarity per class, and the prototype that gave it.
+        per_group = np.full((len(captions), len(self.groups)), -2.0, dtype=np.float32)
+        best_proto = np.zeros((len(captions), len(self.groups)), dtype=np.int64)
+        for g in range(len(self.groups)):
+            columns = np.flatnonzero(self._proto_group == g)
+            if len(columns):
+                block = similarity[:, columns]
+                per_group[:, g] = block.max(axis=1)
+                best_proto[:, g] = columns[block.argmax(axis=1)]
+        order = np.argsort(-per_group, axis=1)
+        votes: Counter = Counter()
+        other_names: Counter = Counter()
+        voters: dict[str, list[int]] = {}
+        for i in range(len(captions)):
+            first, second = order[i, 0], order[i, 1]
+            top = per_group[i, first]
+            if top < settings.min_similarity or top - per_group[i, second] < settings.caption_margin:
+                continue  # the caption does not say clearly what the clip is
+            group = self.groups[first]
+            if group == NEUTRAL:
+                continue  # "a man is talking": says nothing about the scene, for or against
+            votes[group] += 1
+            voters.setdefault(group, []).append(i)
+            if group == OTHER:
+                other_names[self.protos[best_proto[i, first]].name] += 1
+        n = len(captions)
+        shares = {group: votes[group] / n for group in self.groups}
+        ranked = sorted(self.names, key=lambda s: (-shares[s], self.names.index(s)))
+        best, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else None)
+        competitor = max(shares[runner_up] if runner_up else 0.0, shares[OTHER])
+        margin = shares[best] - competitor
+        evidence = {
+            "labeller": "embedding", "model": self.encoder.tag, "captions": n, "category": category_name,
+            "votes": {group: votes[group] for group in self.groups if votes[group]},
+            "supporting_captions": votes[best],
+            "abstained": n - sum(votes.values()),
+            "margin": round(margin, 3),
+            "confidence": round(max(0.0, min(1.0, margin)), 3),
+            "runner_up": runner_up,
+            "other_content": dict(other_names.most_common(3)),
+        }
+        if shares[best] >= settings.min_vote_share and margin >= settings.min_vote_margin and shares[best] > 0:
+            deciding = sorted(voters[best], key=lambda i: -per_group[i, self.groups.index(best)])
+            evidence["deciding_captions"] = [captions[i] for i in deciding[:3]]
+            # The supporting captions in the clip's order: the first is the record's caption, as with keywords.
+            return LabelResult(best, "", "", evidence, sorted(voters[best]))
+        if shares[OTHER] >= settings.min_vote_share and shares[OTHER] >= shares[best]:
+            name = other_names.most_common(1)[0][0]
+            evidence["confidence"] = round(min(1.0, shares[OTHER] - shares[best]), 3)
+            return LabelResult(None, f"{OTHER_CONTENT}: {name}",
+                               f"{votes[OTHER]} of {n} captions read as {name} (best scenario {best!r}: {votes[best]})",
+                               evidence)
+        if votes[best] == 0:
+            return LabelResult(None, NO_MATCH, f"no caption of {n} reads as a scenario (category {category_name})",
+                               evidence)
+        return LabelResult(None, WEAK_MATCH,
+                           f"best scenario {best!r} has {votes[best]} of {n} caption votes (needs "
+                           f"{settings.min_vote_share:.0%} and a margin of {settings.min_vote_margin:.0%} over "
+                           f"{runner_up!r} {votes[runner_up] if runner_up else 0} and other content {votes[OTHER]})",
+                           evidence)
+
+    def prompt_variants(self, scenario: str, caption: str, other_captions: Sequence[str] = ()) -> list[str]:
+        return prompt_variants(self.config, scenario, caption, other_captions)
+
+    def close(self) -> None:
+        self.cache.flush()
