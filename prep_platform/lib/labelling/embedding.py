@@ -33,7 +33,10 @@ class Prototype:
 def prototypes(config: ScenarioConfig) -> list[Prototype]:
     found = []
     for scenario, spec in config.scenarios.items():
+        # A scenario described by keywords alone (an older scenarios file) is described by them.
         texts = [spec.description] if spec.description else []
+        if not texts and not spec.examples:
+            texts = [f"{scenario.replace('_', ' ')}: {', '.join(spec.keywords)}"]
         found += [Prototype(scenario, scenario, text) for text in [*texts, *spec.examples]]
         found += [Prototype(OTHER, f"counter-example of {scenario}", text) for text in spec.counter_examples]
     for name, texts in config.other_content.items():
@@ -86,7 +89,7 @@ class EmbeddingLabeller:
         settings = self.config.labelling
         category_name = CATEGORY_NAMES.get(category) if category is not None else None
         if not captions:
-            return LabelResult(None, NO_MATCH, "no captions", {"captions": 0, "category": category_name})
+            return LabelResult(None, NO_MATCH, f"no captions (category {category_name})", {"captions": 0, "category": category_name})
         similarity = self._vectors(captions) @ self._prototype_vectors().T  # [captions, prototypes]
         # Each caption's best similarity per class, and the prototype that gave it.
         per_group = np.full((len(captions), len(self.groups)), -2.0, dtype=np.float32)

@@ -94,7 +94,11 @@ def load_annotation(path: Path | str) -> MsrVttAnnotation:
     path = Path(path)
     try:
         raw = path.read_bytes()
-    except OSError as exc:
+        if path.suffix == ".gz":  # the official release files are often kept compressed
+            import gzip
+
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as exc:
         raise AnnotationError(f"{path}: cannot read the annotation file: {exc}") from exc
     try:
         # Parsing and validating in one pass (pydantic-core) is faster than json.loads plus validation.

@@ -161,22 +161,13 @@ def build_scenario_metadata(
         if unsafe:  # a manifest edited by hand: its id never becomes a path
             excluded.append({"video_id": row.video_id[:MAX_ID_LENGTH], "reason": UNSAFE_ID, "detail": unsafe})
             continue
-        raw_captions = captions.get(row.video_id, [])
-        # Prompts are single lines (prompt_text): separators and control characters become spaces, and an empty
-        # caption is never a prompt. The caption as the dataset wrote it stays in the record when it differs.
-        clip_captions = [normalize_prompt(c) if isinstance(c, str) else "" for c in raw_captions]
-        raw_of = [raw for raw, clean in zip(raw_captions, clip_captions) if clean]
-        clip_captions = [clean for clean in clip_captions if clean]
-        if raw_captions and not clip_captions:
-            excluded.append({"video_id": row.video_id, "reason": EMPTY_CAPTION,
-                             "detail": f"clip {row.video_id}: all {len(raw_captions)} caption(s) are empty or whitespace only"})
+        clip = label_clip(labeller, row.video_id, captions.get(row.video_id, []), row.category)
+        if clip.result is None or clip.result.scenario is None:
+            excluded.append({"video_id": row.video_id, "reason": clip.reason, "detail": clip.detail})
             continue
-        originals[row.video_id] = raw_of
-        normalized[row.video_id] = clip_captions
-        result = labeller.label(clip_captions, row.category if row.category >= 0 else None)
-        if result.scenario is None:
-            excluded.append({"video_id": row.video_id, "reason": result.reason, "detail": result.detail})
-            continue
+        result = clip.result
+        originals[row.video_id] = clip.originals
+        normalized[row.video_id] = clip.captions
         labelled[result.scenario].append((row, result))
 
     if manifest and not labelled:
@@ -269,6 +260,66 @@ def build_scenario_metadata(
         "duration_s": round(time.perf_counter() - started, 3),
     }
     return ScenarioMetadataResult(document, report)
+
+
+@dataclass
+class ClipLabel:
+    result: LabelResult | None  # None: no caption to label
+    captions: list[str]  # the captions as prompts (normalised, blank ones dropped)
+    originals: list[str]  # the same captions as the dataset wrote them
+
+    @property
+    def reason(self) -> str:
+        return EMPTY_CAPTION if self.result is None else self.result.reason
+
+    @property
+    def detail(self) -> str:
+        return self._detail if self.result is None else self.result.detail
+
+    _detail: str = ""
+
+
+def label_clip(labeller, video_id: str, raw_captions: list, category: int | None) -> ClipLabel:
+    """One clip's label from all of its captions, as every tool labels (the metadata stage, label_captions):
+    prompts are single lines (prompt_text: separators and control characters become spaces) and an empty caption
+    is never one; a clip whose captions are all blank is `empty_caption`."""
+    normalized = [normalize_prompt(c) if isinstance(c, str) else "" for c in raw_captions]
+    originals = [raw for raw, clean in zip(raw_captions, normalized) if clean]
+    kept = [clean for clean in normalized if clean]
+    if raw_captions and not kept:
+        return ClipLabel(None, [], [], f"clip {video_id}: all {len(raw_captions)} caption(s) are empty or whitespace only")
+    result = labeller.label(kept, category if category is not None and category >= 0 else None)
+    return ClipLabel(result, kept, originals)
+
+
+def label_annotation(annotation_path: Path | str, scenarios: ScenarioConfig, *, cache_root: Path | None,
+                     labeller_kind: str | None = None, limit: int | None = None, encoder=None) -> tuple[list[dict], dict]:
+    """Labels from an MSR-VTT annotation's captions and categories alone (no videos), with exactly the labeller and
+    rules the metadata stage uses: one row per video (`video_id`, `scenario` or None, `reason`, `confidence`), and
+    how they were made. A `.gz` annotation is read as it is."""
+    annotation = load_annotation(annotation_path)
+    captions = captions_by_video(annotation)
+    videos = annotation["videos"][:limit] if limit else annotation["videos"]
+    labeller = make_labeller(scenarios, cache_root=cache_root, labeller=labeller_kind, encoder=encoder)
+    started = time.perf_counter()
+    if hasattr(labeller, "prepare"):
+        labeller.prepare([normalize_prompt(c) for video in videos for c in captions.get(video["video_id"], [])
+                          if isinstance(c, str) and normalize_prompt(c)])
+    rows = []
+    for video in videos:
+        clip = label_clip(labeller, video["video_id"], captions.get(video["video_id"], []), video.get("category"))
+        evidence = clip.result.evidence if clip.result else {}
+        rows.append({"video_id": video["video_id"], "scenario": clip.result.scenario if clip.result else None,
+                     "reason": clip.reason, "confidence": evidence.get("confidence")})
+    if hasattr(labeller, "close"):
+        labeller.close()
+    facts = {**labeller_identity(labeller), "scenarios_fingerprint": scenarios.fingerprint(),
+             "clips": len(rows), "labelled": dict(Counter(r["scenario"] for r in rows if r["scenario"])),
+             "kept_out": dict(Counter(r["reason"] for r in rows if not r["scenario"])),
+             "embeddings_computed": getattr(labeller, "computed", None),
+             "embeddings_from_cache": getattr(getattr(labeller, "cache", None), "loaded_from_disk", None),
+             "duration_s": round(time.perf_counter() - started, 3)}
+    return rows, facts
 
 
 CONFIDENCE_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)

@@ -121,7 +121,10 @@ def test_unknown_clip_in_manifest_is_excluded_with_reason(msr_vtt_raw_dir):
     write_manifest(msr_vtt_raw_dir / "manifest.csv", rows)
     result = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None)
     assert {"video_id": "video999", "reason": "no_scenario_match",
-            "detail": "no scenario keyword in any of 0 captions (category vehicles/autos)"} in result.report["excluded"]
+            "detail": "no captions (category vehicles/autos)"} in result.report["excluded"]
+    keywords = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None, labeller_kind="keywords")
+    assert {"video_id": "video999", "reason": "no_scenario_match",
+            "detail": "no scenario keyword in any of 0 captions (category vehicles/autos)"} in keywords.report["excluded"]
 
 
 def test_nothing_labelled_fails_instead_of_writing_an_empty_file(msr_vtt_raw_dir, tmp_path):
