@@ -52,8 +52,8 @@ def test_readme_main_job_command_materialises_every_asset(tmp_path):
     assert result.stdout.count("running latents_job[") == len(DEFAULT_SCENARIOS)
     assert "clip_latents: latents: " in result.stderr and "msr_vtt_raw: extract + probe: 31/31 clips" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    # 13 unpartitioned checks, 4 per scenario (frame images, shot windows, prompts, latents), 1 per export format.
-    assert result.stdout.count(": passed") == 13 + 4 * len(DEFAULT_SCENARIOS) + 4
+    # 14 unpartitioned checks, 4 per scenario (frame images, shot windows, prompts, latents), 1 per export format.
+    assert result.stdout.count(": passed") == 14 + 4 * len(DEFAULT_SCENARIOS) + 4
     assert result.stdout.count("materialised prompt_embeddings") == len(DEFAULT_SCENARIOS)
     assert result.stdout.count("materialised training_exports") == 4
     for export_format in ("cogvideox-factory", "cogvideo-finetune", "finetrainers", "diffusers-videos"):

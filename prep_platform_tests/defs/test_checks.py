@@ -45,13 +45,18 @@ def test_sample_run_materialises_every_asset_and_passes_every_check(materialised
     _, settings, instance, result = materialised
     assert result.success
     checks = _check_results(result)
-    assert len(checks) == 13 and all(passed for passed, _ in checks.values()), checks
+    assert len(checks) == 14 and all(passed for passed, _ in checks.values()), checks
     raw = instance.get_latest_materialization_event(dg.AssetKey("msr_vtt_raw")).asset_materialization.metadata
     assert raw["clips_failed"].value == 4 and raw["clips_ok"].value >= 20
     assert raw["status_counts"].value == {"empty": 1, "missing": 1, "ok": raw["clips_ok"].value, "too_short": 1, "truncated": 1}
     assert "truncated" in raw["failed_clips"].value
     meta = instance.get_latest_materialization_event(dg.AssetKey("scenario_metadata")).asset_materialization.metadata
-    assert meta["excluded_by_reason"].value["no_scenario_match"] == 2
+    # The sample's cooking and gaming clips read as other content; every label says how it was made.
+    assert meta["excluded_by_reason"].value["other_content: cooking"] == 1
+    assert meta["excluded_by_reason"].value["other_content: video game"] == 1
+    assert meta["labeller"].value == "embedding" and meta["label_model"].value.startswith("all-MiniLM-L6-v2")
+    assert sum(meta["label_distribution"].value.values()) == meta["train"].value + meta["validation"].value
+    assert "| clip | scenario | confidence | votes |" in meta["least_confident_labels"].value
     assert meta["dagster/row_count"].value == meta["train"].value + meta["validation"].value
     assert Path(meta["path"].value).exists()
 

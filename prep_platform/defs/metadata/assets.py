@@ -24,7 +24,7 @@ RECORD_SCHEMA = dg.TableSchema(
         dg.TableColumn("caption", "string"),
         dg.TableColumn("prompt_variants", "list[string]"),
         dg.TableColumn("source", "object", description="dataset, fps, width, height, duration_s, frame_count"),
-        dg.TableColumn("label", "object", description="score, supporting captions, matched terms, category hint"),
+        dg.TableColumn("label", "object", description="labeller, votes per scenario, margin, confidence, deciding captions"),
     ]
 )
 
@@ -74,6 +74,25 @@ def scenario_metadata(
             "clips_per_dataset": dg.MetadataValue.json(counts["per_dataset"]),
             "per_scenario": dg.MetadataValue.md(table),
             "scenarios_fingerprint": result.report["inputs"]["scenarios_fingerprint"],
+            **labelling_metadata(result.report["labelling"]),
             "duration_s": result.report["duration_s"],
         }
     )
+
+
+def labelling_metadata(labelling: dict) -> dict:
+    """How the labels were made and how sure they are: the labeller, the label distribution, a confidence
+    histogram, the low-confidence share and the least confident labelled clips (a table)."""
+    least = "\n".join(
+        ["| clip | scenario | confidence | votes |", "| --- | --- | --- | --- |"]
+        + [f"| {row['video_id']} | {row['scenario']} | {row['confidence']} | {row['votes']} |"
+           for row in labelling.get("least_confident", [])]
+    )
+    return {
+        "labeller": labelling.get("labeller", ""),
+        "label_model": labelling.get("model", "") or "none (keywords)",
+        "label_distribution": dg.MetadataValue.json(labelling.get("labels", {})),
+        "confidence_histogram": dg.MetadataValue.json(labelling.get("confidence_histogram", {})),
+        "low_confidence_share": labelling.get("low_confidence_share", 0.0),
+        "least_confident_labels": dg.MetadataValue.md(least),
+    }

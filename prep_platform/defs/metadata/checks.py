@@ -14,7 +14,7 @@ from prep_platform.lib.stages.metadata import (
     scenario_clip_counts,
     validation_share_problems,
 )
-from prep_platform.lib.scenarios import DEFAULT_SCENARIOS
+from prep_platform.lib.scenarios import DEFAULT_SCENARIOS, load_scenarios
 from prep_platform.defs.markdown import bullets
 
 
@@ -75,4 +75,27 @@ def scenario_metadata_scenario_coverage_check(settings: PrepPlatformSettings) ->
         passed=document is not None and not empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"clips_per_scenario": dg.MetadataValue.json(counts), "without_clips": ", ".join(empty) or error or "none"},
+    )
+
+
+@dg.asset_check(
+    asset=scenario_metadata,
+    description="Few labels are unsure: the share of labelled clips below the scenarios file's low_confidence stays "
+    "at most max_low_confidence_share (the least confident clips are in the metadata).",
+)
+def scenario_metadata_label_confidence_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    report_path = settings.layout().metadata_report
+    try:
+        labelling = json.loads(report_path.read_text(encoding="utf-8"))["labelling"]
+    except (OSError, ValueError, KeyError) as exc:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={"details": f"{report_path}: no labelling summary ({exc})"})
+    limit = load_scenarios(settings.core().scenarios_file).labelling.max_low_confidence_share
+    share = labelling.get("low_confidence_share", 0.0)
+    least = [f"{row['video_id']} ({row['scenario']}, {row['confidence']})" for row in labelling.get("least_confident", [])]
+    return dg.AssetCheckResult(
+        passed=share <= limit,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"low_confidence_share": share, "max_low_confidence_share": limit,
+                  "low_confidence": labelling.get("low_confidence"), "least_confident": _problem_list(least)},
     )

@@ -65,8 +65,8 @@ class EmbeddingLabeller:
         self.computed = 0  # captions embedded by this labeller (not found in the cache)
 
     def _prototype_vectors(self) -> np.ndarray:
-        if self._proto_vectors is None:
-            self._proto_vectors = self.encoder.encode([p.text for p in self.protos]).astype(np.float32)
+        if self._proto_vectors is None:  # cached like captions: a re-run with the same YAML embeds nothing
+            self._proto_vectors = self._vectors([p.text for p in self.protos])
         return self._proto_vectors
 
     def prepare(self, captions: Sequence[str]) -> None:
