@@ -124,6 +124,7 @@ def test_checks_per_asset_and_blocking():
         "scenario_metadata_split_disjoint_check": ("scenario_metadata", True),
         "scenario_metadata_validation_share_check": ("scenario_metadata", True),
         "scenario_metadata_scenario_coverage_check": ("scenario_metadata", False),
+        "scenario_metadata_label_confidence_check": ("scenario_metadata", False),
         "vatex_raw_annotation_schema_check": ("vatex_raw", True),
         "vatex_raw_available_clips_check": ("vatex_raw", False),
         "panda70m_subset_balance_check": ("panda70m_subset", False),

