@@ -43,9 +43,9 @@ class LabellingSettings(BaseModel):
     category_weight: float = Field(default=2.0, ge=0)
     max_prompt_variants: int = Field(default=6, ge=1)
     # embedding: a caption votes for the class (a scenario or other content) it is most similar to, when that
-    # similarity is at least min_similarity and beats the next class by caption_margin; a clip takes the scenario
-    # with the most votes when they are at least min_vote_share of its captions and beat the runner-up scenario and
-    # other content by min_vote_margin (shares of the captions).
+    # similarity is at least min_similarity and leads the next class by caption_margin; a vote weighs its lead. A clip
+    # takes the scenario with the most weight when it has at least min_vote_share of all its captions' weight and
+    # leads the runner-up scenario and other content by min_vote_margin.
     min_similarity: float = Field(default=0.3, ge=-1, le=1)
     caption_margin: float = Field(default=0.02, ge=0, le=2)
     min_vote_share: float = Field(default=0.25, gt=0, le=1)

