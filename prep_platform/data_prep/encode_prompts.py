@@ -47,7 +47,7 @@ def build_parser() -> SettingsParser:
 def main(argv: list[str] | None = None) -> int:
     args, settings = build_parser().parse(argv)
     layout = settings.layout().relocated(metadata_file=args.metadata, prompt_embeds_root=args.output_dir)
-    scenarios = args.scenario or pipeline.scenarios_to_prepare(settings, layout)
+    scenarios = pipeline.chosen_scenarios(settings, layout, args.scenario)
     from prep_platform.lib.models.text_encoder import TextEncoder
 
     encoder = TextEncoder(TextEncoderSettings(preset=args.text_encoder_preset, model_id=args.text_encoder,

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args, settings = build_parser().parse(argv)
     layout = settings.layout().relocated(metadata_file=args.metadata).with_latents_root(
         args.output_dir, frames_root=args.frames_dir, images_root=args.images_dir)
-    scenarios = args.scenario or pipeline.scenarios_to_prepare(settings, layout)
+    scenarios = pipeline.chosen_scenarios(settings, layout, args.scenario)
     encoder = None
     if args.encode_latents:
         from prep_platform.lib.models.vae import VaeEncoder

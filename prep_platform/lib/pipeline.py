@@ -163,6 +163,20 @@ def scenarios_to_prepare(settings: PrepSettings, layout: DataLayout) -> list[str
     return names + sorted(named - set(names))
 
 
+class UnknownScenarioError(ValueError):
+    """A scenario name the scenarios file (and metadata) does not have: a typo would otherwise run on nothing."""
+
+
+def chosen_scenarios(settings: PrepSettings, layout: DataLayout, requested: list[str] | None) -> list[str]:
+    """The scenarios a tool runs on: every one (None), or the requested ones, each refused (one line naming the
+    known ones) unless the scenarios file or the metadata has it."""
+    known = scenarios_to_prepare(settings, layout)
+    unknown = [name for name in requested or [] if name not in known]
+    if unknown:
+        raise UnknownScenarioError(f"unknown scenario {unknown[0]!r}: the scenarios are {', '.join(known)}")
+    return list(requested) if requested else known
+
+
 # --- per scenario: frames → latents → training index ----------------------------------------------------------
 
 
@@ -250,17 +264,13 @@ def export_samples(settings: PrepSettings, layout: DataLayout, export_format: st
     """The samples of an export from the scenarios' training indexes (and prompt manifests), in the export's seeded
     order, with those left out and why; and the scenarios left out because they have no training index yet. A
     scenario name that is not one of the scenarios file's is refused (a typo would export nothing)."""
-    from prep_platform.lib.exports.collect import ExportError, collect_samples, spread_order
+    from prep_platform.lib.exports.collect import collect_samples, spread_order
     from prep_platform.lib.exports.export import format_module
     from prep_platform.lib.stages.prompt_embeddings import read_prompt_manifest
 
     module = format_module(export_format)
-    known = scenarios_to_prepare(settings, layout)
-    unknown = [name for name in scenarios or [] if name not in known]
-    if unknown:
-        raise ExportError(f"unknown scenario {unknown[0]!r} (the scenarios are {', '.join(known)})")
     index_rows, manifests, unprepared = {}, {}, []
-    for scenario in scenarios or known:
+    for scenario in chosen_scenarios(settings, layout, scenarios):
         path = layout.training_index(scenario)
         if not path.exists():
             unprepared.append(scenario)

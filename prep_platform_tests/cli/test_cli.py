@@ -66,3 +66,22 @@ def test_help_lists_the_documented_options(tmp_path):
     result = _run("prep_platform.data_prep.build_scenario_metadata", "--help", cwd=tmp_path)
     for option in ("--msr-vtt", "--scenarios", "--output", "--limit", "--validation-ratio"):
         assert option in result.stdout
+
+
+def test_a_misspelt_scenario_exits_2_naming_the_known_ones_and_creates_nothing(tmp_path, capsys):
+    """`--scenario urbn` used to run on nothing, exit 0 and create prepared/frames/urbn/."""
+    import pytest
+
+    from prep_platform.data_prep import encode_prompts, preprocess_video_latents
+    from prep_platform.data_prep._cli import run_cli
+
+    root = tmp_path / "data"
+    (root / "metadata").mkdir(parents=True)
+    (root / "metadata" / "scenario_metadata.json").write_text(json.dumps({"train": [], "validation": []}))
+    for tool, main in (("preprocess_video_latents", preprocess_video_latents.main), ("encode_prompts", encode_prompts.main)):
+        with pytest.raises(SystemExit) as exit_:
+            run_cli(lambda: main(["--data-root", str(root), "--scenario", "urbn"]), tool)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_.value.code == 2 and len(err) == 1, (tool, err)
+        assert "unknown scenario 'urbn': the scenarios are press_room, urban, nature, transport, crowd" in err[0]
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["metadata", "metadata/scenario_metadata.json"]

@@ -43,6 +43,8 @@ def partition_range_tags(first: str, last: str) -> dict[str, str]:
 # marks downstream assets stale; they update once their upstream blocking checks pass.
 prep_automation_sensor = dg.AutomationConditionSensorDefinition(
     "prep_automation_sensor",
-    target=dg.AssetSelection.groups("metadata", "eval", "frames", "latents"),
+    # Every group whose assets have an automation condition (prompt embeddings included): an asset left out would
+    # make Dagster add its own default_automation_condition_sensor, one the README does not name.
+    target=dg.AssetSelection.groups("metadata", "eval", "frames", "latents", "prompts"),
     default_status=dg.DefaultSensorStatus.STOPPED,
 )

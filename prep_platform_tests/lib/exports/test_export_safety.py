@@ -177,7 +177,7 @@ def test_a_latent_with_nans_or_a_damaged_file_never_replaces_a_good_export(setti
 def test_an_empty_export_never_replaces_a_good_one(settings, capsys):
     folder, before = _good_export(settings)
     code, _, err = run_tool(capsys, "--data-root", settings.data_root, "--format", "cogvideox-factory", "--scenario", "nothere")
-    assert code == 2 and "unknown scenario 'nothere'" in err
+    assert code == 2 and "unknown scenario 'nothere': the scenarios are press_room, urban" in err
     # A real scenario with nothing prepared: nothing to export, the export that exists is kept.
     code, _, err = run_tool(capsys, "--data-root", settings.data_root, "--format", "cogvideox-factory", "--scenario", "crowd")
     assert code == 2 and "nothing to export" in err and "is kept" in err
