@@ -47,6 +47,8 @@ class _ShowEveryDefault(argparse.ArgumentDefaultsHelpFormatter):
         help_text = action.help or ""
         if "default" in help_text.lower():  # already says it, often better than the bare value ("$HF_ENDPOINT ...")
             return help_text
+        if action.required:  # a required option has no default to show ("default: None" misleads)
+            return help_text if "required" in help_text else f"{help_text} (required)".strip()
         return super()._get_help_string(action)
 
 

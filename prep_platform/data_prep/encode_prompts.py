@@ -37,10 +37,12 @@ def build_parser() -> SettingsParser:
                         "($PREP_PLATFORM_TEXT_ENCODER_PRESET, else tiny with the sample source)")
     parser.add_argument("--text-encoder", default=defaults.model_id,
                         help="model repo id or local folder holding text_encoder/ and tokenizer/ (default: %(default)s)")
-    parser.add_argument("--revision", default=defaults.revision)
+    parser.add_argument("--revision", default=defaults.revision,
+                        help="branch, tag or commit of the text encoder's repo (default: %(default)s)")
     parser.add_argument("--device", default=defaults.device, help="auto: cuda when available (default: %(default)s)")
     parser.add_argument("--dtype", default=defaults.dtype, help="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help="prompts encoded together (default: %(default)s)")
     return parser
 
 

@@ -94,7 +94,8 @@ class PrepSettings(BaseModel):
     unclean_window: str = Field(
         "drop", description="a clip with no shot long enough: 'drop' it (status no_clean_window) or 'keep' its best "
         "window, marked clean_window=false")
-    splits: str = Field("all", description="which metadata splits the frame and latent stages prepare: train, validation or all")
+    splits: str = Field("all", description="which metadata splits the per-scenario stages (frames, latents, prompt "
+                        "embeddings) prepare: train, validation or all")
     augment: bool = Field(False, description="also encode a horizontally flipped variant per clip (<id>.hflip.npz)")
     workers: int = Field(2, ge=0, description="decode worker processes (0: in-process)")
     prefetch: int = Field(4, ge=1, description="decoded clips queued ahead of the encoder")

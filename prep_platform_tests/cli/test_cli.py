@@ -85,3 +85,23 @@ def test_a_misspelt_scenario_exits_2_naming_the_known_ones_and_creates_nothing(t
         assert exit_.value.code == 2 and len(err) == 1, (tool, err)
         assert "unknown scenario 'urbn': the scenarios are press_room, urban, nature, transport, crowd" in err[0]
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["metadata", "metadata/scenario_metadata.json"]
+
+
+def test_help_never_shows_a_default_for_a_required_option_and_describes_every_option():
+    import importlib
+    import re
+
+    tools = ["download_msr_vtt", "download_vatex", "download_panda70m", "build_scenario_metadata",
+             "preprocess_video_latents", "encode_prompts", "export_training_set", "label_captions", "evaluate_labels"]
+    for tool in tools:
+        parser = importlib.import_module(f"prep_platform.data_prep.{tool}").build_parser()
+        text = parser.format_help()
+        for action in parser._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            assert action.help and action.help.strip() != "default: %(default)s", (tool, action.option_strings)
+            if action.required:
+                options = text.split("options:", 1)[1]
+                block = options.split(f"\n  {action.option_strings[0]}", 1)[1].split("\n  -", 1)[0]
+                assert "(required)" in block and "default: None" not in block, (tool, block)
+        assert not re.search(r"frame and latent stages prepare", text), tool  # the split setting reads right everywhere
