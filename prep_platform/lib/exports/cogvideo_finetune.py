@@ -18,10 +18,11 @@ from safetensors.torch import load_file
 from prep_platform.lib.exports.collect import ExportError, ExportSample
 from prep_platform.lib.exports.files import (
     all_finite,
-    same_values,
+    check_lists,
     latent_grid,
     latent_tensors,
     link_or_copy,
+    same_values,
     save_safetensors,
     window_frames,
     write_image,
@@ -121,8 +122,6 @@ def problems(folder: Path, export: dict) -> list[str]:
     """Read back by the finetune dataset's rules: the three lists pair up, every file exists, the caches are where
     it looks for them (under a registered model name), with its keys, shapes and dtype, finite, the video latent
     scaled exactly once."""
-    from prep_platform.lib.exports.export import check_lists
-
     lines, found = check_lists(folder, export, ("prompts", "videos", "images"))
     if found:
         return found

@@ -15,13 +15,15 @@ import torch
 from prep_platform.lib.exports.collect import ExportSample
 from prep_platform.lib.exports.files import (
     all_finite,
-    same_values,
+    check_lists,
+    file_identity,
     latent_grid,
     link_or_copy,
     moments_from_file,
+    same_values,
     save_tensor,
-    write_lists,
     without_zip_checksums,
+    write_lists,
 )
 from prep_platform.lib.files.prompt_embedding_file import load_prompt_embedding
 
@@ -92,8 +94,6 @@ def write(samples: list[ExportSample], folder: Path, *, threads: int = 2, **_) -
 def problems(folder: Path, export: dict) -> list[str]:
     """The export read back by cogvideox-factory's rules: line pairing, dot-free stems, shapes, dtypes, finite
     values, and the latents exactly the cache's unscaled moments (a file shared by several stems is read once)."""
-    from prep_platform.lib.exports.export import check_lists
-
     lines, found = check_lists(folder, export, ("prompts", "videos"))
     if found:
         return found
@@ -106,7 +106,7 @@ def problems(folder: Path, export: dict) -> list[str]:
         expected = {"video_latents": (2 * c, t, hh, ww), "image_latents": (2 * c, 1, hh, ww)}
         for kind in KINDS:
             path = folder / kind / f"{stem}.pt"
-            key = (path.stat().st_dev, path.stat().st_ino)
+            key = file_identity(path)
             if key not in checked:
                 checked[key] = _tensor_problems(path, kind, expected.get(kind), sample, h)
             found += [f"{stem}: {p}" for p in checked[key]]

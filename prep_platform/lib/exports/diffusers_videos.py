@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 
 from prep_platform.lib.exports.collect import ExportSample
-from prep_platform.lib.exports.files import link_or_copy, window_frames, write_lists, write_mp4
+from prep_platform.lib.exports.files import check_lists, file_identity, link_or_copy, window_frames, write_lists, write_mp4
 
 NAME = "diffusers-videos"
 NEEDS_EMBEDDINGS = False
@@ -52,8 +52,6 @@ def write(samples: list[ExportSample], folder: Path, **_) -> dict[str, list[str]
 
 def problems(folder: Path, export: dict) -> list[str]:
     """Every video decodes to exactly F frames of the latents' size (a file shared by several stems is read once)."""
-    from prep_platform.lib.exports.export import check_lists
-
     lines, found = check_lists(folder, export, ("prompts", "videos"))
     if found:
         return found
@@ -62,7 +60,7 @@ def problems(folder: Path, export: dict) -> list[str]:
         stem = Path(line).stem
         h = export["stems"][stem]["header"]
         path = folder / line
-        key = (path.stat().st_dev, path.stat().st_ino)
+        key = file_identity(path)
         if key not in checked:
             checked[key] = _video_problem(path, h)
         if checked[key]:

@@ -11,13 +11,12 @@ import errno
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from prep_platform import __version__
 from prep_platform.lib.exports import cogvideo_finetune, cogvideox_factory, diffusers_videos, finetrainers
-from prep_platform.lib.exports.collect import ExportError, ExportSample, SPREAD, inputs_fingerprint
-from prep_platform.lib.exports.files import read_lines
+from prep_platform.lib.exports.collect import SHARED_FACTS, SPREAD, ExportError, ExportSample, inputs_fingerprint
 from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_json_atomic
 from prep_platform.lib.prompt_text import prompt_problem
 
@@ -60,7 +59,6 @@ class ExportResult:
     duration_s: float
     export: dict
     read_back_s: float = 0.0
-    problems: list[str] = field(default_factory=list)
 
 
 def format_module(export_format: str):
@@ -259,8 +257,7 @@ def export_problems(folder: Path | str, *, expected_stems: list[str] | None = No
         problem = prompt_problem(sample.get("prompt"))
         if problem:
             found.append(f"{stem}: {problem}")
-    for key in ("vae_fingerprint", "frame_config_fingerprint", "model_id", "scaling_factor", "invert_scale_latents",
-                "latent_channels", "frames", "width", "height"):
+    for key in SHARED_FACTS:  # what collect refuses to mix, read back from what was written
         values = {repr(sample["header"].get(key)) for sample in stems.values()}
         if len(values) > 1:
             found.append(f"the stems' latents differ in {key}: {sorted(values)[:3]}")
@@ -273,24 +270,3 @@ def export_problems(folder: Path | str, *, expected_stems: list[str] | None = No
     except (OSError, ValueError, KeyError, RuntimeError) as exc:  # a file the format's reader could not take
         return [f"{folder}: unreadable export file: {type(exc).__name__}: {exc}"]
 
-
-def check_lists(folder: Path, export: dict, names: tuple[str, ...]) -> tuple[dict[str, list[str]], list[str]]:
-    """The text lists (prompts.txt, videos.txt, ...) as the trainers read them, and what is wrong with their pairing:
-    every list as long as the stems, line k of each about the same stem, in the order export.json lists them."""
-    lines = {name: read_lines(folder / f"{name}.txt") for name in names}
-    found = []
-    order = list(export["stems"])
-    for name, values in lines.items():
-        if len(values) != len(order):
-            found.append(f"{name}.txt has {len(values)} lines, the export has {len(order)} stems")
-    if found:
-        return lines, found
-    for k, stem in enumerate(order):
-        sample = export["stems"][stem]
-        if "prompts" in lines and lines["prompts"][k] != sample["prompt"]:
-            found.append(f"prompts.txt line {k + 1} is not {stem}'s prompt")
-        for name, suffix in (("videos", ".mp4"), ("images", ".png")):
-            if name in lines and lines[name][k] != f"{name}/{stem}{suffix}":
-                found.append(f"{name}.txt line {k + 1} is {lines[name][k]!r}: it does not name {name}/{stem}{suffix} "
-                             f"(a trainer cuts a stem at its first dot)")
-    return lines, found[:20]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from prep_platform.lib.files.atomic import WriteError
+from prep_platform.lib.files.atomic import named_write_errors, read_text_file
 from prep_platform.lib.files.latent_file import load_latent_file, read_arrays_into
 from prep_platform.lib.video.window import FrameConfig, read_window
 
@@ -109,12 +109,10 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
 def write_file(path: Path, data) -> None:
     """Write bytes into a fresh export folder (no temp file: the whole folder is published atomically); a failed
     write is a WriteError naming the file, with its errno (ENOSPC: exit 3)."""
-    try:
+    with named_write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as handle:
             handle.write(data)
-    except OSError as exc:
-        raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def moments(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -136,15 +134,43 @@ def read_lines(path: Path) -> list[str]:
     """A text list as the trainers read it: stripped non-blank lines. Every line break Python's `splitlines`
     knows counts (finetrainers splits on U+2028 too), and a file that cannot be read says which."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text_file(path)  # not UTF-8: a ValueError naming the file
+    except OSError as exc:
         raise ValueError(f"{path}: unreadable text list: {exc}") from exc
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def check_lists(folder: Path, export: dict, names: tuple[str, ...]) -> tuple[dict[str, list[str]], list[str]]:
+    """The text lists (prompts.txt, videos.txt, ...) as the trainers read them, and what is wrong with their pairing:
+    every list as long as the stems, line k of each about the same stem, in the order export.json lists them."""
+    lines = {name: read_lines(folder / f"{name}.txt") for name in names}
+    found = []
+    order = list(export["stems"])
+    for name, values in lines.items():
+        if len(values) != len(order):
+            found.append(f"{name}.txt has {len(values)} lines, the export has {len(order)} stems")
+    if found:
+        return lines, found
+    for k, stem in enumerate(order):
+        sample = export["stems"][stem]
+        if "prompts" in lines and lines["prompts"][k] != sample["prompt"]:
+            found.append(f"prompts.txt line {k + 1} is not {stem}'s prompt")
+        for name, suffix in (("videos", ".mp4"), ("images", ".png")):
+            if name in lines and lines[name][k] != f"{name}/{stem}{suffix}":
+                found.append(f"{name}.txt line {k + 1} is {lines[name][k]!r}: it does not name {name}/{stem}{suffix} "
+                             f"(a trainer cuts a stem at its first dot)")
+    return lines, found[:20]
+
+
+def file_identity(path: Path) -> tuple[int, int]:
+    """(device, inode): the stems that share one file through hard links are read back once."""
+    info = path.stat()
+    return info.st_dev, info.st_ino
+
+
 def link_or_copy(source: Path, target: Path) -> None:
     """A second stem of the same file costs no space (hard link); across file systems, a copy."""
-    try:
+    with named_write_errors(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(source, target)
@@ -152,8 +178,6 @@ def link_or_copy(source: Path, target: Path) -> None:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
                 raise
             shutil.copyfile(source, target)
-    except OSError as exc:
-        raise WriteError(exc.errno, f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
 def window_frames(sample_header: dict, augmentation: str) -> np.ndarray:
@@ -170,7 +194,7 @@ def window_frames(sample_header: dict, augmentation: str) -> np.ndarray:
 
 def write_mp4(path: Path, frames: np.ndarray, fps: float, *, crf: int = 18) -> None:
     """H.264 (yuv420p, CRF 18): a lossy re-encode of the window, said so in the export's report."""
-    try:
+    with named_write_errors(path):  # PyAV's errors for a full disk are OSErrors with their errno
         path.parent.mkdir(parents=True, exist_ok=True)
         with av.open(str(path), "w") as container:
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
@@ -181,20 +205,16 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float, *, crf: int = 18) -> N
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-    except OSError as exc:  # PyAV's errors for a full disk are OSErrors with their errno
-        raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def write_image(path: Path, image_path: str, augmentation: str) -> None:
     """The conditioning PNG (mirrored for the flipped variant)."""
     if augmentation != "hflip":
-        try:
+        if not Path(image_path).is_file():
+            raise ValueError(f"{image_path}: conditioning image missing")
+        with named_write_errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(image_path, path)
-        except FileNotFoundError as exc:
-            raise ValueError(f"{image_path}: conditioning image missing") from exc
-        except OSError as exc:
-            raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
         return
     image = cv2.imread(image_path)
     if image is None:

@@ -16,6 +16,7 @@ import torch
 from prep_platform.lib.exports.collect import ExportSample
 from prep_platform.lib.exports.files import (
     all_finite,
+    check_lists,
     latent_grid,
     latent_tensors,
     moments,
@@ -75,8 +76,6 @@ def write(samples: list[ExportSample], folder: Path, *, final: Path, **_) -> dic
 
 
 def problems(folder: Path, export: dict) -> list[str]:
-    from prep_platform.lib.exports.export import check_lists
-
     _, found = check_lists(folder, export, ("prompts", "videos"))
     data = folder / DATA_DIR
     stems = list(export["stems"].items())

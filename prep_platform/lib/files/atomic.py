@@ -22,25 +22,31 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     The temporary file lives in the same folder so the final `os.replace` is a rename on one filesystem.
     """
     target = Path(target)
-    try:
+    with named_write_errors(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         # The writer's pid in the name: a run cleaning stale temp files leaves those of live writers alone.
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=target.parent)
-    except OSError as exc:
-        raise WriteError(exc.errno, f"cannot write {target}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        if tmp.exists():
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; the result is an ordinary data file
-        os.replace(tmp, target)
-    except WriteError:
-        raise
-    except OSError as exc:  # disk full, quota, permissions: one message that names the file
-        raise WriteError(exc.errno, f"cannot write {target}: {exc.strerror or exc}") from exc
+        with named_write_errors(target):  # disk full, quota, permissions: one message that names the file
+            yield tmp
+            if tmp.exists():
+                os.chmod(tmp, 0o644)  # mkstemp creates 0600; the result is an ordinary data file
+            os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def named_write_errors(path: Path | str) -> Iterator[None]:
+    """An OSError while writing `path` becomes a WriteError naming it; its errno stays (ENOSPC: exit 3)."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 class WriteError(OSError):
