@@ -36,18 +36,15 @@ class EmbeddingCache:
                     self._vectors[key.tobytes()] = vector
             self.loaded_from_disk = len(self._vectors)
 
-    def get(self, caption: str) -> np.ndarray | None:
-        key = caption_key(self.model_tag, caption)
-        return self._vectors.get(key)
-
-    def missing(self, captions) -> list[str]:
-        return [c for c in dict.fromkeys(captions) if caption_key(self.model_tag, c) not in self._vectors]
-
-    def add(self, captions: list[str], vectors: np.ndarray) -> None:
-        for caption, vector in zip(captions, vectors.astype(np.float16)):
-            key = caption_key(self.model_tag, caption)
-            self._vectors[key] = vector
-            self._new[key] = vector
+    def vectors(self, texts: list[str], compute) -> np.ndarray:
+        """[N, D] vectors of `texts`: from the cache, the missing ones by `compute(list of distinct texts)` (kept
+        for the next call and the next flush). Each text is hashed once."""
+        keys = [caption_key(self.model_tag, text) for text in texts]
+        missing = {key: text for key, text in zip(keys, texts) if key not in self._vectors}
+        if missing:
+            for key, vector in zip(missing, compute(list(missing.values())).astype(np.float16)):
+                self._vectors[key] = self._new[key] = vector
+        return np.stack([self._vectors[key] for key in keys]) if keys else np.zeros((0, 0), dtype=np.float16)
 
     def flush(self) -> Path | None:
         """Write what was computed since the last flush as one new part."""

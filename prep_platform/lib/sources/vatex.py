@@ -301,6 +301,7 @@ def build_vatex_eval_prompts(
 
         labeller = make_labeller(config)
     first_frame = FrameConfig(width=width, height=height, frames=1)
+    labeller.prepare([c for clip in manifest["clips"] for c in entries[clip["video_id"]]["enCap"]])  # kept cached
     prompts = []
     for clip in manifest["clips"]:
         entry = entries[clip["video_id"]]

@@ -146,13 +146,11 @@ def build_scenario_metadata(
     dataset_of = {row.video_id: source.dataset for source in sources for row in source.manifest}
     manifest = [row for source in sources for row in source.manifest]
 
-    if hasattr(labeller, "prepare"):  # embed every caption in large batches (and from the cache) up front
-        labeller.prepare([normalize_prompt(c) for row in manifest if row.status == "ok"
-                          for c in captions.get(row.video_id, []) if isinstance(c, str) and normalize_prompt(c)])
+    usable = [row for row in manifest if row.status == "ok" and not unsafe_id_reason(row.video_id)]
+    clip_labels = dict(zip((row.video_id for row in usable), label_clips(
+        labeller, [(row.video_id, captions.get(row.video_id, []), row.category) for row in usable])))
     excluded: list[dict] = []
-    labelled: dict[str, list[tuple[ManifestRow, LabelResult]]] = defaultdict(list)
-    normalized: dict[str, list[str]] = {}  # a clip's captions as prompts
-    originals: dict[str, list[str]] = {}  # the same captions as the dataset wrote them
+    labelled: dict[str, list[tuple[ManifestRow, ClipLabel]]] = defaultdict(list)
     for row in manifest:
         if row.status != "ok":
             excluded.append({"video_id": row.video_id, "reason": f"clip_{row.status}", "detail": row.error})
@@ -161,14 +159,11 @@ def build_scenario_metadata(
         if unsafe:  # a manifest edited by hand: its id never becomes a path
             excluded.append({"video_id": row.video_id[:MAX_ID_LENGTH], "reason": UNSAFE_ID, "detail": unsafe})
             continue
-        clip = label_clip(labeller, row.video_id, captions.get(row.video_id, []), row.category)
+        clip = clip_labels[row.video_id]
         if clip.result is None or clip.result.scenario is None:
             excluded.append({"video_id": row.video_id, "reason": clip.reason, "detail": clip.detail})
             continue
-        result = clip.result
-        originals[row.video_id] = clip.originals
-        normalized[row.video_id] = clip.captions
-        labelled[result.scenario].append((row, result))
+        labelled[clip.result.scenario].append((row, clip))
 
     if manifest and not labelled:
         reasons = dict(Counter(item["reason"] for item in excluded))
@@ -185,13 +180,13 @@ def build_scenario_metadata(
         validation_ids = {row.video_id for row, _ in members[:n_validation]}
         per_scenario[scenario] = {"train": len(members) - n_validation, "validation": n_validation}
         # Records are in clip-id order inside each split: deterministic and easy to diff.
-        for row, result in sorted(members, key=lambda item: _natural_key(item[0].video_id)):
+        for row, clip in sorted(members, key=lambda item: _natural_key(item[0].video_id)):
             split = "validation" if row.video_id in validation_ids else "train"
-            clip_captions = normalized[row.video_id]
+            result = clip.result
             # The first caption that names the scenario is the clip's caption; the others become variants.
-            supporting = [clip_captions[i] for i in result.supporting]
+            supporting = [clip.captions[i] for i in result.supporting]
             caption = supporting[0]
-            original = originals[row.video_id][result.supporting[0]]
+            original = clip.originals[result.supporting[0]]
             document[split].append(
                 {
                     "video_id": row.video_id,
@@ -221,8 +216,6 @@ def build_scenario_metadata(
                 }
             )
 
-    if hasattr(labeller, "close"):
-        labeller.close()
     reasons = Counter(item["reason"] for item in excluded)
     report = {
         "tool": "prep_platform.data_prep.build_scenario_metadata",
@@ -267,29 +260,33 @@ class ClipLabel:
     result: LabelResult | None  # None: no caption to label
     captions: list[str]  # the captions as prompts (normalised, blank ones dropped)
     originals: list[str]  # the same captions as the dataset wrote them
-
-    @property
-    def reason(self) -> str:
-        return EMPTY_CAPTION if self.result is None else self.result.reason
-
-    @property
-    def detail(self) -> str:
-        return self._detail if self.result is None else self.result.detail
-
-    _detail: str = ""
+    reason: str  # "" when labelled
+    detail: str
 
 
-def label_clip(labeller, video_id: str, raw_captions: list, category: int | None) -> ClipLabel:
-    """One clip's label from all of its captions, as every tool labels (the metadata stage, label_captions):
-    prompts are single lines (prompt_text: separators and control characters become spaces) and an empty caption
-    is never one; a clip whose captions are all blank is `empty_caption`."""
+def caption_prompts(raw_captions: list) -> tuple[list[str], list[str]]:
+    """(a clip's captions as prompts, the same captions as written): prompts are single lines (prompt_text:
+    separators and control characters become spaces) and an empty caption is never one."""
     normalized = [normalize_prompt(c) if isinstance(c, str) else "" for c in raw_captions]
-    originals = [raw for raw, clean in zip(raw_captions, normalized) if clean]
-    kept = [clean for clean in normalized if clean]
-    if raw_captions and not kept:
-        return ClipLabel(None, [], [], f"clip {video_id}: all {len(raw_captions)} caption(s) are empty or whitespace only")
-    result = labeller.label(kept, category if category is not None and category >= 0 else None)
-    return ClipLabel(result, kept, originals)
+    return [c for c in normalized if c], [raw for raw, clean in zip(raw_captions, normalized) if clean]
+
+
+def label_clips(labeller, clips: list[tuple[str, list, int | None]]) -> list[ClipLabel]:
+    """Each clip's label from all of its captions, as every tool labels (the metadata stage, label_captions): the
+    captions normalised once, embedded in one batch (from the cache where they are), then labelled; a clip whose
+    captions are all blank is `empty_caption`. `clips`: (video id, raw captions, category or -1/None)."""
+    prompts = [caption_prompts(raw) for _, raw, _ in clips]
+    labeller.prepare([caption for kept, _ in prompts for caption in kept])
+    labels = []
+    for (video_id, raw, category), (kept, originals) in zip(clips, prompts):
+        if raw and not kept:
+            labels.append(ClipLabel(None, [], [], EMPTY_CAPTION,
+                                    f"clip {video_id}: all {len(raw)} caption(s) are empty or whitespace only"))
+            continue
+        result = labeller.label(kept, category if category is not None and category >= 0 else None)
+        labels.append(ClipLabel(result, kept, originals, result.reason, result.detail))
+    labeller.close()
+    return labels
 
 
 def label_annotation(annotation_path: Path | str, scenarios: ScenarioConfig, *, cache_root: Path | None,
@@ -302,17 +299,10 @@ def label_annotation(annotation_path: Path | str, scenarios: ScenarioConfig, *, 
     videos = annotation["videos"][:limit] if limit else annotation["videos"]
     labeller = make_labeller(scenarios, cache_root=cache_root, labeller=labeller_kind, encoder=encoder)
     started = time.perf_counter()
-    if hasattr(labeller, "prepare"):
-        labeller.prepare([normalize_prompt(c) for video in videos for c in captions.get(video["video_id"], [])
-                          if isinstance(c, str) and normalize_prompt(c)])
-    rows = []
-    for video in videos:
-        clip = label_clip(labeller, video["video_id"], captions.get(video["video_id"], []), video.get("category"))
-        evidence = clip.result.evidence if clip.result else {}
-        rows.append({"video_id": video["video_id"], "scenario": clip.result.scenario if clip.result else None,
-                     "reason": clip.reason, "confidence": evidence.get("confidence")})
-    if hasattr(labeller, "close"):
-        labeller.close()
+    clips = label_clips(labeller, [(v["video_id"], captions.get(v["video_id"], []), v.get("category")) for v in videos])
+    rows = [{"video_id": video["video_id"], "scenario": clip.result.scenario if clip.result else None,
+             "reason": clip.reason, "confidence": (clip.result.evidence if clip.result else {}).get("confidence")}
+            for video, clip in zip(videos, clips)]
     facts = {**labeller_identity(labeller), "scenarios_fingerprint": scenarios.fingerprint(),
              "clips": len(rows), "labelled": dict(Counter(r["scenario"] for r in rows if r["scenario"])),
              "kept_out": dict(Counter(r["reason"] for r in rows if not r["scenario"])),
@@ -325,11 +315,11 @@ def label_annotation(annotation_path: Path | str, scenarios: ScenarioConfig, *, 
 CONFIDENCE_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
-def labelling_summary(labeller, labelled: dict[str, list[tuple[ManifestRow, LabelResult]]], low_confidence: float) -> dict:
+def labelling_summary(labeller, labelled: dict[str, list[tuple[ManifestRow, ClipLabel]]], low_confidence: float) -> dict:
     """How the labels were made and how sure they are: the labeller, the label distribution, a confidence
     histogram, the share below `low_confidence` and the least confident labelled clips."""
-    rows = [(row.video_id, scenario, float(result.evidence.get("confidence", 1.0)), result.evidence.get("votes"))
-            for scenario, members in labelled.items() for row, result in members]
+    rows = [(row.video_id, scenario, float(clip.result.evidence.get("confidence", 1.0)), clip.result.evidence.get("votes"))
+            for scenario, members in labelled.items() for row, clip in members]
     histogram = Counter()
     for _, _, confidence, _ in rows:
         upper = next(b for b in CONFIDENCE_BINS[1:] if confidence <= b or b == 1.0)
