@@ -1,6 +1,7 @@
-"""Run the main job on the embedded sample, on CPU, offline: `prep_job` (download, metadata), then
-`latents_job` (frames, latents, training index, prompt embeddings) for every scenario partition, then
-`exports_job` for every trainer format; every asset and check.
+"""Run the main job on the embedded sample, on CPU, offline: `sources_job` (downloads), `panda_ingest_job` (the
+Panda-70M download shards), `metadata_job` (scenario metadata, evaluation prompts), then `latents_job` (frames, latents, training index, prompt embeddings) over every shard partition, in runs of
+PREP_PLATFORM_SHARDS_PER_RUN shards as a backfill launches them, then `exports_job` for every trainer format;
+every asset and check.
 
     python -m prep_platform.main_job [--data-root data] [--source sample|hub|<folder>]
 
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from prep_platform.definitions import build_definitions
         from prep_platform.defs.exports.assets import export_format_partitions
-        from prep_platform.defs.partitions import scenario_partitions
+        from prep_platform.defs.partitions import partition_range_tags, shard_partitions, shard_run_ranges
+        from prep_platform.defs.raw.panda70m import download_shard_partitions
         from prep_platform.defs.progress import PROGRESS_TO_STDERR_ENV
         from prep_platform.defs.resources import SOURCE_ENV, PrepPlatformSettings
     except ScenarioConfigError as exc:  # a bad PREP_PLATFORM_SCENARIOS: one line, not an import traceback
@@ -55,16 +57,28 @@ def main(argv: list[str] | None = None) -> int:
     defs = build_definitions(settings)
     ok = True
     with dg.DagsterInstance.get() as instance:
-        runs = [("prep_job", None)] + [("latents_job", key) for key in scenario_partitions.get_partition_keys()]
-        runs += [("exports_job", key) for key in export_format_partitions.get_partition_keys()]
-        for job_name, partition in runs:
-            print(f"running {job_name}{f'[{partition}]' if partition else ''} ...", flush=True)
+        def run(job_name: str, label: str | None = None, **target):
+            print(f"running {job_name}{f'[{label}]' if label else ''} ...", flush=True)
             result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance, partition_key=partition, raise_on_error=False, run_config=QUIET_FAILURES
-            )
-            ok &= _summarise(result, job_name, partition)
-            if job_name == "prep_job" and not result.success:
-                break  # nothing downstream can run
+                instance=instance, raise_on_error=False, run_config=QUIET_FAILURES, **target)
+            return _summarise(result, job_name, label), result.success
+
+        ok, succeeded = run("sources_job")
+        downloads = instance.get_dynamic_partitions(download_shard_partitions.name)
+        if succeeded and downloads:  # every download shard in one run (the ingest's backfill policy)
+            shards_ok, succeeded = run("panda_ingest_job", f"{downloads[0]}...{downloads[-1]}",
+                                       tags=partition_range_tags(downloads[0], downloads[-1]))
+            ok &= shards_ok
+        if succeeded:
+            metadata_ok, succeeded = run("metadata_job")
+            ok &= metadata_ok
+        if succeeded:  # else nothing downstream can run
+            # The shards scenario_metadata registered, in runs of several shards: what a backfill launches.
+            for first, last in shard_run_ranges(instance.get_dynamic_partitions(shard_partitions.name)):
+                ok &= run("latents_job", first if first == last else f"{first}...{last}",
+                          tags=partition_range_tags(first, last))[0]
+            for key in export_format_partitions.get_partition_keys():
+                ok &= run("exports_job", key, partition_key=key)[0]
     verdict = "SUCCESS" if ok else "FAILURE (the failed steps are listed above; full errors in the Dagster event log)"
     print(f"\n{verdict}: runs recorded in DAGSTER_HOME={home}")
     return 0 if ok else 1
@@ -80,19 +94,30 @@ WRAPPER_ERRORS = {"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutio
 SUMMARY_KEYS = (
     "clips_ok", "clips_failed", "train", "validation", "excluded", "encoded", "skipped", "moved", "failed",
     "state", "video_counts", "available_share", "clips_selected", "rows_failed", "status_counts", "with_image",
-    "distinct_prompts", "stems",
+    "distinct_prompts", "stems", "clips_reused",
 )
 
 
 def _summarise(result, job_name: str, partition: str | None) -> bool:
     label = job_name + (f"[{partition}]" if partition else "")
     print(f"\n{label} run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
+    # A run over several partitions materialises each of them with the same (summed) metadata: one line per asset.
+    partitions: dict[str, list[str]] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
+        name = materialization.asset_key.to_user_string()
+        if name in partitions:
+            partitions[name].append(materialization.partition)
+            continue
+        partitions[name] = [materialization.partition]
         metadata = materialization.metadata
         summary = {k: metadata[k].value for k in SUMMARY_KEYS if k in metadata}
         path = metadata.get("manifest") or metadata.get("path") or metadata.get("subset_csv") or metadata.get("readme")
-        print(f"  materialised {materialization.asset_key.to_user_string()}: {summary} -> {path.value if path else ''}")
+        where = path.value if path else (metadata["shards"].value if "shards" in metadata else "")
+        print(f"  materialised {name}: {summary} -> {where}")
+    for name, keys in partitions.items():
+        if len(keys) > 1:
+            print(f"  ({name}: {len(keys)} partitions, {', '.join(map(str, keys))})")
     for event in result.all_events:
         if event.is_step_failure:
             # One line per failed step; the stack trace stays in the event log (UI, `dagster debug`).

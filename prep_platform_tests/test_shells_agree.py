@@ -15,18 +15,22 @@ import numpy as np
 import pytest
 
 from prep_platform.definitions import build_definitions
-from prep_platform.defs.partitions import scenario_partitions
+from prep_platform.defs.partitions import shard_partitions
 from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource, VaeResource
+from prep_platform_tests.support.dagster_results import run_prep
 
 REPO = Path(__file__).resolve().parents[1]
 # What says when or how long, never what: left out of the comparison. (The hashes of the two clip manifests are of
 # files that name their own root; the manifests themselves are compared, root aside. Whether the model was already
 # in memory when a scenario's stage ran says how the process went: the tool keeps one encoder for every scenario,
 # each Dagster run here builds its own.)
-VOLATILE_KEYS = {"duration_s", "cpu_s", "created_at", "encode_seconds", "source_mtime_ns", "manifest_sha256",
+# A cache file's size and mtime say where and when it was written (its header names its source by absolute path).
+VOLATILE_KEYS = {"duration_s", "cpu_s", "created_at", "encode_seconds", "source_mtime_ns", "cache_mtime_ns", "cache_bytes", "manifest_sha256",
                  "panda_manifest_sha256", "startup_s", "model_load_s", "model_loaded",
                  # how many caption embeddings a step found cached depends on which step ran first
-                 "embeddings_computed"}
+                 "embeddings_computed",
+                 # a download shard's signature is its files' sizes and mtimes (a copy has other mtimes)
+                 "signature"}
 SIZE, FRAMES = "144x96", 9
 
 
@@ -41,7 +45,7 @@ def run_the_command_line_tools(root: Path) -> None:
     geometry = ["--size", SIZE, "--frames", str(FRAMES)]
     # The clip length a download keeps follows the window: the same frames and fps everywhere.
     _cli("prep_platform.data_prep.download_msr_vtt", *data, "--source", "sample", "--frames", str(FRAMES), env=env)
-    _cli("prep_platform.data_prep.download_panda70m", *data, "--sample", "--ingest-shards", env=env)
+    _cli("prep_platform.data_prep.download_panda70m", *data, "--sample", "--ingest-shards", "--frames", str(FRAMES), env=env)
     _cli("prep_platform.data_prep.build_scenario_metadata", *data, *geometry, env=env)
     _cli("prep_platform.data_prep.preprocess_video_latents", *data, *geometry, "--workers", "1", "--encode-latents",
          "--vae-preset", "tiny", env=env)
@@ -52,10 +56,10 @@ def run_the_dagster_jobs(root: Path) -> None:
     settings = PrepPlatformSettings(data_root=str(root), msr_vtt_source="sample", frame_size=SIZE, frames=FRAMES, workers=1)
     defs = build_definitions(settings, VaeResource(preset="tiny"), TextEncoderResource(preset="tiny"))
     with dg.instance_for_test() as instance:
-        assert defs.resolve_job_def("prep_job").execute_in_process(instance=instance).success
-        for scenario in scenario_partitions.get_partition_keys():
-            result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key=scenario)
-            assert result.success, scenario
+        assert run_prep(defs, instance).success
+        for key in instance.get_dynamic_partitions(shard_partitions.name):
+            result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key=key)
+            assert result.success, key
 
 
 def _normalise(value, root: Path):
@@ -81,6 +85,10 @@ def comparable(path: Path, root: Path):
             return header, {key: data[key].tobytes() for key in data.files if key != "header"}
     if path.suffix == ".json":
         return _normalise(json.loads(path.read_text()), root)
+    if path.suffix == ".parquet":
+        from prep_platform.lib.files.metadata_store import read_records
+
+        return _normalise(read_records(path), root)
     if path.suffix == ".jsonl":
         return _normalise(_json_lines(path.read_text()), root)
     if path.suffix in (".csv", ".md", ".txt"):
@@ -107,10 +115,11 @@ def assert_same_files(cli_root: Path, dagster_root: Path) -> None:
     # Dagster also runs VATEX (sample) and its evaluation prompts, which download_vatex does on the command line.
     vatex_and_eval = {p for p in dagster_files if p.parts[:2] == ("raw", "vatex") or p.parts[0] == "eval"}
     assert sorted(map(str, cli_files ^ (dagster_files - vatex_and_eval))) == []
-    for must in ("metadata/scenario_metadata.json", "metadata/scenario_metadata.report.json",
-                 "prepared/prompt_embeds/manifests/urban.json",
-                 "prepared/frames/urban/frames_manifest.json", "prepared/latents/urban/latents_manifest.json",
-                 "prepared/latents/urban/training_index.jsonl"):
+    for must in ("metadata/scenario_metadata.parquet", "metadata/scenario_metadata.json",
+                 "metadata/scenario_metadata.report.json",
+                 "prepared/prompt_embeds/manifests/urban/shard-0000.json",
+                 "prepared/frames/urban/shard-0000/frames_manifest.json", "prepared/latents/urban/shard-0000/latents_manifest.json",
+                 "prepared/latents/urban/shard-0000/training_index.jsonl"):
         assert Path(must) in cli_files, must
     assert any(p.suffix == ".npz" for p in cli_files) and any(p.suffix == ".png" for p in cli_files)
     assert all(list((root / "cache" / "labels").rglob("part-*.npz")) for root in (cli_root, dagster_root))

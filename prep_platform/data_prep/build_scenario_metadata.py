@@ -2,7 +2,7 @@
 (the asset scenario_metadata).
 
     python -m prep_platform.data_prep.build_scenario_metadata --msr-vtt data/raw/msr-vtt \
-        --output data/metadata/scenario_metadata.json --limit 1500 --validation-ratio 0.1
+        --output data/metadata/scenario_metadata.parquet --limit 1500 --validation-ratio 0.1
 """
 
 from __future__ import annotations
@@ -25,13 +25,16 @@ def build_parser() -> SettingsParser:
     parser.add_argument("--panda-dir", default=None,
                         help="Panda-70M folder whose ingested shards are labelled beside MSR-VTT when present "
                         "(default: <data-root>/raw/panda70m)")
-    parser.add_argument("--output", default=None, help="output JSON (default: <data-root>/metadata/scenario_metadata.json)")
+    parser.add_argument("--output", default=None,
+                        help="the metadata store (default: <data-root>/metadata/scenario_metadata.parquet, with a JSON "
+                        "view beside it); a .json path writes one JSON document instead")
     parser.add_argument("--prepared-dir", default=None,
                         help="folder the records' image_path / latent_path point into (default: <data-root>/prepared)")
     parser.setting("--scenarios", "scenarios_file")
     parser.setting("--limit", "metadata_limit")
     parser.setting("--validation-ratio", "validation_ratio")
     parser.setting("--seed", "split_seed")
+    parser.setting("--shard-size", "shard_size")
     parser.setting("--size", "frame_size", help="the records' image paths name it")
     parser.setting("--frames", "frames", help="the records' image paths name it")
     parser.setting("--fps", "fps", help="the records' image paths name it")

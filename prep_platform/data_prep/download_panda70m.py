@@ -29,7 +29,11 @@ def build_parser() -> SettingsParser:
     parser.setting("--scenarios", "scenarios_file")
     parser.setting("--storage-budget-gb", "storage_budget_gb")
     parser.setting("--sample", "panda_sample")
-    parser.add_argument("--ingest-shards", action="store_true", help="probe <output-dir>/shards into shards_manifest.csv")
+    parser.add_argument("--ingest-shards", action="store_true",
+                        help="probe every download shard in <output-dir>/shards (folders or webdataset tars, read in "
+                        "place) into <output-dir>/ingested/<shard>.csv; unchanged shards are skipped")
+    parser.setting("--frames", "frames", help="window length in frames, 8N+1: a clip shorter than the window is too_short")
+    parser.setting("--fps", "fps", help="training frame rate: with --frames, the seconds a clip needs")
     return parser
 
 

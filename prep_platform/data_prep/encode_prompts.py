@@ -1,7 +1,7 @@
 """Encode every prompt variant of a scenario metadata file with the CogVideoX text encoder (the asset
 prompt_embeddings, one scenario after another).
 
-    python -m prep_platform.data_prep.encode_prompts --metadata data/metadata/scenario_metadata.json \\
+    python -m prep_platform.data_prep.encode_prompts --metadata data/metadata/scenario_metadata.parquet \\
         --output-dir data/prepared/prompt_embeds [--text-encoder-preset default|tiny] [--device auto] [--batch-size 8]
 """
 
@@ -13,6 +13,7 @@ import sys
 from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, ProgressBars, SettingsParser, run_cli
 from prep_platform.lib import pipeline
 from prep_platform.lib.models.text_encoder import TEXT_ENCODER_PRESETS, TextEncoderSettings
+from prep_platform.lib.shards import shard_key
 from prep_platform.lib.statuses import environment_failures
 
 
@@ -24,11 +25,15 @@ def build_parser() -> SettingsParser:
         "named by its sha256 under <output-dir>/<encoder tag>/, recording model, revision, max length and tokenizer "
         "fingerprint. Identical prompts are encoded once; a run with nothing changed encodes nothing.",
     )
-    parser.add_argument("--metadata", default=None, help="scenario metadata JSON (default: <data-root>/metadata/scenario_metadata.json)")
+    parser.add_argument("--metadata", default=None, help="scenario metadata: the store build_scenario_metadata writes (default: "
+                        "<data-root>/metadata/scenario_metadata.parquet), or a JSON {train, validation} document")
     parser.add_argument("--output-dir", default=None, help="prompt embeddings root (default: <data-root>/prepared/prompt_embeds)")
     parser.setting("--split", "splits", choices=("train", "validation", "all"))
     parser.setting("--scenarios", "scenarios_file")
     parser.add_argument("--scenario", action="append", help="only these scenarios (repeatable; default: all)")
+    parser.add_argument("--shard", action="append",
+                        help="only these shards of work (repeatable): a number (that shard of each chosen scenario) or "
+                        "a partition key such as urban.0003 (default: every shard)")
     defaults = TextEncoderSettings()
     parser.add_argument("--text-encoder-preset", choices=TEXT_ENCODER_PRESETS,
                         default=parser.setting_defaults.text_encoder_preset(),
@@ -49,24 +54,25 @@ def build_parser() -> SettingsParser:
 def main(argv: list[str] | None = None) -> int:
     args, settings = build_parser().parse(argv)
     layout = settings.layout().relocated(metadata_file=args.metadata, prompt_embeds_root=args.output_dir)
-    scenarios = pipeline.chosen_scenarios(settings, layout, args.scenario)
+    shards = pipeline.chosen_shards(settings, layout, args.scenario, args.shard)
     from prep_platform.lib.models.text_encoder import TextEncoder
 
     encoder = TextEncoder(TextEncoderSettings(preset=args.text_encoder_preset, model_id=args.text_encoder,
                                               revision=args.revision, device=args.device, dtype=args.dtype,
                                               batch_size=args.batch_size))
     summary, machine_failures = {}, []
-    for scenario in scenarios:
-        bars = ProgressBars(f"{scenario}: ")
+    for scenario, shard in shards:
+        key = shard_key(scenario, shard)
+        bars = ProgressBars(f"{key}: ")
         try:
-            result = pipeline.encode_prompts(settings, layout, scenario, encoder, progress=bars("prompts"))
+            result = pipeline.encode_prompts(settings, layout, scenario, shard, encoder, progress=bars("prompts"))
         finally:
             bars.close()
-        summary[scenario] = {"prompts": len(result.rows), "distinct": len(result.prompts), **result.counts,
+        summary[key] = {"prompts": len(result.rows), "distinct": len(result.prompts), **result.counts,
                              "prompts_per_s": round(result.counts.get("encoded", 0) / max(result.encode_seconds, 1e-9), 2)}
         machine_failures += environment_failures(result.rows)
     print(json.dumps({"encoder": encoder.tag(), "folder": str(layout.prompt_embedding_folder(encoder.tag())),
-                      "scenarios": summary}, indent=1))
+                      "shards": summary}, indent=1))
     if machine_failures:
         print(f"encode_prompts: {len(machine_failures)} prompt(s) failed (first: {machine_failures[0]['reason']}); "
               f"fix it and run the same command again: encoded prompts are kept", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Export the prepared training set in a trainer's own layout (the asset training_exports, one format).
 
-    python -m prep_platform.data_prep.export_training_set --metadata data/metadata/scenario_metadata.json \\
+    python -m prep_platform.data_prep.export_training_set --metadata data/metadata/scenario_metadata.parquet \\
         --format cogvideox-factory --split train --output-dir data/exports/cogvideox-factory [--scenario urban]
 """
 
@@ -27,7 +27,8 @@ def build_parser() -> SettingsParser:
     )
     parser.add_argument("--format", required=True, choices=sorted(FORMATS), dest="export_format",
                         help="the trainer's layout (required)")
-    parser.add_argument("--metadata", default=None, help="scenario metadata JSON (default: <data-root>/metadata/scenario_metadata.json)")
+    parser.add_argument("--metadata", default=None, help="scenario metadata: the store build_scenario_metadata writes (default: "
+                        "<data-root>/metadata/scenario_metadata.parquet), or a JSON {train, validation} document")
     parser.setting("--split", "export_split", choices=("train", "validation", "all"))
     parser.add_argument("--output-dir", default=None, help="the export folder: new, empty, or an earlier export "
                         "(one holding export.json); anything else is refused (default: <data-root>/exports/<format>)")

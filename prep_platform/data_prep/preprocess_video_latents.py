@@ -1,7 +1,8 @@
 """Frame stage and, with --encode-latents, the latent stage and the training index, for the clips of a scenario
-metadata file: what the assets clip_frames, clip_latents and training_index do, one scenario after another.
+metadata file: what the assets clip_frames, clip_latents and training_index do, one shard of work (a Dagster
+partition, `<scenario>.<nnnn>`) after another: every shard of every scenario unless --scenario / --shard say.
 
-    python -m prep_platform.data_prep.preprocess_video_latents --metadata data/metadata/scenario_metadata.json \\
+    python -m prep_platform.data_prep.preprocess_video_latents --metadata data/metadata/scenario_metadata.parquet \\
         --output-dir data/prepared/latents --fps 8 --size 720x480 --augment --encode-latents
 """
 
@@ -14,6 +15,7 @@ import sys
 from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, ProgressBars, SettingsParser, run_cli
 from prep_platform.lib import pipeline
 from prep_platform.lib.models.vae import PRESETS, VaeSettings
+from prep_platform.lib.shards import shard_key
 from prep_platform.lib.statuses import environment_failures, is_success
 from prep_platform.lib.video.shots import DETECTORS, UNCLEAN_WINDOW_CHOICES, WINDOW_POLICIES
 
@@ -27,11 +29,15 @@ def build_parser() -> SettingsParser:
         "(<sample>: the video id, or <video id>__w<k> for the k-th more window) and write the scenario's "
         "training_index.jsonl. Current caches are skipped; an interrupted run resumes.",
     )
-    parser.add_argument("--metadata", default=None, help="scenario metadata JSON (default: <data-root>/metadata/scenario_metadata.json)")
+    parser.add_argument("--metadata", default=None, help="scenario metadata: the store build_scenario_metadata writes (default: "
+                        "<data-root>/metadata/scenario_metadata.parquet), or a JSON {train, validation} document")
     parser.setting("--split", "splits", choices=("train", "validation", "all"))
     parser.add_argument("--scenario", action="append",
                         help="only these scenarios (repeatable; default: every scenario of the scenarios file and any "
                         "other the metadata names)")
+    parser.add_argument("--shard", action="append",
+                        help="only these shards of work (repeatable): a number (that shard of each chosen scenario) or "
+                        "a partition key such as urban.0003 (default: every shard)")
     parser.setting("--scenarios", "scenarios_file")
     parser.add_argument("--output-dir", default=None, help="latent cache root (default: <data-root>/prepared/latents)")
     parser.add_argument("--frames-dir", default=None, help="where frame manifests go (default: <output-dir>/../frames)")
@@ -80,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args, settings = build_parser().parse(argv)
     layout = settings.layout().relocated(metadata_file=args.metadata).with_latents_root(
         args.output_dir, frames_root=args.frames_dir, images_root=args.images_dir)
-    scenarios = pipeline.chosen_scenarios(settings, layout, args.scenario)
+    shards = pipeline.chosen_shards(settings, layout, args.scenario, args.shard)
     encoder = None
     if args.encode_latents:
         from prep_platform.lib.models.vae import VaeEncoder
@@ -91,18 +97,19 @@ def main(argv: list[str] | None = None) -> int:
         ))
     summary: dict[str, dict] = {}
     environment_failed: list[dict] = []
-    for scenario in scenarios:
-        bars = ProgressBars(f"{scenario}: ")
+    for scenario, shard in shards:
+        key = shard_key(scenario, shard)
+        bars = ProgressBars(f"{key}: ")
         try:
-            run = pipeline.prepare_scenario(settings, layout, scenario, encoder=encoder, progress_for=bars)
+            run = pipeline.prepare_scenario(settings, layout, scenario, shard, encoder=encoder, progress_for=bars)
         finally:
             bars.close()
-        summary[scenario] = {"frames": run.frames.counts, "windows": run.frames.summary()}
+        summary[key] = {"frames": run.frames.counts, "clips_reused": run.frames.clips_reused, "windows": run.frames.summary()}
         if run.latents is not None:
-            summary[scenario]["latents"] = run.latents.counts
-            summary[scenario]["encoder"] = {**run.latents.encoder, "startup_s": run.latents.startup_s}
-            summary[scenario]["training_index"] = (
-                {"path": str(layout.training_index(scenario)), **run.index.counts} if run.index else
+            summary[key]["latents"] = run.latents.counts
+            summary[key]["encoder"] = {**run.latents.encoder, "startup_s": run.latents.startup_s}
+            summary[key]["training_index"] = (
+                {"path": str(layout.training_index(scenario, shard)), **run.index.counts} if run.index else
                 {"skipped": run.index_skipped})
         environment_failed += environment_failures(run.clip_rows)
         for row in run.clip_rows:

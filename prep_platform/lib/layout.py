@@ -4,18 +4,24 @@ resolves inside its root, so nothing a dataset or a hand-edited metadata file sa
 
     <root>/raw/msr-vtt/        MSRVTT_data.json, manifest.csv, download_report.json, train-video/<id>.mp4
     <root>/raw/vatex/          the split's annotation, vatex_manifest.json, download_report.json, videos/<id>.mp4
-    <root>/raw/panda70m/       README.md, the user's CSVs, panda70m_subset.csv (+ report), shards/, shards_manifest.csv
-    <root>/metadata/           scenario_metadata.json and scenario_metadata.report.json
-    <root>/prepared/frames/<scenario>/                frames_manifest.json, contact_sheet.png
+    <root>/raw/panda70m/       README.md, the user's CSVs, panda70m_subset.csv (+ report), shards/ (NNNNN/ or NNNNN.tar
+                               as the downloader writes them), ingested/<shard>.csv (+ .captions.json, .report.json)
+    <root>/metadata/           scenario_metadata.parquet (the store: a row group per shard of work), its view
+                               scenario_metadata.json (counts and a few records) and scenario_metadata.report.json
+    <root>/prepared/frames/<scenario>/shard-<nnnn>/   frames_manifest.json, contact_sheet.png
     <root>/prepared/images/<scenario>/<frame tag>/    <sample>.png: conditioning images, one folder per frame config
-    <root>/prepared/latents/<scenario>/               <sample>.npz, <sample>.hflip.npz, latents_manifest.json,
-                                                      training_index.jsonl
+    <root>/prepared/latents/<scenario>/               <sample>.npz, <sample>.hflip.npz
+    <root>/prepared/latents/<scenario>/shard-<nnnn>/  latents_manifest.json, training_index.jsonl
     <root>/prepared/prompt_embeds/<encoder tag>/<prompt sha256>.safetensors   one file per distinct prompt
-    <root>/prepared/prompt_embeds/manifests/<scenario>.json   every clip's prompt variants -> their files
+    <root>/prepared/prompt_embeds/manifests/<scenario>/shard-<nnnn>.json   the shard's prompt variants -> their files
     <root>/exports/<format>/   a trainer's layout (export.json maps every stem to its clip)
     <root>/cache/torch/        torch.compile's caches (inductor, Triton): the next process skips the compile
     <root>/cache/labels/, models/   caption embeddings of the scenario labeller, its unpacked model
     <root>/eval/vatex/         vatex_eval_prompts.json, images/
+
+Work is done per shard of a scenario (lib.shards: at most `shard_size` clips, a Dagster partition): each shard has
+its own manifests; the per-sample files of all shards share the scenario's folders, so a clip never changes folder
+with its shard.
 
 A sample is one training window of a clip: `<id>` for its first window, `<id>__w<k>` for the k-th more
 (`sample_id`); every per-sample file, index row and export stem uses that name.
@@ -32,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prep_platform.lib.safe_paths import check_id, path_inside
+from prep_platform.lib.shards import shard_folder_name
 from prep_platform.lib.video.window import FrameConfig
 
 SAMPLE_RELEASE_DIR = ".sample-release"  # where a source's embedded sample is generated, inside its raw folder
@@ -141,12 +148,19 @@ class PandaFolder:
         return self.root / "shards"
 
     @property
-    def shards_manifest(self) -> Path:
-        return self.root / "shards_manifest.csv"
+    def ingested_dir(self) -> Path:
+        return self.root / "ingested"
 
-    @property
-    def shards_captions(self) -> Path:
-        return self.root / "shards_captions.json"
+    def ingested_manifest(self, shard: str) -> Path:
+        """The probed clips of one download shard (`00000` or `00001.tar`), in the clip-manifest format."""
+        return path_inside(self.ingested_dir, f"{check_id(shard, 'download shard')}.csv")
+
+    def ingested_captions(self, shard: str) -> Path:
+        return path_inside(self.ingested_dir, f"{check_id(shard, 'download shard')}.captions.json")
+
+    def ingest_report(self, shard: str) -> Path:
+        """Written last by a shard's ingest: its signature, counts and failures (the shard is done when it exists)."""
+        return path_inside(self.ingested_dir, f"{check_id(shard, 'download shard')}.report.json")
 
 
 @dataclass(frozen=True)
@@ -228,7 +242,13 @@ class DataLayout:
     # --- scenario metadata -------------------------------------------------------------------------------
     @property
     def metadata_file(self) -> Path:
-        return self.metadata_file_at or self.root / "metadata" / "scenario_metadata.json"
+        """The metadata store (Parquet); a command-line user may name a JSON {train, validation} document instead."""
+        return self.metadata_file_at or self.root / "metadata" / "scenario_metadata.parquet"
+
+    @property
+    def metadata_view(self) -> Path:
+        """What a person reads: counts per scenario, split and shard, and a few records (not the store)."""
+        return self.metadata_file.with_suffix(".json") if self.metadata_file.suffix == ".parquet" else self.metadata_file
 
     @property
     def metadata_report(self) -> Path:
@@ -254,11 +274,14 @@ class DataLayout:
     def frames_folder(self, scenario: str) -> Path:
         return path_inside(self.frames_root, check_id(scenario, "scenario"))
 
-    def frames_manifest(self, scenario: str) -> Path:
-        return self.frames_folder(scenario) / "frames_manifest.json"
+    def frames_shard_folder(self, scenario: str, shard: int) -> Path:
+        return self.frames_folder(scenario) / shard_folder_name(shard)
 
-    def contact_sheet(self, scenario: str) -> Path:
-        return self.frames_folder(scenario) / "contact_sheet.png"
+    def frames_manifest(self, scenario: str, shard: int) -> Path:
+        return self.frames_shard_folder(scenario, shard) / "frames_manifest.json"
+
+    def contact_sheet(self, scenario: str, shard: int) -> Path:
+        return self.frames_shard_folder(scenario, shard) / "contact_sheet.png"
 
     def image_folder(self, scenario: str) -> Path:
         return path_inside(self.images_root, check_id(scenario, "scenario"), self.frame_config.tag)
@@ -278,11 +301,14 @@ class DataLayout:
         clip = path_inside(self.latents_folder(scenario), f"{check_id(video_id, 'video_id')}.npz")
         return variant_path(clip, augmentation)
 
-    def latents_manifest(self, scenario: str) -> Path:
-        return self.latents_folder(scenario) / "latents_manifest.json"
+    def latents_shard_folder(self, scenario: str, shard: int) -> Path:
+        return self.latents_folder(scenario) / shard_folder_name(shard)
 
-    def training_index(self, scenario: str) -> Path:
-        return self.latents_folder(scenario) / "training_index.jsonl"
+    def latents_manifest(self, scenario: str, shard: int) -> Path:
+        return self.latents_shard_folder(scenario, shard) / "latents_manifest.json"
+
+    def training_index(self, scenario: str, shard: int) -> Path:
+        return self.latents_shard_folder(scenario, shard) / "training_index.jsonl"
 
     @property
     def prompt_embeds_root(self) -> Path:
@@ -295,8 +321,8 @@ class DataLayout:
     def prompt_embedding(self, encoder_tag: str, prompt_sha256: str) -> Path:
         return self.prompt_embedding_folder(encoder_tag) / f"{check_id(prompt_sha256, 'prompt sha256')}.safetensors"
 
-    def prompt_embeds_manifest(self, scenario: str) -> Path:
-        return path_inside(self.prompt_embeds_root, "manifests", f"{check_id(scenario, 'scenario')}.json")
+    def prompt_embeds_manifest(self, scenario: str, shard: int) -> Path:
+        return path_inside(self.prompt_embeds_root, "manifests", check_id(scenario, "scenario"), f"{shard_folder_name(shard)}.json")
 
     @property
     def cache_root(self) -> Path:

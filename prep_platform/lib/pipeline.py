@@ -3,8 +3,8 @@ from the layout, writes its output there, and returns what it did. A Dagster ass
 command-line tool calls the same ones in order. Adding a stage is one function here, one asset and one CLI line.
 
     fetch_msr_vtt → [fetch_vatex → build_eval_prompts] → panda_instructions → select_panda_subset →
-    ingest_panda_shards → build_metadata → per scenario: prepare_frames → encode_latents → write_index,
-    and encode_prompts → per format: export_training_set
+    ingest_panda_shards → build_metadata → per shard of a scenario: prepare_frames → encode_latents → write_index,
+    and encode_prompts → per format: export_training_set (every shard of every scenario)
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prep_platform.lib.files.atomic import write_json_atomic
+from prep_platform.lib.files.metadata_store import ReadStats, read_records, shard_column
 from prep_platform.lib.files.images import contact_sheet
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.labelling.labellers import make_labeller
 from prep_platform.lib.scenarios import load_scenarios
 from prep_platform.lib.settings import PrepSettings
+from prep_platform.lib.shards import SEPARATOR as SHARD_SEPARATOR
+from prep_platform.lib.shards import parse_shard_key, shard_key
 from prep_platform.lib.sources import panda70m, vatex
 from prep_platform.lib.sources.msr_vtt import MsrVttRawResult, MsrVttSourceConfig, download_msr_vtt
 from prep_platform.lib.stages.frames import FrameStageResult, ProgressCallback, read_frames_manifest, run_frame_stage, write_frames_manifest
@@ -33,7 +36,7 @@ from prep_platform.lib.stages.latents import (
 from prep_platform.lib.stages.metadata import (
     ScenarioMetadataResult,
     build_scenario_metadata,
-    load_metadata_document,
+    recorded_shards,
     write_scenario_metadata,
 )
 from prep_platform.lib.stages.training_index import (
@@ -127,8 +130,9 @@ def select_panda_subset(settings: PrepSettings, layout: DataLayout) -> dict:
                                        storage_budget_gb=settings.storage_budget_gb)
 
 
-def ingest_panda_shards(settings: PrepSettings, layout: DataLayout) -> dict:
-    return panda70m.ingest_panda_shards(layout.panda.root, min_duration_s=settings.clip_duration_needed_s())
+def ingest_panda_shards(settings: PrepSettings, layout: DataLayout, shards: list[str] | None = None) -> dict:
+    """Every download shard (or the named ones) probed into its own manifest; unchanged shards are skipped."""
+    return panda70m.ingest_panda_shards(layout.panda.root, min_duration_s=settings.clip_duration_needed_s(), shards=shards)
 
 
 # --- scenario metadata ----------------------------------------------------------------------------------------
@@ -137,30 +141,47 @@ def ingest_panda_shards(settings: PrepSettings, layout: DataLayout) -> dict:
 def build_metadata(settings: PrepSettings, layout: DataLayout) -> ScenarioMetadataResult:
     """Label MSR-VTT (and ingested Panda-70M shard) clips, split per scenario, write the metadata and its report."""
     result = build_scenario_metadata(layout, scenarios=settings.scenarios_file, limit=settings.metadata_limit or None,
-                                     validation_ratio=settings.validation_ratio, seed=settings.split_seed)
+                                     validation_ratio=settings.validation_ratio, seed=settings.split_seed,
+                                     shard_size=settings.shard_size, previous_shards=recorded_shards(layout.metadata_file))
     write_scenario_metadata(result, layout.metadata_file)
     return result
 
 
-def _metadata_document(layout: DataLayout) -> dict:
+def _require_metadata(layout: DataLayout) -> None:
     if not layout.metadata_file.exists():
         raise MissingInputError(f"{layout.metadata_file}: no scenario metadata yet; build it first (scenario_metadata)")
-    return load_metadata_document(layout.metadata_file)
 
 
-def scenario_records(settings: PrepSettings, layout: DataLayout, scenario: str) -> list[dict]:
-    """The metadata records of one scenario, in the settings' splits."""
-    document = _metadata_document(layout)
-    return [record for split in settings.split_names() for record in document[split] if record["scenario"] == scenario]
+def scenario_records(settings: PrepSettings, layout: DataLayout, scenario: str, shard: int | None = None, *,
+                     stats: ReadStats | None = None) -> list[dict]:
+    """The metadata records of one scenario (of one of its shards), in the settings' splits: from the store, only
+    that shard's rows are read (`stats` says what was)."""
+    _require_metadata(layout)
+    return read_records(layout.metadata_file, scenario=scenario, shard=shard, splits=settings.split_names(), stats=stats)
 
 
 def scenarios_to_prepare(settings: PrepSettings, layout: DataLayout) -> list[str]:
     """Every scenario of the scenarios file (the Dagster partitions: each gets its manifests, empty or not), in
     its order, then any other scenario the metadata file names (a hand-made file may)."""
+    return list(work_shards(settings, layout))
+
+
+def work_shards(settings: PrepSettings, layout: DataLayout) -> dict[str, list[int]]:
+    """scenario -> its shards of work, for every scenario of the scenarios file (in its order; one empty shard 0 for
+    a scenario without clips, so each gets its manifests) and any other the metadata file names (a hand-made file
+    may). Shards of every split: a shard is the same whichever splits a run prepares."""
     names = list(load_scenarios(settings.scenarios_file).scenarios)
-    document = _metadata_document(layout)
-    named = {record["scenario"] for split in settings.split_names() for record in document[split]}
-    return names + sorted(named - set(names))
+    _require_metadata(layout)
+    shards: dict[str, set[int]] = {name: set() for name in names}
+    for _, scenario, shard in shard_column(layout.metadata_file):  # three columns, not the records
+        shards.setdefault(scenario, set()).add(shard)
+    ordered = names + sorted(set(shards) - set(names))
+    return {scenario: sorted(shards[scenario]) or [0] for scenario in ordered}
+
+
+def shard_keys(settings: PrepSettings, layout: DataLayout) -> list[str]:
+    """Every shard's partition key (`urban.0000`), scenario by scenario."""
+    return [shard_key(scenario, shard) for scenario, shards in work_shards(settings, layout).items() for shard in shards]
 
 
 class UnknownScenarioError(ValueError):
@@ -177,64 +198,113 @@ def chosen_scenarios(settings: PrepSettings, layout: DataLayout, requested: list
     return list(requested) if requested else known
 
 
-# --- per scenario: frames → latents → training index ----------------------------------------------------------
+def chosen_shards(settings: PrepSettings, layout: DataLayout, scenarios: list[str] | None,
+                  shards: list[str] | None) -> list[tuple[str, int]]:
+    """(scenario, shard) pairs a tool runs on: every shard of the chosen scenarios, or only the requested ones (a
+    shard number, for each chosen scenario that has it, or a partition key such as `urban.0003`). An unknown
+    scenario or a shard no chosen scenario has is refused with one line naming what there is."""
+    known = work_shards(settings, layout)
+    chosen = chosen_scenarios(settings, layout, scenarios)
+    if not shards:
+        return [(scenario, shard) for scenario in chosen for shard in known[scenario]]
+    pairs: list[tuple[str, int]] = []
+    for text in shards:
+        if SHARD_SEPARATOR in text:
+            scenario, shard = parse_shard_key(text)
+            scope = chosen_scenarios(settings, layout, [scenario])
+            matches = [(scenario, shard)] if shard in known[scenario] else []
+        elif text.isdigit():
+            scope = chosen
+            matches = [(scenario, int(text)) for scenario in chosen if int(text) in known[scenario]]
+        else:
+            raise UnknownScenarioError(f"--shard {text!r}: give a shard number or a key such as urban.0000")
+        if not matches:
+            keys = [shard_key(s, n) for s in scope for n in known[s]]
+            listing = ", ".join(keys[:12]) + (f" ... ({len(keys)} in all)" if len(keys) > 12 else "")
+            raise UnknownScenarioError(f"unknown shard {text!r}: the shards are {listing}")
+        pairs += [pair for pair in matches if pair not in pairs]
+    return pairs
 
 
-def prepare_frames(settings: PrepSettings, layout: DataLayout, scenario: str, *,
+# --- per shard of a scenario: frames → latents → training index ---------------------------------------------
+
+
+def prepare_frames(settings: PrepSettings, layout: DataLayout, scenario: str, shard: int = 0, *,
                    progress: ProgressCallback | None = None) -> FrameStageResult:
-    """Window and conditioning image per clip; the frames manifest and a contact sheet of the first images."""
-    result = run_frame_stage(scenario_records(settings, layout, scenario), layout,
-                             shot_settings=settings.shot_settings(), workers=settings.workers, progress=progress)
-    write_frames_manifest(layout.frames_manifest(scenario), result, scenario)
+    """Window and conditioning image per clip of the shard; its frames manifest and a contact sheet of the first
+    images. A clip whose rows in the last manifest are still current is not decoded again."""
+    manifest = layout.frames_manifest(scenario, shard)
+    previous = read_frames_manifest(manifest) or {}
+    result = run_frame_stage(scenario_records(settings, layout, scenario, shard), layout,
+                             shot_settings=settings.shot_settings(), workers=settings.workers,
+                             previous=previous.get("clips"), progress=progress)
+    write_frames_manifest(manifest, result, shard_key(scenario, shard))
     ok = [(clip["video_id"], clip["image_path"]) for clip in result.clips if clip["status"] == OK]
-    if contact_sheet(ok[:CONTACT_SHEET_CLIPS], layout.contact_sheet(scenario)) is None:
-        layout.contact_sheet(scenario).unlink(missing_ok=True)  # never show an earlier run's images
+    sheet = layout.contact_sheet(scenario, shard)
+    if contact_sheet(ok[:CONTACT_SHEET_CLIPS], sheet) is None:
+        sheet.unlink(missing_ok=True)  # never show an earlier run's images
     return result
 
 
-def encode_latents(settings: PrepSettings, layout: DataLayout, scenario: str, encoder, *,
+def encode_latents(settings: PrepSettings, layout: DataLayout, scenario: str, shard: int, encoder, *,
                    progress: ProgressCallback | None = None) -> LatentStageResult:
-    """VAE latents for the ok clips of the scenario's frame stage; current caches are skipped."""
-    frames = read_frames_manifest(layout.frames_manifest(scenario))
+    """VAE latents for the ok samples of the shard's frame stage; current caches are skipped."""
+    frames = read_frames_manifest(layout.frames_manifest(scenario, shard))
     if frames is None:
-        raise MissingInputError(f"no frames manifest for {scenario!r} ({layout.frames_manifest(scenario)}): "
-                                f"run the frame stage for this scenario first")
-    result = run_latent_stage(latent_items_from_frames(frames["clips"]), layout, encoder, augment=settings.augment,
-                              workers=settings.workers, prefetch=settings.prefetch, progress=progress)
-    write_latents_manifest(layout.latents_manifest(scenario), result, scenario,
+        raise MissingInputError(f"no frames manifest for {shard_key(scenario, shard)!r} "
+                                f"({layout.frames_manifest(scenario, shard)}): run the frame stage for it first")
+    scenario_clips = {row["video_id"] for row in read_records(layout.metadata_file, scenario=scenario, columns=["video_id"])}
+    previous = read_latents_manifest(layout.latents_manifest(scenario, shard)) or {}
+    result = run_latent_stage(latent_items_from_frames(frames["clips"], layout), layout, encoder, augment=settings.augment,
+                              workers=settings.workers, prefetch=settings.prefetch, progress=progress,
+                              scenario_clips=scenario_clips, previous=previous.get("clips", ()))
+    write_latents_manifest(layout.latents_manifest(scenario, shard), result, shard_key(scenario, shard),
                            {"augment": settings.augment, **encoder.identity(), "vae_preset": encoder.settings.preset})
     return result
 
 
-def write_index(settings: PrepSettings, layout: DataLayout, scenario: str) -> TrainingIndex:
-    """The trainer's index: the scenario's clips whose latent cache is current."""
-    latents = read_latents_manifest(layout.latents_manifest(scenario))
+def write_index(settings: PrepSettings, layout: DataLayout, scenario: str, shard: int = 0) -> TrainingIndex:
+    """The trainer's index of the shard: its clips whose latent cache is current."""
+    latents = read_latents_manifest(layout.latents_manifest(scenario, shard))
     if latents is None:
-        raise MissingInputError(f"no latents manifest for {scenario!r}: encode the scenario's latents first")
-    index = build_training_index(scenario_records(settings, layout, scenario),
-                                 read_frames_manifest(layout.frames_manifest(scenario)), latents)
-    write_training_index(layout.training_index(scenario), index)
+        raise MissingInputError(f"no latents manifest for {shard_key(scenario, shard)!r}: encode its latents first")
+    index = build_training_index(scenario_records(settings, layout, scenario, shard),
+                                 read_frames_manifest(layout.frames_manifest(scenario, shard)), latents)
+    write_training_index(layout.training_index(scenario, shard), index)
     return index
+
+
+def scenario_index(layout: DataLayout, scenario: str, shards: list[int]) -> list[dict] | None:
+    """The training index rows of every shard of a scenario, shard by shard; None when no shard has one yet."""
+    paths = [layout.training_index(scenario, shard) for shard in shards]
+    if not any(path.exists() for path in paths):
+        return None
+    return [row for path in paths if path.exists() for row in read_training_index(path)]
 
 
 @dataclass
 class ScenarioRun:
     scenario: str
+    shard: int
     frames: FrameStageResult
     latents: LatentStageResult | None = None
     index: TrainingIndex | None = None
     index_skipped: str = ""  # why no index was written
     clip_rows: list[dict] = field(default_factory=list)  # every per-clip row of every step, for failure summaries
 
+    @property
+    def key(self) -> str:
+        return shard_key(self.scenario, self.shard)
 
-def prepare_scenario(settings: PrepSettings, layout: DataLayout, scenario: str, *, encoder=None,
+
+def prepare_scenario(settings: PrepSettings, layout: DataLayout, scenario: str, shard: int = 0, *, encoder=None,
                      progress_for: Callable[[str], ProgressCallback | None] = lambda step: None) -> ScenarioRun:
     """Frames, then (with an encoder) latents and the training index: what the assets clip_frames, clip_latents
-    and training_index do for one partition, in order."""
-    run = ScenarioRun(scenario, prepare_frames(settings, layout, scenario, progress=progress_for("frames")))
+    and training_index do for one partition (a shard of a scenario), in order."""
+    run = ScenarioRun(scenario, shard, prepare_frames(settings, layout, scenario, shard, progress=progress_for("frames")))
     run.clip_rows += run.frames.clips
     if encoder is not None:
-        run.latents = encode_latents(settings, layout, scenario, encoder, progress=progress_for("latents"))
+        run.latents = encode_latents(settings, layout, scenario, shard, encoder, progress=progress_for("latents"))
         run.clip_rows += run.latents.clips
         machine_failures = environment_failures(run.latents.clips)
         if machine_failures:
@@ -242,20 +312,20 @@ def prepare_scenario(settings: PrepSettings, layout: DataLayout, scenario: str, 
             # Dagster, the blocking check on clip_latents holds training_index back the same way).
             run.index_skipped = f"{len(machine_failures)} cache(s) failed for a reason of the machine; rerun to resume"
         else:
-            run.index = write_index(settings, layout, scenario)
+            run.index = write_index(settings, layout, scenario, shard)
     return run
 
 
 # --- prompt embeddings and training exports -------------------------------------------------------------------
 
 
-def encode_prompts(settings: PrepSettings, layout: DataLayout, scenario: str, encoder, *,
+def encode_prompts(settings: PrepSettings, layout: DataLayout, scenario: str, shard: int, encoder, *,
                    progress: ProgressCallback | None = None) -> PromptStageResult:
-    """Every prompt variant of the scenario's records encoded once per distinct prompt; the scenario's manifest."""
+    """Every prompt variant of the shard's records encoded once per distinct prompt; the shard's manifest."""
     from prep_platform.lib.stages.prompt_embeddings import run_prompt_stage, write_prompt_manifest
 
-    result = run_prompt_stage(scenario_records(settings, layout, scenario), layout, encoder, progress=progress)
-    write_prompt_manifest(layout.prompt_embeds_manifest(scenario), result, scenario)
+    result = run_prompt_stage(scenario_records(settings, layout, scenario, shard), layout, encoder, progress=progress)
+    write_prompt_manifest(layout.prompt_embeds_manifest(scenario, shard), result, shard_key(scenario, shard))
     return result
 
 
@@ -266,17 +336,19 @@ def export_samples(settings: PrepSettings, layout: DataLayout, export_format: st
     scenario name that is not one of the scenarios file's is refused (a typo would export nothing)."""
     from prep_platform.lib.exports.collect import collect_samples, spread_order
     from prep_platform.lib.exports.export import format_module
-    from prep_platform.lib.stages.prompt_embeddings import read_prompt_manifest
+    from prep_platform.lib.stages.prompt_embeddings import merged_prompt_manifests, read_prompt_manifest
 
     module = format_module(export_format)
     index_rows, manifests, unprepared = {}, {}, []
+    shards = work_shards(settings, layout)
     for scenario in chosen_scenarios(settings, layout, scenarios):
-        path = layout.training_index(scenario)
-        if not path.exists():
+        rows = scenario_index(layout, scenario, shards[scenario])
+        if rows is None:
             unprepared.append(scenario)
             continue
-        index_rows[scenario] = read_training_index(path)
-        manifests[scenario] = read_prompt_manifest(layout.prompt_embeds_manifest(scenario))
+        index_rows[scenario] = rows
+        manifests[scenario] = merged_prompt_manifests(
+            [read_prompt_manifest(layout.prompt_embeds_manifest(scenario, shard)) for shard in shards[scenario]])
     collected = collect_samples(layout, index_rows, manifests, splits=settings.export_split_names(),
                                 need_embeddings=module.NEEDS_EMBEDDINGS, need_images=module.NEEDS_IMAGES)
     collected.samples = spread_order(collected.samples, order_seed)

@@ -73,6 +73,10 @@ class PrepSettings(BaseModel):
     metadata_limit: int = Field(1500, ge=0, description="first N MSR-VTT manifest clips labelled; 0 for all")
     validation_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="validation share per scenario")
     split_seed: int = Field(0, description="split seed: same input and seed, same split")
+    shard_size: int = Field(
+        500, ge=1, description="clips per shard of work (a frame, latent, prompt or index step; a Dagster partition "
+        "scenario.nnnn, e.g. urban.0003): 500 is ~6-9 minutes of the VAE on one H200. A clip keeps its shard while it keeps its "
+        "scenario; a new size applies to clips added after")
     # --- frames and latents ---
     frame_size: str = Field("720x480", description="frame size, width x height (multiples of 8)")
     frames: int = Field(49, description="window length in frames, 8N+1")

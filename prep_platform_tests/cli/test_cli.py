@@ -74,17 +74,18 @@ def test_a_misspelt_scenario_exits_2_naming_the_known_ones_and_creates_nothing(t
 
     from prep_platform.data_prep import encode_prompts, preprocess_video_latents
     from prep_platform.data_prep._cli import run_cli
+    from prep_platform.lib.files.metadata_store import write_records
 
     root = tmp_path / "data"
     (root / "metadata").mkdir(parents=True)
-    (root / "metadata" / "scenario_metadata.json").write_text(json.dumps({"train": [], "validation": []}))
+    write_records(root / "metadata" / "scenario_metadata.parquet", [])  # an empty store
     for tool, main in (("preprocess_video_latents", preprocess_video_latents.main), ("encode_prompts", encode_prompts.main)):
         with pytest.raises(SystemExit) as exit_:
             run_cli(lambda: main(["--data-root", str(root), "--scenario", "urbn"]), tool)
         err = capsys.readouterr().err.strip().splitlines()
         assert exit_.value.code == 2 and len(err) == 1, (tool, err)
         assert "unknown scenario 'urbn': the scenarios are press_room, urban, nature, transport, crowd" in err[0]
-    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["metadata", "metadata/scenario_metadata.json"]
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["metadata", "metadata/scenario_metadata.parquet"]
 
 
 def test_help_never_shows_a_default_for_a_required_option_and_describes_every_option():

@@ -45,23 +45,37 @@ def test_readme_main_job_command_materialises_every_asset(tmp_path):
         assert f"materialised {asset}" in result.stdout
     from prep_platform.lib.scenarios import DEFAULT_SCENARIOS
 
-    for scenario in DEFAULT_SCENARIOS:
-        assert f"latents_job[{scenario}] run" in result.stdout
-    assert result.stdout.count("materialised clip_latents") == len(DEFAULT_SCENARIOS)
+    from prep_platform.defs.partitions import SHARDS_PER_RUN
+
+    # The sample gives each scenario one shard (<scenario>.0000); they run as a backfill would: SHARDS_PER_RUN per run.
+    shards = [f"{scenario}.0000" for scenario in DEFAULT_SCENARIOS]
+    runs = -(-len(shards) // SHARDS_PER_RUN)
+    assert f"latents_job[{shards[0]}...{shards[SHARDS_PER_RUN - 1]}] run" in result.stdout
+    assert f"latents_job[{shards[-1]}] run" in result.stdout
+    assert result.stdout.count("materialised clip_latents") == runs  # one line per run, naming its partitions
+    listed = [line.strip().removeprefix("(clip_latents: ").rstrip(")").split(", ")
+              for line in result.stdout.splitlines() if line.strip().startswith("(clip_latents: ")]
+    assert [sorted(keys[1:]) for keys in listed] == [sorted(shards[:SHARDS_PER_RUN])]
+    assert listed[0][0] == f"{SHARDS_PER_RUN} partitions"
     # Progress while it works: a line as each run starts, and the long steps' ~10% lines (never a stack trace).
-    assert result.stdout.count("running latents_job[") == len(DEFAULT_SCENARIOS)
+    assert result.stdout.count("running latents_job[") == runs
     assert "clip_latents: latents: " in result.stderr and "msr_vtt_raw: extract + probe: 31/31 clips" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    # 14 unpartitioned checks, 4 per scenario (frame images, shot windows, prompts, latents), 1 per export format.
-    assert result.stdout.count(": passed") == 14 + 4 * len(DEFAULT_SCENARIOS) + 4
-    assert result.stdout.count("materialised prompt_embeddings") == len(DEFAULT_SCENARIOS)
+    # 14 unpartitioned checks, 4 per latents run (frame images, shot windows, prompts, latents: each over the run's
+    # shards), 1 per export format.
+    assert result.stdout.count(": passed") == 14 + 4 * runs + 4
+    assert result.stdout.count("materialised prompt_embeddings") == runs
     assert result.stdout.count("materialised training_exports") == 4
     for export_format in ("cogvideox-factory", "cogvideo-finetune", "finetrainers", "diffusers-videos"):
         assert (tmp_path / "data/exports" / export_format / "export.json").exists()
-    assert (tmp_path / "data/prepared/frames/urban/contact_sheet.png").exists()
-    assert (tmp_path / "data/prepared/latents/urban/training_index.jsonl").exists()
+    assert (tmp_path / "data/prepared/frames/urban/shard-0000/contact_sheet.png").exists()
+    assert (tmp_path / "data/prepared/latents/urban/shard-0000/training_index.jsonl").exists()
 
-    document = json.loads((tmp_path / "data/metadata/scenario_metadata.json").read_text())
+    from prep_platform.lib.stages.metadata import load_metadata_document
+
+    document = load_metadata_document(tmp_path / "data/metadata/scenario_metadata.parquet")
+    view = json.loads((tmp_path / "data/metadata/scenario_metadata.json").read_text())  # a view, not the store
+    assert view["store"].endswith("scenario_metadata.parquet") and set(view["samples"]) == set(DEFAULT_SCENARIOS)
     assert metadata_schema_problems(document) == []
     assert len(document["train"]) >= 15 and len(document["validation"]) >= 5
     assert (tmp_path / ".dagster_home" / "dagster.yaml").exists()  # runs recorded for `dagster dev`

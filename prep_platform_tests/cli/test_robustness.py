@@ -75,8 +75,8 @@ def test_every_kind_of_broken_shard_file_becomes_that_clips_status(tmp_path):
         assert failed[stem]["status"] == status, kind
         assert str(shard / stem) in failed[stem]["reason"], kind  # the file is named
     assert summary["counts"]["ok"] == 4  # the sample's four good clips went on
-    rows = (panda / "shards_manifest.csv").read_text().splitlines()
-    assert len(rows) == 1 + 4 + len(cases)
+    rows = (panda / "ingested" / "00003.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(cases)  # the shard's own manifest: one row per clip, failed ones included
 
 
 # --- 4. Panda-70M CSV ----------------------------------------------------------------------------------------------
@@ -304,8 +304,8 @@ def test_a_second_run_waits_for_the_first_and_then_skips_its_work(tmp_path):
     outputs = [run.communicate(timeout=300) for run in runs]
     assert all(run.returncode == 0 for run in runs), [o[1][-1000:] for o in outputs]
     summaries = [json.loads(out) for out, _ in outputs]
-    encoded = sum(s["urban"]["latents"].get("encoded", 0) for s in summaries)
-    skipped = sum(s["urban"]["latents"].get("skipped", 0) for s in summaries)
+    encoded = sum(s["urban.0000"]["latents"].get("encoded", 0) for s in summaries)
+    skipped = sum(s["urban.0000"]["latents"].get("skipped", 0) for s in summaries)
     assert (encoded, skipped) == (3, 3)  # each clip encoded once, by whichever run got the folder first
     assert any("in use by another run" in err for _, err in outputs)
     assert len(list(latents.glob("*.npz"))) == 3

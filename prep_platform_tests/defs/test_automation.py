@@ -6,6 +6,7 @@ import dagster as dg
 
 from prep_platform.definitions import build_definitions
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
+from prep_platform_tests.support.dagster_results import run_prep
 
 
 def _settings(root, **overrides) -> PrepPlatformSettings:
@@ -16,7 +17,7 @@ def test_a_failing_warn_check_does_not_block_downstream(tmp_path):
     # Any failed clip is now too many: the WARN check on msr_vtt_raw fails, scenario_metadata still runs.
     defs = build_definitions(_settings(tmp_path, max_failed_share=0.0), VaeResource(preset="tiny"))
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("prep_job").execute_in_process(instance=instance, raise_on_error=False)
+        result = run_prep(defs, instance, raise_on_error=False)
     evaluations = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
                    if e.event_type_value == "ASSET_CHECK_EVALUATION"}
     failed_clips = evaluations["msr_vtt_raw_failed_clips_check"]
@@ -29,7 +30,7 @@ def test_a_refreshed_raw_asset_makes_metadata_stale_and_automation_requests_it(t
     defs = build_definitions(_settings(tmp_path), VaeResource(preset="tiny"))
     selection = dg.AssetSelection.assets("scenario_metadata")
     with dg.instance_for_test() as instance:
-        assert defs.resolve_job_def("prep_job").execute_in_process(instance=instance).success
+        assert run_prep(defs, instance).success
         settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
         settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
                                                     cursor=settled.cursor)

@@ -10,16 +10,17 @@ import pytest
 
 from prep_platform.definitions import build_definitions
 from prep_platform.defs.resources import PrepPlatformSettings
+from prep_platform_tests.support.dagster_results import run_prep
 
 
 @pytest.fixture(scope="module")
 def materialised(tmp_path_factory):
-    """One full run of prep_job on the sample, in a real (temporary) instance."""
+    """One full run of the prep jobs (sources, ingest, metadata) on the sample, in a real (temporary) instance."""
     root = tmp_path_factory.mktemp("data")
     settings = PrepPlatformSettings(data_root=str(root), msr_vtt_source="sample")
     defs = build_definitions(settings)
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("prep_job").execute_in_process(instance=instance)
+        result = run_prep(defs, instance)
         yield defs, settings, instance, result
 
 
@@ -100,10 +101,13 @@ def test_failed_clips_check_warns_above_the_threshold(materialised, restore):
 
 
 def _rewrite_metadata(settings, restore, change) -> None:
+    from prep_platform.lib.files.metadata_store import write_records
+    from prep_platform.lib.stages.metadata import load_metadata_document, records
+
     path = restore(settings.layout().metadata_file)
-    document = json.loads(path.read_text())
+    document = load_metadata_document(path)
     change(document)
-    path.write_text(json.dumps(document))
+    write_records(path, records(document))
 
 
 def test_metadata_schema_check_fails_on_a_missing_field(materialised, restore):

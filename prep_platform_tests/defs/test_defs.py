@@ -7,6 +7,7 @@ import json
 import dagster as dg
 
 from prep_platform.definitions import defs
+from prep_platform.defs.partitions import shard_partitions
 
 
 def _graph():
@@ -54,13 +55,14 @@ def test_dependencies():
     }
 
 
-def test_frames_and_latents_are_partitioned_by_the_yaml_scenarios():
-    from prep_platform.lib.scenarios import load_scenarios
+def test_frames_latents_prompts_and_index_are_partitioned_by_shard_with_multi_run_backfills():
+    from prep_platform.defs.partitions import SHARDS_PER_RUN, shard_partitions
 
     graph = _graph()
-    expected = list(load_scenarios().scenarios)
     for name in ("clip_frames", "clip_latents", "training_index", "prompt_embeddings"):
-        assert graph.get(dg.AssetKey(name)).partitions_def.get_partition_keys() == expected
+        node = graph.get(dg.AssetKey(name))
+        assert node.partitions_def == shard_partitions and node.backfill_policy == dg.BackfillPolicy.multi_run(SHARDS_PER_RUN)
+    assert shard_partitions.name == "scenario_shards" and SHARDS_PER_RUN == 4
     assert graph.get(dg.AssetKey("training_exports")).partitions_def.get_partition_keys() == [
         "cogvideox-factory", "cogvideo-finetune", "finetrainers", "diffusers-videos"]
     for name in ("msr_vtt_raw", "vatex_raw", "panda70m_subset", "scenario_metadata", "vatex_eval_prompts"):
@@ -91,7 +93,7 @@ def test_latents_job_executor_limits_gpu_steps_and_never_forks():
     assert config["tag_concurrency_limits"] == [{"key": "prep_platform/resource", "value": "gpu", "limit": 1}]
     selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
     assert selected == {"clip_frames", "clip_latents", "training_index", "prompt_embeddings"}
-    assert job.partitions_def.get_partition_keys()[0] == "press_room"
+    assert job.partitions_def == shard_partitions
 
 
 def test_dagster_yaml_limits_the_gpu_pool_and_frees_slots_of_crashed_runs():
@@ -139,12 +141,18 @@ def test_checks_per_asset_and_blocking():
     }
 
 
-def test_prep_job_selects_the_unpartitioned_assets():
-    job = defs.resolve_job_def("prep_job")
-    selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+def test_the_jobs_before_the_shards_cover_every_unpartitioned_asset_and_the_panda_ingest():
+    from prep_platform.defs.raw.panda70m import download_shard_partitions
+
+    def selected(name):
+        return {key.to_user_string() for key in defs.resolve_job_def(name).asset_layer.selected_asset_keys}
+
     graph = _graph()
     unpartitioned = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None}
-    assert selected == unpartitioned and "vatex_eval_prompts" in selected
+    assert selected("sources_job") | selected("metadata_job") == unpartitioned - {"training_exports"}
+    assert selected("panda_ingest_job") == {"panda70m_shards"}
+    assert graph.get(dg.AssetKey("panda70m_shards")).partitions_def == download_shard_partitions
+    assert "vatex_eval_prompts" in selected("metadata_job") and "msr_vtt_raw" in selected("sources_job")
 
 
 def test_settings_resource_defaults_to_the_offline_sample(monkeypatch):
@@ -178,31 +186,40 @@ def test_schedules_and_the_automation_sensor_start_stopped():
     assert schedules["raw_refresh_schedule"].cron_schedule == "0 3 * * 0"
     assert schedules["latents_nightly_schedule"].cron_schedule == "0 2 * * *"
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
-    sensor = next(iter(defs.sensors))
-    assert sensor.name == "prep_automation_sensor" and sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    sensors = {sensor.name: sensor for sensor in defs.sensors}
+    assert set(sensors) == {"prep_automation_sensor", "panda70m_shards_sensor"}
+    assert all(sensor.default_status == dg.DefaultSensorStatus.STOPPED for sensor in sensors.values())
+    assert sensors["panda70m_shards_sensor"].job_name == "panda_ingest_job"
 
 
-def test_nightly_schedule_requests_one_run_over_every_scenario_partition():
-    from prep_platform.lib.scenarios import load_scenarios
+def test_nightly_schedule_requests_runs_of_several_shards_over_every_shard():
+    from prep_platform.defs.partitions import register_shards
 
     schedule = next(s for s in defs.schedules if s.name == "latents_nightly_schedule")
     import datetime
 
-    with dg.instance_for_test() as instance:
+    shards = ["urban.0000", "urban.0001", "urban.0002", "nature.0000", "crowd.0000", "crowd.0001"]
+
+    def tick(instance):
         context = dg.build_schedule_context(
             instance=instance, scheduled_execution_time=datetime.datetime(2026, 11, 26, 2, 0),
             repository_def=defs.get_repository_def(),
         )
-        requests = list(schedule.evaluate_tick(context).run_requests)
-    # One run over every scenario (the VAE loads and compiles once), not one run per scenario.
-    scenarios = list(load_scenarios().scenarios)
-    [request] = requests
-    assert request.tags["dagster/asset_partition_range_start"] == scenarios[0]
-    assert request.tags["dagster/asset_partition_range_end"] == scenarios[-1]
-    assert request.run_key == "2026-11-26" and request.partition_key is None
-    job = defs.resolve_job_def("latents_job")
-    assert job.partitions_def.get_partition_keys_in_range(
-        dg.PartitionKeyRange(scenarios[0], scenarios[-1])) == scenarios
+        return schedule.evaluate_tick(context)
+
+    with dg.instance_for_test() as instance:
+        assert not tick(instance).run_requests and "scenario_metadata" in tick(instance).skip_message
+        assert register_shards(instance, shards) == shards and register_shards(instance, shards[:2]) == []
+        requests = list(tick(instance).run_requests)
+        job = defs.resolve_job_def("latents_job")
+        # Runs of 4 consecutive shards (the VAE loads once per run; runs go to every GPU worker), every shard once.
+        ranges = [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"]) for r in requests]
+        assert ranges == [("urban.0000", "nature.0000"), ("crowd.0000", "crowd.0001")]
+        with dg.partition_loading_context(dynamic_partitions_store=instance):
+            covered = [key for first, last in ranges
+                       for key in job.partitions_def.get_partition_keys_in_range(dg.PartitionKeyRange(first, last))]
+        assert covered == shards
+    assert [r.run_key for r in requests] == ["2026-11-26:urban.0000", "2026-11-26:crowd.0000"]
     raw = next(s for s in defs.schedules if s.name == "raw_refresh_schedule")
     assert raw.job_name == "raw_refresh_job"
 

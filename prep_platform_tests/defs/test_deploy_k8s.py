@@ -31,7 +31,7 @@ def _defs(monkeypatch, profile: str) -> dg.Definitions:
 def test_kubernetes_profile_uses_the_k8s_job_executor(monkeypatch):
     defs = _defs(monkeypatch, "kubernetes")
     try:
-        for name in ("prep_job", "latents_job", "raw_refresh_job"):
+        for name in ("sources_job", "panda_ingest_job", "metadata_job", "latents_job", "raw_refresh_job"):
             executor = defs.resolve_job_def(name).executor_def
             assert executor.name == "k8s_step_executor"
             config = executor.apply_config_mapping({}).value["config"]

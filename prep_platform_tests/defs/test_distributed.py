@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from prep_platform_tests.support.services import missing_services, postgres_server, redis_server
+from prep_platform_tests.support.cluster import running_cluster
+from prep_platform_tests.support.services import missing_services
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing_services()), reason=missing_services() or "ok")]
@@ -28,63 +27,8 @@ def _env(base: dict, **extra) -> dict:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    with postgres_server() as pg, redis_server() as redis:
-        home = tmp_path_factory.mktemp("dagster_home")
-        shutil.copy(REPO / "prep_platform/deploy/distributed/dagster.yaml", home / "dagster.yaml")
-        celery_config = yaml.safe_load((REPO / "prep_platform/deploy/distributed/celery.yaml").read_text())
-        # A short visibility timeout: a task whose worker died is handed to another worker within seconds.
-        celery_config["execution"]["config"]["config_source"]["broker_transport_options"]["visibility_timeout"] = 8
-        (home / "celery.yaml").write_text(yaml.safe_dump(celery_config))
-        data = tmp_path_factory.mktemp("shared_data")  # the data root every worker sees
-        base = {
-            "DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": pg["host"], "DAGSTER_PG_PORT": str(pg["port"]),
-            "DAGSTER_PG_USER": pg["user"], "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": pg["db"],
-            "PREP_PLATFORM_PROFILE": "distributed",
-            "PREP_PLATFORM_CELERY_BROKER": f"{redis['url']}/0", "PREP_PLATFORM_CELERY_BACKEND": f"{redis['url']}/1",
-            "PREP_PLATFORM_CELERY_VISIBILITY_TIMEOUT": "8",
-            "PREP_PLATFORM_DATA_ROOT": str(data), "PREP_PLATFORM_MSR_VTT_SOURCE": "sample",
-            "PREP_PLATFORM_FRAME_SIZE": "144x96", "PREP_PLATFORM_FRAMES": "9",
-            "PYTHONPATH": str(REPO),
-        }
-        workers: dict[str, subprocess.Popen] = {}
-
-        def start_worker(name: str, *queues: str) -> subprocess.Popen:
-            command = [str(Path(sys.executable).parent / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-                       "-y", str(home / "celery.yaml"), "-n", name]
-            for queue in queues:
-                command += ["-q", queue]
-            command += ["--", "--pool=solo", "--without-gossip", "--without-mingle"]
-            log = (home / f"{name}.log").open("a")
-            worker = subprocess.Popen(command, cwd=REPO, env=_env(base), stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
-            workers[name] = worker
-            return worker
-
-        # The instance's tables are created once, before the workers start: two workers creating them at the same
-        # time race (PostgreSQL: 'type "snapshots" already exists') and the loser dies at start-up.
-        subprocess.run([sys.executable, "-c", "import dagster as dg; dg.DagsterInstance.get().dispose()"], cwd=REPO,
-                       env=_env(base), check=True, capture_output=True, timeout=120)
-        start_worker("cpu", "cpu,dagster")  # one -Q value: celery keeps only the last of repeated -Q
-        start_worker("gpu", "gpu")
-        try:
-            time.sleep(3)
-            dead = [name for name, worker in workers.items() if worker.poll() is not None]
-            if dead:  # fail now, with the reason, instead of waiting for steps nobody will take
-                raise AssertionError(f"worker(s) {dead} died at start-up: {(home / f'{dead[0]}.log').read_text()[-2000:]}")
-            yield {"base": base, "home": home, "data": data, "workers": workers, "start_worker": start_worker, "pg": pg}
-        finally:
-            for worker in workers.values():
-                if worker.poll() is None:
-                    os.killpg(worker.pid, signal.SIGTERM)
-            for worker in workers.values():
-                try:
-                    worker.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(worker.pid, signal.SIGKILL)
-                    worker.wait()
-    # Leaving the `with` stopped PostgreSQL and Redis; nothing of the cluster may still run.
-    assert all(w.poll() is not None for w in workers.values())
-    assert pg["process"].poll() is not None and redis["process"].poll() is not None
+    with running_cluster(tmp_path_factory.mktemp("cluster"), {}, [("cpu", "cpu,dagster"), ("gpu", "gpu")]) as running:
+        yield running
 
 
 def _run(env: dict, partition: str, *extra: str, timeout: float = 600) -> dict:
@@ -102,11 +46,12 @@ def _latent_headers(folder: Path) -> dict[str, dict]:
 
 
 def test_gpu_steps_run_only_on_the_gpu_worker_and_outputs_match_a_local_run(cluster, tmp_path):
-    report = _run(_env(cluster["base"]), "urban")
+    report = _run(_env(cluster["base"]), "urban.0000")
     assert all(run["success"] for run in report["runs"]), report
-    prep, latents = report["runs"]
-    workers = {**prep["workers"], **latents["workers"]}
-    assert set(prep["steps"]) | set(latents["steps"]) <= set(workers)  # every step ran on a Celery worker
+    *prep_runs, latents = report["runs"]
+    workers = {step: worker for run in report["runs"] for step, worker in run["workers"].items()}
+    assert {step for run in report["runs"] for step in run["steps"]} <= set(workers)  # every step ran on a Celery worker
+    assert "panda70m_shards" in workers and "scenario_metadata" in workers
     gpu_steps = {step for step, worker in workers.items() if worker.startswith("gpu@")}
     assert gpu_steps == {"clip_latents", "prompt_embeddings"}, workers
     assert all(worker.startswith("cpu@") for step, worker in workers.items() if step not in gpu_steps)
@@ -117,18 +62,88 @@ def test_gpu_steps_run_only_on_the_gpu_worker_and_outputs_match_a_local_run(clus
     local_data = tmp_path / "data"
     local_env = _env(cluster["base"], DAGSTER_HOME=str(local_home), PREP_PLATFORM_PROFILE="local",
                      PREP_PLATFORM_DATA_ROOT=str(local_data))
-    local = _run(local_env, "urban", "--in-process")
+    local = _run(local_env, "urban.0000", "--in-process")
     assert all(run["success"] for run in local["runs"])
     shared = cluster["data"]
-    for relative in ("metadata/scenario_metadata.json",):
-        ours, theirs = json.loads((shared / relative).read_text()), json.loads((local_data / relative).read_text())
-        strip = lambda doc, root: json.dumps(doc).replace(str(root), "<root>")  # noqa: E731
-        assert strip(ours, shared) == strip(theirs, local_data)
+    from prep_platform_tests.test_shells_agree import comparable
+
+    for relative in ("metadata/scenario_metadata.parquet", "metadata/scenario_metadata.json"):
+        assert comparable(shared / relative, shared) == comparable(local_data / relative, local_data)
     distributed_headers = _latent_headers(shared / "prepared/latents/urban")
     local_headers = _latent_headers(local_data / "prepared/latents/urban")
     assert len(distributed_headers) == 6 and distributed_headers == local_headers
-    print(f"\nsample pipeline wall time: Celery {prep['seconds'] + latents['seconds']:.1f} s, "
-          f"in-process {local['runs'][0]['seconds'] + local['runs'][1]['seconds']:.1f} s")
+    print(f"\nsample pipeline wall time: Celery {sum(run['seconds'] for run in report['runs']):.1f} s, "
+          f"in-process {sum(run['seconds'] for run in local['runs']):.1f} s")
+
+
+def _backfill_step(env: dict, *args: str, timeout: float = 600) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "prep_platform_tests.support.distributed_backfill", *args], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _report(process: subprocess.Popen, timeout: float = 600) -> dict:
+    stdout, stderr = process.communicate(timeout=timeout)
+    assert process.returncode == 0, stderr[-4000:]
+    report = json.loads(stdout.strip().splitlines()[-1])
+    assert report["success"], stderr[-4000:]
+    return report
+
+
+def test_a_backfill_of_two_scenarios_by_two_shards_encodes_on_two_gpu_workers_at_once(tmp_path_factory, tmp_path):
+    """Shards of 3 clips, 2 shards per backfill run: a backfill of urban and crowd (2 shards each) is 2 runs; with
+    two `gpu` workers (and the gpu pool's limit at 2, one per GPU) their clip_latents steps run at the same time, on
+    different workers, each run building the VAE once for its 2 shards; the files equal a one-process run's."""
+    from prep_platform.defs.partitions import shard_run_ranges
+    from prep_platform_tests.test_shells_agree import comparable, files_under
+
+    # 49 frames at 240x160: a GPU step long enough to see two at once (the tiny VAE runs on CPU here).
+    sharding = {"PREP_PLATFORM_SHARD_SIZE": "3", "PREP_PLATFORM_SHARDS_PER_RUN": "2",
+                "PREP_PLATFORM_FRAME_SIZE": "240x160", "PREP_PLATFORM_FRAMES": "49"}
+    with running_cluster(tmp_path_factory.mktemp("sharded"), sharding, [("cpu", "cpu,dagster"), ("gpuA", "gpu"), ("gpuB", "gpu")]) as cluster:
+        env, shared = _env(cluster["base"]), cluster["data"]
+        subprocess.run([str(Path(sys.executable).parent / "dagster"), "instance", "concurrency", "set", "gpu", "2"],
+                       cwd=REPO, env=env, check=True, capture_output=True, timeout=120)
+        prep = _report(_backfill_step(env, "prep"))
+        by_scenario: dict[str, list[str]] = {}
+        for key in prep["shards"]:
+            by_scenario.setdefault(key.rpartition(".")[0], []).append(key)
+        assert len(by_scenario["urban"]) == 2 and len(by_scenario["crowd"]) == 2, prep["shards"]
+        ranges = shard_run_ranges(by_scenario["urban"], 2) + shard_run_ranges(by_scenario["crowd"], 2)
+        assert ranges == [("urban.0000", "urban.0001"), ("crowd.0000", "crowd.0001")]
+        runs = [_backfill_step(env, first, last) for first, last in ranges]  # launched together, as a backfill does
+        reports = [_report(run) for run in runs]
+    gpu_workers = {report["workers"]["clip_latents"].split("@")[0] for report in reports}
+    assert gpu_workers == {"gpuA", "gpuB"}, [report["workers"] for report in reports]
+    (start_a, end_a), (start_b, end_b) = (report["intervals"]["clip_latents"] for report in reports)
+    assert max(start_a, start_b) < min(end_a, end_b), reports  # the two GPU steps ran at the same time
+    for report in reports:
+        assert report["clip_latents"]["model_loads"] == 1 and report["clip_latents"]["encoded"] > 0, report
+
+    # The same backfill in one process, one run after the other: the same files, file for file.
+    local_home, local_data = tmp_path / "home", tmp_path / "local"
+    local_home.mkdir()
+    local_env = _env(cluster["base"], DAGSTER_HOME=str(local_home), PREP_PLATFORM_PROFILE="local",
+                     PREP_PLATFORM_DATA_ROOT=str(local_data))
+    assert _report(_backfill_step(local_env, "prep", "--in-process"))["shards"] == prep["shards"]
+    for first, last in ranges:
+        _report(_backfill_step(local_env, first, last, "--in-process"))
+    for folder in ("metadata", "prepared"):
+        ours, theirs = files_under(shared / folder), files_under(local_data / folder)
+        assert ours == theirs and ours
+        different = {str(p): _differing_keys(comparable(shared / folder / p, shared), comparable(local_data / folder / p, local_data))
+                     for p in sorted(ours)
+                     if comparable(shared / folder / p, shared) != comparable(local_data / folder / p, local_data)}
+        assert different == {}
+
+
+def _differing_keys(ours, theirs) -> list:
+    """Where two comparable files differ (top-level keys, or the first differing row of a list): a readable failure."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        return sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    if isinstance(ours, list) and isinstance(theirs, list):
+        first = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+        return [first, _differing_keys(ours[first], theirs[first]) if first < min(len(ours), len(theirs)) else "length"]
+    return ["content"]
 
 
 def test_a_worker_killed_mid_step_leads_to_a_retried_step_and_a_complete_result(cluster):
@@ -137,7 +152,7 @@ def test_a_worker_killed_mid_step_leads_to_a_retried_step_and_a_complete_result(
     env.update(PREP_PLATFORM_FRAME_SIZE="240x160", PREP_PLATFORM_FRAMES="49")
     gpu = cluster["workers"]["gpu"]
     caches = cluster["data"] / "prepared/latents/crowd"
-    runner = subprocess.Popen([sys.executable, "-m", "prep_platform_tests.support.distributed_run", "crowd"], cwd=REPO, env=env,
+    runner = subprocess.Popen([sys.executable, "-m", "prep_platform_tests.support.distributed_run", "crowd.0000"], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not list(caches.glob("*.npz")):  # the GPU step is encoding: its first cache file is written
@@ -149,7 +164,7 @@ def test_a_worker_killed_mid_step_leads_to_a_retried_step_and_a_complete_result(
     stdout, stderr = runner.communicate(timeout=600)
     assert runner.returncode == 0, stderr[-4000:]
     report = json.loads(stdout.strip().splitlines()[-1])
-    latents = report["runs"][1]
+    latents = report["runs"][-1]
     assert latents["success"], latents
     # The same Celery task (the clip_latents step) was received by the worker that died and, redelivered after
     # the visibility timeout, completed on the replacement.
@@ -159,7 +174,7 @@ def test_a_worker_killed_mid_step_leads_to_a_retried_step_and_a_complete_result(
     assert received, "the killed worker never received the GPU step"
     assert f"execute_plan[{received[-1]}] succeeded" in (cluster["home"] / "gpu2.log").read_text()
     assert latents["workers"]["clip_latents"].startswith("gpu2@")
-    manifest = json.loads((caches / "latents_manifest.json").read_text())
+    manifest = json.loads((caches / "shard-0000" / "latents_manifest.json").read_text())
     statuses = [row["status"] for row in manifest["clips"]]
     assert len(statuses) == 6 and set(statuses) == {"encoded", "skipped"}  # what the dead worker wrote is kept
     from prep_platform.lib.files.latent_file import latent_file_problems

@@ -16,7 +16,7 @@ def pipeline_run(tmp_path_factory):
 
 def test_prompt_embeddings_and_exports_materialise_and_pass_their_checks(pipeline_run):
     defs, settings, instance = pipeline_run
-    latents = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban")
+    latents = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban.0000")
     assert latents.success
     prompts = materialization_metadata(latents, "prompt_embeddings")
     assert prompts["encoded"] == prompts["distinct_prompts"] > 0 and prompts["failed"] == 0
@@ -36,5 +36,5 @@ def test_prompt_embeddings_and_exports_materialise_and_pass_their_checks(pipelin
 
     again = exports.execute_in_process(instance=instance, partition_key="cogvideox-factory")
     assert materialization_metadata(again, "training_exports")["state"] == "unchanged"
-    latents_again = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban")
+    latents_again = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban.0000")
     assert materialization_metadata(latents_again, "prompt_embeddings")["encoded"] == 0

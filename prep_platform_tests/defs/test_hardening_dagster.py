@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from prep_platform.definitions import build_definitions
-from prep_platform_tests.support.dagster_results import check_verdicts, materialization_metadata, sample_pipeline
+from prep_platform_tests.support.dagster_results import PrepRuns, check_verdicts, materialization_metadata, sample_pipeline
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.files.fingerprints import file_fingerprint
@@ -27,19 +27,20 @@ def pipeline(tmp_path_factory):
 
 def test_a_clip_changed_on_disk_is_re_encoded_when_only_the_latents_are_materialised(pipeline):
     defs, settings, instance = pipeline
-    assert defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="transport").success
-    frames = json.loads((settings.layout().frames_folder("transport") / "frames_manifest.json").read_text())
+    assert defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="transport.0000").success
+    frames = json.loads(settings.layout().frames_manifest("transport", 0).read_text())
     victim = next(c for c in frames["clips"] if c["status"] == "ok" and c["video_id"].startswith("video"))
     cache = settings.layout().latents_root / "transport" / f"{victim['video_id']}.npz"
     old_fingerprint = read_latent_header(cache)["source_fingerprint"]
 
     # Another clip's bytes under this clip's name (as a re-download of a fixed upstream file would do).
-    donor = next(c for c in frames["clips"] if c["status"] == "ok" and c["video_id"] != victim["video_id"])
+    donor = next(c for c in frames["clips"] if c["status"] == "ok" and c["video_id"] != victim["video_id"]
+                 and c["video_id"].startswith("video"))  # a file (a Panda clip may be a member of a tar)
     with open(donor["video_path"], "rb") as source, open(victim["video_path"], "wb") as target:
         target.write(source.read())
 
     result = defs.resolve_job_def("latents_job").execute_in_process(
-        instance=instance, partition_key="transport", asset_selection=[dg.AssetKey("clip_latents")]
+        instance=instance, partition_key="transport.0000", asset_selection=[dg.AssetKey("clip_latents")]
     )
     assert result.success
     metadata = _metadata(result, "clip_latents")
@@ -52,10 +53,12 @@ def test_an_unconfigured_vatex_source_is_a_warned_state_not_a_failure(tmp_path):
     settings = PrepPlatformSettings(data_root=str(tmp_path), msr_vtt_source="hub", vatex_source=None, vatex_repo_id=None)
     defs = build_definitions(settings, VaeResource(preset="tiny"))
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("prep_job").execute_in_process(
-            instance=instance, raise_on_error=False,
-            asset_selection=[dg.AssetKey("vatex_raw"), dg.AssetKey("vatex_eval_prompts")],
-        )
+        result = PrepRuns([
+            defs.resolve_job_def("sources_job").execute_in_process(
+                instance=instance, raise_on_error=False, asset_selection=[dg.AssetKey("vatex_raw")]),
+            defs.resolve_job_def("metadata_job").execute_in_process(
+                instance=instance, raise_on_error=False, asset_selection=[dg.AssetKey("vatex_eval_prompts")]),
+        ])
     assert result.success
     raw = _metadata(result, "vatex_raw")
     assert raw["state"] == "not_configured" and "PREP_PLATFORM_VATEX_REPO" in raw["what_to_set"]
@@ -71,7 +74,7 @@ def test_no_panda_csv_is_reported_by_the_balance_check_never_passed(tmp_path):
     settings = PrepPlatformSettings(data_root=str(tmp_path), msr_vtt_source=str(tmp_path / "unused"))
     defs = build_definitions(settings, VaeResource(preset="tiny"))
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("prep_job").execute_in_process(
+        result = defs.resolve_job_def("sources_job").execute_in_process(
             instance=instance, raise_on_error=False,
             asset_selection=[dg.AssetKey("panda70m_instructions"), dg.AssetKey("panda70m_subset")],
         )
@@ -85,9 +88,9 @@ def test_no_panda_csv_is_reported_by_the_balance_check_never_passed(tmp_path):
 
 def test_the_contact_sheet_is_an_image_in_the_metadata(pipeline):
     defs, settings, instance = pipeline
-    result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="crowd")
+    result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="crowd.0000")
     sheet = _metadata(result, "clip_frames")["contact_sheet"]
-    assert sheet.startswith("![contact sheet of crowd](data:image/png;base64,")
+    assert sheet.startswith("![contact sheet of crowd.0000](data:image/png;base64,")
     import base64
 
     png = base64.b64decode(sheet.split("base64,", 1)[1].rstrip(")"))

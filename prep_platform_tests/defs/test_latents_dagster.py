@@ -23,7 +23,7 @@ def pipeline(tmp_path_factory):
 
 def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
     defs, settings, instance = pipeline
-    result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban")
+    result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban.0000")
     assert result.success
     assert _checks(result) == {"clip_frames_images_check": (True, "ERROR"), "clip_latents_files_check": (True, "ERROR"),
                                "prompt_embeddings_files_check": (True, "ERROR"), "clip_frames_windows_check": (True, "WARN")}
@@ -32,29 +32,31 @@ def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
     # 5 MSR-VTT clips and 1 ingested Panda-70M shard clip are urban in the sample.
     assert frames["clips_ok"] == 6 and frames["clips_failed"] == 0
     assert latents["encoded"] == 6 and latents["failed"] == 0
-    manifest = json.loads((settings.layout().latents_root / "urban" / "latents_manifest.json").read_text())
+    manifest = json.loads(settings.layout().latents_manifest("urban", 0).read_text())
     assert {row["status"] for row in manifest["clips"]} == {"encoded"}
-    record = json.loads(settings.layout().metadata_file.read_text())["train"]
+    from prep_platform.lib.stages.metadata import load_metadata_document
+
+    record = load_metadata_document(settings.layout().metadata_file)["train"]
     urban = next(r for r in record if r["scenario"] == "urban")
     assert (settings.layout().latents_root / "urban" / f"{urban['video_id']}.npz").exists()
 
-    index = [json.loads(line) for line in (settings.layout().latents_root / "urban" / "training_index.jsonl").read_text().splitlines()]
+    index = [json.loads(line) for line in settings.layout().training_index("urban", 0).read_text().splitlines()]
     assert len(index) == 6 and {row["dataset"] for row in index} == {"msr-vtt", "panda-70m"}
     assert all(row["prompt_variants"][0] == row["caption"] for row in index)
 
-    again = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban")
+    again = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="urban.0000")
     assert _metadata(again, "clip_latents")["skipped"] == 6 and _metadata(again, "clip_latents")["encoded"] == 0
 
 
 def test_a_corrupt_cache_fails_the_blocking_check_and_the_run(pipeline):
     defs, settings, instance = pipeline
-    assert defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="nature").success
+    assert defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="nature.0000").success
     victim = sorted((settings.layout().latents_root / "nature").glob("*.npz"))[0]
     header, arrays = load_latent_file(victim)
     write_latent_file(victim, {**arrays, "latent_mean": np.zeros_like(arrays["latent_mean"])}, header)  # header intact
 
     result = defs.resolve_job_def("latents_job").execute_in_process(
-        instance=instance, partition_key="nature", raise_on_error=False
+        instance=instance, partition_key="nature.0000", raise_on_error=False
     )
     assert not result.success
     assert _checks(result)["clip_latents_files_check"] == (False, "ERROR")
@@ -78,7 +80,7 @@ def test_shot_windows_show_in_the_frames_metadata_and_warn_when_too_many_clips_a
     strict = PrepPlatformSettings(data_root=settings.data_root, msr_vtt_source="sample", frame_size="144x96", frames=49,
                                   workers=1, max_no_clean_window_share=0.1)
     defs = build_definitions(strict, VaeResource(preset="tiny"), TextEncoderResource(preset="tiny"))
-    result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="crowd")
+    result = defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="crowd.0000")
     assert result.success  # a WARN never blocks
     verdicts = _checks(result)
     assert verdicts["clip_frames_windows_check"] == (False, "WARN")
@@ -93,40 +95,40 @@ def test_shot_windows_show_in_the_frames_metadata_and_warn_when_too_many_clips_a
     assert _metadata(result, "clip_latents")["encoded"] == frames["windows_taken"]
 
 
-def test_a_two_scenario_backfill_is_one_run_that_builds_the_encoder_once(pipeline):
-    """BackfillPolicy.single_run(): a backfill of transport and crowd (what the UI launches for a range, and the
-    nightly schedule for every scenario) is one run; the VAE is built once for both, and not at all when every
-    cache is current."""
-    from prep_platform.defs.automation.schedules import partition_range_tags
+def test_a_run_of_two_shards_builds_the_encoder_once(pipeline):
+    """BackfillPolicy.multi_run(SHARDS_PER_RUN): a backfill's run of several shards (here transport.0000 and
+    crowd.0000, what the UI launches for a range, and the nightly schedule for every SHARDS_PER_RUN shards) builds the
+    VAE once for them, and not at all when every cache is current."""
+    from prep_platform.defs.partitions import SHARDS_PER_RUN, partition_range_tags
     from prep_platform.lib.models.vae import VaeEncoder
 
     defs, settings, instance = pipeline
     job = defs.resolve_job_def("latents_job")
-    assert all(node.backfill_policy == dg.BackfillPolicy.single_run()
+    assert all(node.backfill_policy == dg.BackfillPolicy.multi_run(SHARDS_PER_RUN)
                for node in defs.resolve_asset_graph().asset_nodes if node.partitions_def is not None
                and node.key.to_user_string() in ("clip_frames", "clip_latents", "prompt_embeddings", "training_index"))
     builds = VaeEncoder.loads
     runs_before = len(instance.get_run_records())
-    result = job.execute_in_process(instance=instance, tags=partition_range_tags("transport", "crowd"))
+    result = job.execute_in_process(instance=instance, tags=partition_range_tags("transport.0000", "crowd.0000"))
     assert result.success
-    assert len(instance.get_run_records()) == runs_before + 1  # one run for both scenarios
+    assert len(instance.get_run_records()) == runs_before + 1  # one run for both shards
     assert VaeEncoder.loads == builds + 1  # one model for both
     materialised = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()}
     for asset in ("clip_frames", "clip_latents", "prompt_embeddings", "training_index"):
-        assert {(asset, "transport"), (asset, "crowd")} <= materialised
+        assert {(asset, "transport.0000"), (asset, "crowd.0000")} <= materialised
     latents = _metadata(result, "clip_latents")
-    assert latents["scenarios"] == "transport, crowd" and set(latents["per_scenario"]) == {"transport", "crowd"}
-    assert latents["encoded"] == sum(s["encoded"] for s in latents["per_scenario"].values()) > 0
+    assert latents["shards"] == "transport.0000, crowd.0000" and set(latents["per_shard"]) == {"transport.0000", "crowd.0000"}
+    assert latents["encoded"] == sum(s["encoded"] for s in latents["per_shard"].values()) > 0
     assert all(_checks(result)[name][0] for name in ("clip_frames_images_check", "clip_latents_files_check",
                                                       "prompt_embeddings_files_check"))
     for scenario in ("transport", "crowd"):
-        assert settings.layout().training_index(scenario).exists()
+        assert settings.layout().training_index(scenario, 0).exists()
 
     # Nothing stale: the same backfill builds no model at all.
-    again = job.execute_in_process(instance=instance, tags=partition_range_tags("transport", "crowd"))
+    again = job.execute_in_process(instance=instance, tags=partition_range_tags("transport.0000", "crowd.0000"))
     assert again.success and VaeEncoder.loads == builds + 1
     unchanged = _metadata(again, "clip_latents")
-    assert unchanged["encoded"] == 0 and not any(s["model_loaded"] for s in unchanged["per_scenario"].values())
+    assert unchanged["encoded"] == 0 and not any(s["model_loaded"] for s in unchanged["per_shard"].values())
 
 
 EXECUTOR_SCRIPT = """
@@ -134,11 +136,12 @@ import json, sys
 import dagster as dg
 from prep_platform.definitions import build_definitions
 from prep_platform_tests.support import recon_jobs
+from prep_platform_tests.support.dagster_results import run_prep
 
 with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
-    assert build_definitions().resolve_job_def("prep_job").execute_in_process(instance=instance).success
+    assert run_prep(build_definitions(), instance).success
     with dg.execute_job(dg.reconstructable(recon_jobs.latents_job), instance=instance,
-                        tags={"dagster/partition": "crowd"}) as result:
+                        tags={"dagster/partition": "crowd.0000"}) as result:
         events = result.all_events
         print(json.dumps({
             "success": result.success,
@@ -167,4 +170,4 @@ def test_latents_job_runs_on_its_multiprocess_executor(tmp_path):
     assert report["success"], done.stderr[-3000:]
     assert {"clip_frames", "clip_latents", "clip_latents_clip_latents_files_check"} <= set(report["steps"])
     assert report["run_pid"] not in report["step_pids"] and len(report["step_pids"]) >= 2  # steps in child processes
-    assert (tmp_path / "data" / "prepared" / "latents" / "crowd" / "latents_manifest.json").exists()
+    assert (tmp_path / "data" / "prepared" / "latents" / "crowd" / "shard-0000" / "latents_manifest.json").exists()

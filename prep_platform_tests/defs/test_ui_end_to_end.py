@@ -113,10 +113,10 @@ def test_graph_checks_jobs_and_schedules_through_graphql(dagster_dev):
     repos = _graphql(port, """{ repositoriesOrError { ... on RepositoryConnection { nodes {
         jobs { name } schedules { name scheduleState { status } } sensors { name } } } } }""")
     repo = repos["repositoriesOrError"]["nodes"][0]
-    assert {"prep_job", "latents_job", "raw_refresh_job"} <= {j["name"] for j in repo["jobs"]}
+    assert {"sources_job", "panda_ingest_job", "metadata_job", "latents_job", "raw_refresh_job"} <= {j["name"] for j in repo["jobs"]}
     schedules = {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
     assert schedules == {"raw_refresh_schedule": "STOPPED", "latents_nightly_schedule": "STOPPED"}
-    assert "prep_automation_sensor" in {s["name"] for s in repo["sensors"]}
+    assert {"prep_automation_sensor", "panda70m_shards_sensor"} <= {s["name"] for s in repo["sensors"]}
 
 
 def _run_to_completion(client, job: str, tags: dict | None = None, timeout: float = 420) -> str:
@@ -133,13 +133,16 @@ def _run_to_completion(client, job: str, tags: dict | None = None, timeout: floa
     return run_id
 
 
-def test_materialise_a_scenario_partition_through_graphql_and_read_its_checks(dagster_dev):
+def test_materialise_a_shard_partition_through_graphql_and_read_its_checks(dagster_dev):
     from dagster_graphql import DagsterGraphQLClient
 
     port = dagster_dev["port"]
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-    _run_to_completion(client, "prep_job")
-    _run_to_completion(client, "latents_job", {"dagster/partition": "urban"})
+    _run_to_completion(client, "sources_job")
+    _run_to_completion(client, "panda_ingest_job", {"dagster/asset_partition_range_start": "00000",
+                                                    "dagster/asset_partition_range_end": "00001.tar"})
+    _run_to_completion(client, "metadata_job")
+    _run_to_completion(client, "latents_job", {"dagster/partition": "urban.0000"})
 
     data = _graphql(port, """{ assetNodes(assetKeys: [{path: ["clip_latents"]}, {path: ["clip_frames"]}]) {
         assetKey { path }
@@ -149,7 +152,7 @@ def test_materialise_a_scenario_partition_through_graphql_and_read_its_checks(da
     assert statuses == {"clip_latents_files_check": "SUCCEEDED", "clip_frames_images_check": "SUCCEEDED",
                         "clip_frames_windows_check": "SUCCEEDED"}
     latents = dagster_dev["data"] / "prepared" / "latents" / "urban"
-    assert len(list(latents.glob("*.npz"))) == 6 and (latents / "training_index.jsonl").exists()
+    assert len(list(latents.glob("*.npz"))) == 6 and (latents / "shard-0000" / "training_index.jsonl").exists()
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
@@ -176,7 +179,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 @pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
                     reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
 def test_contact_sheet_renders_as_an_image_in_the_browser(dagster_dev):
-    # clip_frames[urban] was materialised by the GraphQL test above. Its contact sheet is Markdown metadata with
+    # clip_frames[urban.0000] was materialised by the GraphQL test above. Its contact sheet is Markdown metadata with
     # the PNG inline: the UI lists it as "[Show Markdown]", and one click renders the image (a path would stay text).
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -190,10 +193,10 @@ def test_contact_sheet_renders_as_an_image_in_the_browser(dagster_dev):
     options.binary_location = CHROMIUM
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
-        browser.get(f"http://127.0.0.1:{dagster_dev['port']}/assets/clip_frames?view=events&partition=urban")
+        browser.get(f"http://127.0.0.1:{dagster_dev['port']}/assets/clip_frames?view=events&partition=urban.0000")
         wait = WebDriverWait(browser, 60)
         wait.until(expected_conditions.element_to_be_clickable((By.XPATH, "//a[normalize-space(text())='[Show Markdown]']"))).click()
-        image = wait.until(expected_conditions.visibility_of_element_located((By.XPATH, "//img[@alt='contact sheet of urban']")))
+        image = wait.until(expected_conditions.visibility_of_element_located((By.XPATH, "//img[@alt='contact sheet of urban.0000']")))
         assert image.get_attribute("src").startswith("data:image/png;base64,")
         assert image.size["width"] >= 100 and image.size["height"] >= 50  # decoded and laid out, not a broken image
         assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) > 0

@@ -22,15 +22,17 @@ def test_every_path_of_a_clip_follows_the_documented_tree(tmp_path):
     assert layout.msr_vtt.clip("video7") == tmp_path / "raw/msr-vtt/train-video/video7.mp4"
     assert layout.msr_vtt.manifest == tmp_path / "raw/msr-vtt/manifest.csv"
     assert layout.vatex.video("abc_000001_000011") == tmp_path / "raw/vatex/videos/abc_000001_000011.mp4"
-    assert layout.panda.shards_manifest == tmp_path / "raw/panda70m/shards_manifest.csv"
-    assert layout.metadata_file == tmp_path / "metadata/scenario_metadata.json"
+    assert layout.panda.ingested_manifest("00001.tar") == tmp_path / "raw/panda70m/ingested/00001.tar.csv"
+    assert layout.panda.ingest_report("00000") == tmp_path / "raw/panda70m/ingested/00000.report.json"
+    assert layout.metadata_file == tmp_path / "metadata/scenario_metadata.parquet"
+    assert layout.metadata_view == tmp_path / "metadata/scenario_metadata.json"
     assert layout.metadata_report == tmp_path / "metadata/scenario_metadata.report.json"
     assert layout.image("urban", "video7") == tmp_path / f"prepared/images/urban/{config.tag}/video7.png"
     assert layout.latent("urban", "video7") == tmp_path / "prepared/latents/urban/video7.npz"
     assert layout.latent("urban", "video7", "hflip") == tmp_path / "prepared/latents/urban/video7.hflip.npz"
-    assert layout.frames_manifest("urban") == tmp_path / "prepared/frames/urban/frames_manifest.json"
-    assert layout.latents_manifest("urban") == tmp_path / "prepared/latents/urban/latents_manifest.json"
-    assert layout.training_index("urban") == tmp_path / "prepared/latents/urban/training_index.jsonl"
+    assert layout.frames_manifest("urban", 0) == tmp_path / "prepared/frames/urban/shard-0000/frames_manifest.json"
+    assert layout.latents_manifest("urban", 0) == tmp_path / "prepared/latents/urban/shard-0000/latents_manifest.json"
+    assert layout.training_index("urban", 0) == tmp_path / "prepared/latents/urban/shard-0000/training_index.jsonl"
     assert layout.eval.prompts == tmp_path / "eval/vatex/vatex_eval_prompts.json"
     assert layout.export_root("cogvideox-factory") == tmp_path / "exports/cogvideox-factory"
     # Another frame configuration, another image folder; latents are told apart by their headers.
@@ -52,7 +54,7 @@ def test_relocation_moves_only_what_is_named(tmp_path):
 def test_hostile_ids_and_scenarios_are_refused(tmp_path, video_id):
     layout = DataLayout(tmp_path)
     for place in (lambda: layout.image("urban", video_id), lambda: layout.latent("urban", video_id),
-                  lambda: layout.latent(video_id, "ok"), lambda: layout.frames_manifest(video_id),
+                  lambda: layout.latent(video_id, "ok"), lambda: layout.frames_manifest(video_id, 0),
                   lambda: layout.msr_vtt.clip(video_id)):
         with pytest.raises(UnsafeIdError):
             place()
@@ -77,7 +79,7 @@ def test_helpers_name_companion_files():
 # The file and folder names of the data layout. Outside layout.py (and the sample generators, which build the
 # Hub repos' own layouts), none of them may appear as a string: nothing else builds a data path by hand.
 LAYOUT_NAMES = ("manifest.csv", "frames_manifest.json", "latents_manifest.json", "training_index.jsonl",
-                "scenario_metadata.json", "download_report.json", "vatex_manifest.json", "shards_manifest.csv",
+                "scenario_metadata.parquet", "download_report.json", "vatex_manifest.json", "ingested",
                 "panda70m_subset.csv", "vatex_eval_prompts.json", "contact_sheet.png", "train-video", "prepared")
 
 

@@ -1,4 +1,4 @@
-"""Runs prep_job then latents_job[<partition>] through whatever executor the profile gives, on the instance in
+"""Runs sources_job, panda_ingest_job (the sample's download shards), metadata_job, then latents_job[<partition>] through whatever executor the profile gives, on the instance in
 DAGSTER_HOME, and prints one JSON line: per step, the Celery worker that ran it (from the run's own events)."""
 
 import json
@@ -20,10 +20,15 @@ def worker_of_steps(result) -> dict[str, str]:
     return workers
 
 
+# The embedded sample's Panda-70M download shards (a folder and a webdataset tar), registered by sources_job.
+PANDA_SAMPLE_SHARDS = {"dagster/asset_partition_range_start": "00000", "dagster/asset_partition_range_end": "00001.tar"}
+
+
 def main(partition: str, in_process: bool) -> None:
     report = {"runs": []}
     with dg.DagsterInstance.get() as instance:
-        for factory, tags in ((recon_jobs.prep_job, {}), (recon_jobs.latents_job, {"dagster/partition": partition})):
+        for factory, tags in ((recon_jobs.sources_job, {}), (recon_jobs.panda_ingest_job, PANDA_SAMPLE_SHARDS),
+                              (recon_jobs.metadata_job, {}), (recon_jobs.latents_job, {"dagster/partition": partition})):
             started = time.perf_counter()
             if in_process:  # one process, no executor: the baseline the Celery path is compared with
                 result = factory().execute_in_process(instance=instance, tags=tags)

@@ -22,7 +22,9 @@ def prepare_sample_root(root: Path, *, scenarios=SCENARIOS, frame_size: str = "1
     pipeline.build_metadata(settings, layout)
     vae = VaeEncoder(VaeSettings(preset="tiny"))
     text = TextEncoder(TextEncoderSettings(preset="tiny", batch_size=4))
+    shards = pipeline.work_shards(settings, layout)
     for scenario in scenarios:
-        pipeline.prepare_scenario(settings, layout, scenario, encoder=vae)
-        pipeline.encode_prompts(settings, layout, scenario, text)
+        for shard in shards[scenario]:
+            pipeline.prepare_scenario(settings, layout, scenario, shard, encoder=vae)
+            pipeline.encode_prompts(settings, layout, scenario, shard, text)
     return settings

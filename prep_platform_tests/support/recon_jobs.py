@@ -7,5 +7,13 @@ def latents_job():
     return build_definitions().resolve_job_def("latents_job")
 
 
-def prep_job():
-    return build_definitions().resolve_job_def("prep_job")
+def sources_job():
+    return build_definitions().resolve_job_def("sources_job")
+
+
+def panda_ingest_job():
+    return build_definitions().resolve_job_def("panda_ingest_job")
+
+
+def metadata_job():
+    return build_definitions().resolve_job_def("metadata_job")

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from prep_platform.defs.automation.jobs import exports_job, latents_job, prep_job
+from prep_platform.defs.automation.jobs import exports_job, latents_job, metadata_job, panda_ingest_job, sources_job
 from prep_platform.defs.automation.schedules import (
     latents_nightly_schedule,
     prep_automation_sensor,
@@ -11,7 +11,7 @@ from prep_platform.defs.automation.schedules import (
 )
 
 defs = dg.Definitions(
-    jobs=[prep_job, latents_job, exports_job, raw_refresh_job],
+    jobs=[sources_job, panda_ingest_job, metadata_job, latents_job, exports_job, raw_refresh_job],
     schedules=[raw_refresh_schedule, latents_nightly_schedule],
     sensors=[prep_automation_sensor],
 )

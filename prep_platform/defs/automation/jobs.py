@@ -1,6 +1,7 @@
-"""Jobs. `prep_job`: downloads and metadata. `latents_job`: one scenario's frames, latents, training index and
-prompt embeddings, on an executor that runs at most one GPU step at a time. `exports_job`: one trainer format's
-export."""
+"""Jobs, in the order the main job runs them: `sources_job` (downloads), `panda_ingest_job` (Panda-70M download
+shards), `metadata_job` (scenario metadata and evaluation prompts), `latents_job` (frames, latents, training index
+and prompt embeddings of one or more shards of work, partitions `<scenario>.<nnnn>`, on an executor that runs at most
+one GPU step at a time), `exports_job` (one trainer format's export)."""
 
 import os
 
@@ -69,12 +70,31 @@ def celery_step_executor() -> dg.ExecutorDefinition:
     )
 
 
-prep_job = dg.define_asset_job(
-    "prep_job",
+# The raw group without panda70m_shards: that one is partitioned by download shard (a job's assets share one
+# partitioning), and runs in panda_ingest_job.
+SOURCES = dg.AssetSelection.groups("raw") - dg.AssetSelection.assets("panda70m_shards")
+
+sources_job = dg.define_asset_job(
+    "sources_job",
     executor_def=step_executor(None),
-    selection=dg.AssetSelection.groups("raw", "metadata", "eval"),
-    description="Downloads (MSR-VTT, VATEX, Panda-70M instructions, subset and shards), scenario metadata, VATEX "
-    "evaluation prompts, and their checks.",
+    selection=SOURCES,
+    description="Downloads: MSR-VTT, VATEX, the Panda-70M instructions (its download shards become ingest "
+    "partitions) and subset, and their checks.",
+)
+
+panda_ingest_job = dg.define_asset_job(
+    "panda_ingest_job",
+    executor_def=step_executor(None),
+    selection=dg.AssetSelection.assets("panda70m_shards"),
+    description="Ingest of Panda-70M download shards (one partition per shard folder or tar): probe each clip, "
+    "read its caption; unchanged shards are skipped. panda70m_shards_sensor launches it as shards arrive.",
+)
+
+metadata_job = dg.define_asset_job(
+    "metadata_job",
+    executor_def=step_executor(None),
+    selection=dg.AssetSelection.groups("metadata", "eval"),
+    description="Scenario metadata (which registers the shards of work), VATEX evaluation prompts, and their checks.",
 )
 
 # Frame work runs in its own step without the gpu tag, so it never holds the GPU slot; forkserver, never fork
@@ -92,7 +112,7 @@ latents_job = dg.define_asset_job(
     "latents_job",
     selection=dg.AssetSelection.groups("frames", "latents", "prompts"),
     executor_def=step_executor(gpu_executor),
-    description="Frames, VAE latents, the training index and prompt embeddings for one scenario partition; GPU "
+    description="Frames, VAE latents, the training index and prompt embeddings for one or more shard partitions (scenario.nnnn, e.g. urban.0003); GPU "
     "steps one at a time.",
 )
 

@@ -3,12 +3,12 @@ or with `dagster schedule start <name>` / `dagster sensor start prep_automation_
 
 import dagster as dg
 
-from prep_platform.defs.automation.jobs import latents_job, step_executor
-from prep_platform.defs.partitions import scenario_partitions
+from prep_platform.defs.automation.jobs import SOURCES, latents_job, step_executor
+from prep_platform.defs.partitions import partition_range_tags, shard_partitions, shard_run_ranges
 
 raw_refresh_job = dg.define_asset_job(
     "raw_refresh_job",
-    selection=dg.AssetSelection.groups("raw"),
+    selection=SOURCES,
     executor_def=step_executor(None),
     description="Re-check the raw downloads (MSR-VTT, VATEX, Panda-70M): unchanged files are not downloaded again.",
 )
@@ -26,18 +26,18 @@ raw_refresh_schedule = dg.ScheduleDefinition(
     job=latents_job,
     cron_schedule="0 2 * * *",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Nightly: one run over every scenario partition (the VAE loads and compiles once, and not at all when "
-    "every cache is current); only new or stale clips are encoded.",
+    description="Nightly: every shard of every scenario, in runs of PREP_PLATFORM_SHARDS_PER_RUN shards (as a "
+    "backfill launches them: the runs go to every GPU worker at once, and in each the VAE loads and compiles once, "
+    "not at all when every cache is current); only new or stale clips are decoded and encoded.",
 )
 def latents_nightly_schedule(context: dg.ScheduleEvaluationContext):
     day = context.scheduled_execution_time.strftime("%Y-%m-%d") if context.scheduled_execution_time else "manual"
-    scenarios = scenario_partitions.get_partition_keys()
-    yield dg.RunRequest(run_key=day, tags=partition_range_tags(scenarios[0], scenarios[-1]))
-
-
-def partition_range_tags(first: str, last: str) -> dict[str, str]:
-    """The tags of one run over the partitions first..last (what a single-run backfill launches)."""
-    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    keys = context.instance.get_dynamic_partitions(shard_partitions.name)
+    if not keys:
+        yield dg.SkipReason("no shards yet: materialise scenario_metadata first")
+        return
+    for first, last in shard_run_ranges(keys):
+        yield dg.RunRequest(run_key=f"{day}:{first}", tags=partition_range_tags(first, last))
 
 # Declarative automation: a refreshed raw asset (new data version) or a changed scenarios YAML (new code version)
 # marks downstream assets stale; they update once their upstream blocking checks pass.

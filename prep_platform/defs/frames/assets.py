@@ -1,4 +1,4 @@
-"""Frame stage per scenario: resample by time, cover-crop, F-frame window, conditioning image per clip."""
+"""Frame stage per shard of a scenario: resample by time, cover-crop, F-frame window, conditioning image per clip."""
 
 import base64
 from pathlib import Path
@@ -8,11 +8,12 @@ import dagster as dg
 
 from prep_platform.defs.markdown import bullets
 from prep_platform.defs.metadata.assets import scenario_metadata
-from prep_platform.defs.partitions import per_scenario, scenario_asset
+from prep_platform.defs.partitions import per_shard, shard_asset
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.lib import pipeline
+from prep_platform.lib.shards import shard_key
 from prep_platform.lib.statuses import OK, failure_count
 
 
@@ -28,36 +29,38 @@ def embedded_image(path: Path, title: str, max_width: int = 480) -> dg.MetadataV
     return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(encoded.tobytes()).decode()})")
 
 
-@scenario_asset(
+@shard_asset(
     op_tags=CPU_STEP_TAGS,
     group_name="frames",
     deps=[scenario_metadata],
     kinds={"python", "opencv"},
-    description="Per clip of the scenario: decode once, find its shots (PySceneDetect's content/adaptive rules), "
+    description="Per clip of the shard (clips whose source, frame configuration, shot settings and images are unchanged "
+    "are taken from the last run without decoding): decode once, find its shots (PySceneDetect's content/adaptive rules), "
     "resample by time to the target fps, scale to cover + center crop, up to windows_per_clip F-frame windows (8N+1) "
-    "each inside one shot, a conditioning image per window (PNG under prepared/images/<scenario>/<frame config tag>/), "
+    "each inside one shot, a conditioning image per window (PNG under prepared/images/SCENARIO/FRAME_TAG/, e.g. prepared/images/urban/720x480_49f_8fps_1a2b3c4d5e6f7a8b/), "
     "and a record with source fps, decoded frame count, shots, window times and status.",
 )
 def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
     prep, layout = settings.core(), settings.layout()
     config = layout.frame_config
     context.log.info(f"{config.frames} frames at {config.fps:g} fps, {config.width}x{config.height}")
-    return per_scenario(context, lambda scenario: _frames(context, prep, layout, scenario))
+    return per_shard(context, lambda scenario, shard: _frames(context, prep, layout, scenario, shard))
 
 
-def _frames(context: dg.AssetExecutionContext, prep, layout, scenario: str) -> dict:
+def _frames(context: dg.AssetExecutionContext, prep, layout, scenario: str, shard: int) -> dict:
     config = layout.frame_config
-    result = pipeline.prepare_frames(prep, layout, scenario, progress=clip_progress_logger(context, "frames"))
+    result = pipeline.prepare_frames(prep, layout, scenario, shard, progress=clip_progress_logger(context, "frames"))
     counts = result.counts
     ok = result.samples
     failed = [clip for clip in result.clips if clip["status"] != OK]
     windows = result.summary()
-    sheet = layout.contact_sheet(scenario)
+    sheet = layout.contact_sheet(scenario, shard)
     return {
         "dagster/row_count": len(ok),
-        "manifest": dg.MetadataValue.path(str(layout.frames_manifest(scenario))),
+        "manifest": dg.MetadataValue.path(str(layout.frames_manifest(scenario, shard))),
         "clips_ok": windows["clips_with_windows"],
         "clips_failed": failure_count(counts),
+        "clips_reused": result.clips_reused,
         "status_counts": dg.MetadataValue.json(counts),
         "failed_clips": bullets(f"{c['video_id']}: {c['status']}: {c.get('reason', '')}" for c in failed),
         "windows_taken": windows["windows_taken"],
@@ -69,7 +72,7 @@ def _frames(context: dg.AssetExecutionContext, prep, layout, scenario: str) -> d
         "window_policy": f"{result.shot_settings.window_policy}, up to {result.shot_settings.windows_per_clip} per clip, "
                          f"unclean: {result.shot_settings.unclean_window}",
         "frame_config_fingerprint": config.fingerprint(),
-        "contact_sheet": embedded_image(sheet, f"contact sheet of {scenario}"),
+        "contact_sheet": embedded_image(sheet, f"contact sheet of {shard_key(scenario, shard)}"),
         "contact_sheet_path": dg.MetadataValue.path(str(sheet) if ok else "none"),
         "images_bytes": sum(Path(c["image_path"]).stat().st_size for c in ok),
         "cpu_s_per_clip": result.cpu_s_per_clip(),

@@ -5,27 +5,27 @@ import dagster as dg
 
 from prep_platform.defs.frames.assets import clip_frames
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import per_scenario_check, scenario_asset_check
+from prep_platform.defs.partitions import per_shard_check, shard_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.stages.frames import clip_statuses, read_frames_manifest, window_summary
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW, OK, failed_share, failure_count, status_counts
 
 
-@scenario_asset_check(
+@shard_asset_check(
     asset=clip_frames,
     blocking=True,
     description="Every ok sample (window) has its conditioning PNG at the configured size, and at most "
-    "the configured share (settings.max_failed_share, default 20%) of the scenario's clips failed (clips dropped for "
+    "the configured share (settings.max_failed_share, default 20%) of the shard's clips failed (clips dropped for "
     "no_clean_window are not failures: clip_frames_windows_check watches them).",
 )
 def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    return per_scenario_check(context, lambda scenario: _images_check(settings, scenario))
+    return per_shard_check(context, lambda scenario, shard: _images_check(settings, scenario, shard))
 
 
-def _images_check(settings: PrepPlatformSettings, scenario: str) -> dg.AssetCheckResult:
+def _images_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
     layout = settings.layout()
-    manifest = read_frames_manifest(layout.frames_manifest(scenario))
+    manifest = read_frames_manifest(layout.frames_manifest(scenario, shard))
     if manifest is None:
         return dg.AssetCheckResult(passed=False, metadata={"problem": "frames manifest missing"})
     config = layout.frame_config
@@ -49,18 +49,18 @@ def _images_check(settings: PrepPlatformSettings, scenario: str) -> dg.AssetChec
     )
 
 
-@scenario_asset_check(
+@shard_asset_check(
     asset=clip_frames,
     description="Shot-aware windows: WARN when more than settings.max_no_clean_window_share (default 30%) of the "
-    "scenario's clips were dropped because no shot holds a window (no_clean_window), with the shot lengths of the "
+    "shard's clips were dropped because no shot holds a window (no_clean_window), with the shot lengths of the "
     "first of them; counts of clips by number of shots and windows taken.",
 )
 def clip_frames_windows_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    return per_scenario_check(context, lambda scenario: _windows_check(settings, scenario))
+    return per_shard_check(context, lambda scenario, shard: _windows_check(settings, scenario, shard))
 
 
-def _windows_check(settings: PrepPlatformSettings, scenario: str) -> dg.AssetCheckResult:
-    manifest = read_frames_manifest(settings.layout().frames_manifest(scenario))
+def _windows_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
+    manifest = read_frames_manifest(settings.layout().frames_manifest(scenario, shard))
     if manifest is None:
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
                                    metadata={"problem": "frames manifest missing"})

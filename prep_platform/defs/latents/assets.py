@@ -1,4 +1,4 @@
-"""Latent stage per scenario: the VAE encodes each ok clip's window into a self-describing cache file."""
+"""Latent stage per shard of a scenario: the VAE encodes each ok clip's window into a self-describing cache file."""
 
 from pathlib import Path
 
@@ -6,16 +6,17 @@ import dagster as dg
 
 from prep_platform.defs.frames.assets import clip_frames
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import gpu_scenario_asset, per_scenario
+from prep_platform.defs.partitions import gpu_shard_asset, per_shard
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource, run_config_class, run_settings
 from prep_platform.lib import pipeline
+from prep_platform.lib.models.vae import VaeEncoder
 from prep_platform.lib.statuses import CACHED_STATUSES
 
 ClipLatentsConfig = run_config_class("ClipLatentsConfig", "augment", "prefetch")
 
 
-@gpu_scenario_asset(
+@gpu_shard_asset(
     group_name="latents",
     deps=[clip_frames],
     description="CogVideoX VAE latents per clip: latent distribution (mean, logvar) and clean first-frame image "
@@ -27,21 +28,24 @@ def clip_latents(
 ) -> dg.MaterializeResult:
     prep = run_settings(settings, config)
     layout = prep.layout()
-    # One encoder for every scenario of the run: its weights load (and compile) once, and only if a cache is stale.
+    # One encoder for every shard of the run: its weights load (and compile) once, and only if a cache is stale.
     encoder = vae.load()
     context.log.info(f"VAE {encoder.model_id} on {encoder.device} ({encoder.dtype}); loaded only if something must be encoded")
-    return per_scenario(context, lambda scenario: _latents(context, prep, layout, encoder, scenario))
+    loads_before = VaeEncoder.loads
+    result = per_shard(context, lambda scenario, shard: _latents(context, prep, layout, encoder, scenario, shard))
+    # Models built by this step for all of its shards: 1 when anything was stale, 0 when every cache was current.
+    return dg.MaterializeResult(metadata={**result.metadata, "model_loads": VaeEncoder.loads - loads_before})
 
 
-def _latents(context: dg.AssetExecutionContext, prep, layout, encoder, scenario: str) -> dict:
+def _latents(context: dg.AssetExecutionContext, prep, layout, encoder, scenario: str, shard: int) -> dict:
     try:
-        result = pipeline.encode_latents(prep, layout, scenario, encoder, progress=clip_progress_logger(context, "latents"))
+        result = pipeline.encode_latents(prep, layout, scenario, shard, encoder, progress=clip_progress_logger(context, "latents"))
     except pipeline.MissingInputError as exc:
         raise dg.Failure(str(exc)) from None
     counts = result.counts
     return {
         "dagster/row_count": len(result.clips),
-        "manifest": dg.MetadataValue.path(str(layout.latents_manifest(scenario))),
+        "manifest": dg.MetadataValue.path(str(layout.latents_manifest(scenario, shard))),
         "encoded": counts.get("encoded", 0),
         "skipped": counts.get("skipped", 0),
         "moved": counts.get("moved", 0),

@@ -4,7 +4,7 @@ import dagster as dg
 
 from prep_platform.defs.latents.assets import clip_latents
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import per_scenario_check, scenario_asset_check
+from prep_platform.defs.partitions import per_shard_check, shard_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.files.latent_file import expected_latent_shape, latent_file_problems
@@ -13,20 +13,20 @@ from prep_platform.lib.stages.latents import cached_variants, read_latents_manif
 from prep_platform.lib.statuses import OK
 
 
-@scenario_asset_check(
+@shard_asset_check(
     asset=clip_latents,
     blocking=True,
-    description="Every ok sample (window) of the scenario has a readable cache whose shapes, dtype and header match the config, "
+    description="Every ok sample (window) of the shard has a readable cache whose shapes, dtype and header match the config, "
     "values finite and within bounds (no all-zero or garbage latents); at most settings.max_failed_share failed.",
 )
 def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    return per_scenario_check(context, lambda scenario: _files_check(settings, scenario))
+    return per_shard_check(context, lambda scenario, shard: _files_check(settings, scenario, shard))
 
 
-def _files_check(settings: PrepPlatformSettings, scenario: str) -> dg.AssetCheckResult:
+def _files_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
     layout = settings.layout()
-    frames = read_frames_manifest(layout.frames_manifest(scenario))
-    latents = read_latents_manifest(layout.latents_manifest(scenario))
+    frames = read_frames_manifest(layout.frames_manifest(scenario, shard))
+    latents = read_latents_manifest(layout.latents_manifest(scenario, shard))
     if frames is None or latents is None:
         return dg.AssetCheckResult(passed=False, metadata={"problem": "frames or latents manifest missing"})
     config = layout.frame_config

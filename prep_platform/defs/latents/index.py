@@ -1,15 +1,15 @@
-"""The trainer's index per scenario: only clips whose latent caches passed the blocking check get in."""
+"""The trainer's index per shard of a scenario (exports read every shard): only clips whose latent caches passed the blocking check get in."""
 
 import dagster as dg
 
 from prep_platform.defs.latents.assets import clip_latents
-from prep_platform.defs.partitions import scenario_asset, per_scenario
+from prep_platform.defs.partitions import per_shard, shard_asset
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.lib import pipeline
 
 
-@scenario_asset(
+@shard_asset(
     op_tags=CPU_STEP_TAGS,
     group_name="latents",
     deps=[clip_latents],
@@ -20,9 +20,9 @@ from prep_platform.lib import pipeline
 def training_index(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
     layout = settings.layout()
 
-    def write(scenario: str) -> dict:
-        index = pipeline.write_index(settings.core(), layout, scenario)
-        return {"dagster/row_count": len(index.rows), "path": dg.MetadataValue.path(str(layout.training_index(scenario))),
+    def write(scenario: str, shard: int) -> dict:
+        index = pipeline.write_index(settings.core(), layout, scenario, shard)
+        return {"dagster/row_count": len(index.rows), "path": dg.MetadataValue.path(str(layout.training_index(scenario, shard))),
                 **index.counts}
 
-    return per_scenario(context, write)
+    return per_shard(context, write)

@@ -5,32 +5,37 @@ import dagster as dg
 
 from prep_platform import __version__
 from prep_platform.defs.automation.conditions import downstream_automation
-from prep_platform.defs.partitions import SCENARIOS
+from prep_platform.defs.partitions import SCENARIOS, register_shards
 from prep_platform.defs.raw.assets import msr_vtt_raw
 from prep_platform.defs.raw.panda70m import panda70m_shards
 from prep_platform.defs.resources import PrepPlatformSettings, run_config_class, run_settings
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.defs.versioning import file_data_version
 from prep_platform.lib import pipeline
+from prep_platform.lib.files.metadata_store import JSON_COLUMNS
+from prep_platform.lib.files.metadata_store import SCHEMA as STORE_SCHEMA
+from prep_platform.lib.stages.metadata import MetadataRecord
 
-RECORD_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("video_id", "string"),
-        dg.TableColumn("split", "string"),
-        dg.TableColumn("scenario", "string"),
-        dg.TableColumn("video_path", "string"),
-        dg.TableColumn("image_path", "string"),
-        dg.TableColumn("latent_path", "string"),
-        dg.TableColumn("caption", "string"),
-        dg.TableColumn("prompt_variants", "list[string]"),
-        dg.TableColumn("source", "object", description="dataset, fps, width, height, duration_s, frame_count"),
-        dg.TableColumn("label", "object", description="labeller, votes per scenario, margin, confidence, deciding captions"),
-    ]
-)
+def record_table_schema() -> dg.TableSchema:
+    """The store's columns (files.metadata_store.SCHEMA, typed from stages.metadata.MetadataRecord) as Dagster shows
+    them: one definition for the Parquet file and the UI."""
+    def kind(field) -> str:
+        if field.name in JSON_COLUMNS:
+            return "json"
+        return {"string": "string", "int32": "int", "list<item: string>": "list[string]"}.get(str(field.type), str(field.type))
+
+    return dg.TableSchema(columns=[
+        dg.TableColumn(field.name, kind(field), description=MetadataRecord.model_fields[field.name].description or "",
+                       constraints=dg.TableColumnConstraints(nullable=field.nullable))
+        for field in STORE_SCHEMA
+    ])
+
+
+RECORD_SCHEMA = record_table_schema()
 
 
 ScenarioMetadataConfig = run_config_class(
-    "ScenarioMetadataConfig", "scenarios_file", "metadata_limit", "validation_ratio", "split_seed",
+    "ScenarioMetadataConfig", "scenarios_file", "metadata_limit", "validation_ratio", "split_seed", "shard_size",
 )
 
 
@@ -53,6 +58,9 @@ def scenario_metadata(
     layout = prep.layout()
     result = pipeline.build_metadata(prep, layout)
     output = layout.metadata_file
+    shard_keys = pipeline.shard_keys(prep, layout)
+    added = register_shards(context.instance, shard_keys)
+    context.log.info(f"{len(shard_keys)} shards of work ({len(added)} new: {', '.join(added[:10]) or 'none'})")
     counts = result.counts
     context.log.info(f"{counts['labelled']} clips labelled, {counts['excluded']} kept out: {counts['excluded_by_reason']}")
     per_scenario = counts["per_scenario"]
@@ -66,6 +74,7 @@ def scenario_metadata(
             "dagster/row_count": counts["train"] + counts["validation"],
             "dagster/column_schema": RECORD_SCHEMA,
             "path": dg.MetadataValue.path(str(output)),
+            "view": dg.MetadataValue.path(str(layout.metadata_view)),
             "report": dg.MetadataValue.path(str(layout.metadata_report)),
             "train": counts["train"],
             "validation": counts["validation"],
@@ -73,6 +82,8 @@ def scenario_metadata(
             "excluded_by_reason": dg.MetadataValue.json(counts["excluded_by_reason"]),
             "clips_per_dataset": dg.MetadataValue.json(counts["per_dataset"]),
             "per_scenario": dg.MetadataValue.md(table),
+            "shards": len(shard_keys),
+            "shards_per_scenario": dg.MetadataValue.json(result.counts["shards_per_scenario"]),
             "scenarios_fingerprint": result.report["inputs"]["scenarios_fingerprint"],
             **labelling_metadata(result.report["labelling"]),
             "duration_s": result.report["duration_s"],

@@ -1,36 +1,36 @@
-"""Prompt embeddings per scenario: the T5 text encoder on the GPU executor, once per distinct prompt."""
+"""Prompt embeddings per shard of a scenario: the T5 text encoder on the GPU executor, once per distinct prompt."""
 
 import dagster as dg
 
 from prep_platform.defs.metadata.assets import scenario_metadata
-from prep_platform.defs.partitions import gpu_scenario_asset, per_scenario
+from prep_platform.defs.partitions import gpu_shard_asset, per_shard
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource
 from prep_platform.lib import pipeline
 
 
-@gpu_scenario_asset(
+@gpu_shard_asset(
     group_name="prompts",
     deps=[scenario_metadata],
     description="T5 prompt embeddings (the model's own text encoder and tokenizer, max length 226, padded, "
-    "truncated) for every prompt variant of the scenario's clips, caption first: one file per distinct prompt, "
+    "truncated) for every prompt variant of the shard's clips, caption first: one file per distinct prompt, "
     "keyed by its sha256. Only new or changed prompts are encoded.",
 )
 def prompt_embeddings(context: dg.AssetExecutionContext, settings: PrepPlatformSettings,
                       text_encoder: TextEncoderResource) -> dg.MaterializeResult:
     layout = settings.layout()
-    encoder = text_encoder.load()  # once for every scenario of the run
+    encoder = text_encoder.load()  # once for every shard of the run
     context.log.info(f"text encoder {encoder.model_id} on {encoder.device} ({encoder.dtype}), tag {encoder.tag()}")
-    return per_scenario(context, lambda scenario: _prompts(context, settings, layout, encoder, scenario))
+    return per_shard(context, lambda scenario, shard: _prompts(context, settings, layout, encoder, scenario, shard))
 
 
-def _prompts(context: dg.AssetExecutionContext, settings: PrepPlatformSettings, layout, encoder, scenario: str) -> dict:
-    result = pipeline.encode_prompts(settings.core(), layout, scenario, encoder,
+def _prompts(context: dg.AssetExecutionContext, settings: PrepPlatformSettings, layout, encoder, scenario: str, shard: int) -> dict:
+    result = pipeline.encode_prompts(settings.core(), layout, scenario, shard, encoder,
                                      progress=clip_progress_logger(context, "prompts"))
     counts = result.counts
     return {
         "dagster/row_count": len(result.rows),
-        "manifest": dg.MetadataValue.path(str(layout.prompt_embeds_manifest(scenario))),
+        "manifest": dg.MetadataValue.path(str(layout.prompt_embeds_manifest(scenario, shard))),
         "distinct_prompts": len(result.prompts),
         "encoded": counts.get("encoded", 0),
         "skipped": counts.get("skipped", 0),

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import per_scenario_check, scenario_asset_check
+from prep_platform.defs.partitions import per_shard_check, shard_asset_check
 from prep_platform.defs.prompts.assets import prompt_embeddings
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib import pipeline
@@ -11,22 +11,22 @@ from prep_platform.lib.files.prompt_embedding_file import load_prompt_embedding,
 from prep_platform.lib.stages.prompt_embeddings import prompts_of, read_prompt_manifest
 
 
-@scenario_asset_check(
+@shard_asset_check(
     asset=prompt_embeddings,
     blocking=True,
-    description="Every prompt variant of every clip of the scenario has a readable embedding of its own prompt "
+    description="Every prompt variant of every clip of the shard has a readable embedding of its own prompt "
     "([max_length, hidden], the header's prompt sha256), made by one encoder.",
 )
 def prompt_embeddings_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    return per_scenario_check(context, lambda scenario: _files_check(settings, scenario))
+    return per_shard_check(context, lambda scenario, shard: _files_check(settings, scenario, shard))
 
 
-def _files_check(settings: PrepPlatformSettings, scenario: str) -> dg.AssetCheckResult:
+def _files_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
     layout = settings.layout()
-    manifest = read_prompt_manifest(layout.prompt_embeds_manifest(scenario))
+    manifest = read_prompt_manifest(layout.prompt_embeds_manifest(scenario, shard))
     if manifest is None:
         return dg.AssetCheckResult(passed=False, metadata={"problem": "prompt manifest missing"})
-    expected = prompts_of(pipeline.scenario_records(settings.core(), layout, scenario))
+    expected = prompts_of(pipeline.scenario_records(settings.core(), layout, scenario, shard))
     rows = {(row["video_id"], row["variant"]): row for row in manifest["prompts"]}
     problems, checked = [], set()
     for want in expected:

@@ -1,5 +1,8 @@
 """Panda-70M: manual-access instructions, a balanced subset from a user's CSV, and ingest of downloaded shards."""
 
+import json
+import warnings
+
 import dagster as dg
 
 from prep_platform.defs.markdown import bullets
@@ -7,9 +10,22 @@ from prep_platform.defs.resources import PrepPlatformSettings, run_config_class,
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.defs.versioning import file_data_version
 from prep_platform.lib import pipeline
-from prep_platform.lib.sources.panda70m import NO_CSV_PRESENT, find_csvs
+from prep_platform.lib.sources.panda70m import NO_CSV_PRESENT, download_shards, find_csvs, shard_signature
 
 PANDA_ASSET = dict(op_tags=CPU_STEP_TAGS, group_name="raw", kinds={"python"}, owners=["team:data-prep"])
+
+# One partition per download shard as the downloader writes it: a folder `NNNNN` (files layout) or a tar
+# `NNNNN.tar` (webdataset). Added by panda70m_shards_sensor as shards appear (and by panda70m_instructions for the
+# ones already there), so shards that arrive over days are ingested one by one as they come.
+download_shard_partitions = dg.DynamicPartitionsDefinition(name="panda_download_shards")
+
+
+def register_download_shards(instance: dg.DagsterInstance, names: list[str]) -> list[str]:
+    known = set(instance.get_dynamic_partitions(download_shard_partitions.name))
+    new = [name for name in names if name not in known]
+    if new:
+        instance.add_dynamic_partitions(download_shard_partitions.name, new)
+    return new
 
 
 @dg.asset(
@@ -17,12 +33,15 @@ PANDA_ASSET = dict(op_tags=CPU_STEP_TAGS, group_name="raw", kinds={"python"}, ow
     description="README with the manual Panda-70M steps: CSV sources and split sizes, columns, the official download "
     "command, licence, rate-limit advice. Downloads nothing.",
 )
-def panda70m_instructions(settings: PrepPlatformSettings) -> dg.MaterializeResult:
+def panda70m_instructions(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
     layout = settings.layout()
     path = pipeline.panda_instructions(settings.core(), layout)
     csvs = find_csvs(layout.panda.root)
+    # Download shards already there (the sample's, or a user's) become ingest partitions now; the sensor adds later ones.
+    added = register_download_shards(context.instance, list(download_shards(layout.panda)))
     return dg.MaterializeResult(
-        metadata={"readme": dg.MetadataValue.path(str(path)), "csvs_present": dg.MetadataValue.json([p.name for p in csvs])}
+        metadata={"readme": dg.MetadataValue.path(str(path)), "csvs_present": dg.MetadataValue.json([p.name for p in csvs]),
+                  "download_shards_added": dg.MetadataValue.json(added)}
     )
 
 
@@ -62,19 +81,55 @@ def panda70m_subset(context: dg.AssetExecutionContext, config: Panda70mSubsetCon
     )
 
 
-@dg.asset(
-    **PANDA_ASSET,
-    deps=[panda70m_instructions],
-    description="Downloaded Panda-70M shards (shards/NNNNN/KEY.{mp4,txt,json}) probed into a manifest: a second "
-    "training source that scenario metadata and the latent caches take beside MSR-VTT.",
+with warnings.catch_warnings():  # backfill_policy is beta in dagster 1.13: used on purpose here
+    warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+
+    @dg.asset(
+        **PANDA_ASSET,
+        deps=[panda70m_instructions],
+        partitions_def=download_shard_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),  # probing is light: one run ingests every new shard
+        description="One downloaded Panda-70M shard per partition, in either downloader layout: a folder "
+        "(shards/NNNNN/KEY.{mp4,txt,json}) or a webdataset tar (shards/NNNNN.tar, read in place: a member is read when "
+        "its clip is probed, nothing is extracted), probed into raw/panda70m/ingested/SHARD.csv; a shard that did "
+        "not change since is not read again. A truncated tar or a member without caption marks those clips, never "
+        "the run. A second training source that scenario metadata takes beside MSR-VTT.",
+    )
+    def panda70m_shards(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
+        layout = settings.layout()
+        summary = pipeline.ingest_panda_shards(settings.core(), layout, shards=list(context.partition_keys))
+        for problem in summary["problems"]:
+            context.log.warning(problem)
+        return dg.MaterializeResult(
+            data_version=file_data_version(*summary["manifests"]) if summary["manifests"] else None,
+            metadata={
+                "dagster/row_count": summary["clips"],
+                "manifests": dg.MetadataValue.json(summary["manifests"]),
+                "status_counts": dg.MetadataValue.json(summary["counts"]),
+                "clips_failed": sum(n for status, n in summary["counts"].items() if status != "ok"),
+                "failed_clips": bullets((f"{f['video_id']}: {f['status']}: {f['reason']}" for f in summary["failed"]), 50),
+                "shards_skipped_unchanged": summary["shards_skipped"],
+                "shard_problems": bullets(summary["problems"], 20),
+            },
+        )
+
+
+@dg.sensor(
+    job_name="panda_ingest_job",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Watches raw/panda70m/shards: a download shard (folder or tar) that appears becomes a partition of "
+    "panda70m_shards and is ingested; one that grew or changed since (the downloader still writing it) is ingested "
+    "again. Stat only: no clip is read by the sensor.",
 )
-def panda70m_shards(settings: PrepPlatformSettings) -> dg.MaterializeResult:
-    summary = pipeline.ingest_panda_shards(settings.core(), settings.layout())
-    return dg.MaterializeResult(
-        data_version=file_data_version(summary["manifest"]),
-        metadata={
-            "dagster/row_count": summary["clips"],
-            "manifest": dg.MetadataValue.path(summary["manifest"]),
-            "status_counts": dg.MetadataValue.json(summary["counts"]),
-        }
+def panda70m_shards_sensor(context: dg.SensorEvaluationContext, settings: PrepPlatformSettings):
+    seen = json.loads(context.cursor) if context.cursor else {}
+    now = {name: shard_signature(path) for name, path in download_shards(settings.layout().panda).items()}
+    known = set(context.instance.get_dynamic_partitions(download_shard_partitions.name))
+    new = [name for name in now if name not in known]
+    changed = [name for name, signature in now.items() if seen.get(name) != signature]
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"{name}:{now[name]}", partition_key=name) for name in changed],
+        dynamic_partitions_requests=[download_shard_partitions.build_add_request(new)] if new else [],
+        cursor=json.dumps(now, sort_keys=True),
     )

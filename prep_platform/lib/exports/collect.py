@@ -114,7 +114,7 @@ def collect_samples(layout: DataLayout, index_rows: dict[str, list[dict]], promp
                     if not prompt:
                         left_out.append({"sample": f"{scenario}/{sample}", "augmentation": augmentation, "prompt_variant": index,
                                          "reason": "empty_caption: the prompt is empty or whitespace only "
-                                                   f"({layout.training_index(scenario)})"})
+                                                   f"({layout.training_index(scenario, row.get('shard', 0))})"})
                         continue
                     sha = prompt_sha256(raw_prompt)
                     embedding = embeddings.get((row["video_id"], index))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
+
+from prep_platform.lib.files.clip_source import clip_stat, open_clip
 
 
 def _update(digest, path: Path | str) -> None:
-    with open(path, "rb") as handle:
+    with open_clip(path) as handle:  # a file, or a clip inside a webdataset tar (files.clip_source)
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
 
@@ -30,8 +31,7 @@ def content_fingerprint(*paths: Path | str) -> str:
 
 def source_stat(path: Path | str) -> dict:
     """The cheap identity of a file, recorded beside its content hash: {source_bytes, source_mtime_ns}."""
-    stat = os.stat(path)
-    return {"source_bytes": stat.st_size, "source_mtime_ns": stat.st_mtime_ns}
+    return clip_stat(path)
 
 
 def current_fingerprint(path: Path | str, recorded: dict) -> str:

@@ -1,11 +1,13 @@
 """The embedded Panda-70M sample: a CSV in the official format (with two malformed rows) and four downloaded
-clips in the official downloader's shard layout, so the demo exercises the subset and the ingest."""
+clips in the official downloader's two shard layouts (two in a `files` folder `00000/`, two in a `webdataset` tar
+`00001.tar`), so the demo exercises the subset and the ingest of both."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import tarfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +16,18 @@ from prep_platform.lib.sources.panda70m import CSV_COLUMNS
 from prep_platform.lib.samples.msr_vtt import SCENARIO_PHRASES, SampleClip, encode_clip
 
 SAMPLE_CSV = "panda70m_sample.csv"
-SAMPLE_VERSION = "1"
+SAMPLE_VERSION = "2"
+
+
+def webdataset_tar(members: list[tuple[str, bytes]]) -> bytes:
+    """A tar as video2dataset's webdataset writer lays it out: `<key>.mp4`, `<key>.txt`, `<key>.json`, in order."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _rows() -> list[list[str]]:
@@ -47,16 +60,24 @@ def generate_panda_sample(folder: Path | str) -> Path:
     writer.writerow(CSV_COLUMNS)
     writer.writerows(_rows())
     write_text_atomic(folder / SAMPLE_CSV, buffer.getvalue())
+    tar_members: list[tuple[str, bytes]] = []
     for index, scenario in enumerate(("urban", "nature", "transport", "crowd")):
         key = f"00000{index:04d}"
-        base = folder / "shards" / "00000" / key
         caption = SCENARIO_PHRASES[scenario][index % 5]
-        write_bytes_atomic(base.with_suffix(".mp4"), encode_clip(SampleClip(key, scenario, "train", 8.5, Fraction(30)), 200 + index))
-        write_text_atomic(base.with_suffix(".txt"), caption + "\n")
-        write_text_atomic(base.with_suffix(".json"), json.dumps({
-            "key": key, "status": "success", "url": f"https://www.youtube.com/watch?v=sample{index:04d}_yt",
-            "caption": caption, "matching_score": 0.45, "desirable_filtering": "desirable",
-            "clips": [["0:00:00.000", "0:00:08.500"]],
-        }))
+        files = {
+            ".mp4": encode_clip(SampleClip(key, scenario, "train", 8.5, Fraction(30)), 200 + index),
+            ".txt": (caption + "\n").encode(),
+            ".json": json.dumps({
+                "key": key, "status": "success", "url": f"https://www.youtube.com/watch?v=sample{index:04d}_yt",
+                "caption": caption, "matching_score": 0.45, "desirable_filtering": "desirable",
+                "clips": [["0:00:00.000", "0:00:08.500"]],
+            }).encode(),
+        }
+        if index < 2:
+            for suffix, data in files.items():
+                write_bytes_atomic(folder / "shards" / "00000" / f"{key}{suffix}", data)
+        else:
+            tar_members += [(f"{key}{suffix}", data) for suffix, data in files.items()]
+    write_bytes_atomic(folder / "shards" / "00001.tar", webdataset_tar(tar_members))
     write_text_atomic(stamp, SAMPLE_VERSION + "\n")
     return folder

@@ -9,12 +9,13 @@ import io
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from prep_platform import __version__
 from prep_platform.lib.files.atomic import write_json_atomic, write_text_atomic
-from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
+from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest, write_manifest
+from prep_platform.lib.files.clip_source import clip_size, index_tar, member_path, read_member_bytes, split_member
 from prep_platform.lib.layout import PandaFolder
 from prep_platform.lib.video.probe import probe_video
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError, ensure_inside, unsafe_id_reason
@@ -280,7 +281,7 @@ def write_subset_csv(path: Path | str, selected: list[tuple[PandaClip, str]]) ->
 
 def find_csvs(folder: Path | str) -> list[Path]:
     panda = PandaFolder(Path(folder))
-    ours = {panda.subset_csv.name, panda.shards_manifest.name}  # outputs of this module, not user input
+    ours = {panda.subset_csv.name}  # an output of this module, not user input (ingest manifests sit in ingested/)
     return sorted(p for p in panda.root.glob("*.csv") if p.name not in ours) if panda.root.exists() else []
 
 
@@ -345,95 +346,236 @@ class _ClipRejected(Exception):
         self.status, self.reason = status, reason
 
 
-def _read_shard_metadata(path: Path) -> dict:
-    if not path.exists():
+@dataclass(frozen=True)
+class _ShardClip:
+    """One clip of a download shard and its sidecars, in either layout: `files` (`NNNNN/KEY.mp4` beside `KEY.txt`
+    and `KEY.json`) or `webdataset` (members of `NNNNN.tar`, read in place: files.clip_source)."""
+
+    video: str  # a path, or `<tar>::<member>`
+    stem: str
+    caption_path: str | None  # None: the shard has no such file or member
+    meta_path: str | None
+    inside: Path | None = None  # files layout: the shards folder no file of the clip may lead out of
+
+    def read(self, path: str) -> bytes:
+        if split_member(path) is None:
+            return Path(path).read_bytes()
+        return read_member_bytes(path)
+
+
+def _read_shard_metadata(clip: _ShardClip) -> dict:
+    if clip.meta_path is None:
         return {}
     try:
-        meta = json.loads(path.read_bytes())
+        meta = json.loads(clip.read(clip.meta_path))
     except (OSError, ValueError) as exc:  # ValueError covers JSONDecodeError and undecodable bytes
-        raise _ClipRejected(BAD_METADATA, f"{path}: not readable JSON: {exc}") from exc
+        raise _ClipRejected(BAD_METADATA, f"{clip.meta_path}: not readable JSON: {exc}") from exc
     if not isinstance(meta, dict):
-        raise _ClipRejected(BAD_METADATA, f"{path}: expected a JSON object, found a {type(meta).__name__}")
+        raise _ClipRejected(BAD_METADATA, f"{clip.meta_path}: expected a JSON object, found a {type(meta).__name__}")
     return meta
 
 
-def _read_shard_caption(path: Path, meta: dict) -> str:
-    if not path.exists():
+def _read_shard_caption(clip: _ShardClip, meta: dict) -> str:
+    if clip.caption_path is None:
         return str(meta.get("caption") or "").strip()
     try:
-        return path.read_bytes().decode("utf-8").strip()
+        return clip.read(clip.caption_path).decode("utf-8").strip()
     except UnicodeDecodeError as exc:
-        raise _ClipRejected(BAD_CAPTION, f"{path}: caption is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise _ClipRejected(BAD_CAPTION, f"{clip.caption_path}: caption is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except OSError as exc:
-        raise _ClipRejected(BAD_CAPTION, f"{path}: cannot read the caption: {exc}") from exc
+        raise _ClipRejected(BAD_CAPTION, f"{clip.caption_path}: cannot read the caption: {exc}") from exc
 
 
-def _ingest_shard_clip(video: Path, shards: Path, min_duration_s: float) -> tuple[str, ManifestRow, str, dict]:
+def _folder_clips(folder: Path, shards: Path) -> list[_ShardClip]:
+    clips = []
+    for video in sorted(folder.glob("*.mp4")):
+        meta, caption = video.with_suffix(".json"), video.with_suffix(".txt")
+        clips.append(_ShardClip(str(video), video.stem, str(caption) if caption.exists() else None,
+                                str(meta) if meta.exists() else None, shards))
+    return clips
+
+
+def _tar_clips(tar: Path) -> tuple[list[_ShardClip], str]:
+    """The clips of a webdataset tar (members grouped by key: the name up to its first dot), and why its headers
+    could not all be read ("" when they could)."""
+    index = index_tar(tar)
+    by_key: dict[str, dict[str, str]] = {}
+    for name in index.members:
+        folder, _, base = name.rpartition("/")
+        key, dot, extension = base.partition(".")
+        if dot:
+            by_key.setdefault(f"{folder}/{key}" if folder else key, {})[extension] = name
+    clips = []
+    for key, members in sorted(by_key.items()):
+        if "mp4" not in members:
+            continue
+        side = {ext: member_path(tar, members[ext]) if ext in members else None for ext in ("txt", "json")}
+        clips.append(_ShardClip(member_path(tar, members["mp4"]), key.rpartition("/")[2], side["txt"], side["json"]))
+    return clips, index.problem
+
+
+def _ingest_shard_clip(clip: _ShardClip, shard_name: str, min_duration_s: float) -> tuple[str, ManifestRow, str, dict]:
     """(video id, manifest row, caption, source facts) of one downloaded clip; _ClipRejected when it cannot be."""
-    shard_name = video.parent.name
     reason = unsafe_id_reason(shard_name)
     if reason:
-        raise _ClipRejected(UNSAFE_ID, f"{video}: shard folder {reason}")
-    for path in (video, video.with_suffix(".json"), video.with_suffix(".txt")):
-        try:
-            ensure_inside(shards, path)  # a symlink pointing out of the shard folder is never read
-        except UnsafeIdError as exc:
-            raise _ClipRejected(UNSAFE_PATH, f"{path}: a link that leaves the shard folder: {exc}") from exc
-    meta = _read_shard_metadata(video.with_suffix(".json"))
-    key = meta.get("key", video.stem)
+        raise _ClipRejected(UNSAFE_ID, f"{clip.video}: shard {reason}")
+    if clip.inside is not None:
+        video = Path(clip.video)
+        for path in (video, video.with_suffix(".json"), video.with_suffix(".txt")):
+            try:
+                ensure_inside(clip.inside, path)  # a symlink pointing out of the shard folder is never read
+            except UnsafeIdError as exc:
+                raise _ClipRejected(UNSAFE_PATH, f"{path}: a link that leaves the shard folder: {exc}") from exc
+    meta = _read_shard_metadata(clip)
+    key = meta.get("key", clip.stem)
     reason = unsafe_id_reason(key if isinstance(key, str) else repr(key))
     if reason:
-        raise _ClipRejected(UNSAFE_ID, f"{video.with_suffix('.json')}: key {reason}")
+        raise _ClipRejected(UNSAFE_ID, f"{clip.meta_path}: key {reason}")
     video_id = f"panda_{key}"
     reason = unsafe_id_reason(video_id)
     if reason:
-        raise _ClipRejected(UNSAFE_ID, f"{video}: {reason}")
-    caption = _read_shard_caption(video.with_suffix(".txt"), meta)
-    probe = probe_video(video, min_duration_s=min_duration_s)
+        raise _ClipRejected(UNSAFE_ID, f"{clip.video}: {reason}")
+    caption = _read_shard_caption(clip, meta)
+    probe = probe_video(clip.video, min_duration_s=min_duration_s)
     status, error = probe.status, probe.error
     if status == "ok" and not caption:
-        status, error = "no_caption", f"{video.with_suffix('.txt')}: no caption for this clip"
-    row = ManifestRow(video_id, str(video), video.stat().st_size if video.exists() else None,
-                      round(probe.fps, 6) if probe.fps else None, probe.frame_count, probe.width, probe.height,
-                      probe.duration_s, status, error, -1, "panda70m")
+        status, error = "no_caption", f"{clip.caption_path or clip.video}: no caption for this clip"
+    try:
+        size = clip_size(clip.video)
+    except OSError:
+        size = None
+    row = ManifestRow(video_id, clip.video, size, round(probe.fps, 6) if probe.fps else None, probe.frame_count,
+                      probe.width, probe.height, probe.duration_s, status, error, -1, "panda70m")
     facts = {k: meta.get(k) for k in ("url", "matching_score", "desirable_filtering", "clips") if k in meta}
     return video_id, row, caption, facts
 
 
-def ingest_panda_shards(folder: Path | str, *, min_duration_s: float = 6.0) -> dict:
-    """Probe every clip of the downloader's `shards/NNNNN/KEY.{mp4,txt,json}` layout into a manifest in the
-    MSR-VTT format (video ids prefixed `panda_`), with the caption per clip, so scenario metadata and the latent
-    caches take them beside MSR-VTT. A broken clip (unreadable JSON or caption, a dangling or escaping link, an
-    unsafe key) gets its status and a reason naming the file; the other clips go on."""
-    panda = PandaFolder(Path(folder))
+# --- download shards: each shard folder or tar is ingested on its own, once per version ------------------------
+
+
+def download_shards(panda: PandaFolder) -> dict[str, Path]:
+    """shard name -> its folder (`shards/NNNNN/`, the `files` layout) or tar (`shards/NNNNN.tar`, `webdataset`), in
+    name order. The name is a Dagster partition of the ingest (`00000`, `00001.tar`)."""
     shards = panda.shards_dir
+    if not shards.is_dir():
+        return {}
+    found = {}
+    for entry in sorted(shards.iterdir()):
+        if entry.name.startswith("."):
+            continue  # a downloader's temporary file
+        if entry.is_dir() or (entry.is_file() and entry.suffix == ".tar"):
+            found[entry.name] = entry
+    return found
+
+
+def shard_signature(path: Path) -> str:
+    """Changes when a shard does: a tar's size and mtime; a folder's file count, total size and newest mtime (the
+    downloader adds files to a shard over time). Cheap: stat only."""
+    if path.is_file():
+        stat = path.stat()
+        return f"tar:{stat.st_size}:{stat.st_mtime_ns}"
+    files = [entry.stat() for entry in path.iterdir() if entry.is_file()] if path.is_dir() else []
+    return f"files:{len(files)}:{sum(f.st_size for f in files)}:{max((f.st_mtime_ns for f in files), default=0)}"
+
+
+def ingest_download_shard(folder: Path | str, name: str, *, min_duration_s: float = 6.0) -> dict:
+    """Probe every clip of one download shard into `ingested/<name>.csv` (the MSR-VTT manifest format, ids prefixed
+    `panda_`) and its captions, with the shard's signature; an unchanged shard (same signature, same settings) is
+    not read again. A broken clip (unreadable JSON or caption, a dangling or escaping link, an unsafe key, a member
+    cut short by a truncated tar) gets its status and a reason naming the file; the other clips go on."""
+    panda = PandaFolder(Path(folder))
+    shard = download_shards(panda).get(name)
+    if shard is None:
+        raise FileNotFoundError(f"{panda.shards_dir / name}: no such download shard (a folder or a .tar)")
+    unsafe = unsafe_id_reason(name)
+    if unsafe:  # its manifest cannot be named after it: each clip is reported, nothing is written
+        clips = sorted(shard.glob("*.mp4")) if shard.is_dir() else [shard]
+        failed = [{"video_id": f"panda_rejected_{n}", "status": UNSAFE_ID, "reason": f"{clip}: shard {unsafe}"}
+                  for n, clip in enumerate(clips)]
+        return {"shard": name, "clips": len(failed), "counts": {UNSAFE_ID: len(failed)} if failed else {},
+                "manifest": None, "problem": f"{shard}: shard name {unsafe}", "failed": failed, "skipped": False}
+    signature = shard_signature(shard)
+    settings = {"min_duration_s": min_duration_s, "version": INGEST_VERSION}
+    previous = _read_ingest_report(panda.ingest_report(name))
+    if previous and previous.get("signature") == signature and previous.get("settings") == settings:
+        return {**previous, "skipped": True}
     rows: list[ManifestRow] = []
     captions: dict[str, list[str]] = {}
     extras: dict[str, dict] = {}
-    def rejected(video: Path, status: str, reason: str) -> ManifestRow:
-        # The id of a rejected clip is only a label in the manifest, never a path: a placeholder when unsafe or taken.
-        label = f"panda_{video.parent.name}_{video.stem}"
-        if unsafe_id_reason(label) is not None or label in captions:
-            label = f"panda_rejected_{len(rows)}"
-        return ManifestRow(label, str(video), None, None, None, None, None, None, status, reason, -1, "panda70m")
 
-    for video in sorted(shards.glob("*/*.mp4")) if shards.exists() else []:
+    def rejected(video: str, stem: str, status: str, reason: str) -> ManifestRow:
+        # The id of a rejected clip is only a label in the manifest, never a path: a placeholder when unsafe or taken.
+        label = f"panda_{Path(name).stem}_{stem}"
+        if unsafe_id_reason(label) is not None or label in captions:
+            label = f"panda_rejected_{Path(name).stem}_{len(rows)}"
+        return ManifestRow(label, video, None, None, None, None, None, None, status, reason, -1, "panda70m")
+
+    clips, problem = _tar_clips(shard) if shard.is_file() else (_folder_clips(shard, panda.shards_dir), "")
+    for clip in clips:
         try:
-            video_id, row, caption, facts = _ingest_shard_clip(video, shards, min_duration_s)
-        except _ClipRejected as problem:
-            rows.append(rejected(video, problem.status, problem.reason))
+            video_id, row, caption, facts = _ingest_shard_clip(clip, name, min_duration_s)
+        except _ClipRejected as exc:
+            rows.append(rejected(clip.video, clip.stem, exc.status, exc.reason))
             continue
         except OSError as exc:  # e.g. the clip vanished or cannot be read while it is probed
-            rows.append(rejected(video, "unreadable", f"{video}: {exc}"))
+            rows.append(rejected(clip.video, clip.stem, "unreadable", f"{clip.video}: {exc}"))
             continue
-        if video_id in captions:  # two shards with one key would share a cache file
-            rows.append(rejected(video, DUPLICATE_ID, f"{video}: key {video_id[6:]!r} already used by an earlier shard clip"))
+        if video_id in captions:
+            rows.append(rejected(clip.video, clip.stem, DUPLICATE_ID, f"{clip.video}: key {video_id[6:]!r} used twice in this shard"))
             continue
         rows.append(row)
         captions[video_id] = [caption] if caption else []
         extras[video_id] = facts
-    write_manifest(panda.shards_manifest, rows)
-    write_json_atomic(panda.shards_captions, {"captions": captions, "source_meta": extras})
-    return {"clips": len(rows), "counts": dict(sorted(Counter(r.status for r in rows).items())),
-            "manifest": str(panda.shards_manifest),
-            "failed": [{"video_id": r.video_id, "status": r.status, "reason": r.error} for r in rows if r.status != "ok"]}
+    write_manifest(panda.ingested_manifest(name), rows)
+    write_json_atomic(panda.ingested_captions(name), {"captions": captions, "source_meta": extras})
+    report = {"shard": name, "layout": "webdataset" if shard.is_file() else "files", "signature": signature,
+              "settings": settings, "clips": len(rows), "counts": dict(sorted(Counter(r.status for r in rows).items())),
+              "manifest": str(panda.ingested_manifest(name)), "problem": problem,
+              "failed": [{"video_id": r.video_id, "status": r.status, "reason": r.error} for r in rows if r.status != "ok"]}
+    write_json_atomic(panda.ingest_report(name), report)  # last: it says the shard's files are complete
+    return {**report, "skipped": False}
+
+
+INGEST_VERSION = 2  # bumped when a shard's ingest would come out differently: every shard is read again
+
+
+def _read_ingest_report(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def ingest_panda_shards(folder: Path | str, *, min_duration_s: float = 6.0, shards: list[str] | None = None) -> dict:
+    """Ingest every download shard (or the named ones): unchanged shards are skipped. The summary of all of them."""
+    panda = PandaFolder(Path(folder))
+    names = shards if shards is not None else list(download_shards(panda))
+    reports = [ingest_download_shard(folder, name, min_duration_s=min_duration_s) for name in names]
+    counts: Counter = Counter()
+    for report in reports:
+        counts.update(report["counts"])
+    return {"shards": len(reports), "shards_skipped": sum(r["skipped"] for r in reports),
+            "clips": sum(r["clips"] for r in reports), "counts": dict(sorted(counts.items())),
+            "manifests": [r["manifest"] for r in reports if r["manifest"]], "problems": [r["problem"] for r in reports if r["problem"]],
+            "failed": [failure for r in reports for failure in r["failed"]]}
+
+
+def ingested_clips(panda: PandaFolder) -> tuple[list[ManifestRow], dict[str, list[str]], list[Path]]:
+    """Every ingested shard's rows and captions, shard by shard (only shards whose ingest finished: their report
+    exists). A key that an earlier shard already gave is marked duplicate_id (one id, one cache file)."""
+    rows: list[ManifestRow] = []
+    captions: dict[str, list[str]] = {}
+    manifests = []
+    for name in download_shards(panda):
+        if unsafe_id_reason(name) or not panda.ingest_report(name).exists():
+            continue
+        manifests.append(panda.ingested_manifest(name))
+        shard_captions = json.loads(panda.ingested_captions(name).read_text())["captions"]
+        for row in read_manifest(panda.ingested_manifest(name)):
+            if row.status == "ok" and row.video_id in captions:
+                row = replace(row, video_id=f"{row.video_id}_duplicate_{len(rows)}", status=DUPLICATE_ID,
+                              error=f"{row.path}: key {row.video_id[6:]!r} already used by an earlier shard")
+            else:
+                captions[row.video_id] = shard_captions.get(row.video_id, [])
+            rows.append(row)
+    return rows, captions, manifests

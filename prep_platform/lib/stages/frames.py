@@ -4,6 +4,8 @@ clip ends with a status and reason, and the stage's manifest records them, one r
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 import time
 from collections import Counter
@@ -20,6 +22,7 @@ from prep_platform.lib.layout import WINDOW_SUFFIX, DataLayout, looks_like_windo
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError
 from prep_platform.lib.stages.workers import worker_pool
 from prep_platform.lib.statuses import ENVIRONMENT, NO_CLEAN_WINDOW, OK, status_counts
+from prep_platform.lib.video.probe import EMPTY, NO_VIDEO_STREAM, TOO_SHORT, UNREADABLE
 from prep_platform.lib.video.shots import ShotSettings
 from prep_platform.lib.video.window import FrameConfig, scan_clip
 
@@ -46,6 +49,11 @@ class FrameStageResult:
 
     def summary(self) -> dict:
         return window_summary(self.clips)
+
+    @property
+    def clips_reused(self) -> int:
+        """Clips taken from the previous run without decoding (source, frame configuration, shot settings unchanged)."""
+        return len({row["video_id"] for row in self.clips if row.get("reused")})
 
     def cpu_s_per_clip(self) -> float:
         """Worker CPU seconds per clip (each row of a clip carries the clip's time)."""
@@ -95,7 +103,7 @@ def frame_stage_clip(record: dict, layout: DataLayout, shot_settings: ShotSettin
                "latent_path": record["latent_path"]}
     rows: list[dict] = []
     if scan.status != OK:
-        rows.append({**failure, "status": scan.status, "reason": scan.reason})
+        rows.append({**failure, **_source_identity(video_path), "status": scan.status, "reason": scan.reason})
     else:
         try:
             # The size and mtime let the latent stage trust this hash without reading the clip again, and notice
@@ -111,6 +119,65 @@ def frame_stage_clip(record: dict, layout: DataLayout, shot_settings: ShotSettin
             rows = [{**failure, "status": "write_failed", "reason": f"{record['image_path']}: {exc}", "cause": ENVIRONMENT}]
     cpu_s = round(time.process_time() - cpu_started, 4)
     return [{**row, "cpu_s": cpu_s} for row in rows]
+
+
+def _source_identity(video_path: str) -> dict:
+    """Size, mtime and content hash of a clip that failed for its content (too short, no clean window): with them
+    an unchanged clip is not decoded again to fail the same way. Nothing when the file cannot be read."""
+    try:
+        return {**source_stat(video_path), "source_fingerprint": file_fingerprint(video_path)}
+    except OSError:
+        return {}
+
+
+# Bumped when a frame row's meaning changes: rows of an older format are never reused.
+FRAME_ROWS_VERSION = 1
+
+
+def frame_stage_key(config: FrameConfig, shot_settings: ShotSettings) -> str:
+    """What, besides the clip itself, decides a clip's frame rows: the frame configuration and the shot settings.
+    Recorded on every row; a row is reused only under the same key."""
+    payload = f"{config.fingerprint()}:{shot_settings.fingerprint()}:{FRAME_ROWS_VERSION}"
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def reusable_rows(record: dict, previous: list[dict], layout: DataLayout, key: str) -> list[dict] | None:
+    """The previous run's rows of this clip, refreshed, when decoding it again would give the same: same stage key,
+    same source path, the source's content unchanged (size and mtime, else its sha256, as the latent stage
+    checks), and every conditioning image still on disk. A failure is reused only when it was the clip's own
+    (too short, no clean window): never one of the machine's. None: decode the clip."""
+    if not previous or any(row.get("frames_key") != key for row in previous):
+        return None
+    if any(row.get("video_path") != record["video_path"] or row.get("cause") == ENVIRONMENT for row in previous):
+        return None
+    if any(row["status"] not in (OK, *_CONTENT_FAILURES) for row in previous):
+        return None
+    recorded = previous[0]
+    if not recorded.get("source_fingerprint"):
+        return None
+    try:
+        stat = source_stat(record["video_path"])  # a touched but unchanged clip keeps its new mtime: the next run is fast
+        same = stat["source_bytes"] == recorded.get("source_bytes") and stat["source_mtime_ns"] == recorded.get("source_mtime_ns")
+        if not same and file_fingerprint(record["video_path"]) != recorded["source_fingerprint"]:
+            return None
+    except OSError:
+        return None
+    rows = []
+    for row in previous:
+        # Paths come from the layout, never from the manifest (one trust rule for every stage): the record's were
+        # just placed by it; a further window's are built the same way.
+        sample = row.get("sample_id") or record["video_id"]
+        first = sample == record["video_id"]
+        image = record["image_path"] if first else str(layout.image(record["scenario"], sample))
+        if row["status"] == OK and not os.path.exists(image):
+            return None
+        latent = record["latent_path"] if first else str(layout.latent(record["scenario"], sample))
+        rows.append({**row, **stat, "image_path": image, "latent_path": latent, "cpu_s": 0.0, "reused": True})
+    return rows
+
+
+# Failures that say something about the clip's content and come out the same on every decode of the same bytes.
+_CONTENT_FAILURES = (TOO_SHORT, NO_CLEAN_WINDOW, UNREADABLE, NO_VIDEO_STREAM, EMPTY)
 
 
 def place_outputs(record: dict, layout: DataLayout, shot_settings: ShotSettings = ShotSettings()) -> dict:
@@ -133,13 +200,19 @@ def run_frame_stage(
     *,
     shot_settings: ShotSettings = ShotSettings(),
     workers: int = 1,
+    previous: list[dict] | None = None,
     progress: ProgressCallback | None = None,
     on_wait: Callable[[str], None] | None = None,
 ) -> FrameStageResult:
     """Windows + conditioning images for each record (`video_id`, `scenario`, `video_path`), with the layout's
     frame configuration and the shot settings. Bad clips (and unsafe ids) get a status and a reason; the run
-    goes on. Progress counts clips."""
+    goes on. A clip whose rows in `previous` (the last manifest's) are still current is not decoded again
+    (`reusable_rows`). Progress counts clips."""
     config = layout.frame_config
+    key = frame_stage_key(config, shot_settings)
+    previous_rows: dict[str, list[dict]] = {}
+    for row in previous or []:
+        previous_rows.setdefault(row.get("video_id"), []).append(row)
     started = time.perf_counter()
     counts: Counter = Counter()
     outputs: list[dict] = []
@@ -148,7 +221,7 @@ def run_frame_stage(
     def collect(record: dict, rows: list[dict]) -> None:
         nonlocal done
         keep = {k: record[k] for k in ("video_id", "scenario", "split", "video_path", "image_path", "latent_path") if k in record}
-        merged = [{**keep, "sample_id": record.get("video_id"), **row} for row in rows]
+        merged = [{**keep, "sample_id": record.get("video_id"), **row, "frames_key": key} for row in rows]
         outputs.extend(merged)
         done += 1
         counts.update(clip_statuses(merged).values())
@@ -163,12 +236,19 @@ def run_frame_stage(
             collect({**record, "image_path": "", "latent_path": ""}, [{"status": UNSAFE_ID, "reason": str(exc)}])
     # One run at a time per image folder; the lock also makes removing a killed run's temp files safe.
     with folder_lock({Path(r["image_path"]).parent for r in placed}, on_wait or say_on_stderr):
-        if workers <= 0:
-            for record in placed:
+        to_decode = []
+        for record in placed:  # checked under the lock: a concurrent run cannot remove an image meanwhile
+            reused = reusable_rows(record, previous_rows.get(record["video_id"], []), layout, key)
+            if reused is None:
+                to_decode.append(record)
+            else:
+                collect(record, reused)
+        if workers <= 0 or not to_decode:
+            for record in to_decode:
                 collect(record, _frame_clip_safely(record, layout, shot_settings))
         else:
             with worker_pool(workers) as pool:
-                futures = [(r, pool.submit(frame_stage_clip, r, layout, shot_settings)) for r in placed]
+                futures = [(r, pool.submit(frame_stage_clip, r, layout, shot_settings)) for r in to_decode]
                 for record, future in futures:
                     collect(record, _result_or_failure(future, record))
     return FrameStageResult(outputs, config, round(time.perf_counter() - started, 3), shot_settings)
@@ -203,6 +283,7 @@ def write_frames_manifest(path: Path | str, result: FrameStageResult, partition:
             "shot_settings": {**asdict(result.shot_settings), "fingerprint": result.shot_settings.fingerprint()},
             "shot_detection": result.shot_settings.detection_record(),
             "counts": result.counts,
+            "clips_reused": result.clips_reused,
             "windows": result.summary(),
             "duration_s": result.duration_s,
             "clips": result.clips,

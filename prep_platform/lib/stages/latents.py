@@ -31,7 +31,7 @@ from prep_platform.lib.files.latent_file import (
     read_latent_header,
     write_latent_file,
 )
-from prep_platform.lib.layout import DataLayout, sample_id_of, variant_path
+from prep_platform.lib.layout import WINDOW_SUFFIX, DataLayout, sample_id_of, variant_path
 from prep_platform.lib.stages.frames import ProgressCallback, say_on_stderr
 from prep_platform.lib.stages.workers import worker_pool
 from prep_platform.lib.statuses import CACHED_STATUSES, ENVIRONMENT, OK, status_counts
@@ -97,14 +97,18 @@ def _decode_for_latents(video_path: str, config: FrameConfig, start_s: float | N
 
 
 def plan_latent_stage(
-    items: Iterable[LatentItem], *, frame_fingerprint: str, vae_fingerprint: str, augment: bool, latents_root: Path
+    items: Iterable[LatentItem], *, frame_fingerprint: str, vae_fingerprint: str, augment: bool, latents_root: Path,
+    previous: Iterable[dict] = (),
 ) -> tuple[list[tuple[LatentItem, list[str]]], list[dict]]:
     """Split the clips into what must be encoded (with the variants missing) and what is already current.
 
     A cached file is current when its source and config fingerprints match. A current file found under another
-    scenario's folder (the clip was relabelled) is moved, not re-encoded.
+    scenario's folder (the clip was relabelled) is moved, not re-encoded. `previous`: the last manifest's rows; a
+    cache file whose size and mtime are the ones a row recorded, with that row's fingerprints, is current without
+    opening it (the header is read only for files that changed or were never recorded).
     """
     variants = ["none", "hflip"] if augment else ["none"]
+    recorded = {row["latent_path"]: row for row in previous if row.get("cache_mtime_ns") is not None}
     to_encode: list[tuple[LatentItem, list[str]]] = []
     done: list[dict] = []
     for item in items:
@@ -112,20 +116,37 @@ def plan_latent_stage(
         for variant in variants:
             target = variant_path(item.latent_path, variant)
             expected = item.config_fingerprint(frame_fingerprint, vae_fingerprint, variant)
-            header = read_latent_header(target) if target.exists() else None
+            stat = _stat(target)
+            if stat is not None and _recorded_current(recorded.get(str(target)), stat, item.source_fingerprint, expected):
+                done.append(_clip_row(item, variant, "skipped", target, "cache is current", facts=(stat, item.source_fingerprint, expected)))
+                continue
+            header = read_latent_header(target) if stat is not None else None
             if _current(header, item.source_fingerprint, expected):
-                done.append(_clip_row(item, variant, "skipped", target, "cache is current"))
+                done.append(_clip_row(item, variant, "skipped", target, "cache is current", facts=(stat, item.source_fingerprint, expected)))
                 continue
             moved_from = _find_elsewhere(item, variant, latents_root, expected)
             if moved_from is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(moved_from, target)
-                done.append(_clip_row(item, variant, "moved", target, f"relabelled: moved from {moved_from}"))
+                done.append(_clip_row(item, variant, "moved", target, f"relabelled: moved from {moved_from}",
+                                      facts=(_stat(target), item.source_fingerprint, expected)))
                 continue
             missing.append(variant)
         if missing:
             to_encode.append((item, missing))
     return to_encode, done
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _recorded_current(row: dict | None, stat: os.stat_result, source_fingerprint: str, expected_config: str) -> bool:
+    return bool(row and row.get("cache_bytes") == stat.st_size and row.get("cache_mtime_ns") == stat.st_mtime_ns
+                and row.get("source_fingerprint") == source_fingerprint and row.get("config_fingerprint") == expected_config)
 
 
 def _current(header: dict | None, source_fingerprint: str, expected_config: str) -> bool:
@@ -148,11 +169,17 @@ def _find_elsewhere(item: LatentItem, variant: str, latents_root: Path, expected
     return None
 
 
-def _clip_row(item: LatentItem, variant: str, status: str, path: Path, reason: str = "", cause: str = "") -> dict:
+def _clip_row(item: LatentItem, variant: str, status: str, path: Path, reason: str = "", cause: str = "",
+              facts: tuple | None = None) -> dict:
+    """A manifest row. `facts` (the cache file's stat, its source and config fingerprints) for a file that is
+    current: the next run trusts the file while its size and mtime stay these."""
     row = {"video_id": item.video_id, "sample_id": item.name, "augmentation": variant, "status": status,
            "latent_path": str(path), "reason": reason}
     if cause:
         row["cause"] = cause
+    if facts is not None and facts[0] is not None:
+        stat, source, config = facts
+        row.update(cache_bytes=stat.st_size, cache_mtime_ns=stat.st_mtime_ns, source_fingerprint=source, config_fingerprint=config)
     return row
 
 
@@ -166,21 +193,45 @@ def run_latent_stage(
     prefetch: int = 4,
     progress: ProgressCallback | None = None,
     on_wait: Callable[[str], None] | None = None,
+    scenario_clips: set[str] | None = None,
+    previous: Iterable[dict] = (),
 ) -> LatentStageResult:
     """Encode the items whose caches are missing or stale. One run at a time per cache folder: a second run
-    waits for the first (saying so) and then finds its caches current, instead of encoding everything again."""
+    waits for the first (saying so) and then finds its caches current, instead of encoding everything again.
+    `scenario_clips`: every clip of the scenario, when the items are one shard of it (the cache folder is shared
+    by the scenario's shards: a file of another shard's clip is not an orphan). `previous`: the last manifest's
+    rows, so unchanged cache files are known current by their stat (plan_latent_stage)."""
     with folder_lock({item.latent_path.parent for item in items}, on_wait or say_on_stderr):
-        return _run_latent_stage(items, layout.frame_config, encoder, latents_root=layout.latents_root,
-                                 compile_cache=str(layout.compile_cache), augment=augment, workers=workers,
-                                 prefetch=prefetch, progress=progress)
+        result = _run_latent_stage(items, layout.frame_config, encoder, latents_root=layout.latents_root,
+                                   compile_cache=str(layout.compile_cache), augment=augment, workers=workers,
+                                   prefetch=prefetch, progress=progress, previous=previous)
+        result.orphaned = _orphans(items, result.clips, scenario_clips)
+        return result
+
+
+def _orphans(items: list[LatentItem], rows: list[dict], scenario_clips: set[str] | None) -> list[str]:
+    """Cache files in these folders that no clip claims (a clip relabelled away whose new scenario has not run
+    yet, or dropped from the metadata, or a window no longer chosen): reported, not deleted; the new scenario's run
+    moves a relabelled clip's file. With `scenario_clips`, files of the scenario's other shards are theirs."""
+    claimed = {str(Path(row["latent_path"])) for row in rows}
+    ours = {item.video_id for item in items}
+    orphans = []
+    for folder in {item.latent_path.parent for item in items}:
+        for path in folder.glob("*.npz") if folder.exists() else ():
+            clip = path.name.split(".", 1)[0].rsplit(WINDOW_SUFFIX, 1)[0]
+            other_shard = scenario_clips is not None and clip in scenario_clips and clip not in ours
+            if str(path) not in claimed and not other_shard:
+                orphans.append(str(path))
+    return sorted(orphans)
 
 
 def _run_latent_stage(items, config, encoder, *, latents_root: Path, compile_cache: str, augment, workers, prefetch,
-                      progress) -> LatentStageResult:
+                      progress, previous=()) -> LatentStageResult:
     started = time.perf_counter()
     frame_fp, vae_fp = config.fingerprint(), encoder.identity_fingerprint()
     to_encode, done = plan_latent_stage(
-        items, frame_fingerprint=frame_fp, vae_fingerprint=vae_fp, augment=augment, latents_root=latents_root
+        items, frame_fingerprint=frame_fp, vae_fingerprint=vae_fp, augment=augment, latents_root=latents_root,
+        previous=previous,
     )
     result = LatentStageResult(clips=list(done))
     counts: Counter = Counter(row["status"] for row in done)
@@ -254,11 +305,6 @@ def _run_latent_stage(items, config, encoder, *, latents_root: Path, compile_cac
         flush()
     finally:
         writer.close()
-    # Files no clip of this run claims (a clip relabelled away whose new scenario has not run yet, or dropped
-    # from the metadata): reported, not deleted; the new scenario's run moves a relabelled clip's file.
-    claimed = {str(Path(row["latent_path"])) for row in result.clips}
-    folders = {item.latent_path.parent for item in items}
-    result.orphaned = sorted(str(p) for folder in folders if folder.exists() for p in folder.glob("*.npz") if str(p) not in claimed)
     result.duration_s = round(time.perf_counter() - started, 3)
     result.encoder = encoder.run_facts()
     return result
@@ -355,7 +401,8 @@ class _Writer:
             item, variant, target, arrays, header = job
             try:
                 write_latent_file(target, arrays, header)
-                row = _clip_row(item, variant, "encoded", target)
+                row = _clip_row(item, variant, "encoded", target, facts=(_stat(target), header["source_fingerprint"],
+                                                                         header["config_fingerprint"]))
             except OSError as exc:
                 row = _clip_row(item, variant, "failed", target, f"write failed: {exc}", ENVIRONMENT)
             self._report([row])
@@ -365,8 +412,9 @@ class _Writer:
         self._thread.join()
 
 
-def latent_items_from_frames(frame_clips: Iterable[dict]) -> list[LatentItem]:
-    """The ok clips of a frame stage, ready for the latent stage (fingerprints computed if absent)."""
+def latent_items_from_frames(frame_clips: Iterable[dict], layout: DataLayout) -> list[LatentItem]:
+    """The ok samples of a frame stage, ready for the latent stage (fingerprints computed if absent). The cache path
+    comes from the layout, not from the manifest (one trust rule for paths)."""
     items = []
     for clip in frame_clips:
         if clip["status"] != OK:
@@ -377,8 +425,9 @@ def latent_items_from_frames(frame_clips: Iterable[dict]) -> list[LatentItem]:
             fingerprint = current_fingerprint(clip["video_path"], clip)
         except OSError:
             fingerprint = "unreadable"  # the decode reports the real problem as the clip's status
-        items.append(LatentItem(clip["video_id"], clip["video_path"], Path(clip["latent_path"]), fingerprint,
-                                clip.get("scenario", ""), sample_id_of(clip),
+        sample = sample_id_of(clip)
+        items.append(LatentItem(clip["video_id"], clip["video_path"], layout.latent(clip["scenario"], sample), fingerprint,
+                                clip["scenario"], sample,
                                 {key: clip[key] for key in WINDOW_FACTS if key in clip}))
     return items
 

@@ -11,24 +11,29 @@ import json
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from prep_platform import __version__
-from prep_platform.lib.files.atomic import read_json_file, write_json_atomic, write_text_atomic
+from prep_platform.lib.files.atomic import write_json_atomic, write_text_atomic
+from prep_platform.lib.files.metadata_store import is_store, read_document, shard_column, write_records
 from prep_platform.lib.layout import DataLayout, PandaFolder, metadata_report_path
 from prep_platform.lib.safe_paths import MAX_ID_LENGTH, UNSAFE_ID, unsafe_id_reason
-from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.files.fingerprints import content_fingerprint, file_fingerprint
+from prep_platform.lib.sources.panda70m import ingested_clips
 from prep_platform.lib.prompt_text import normalize_prompt, prompt_problem
 from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest
 from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_NAMES, captions_by_video, format_validation_error, load_annotation
 from prep_platform.lib.labelling.labellers import labeller_identity, make_labeller
 from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, load_scenarios, packaged_scenarios_path
+from prep_platform.lib.shards import assign_shards
 
 SPLITS = ("train", "validation")
+DEFAULT_SHARD_SIZE = 500  # clips: ~6-9 minutes of the VAE on one H200 (0.9-1.5 clips/s, reference/performance.md)
 EMPTY_CAPTION = "empty_caption"  # every caption of the clip is empty or whitespace only: no prompt to train on
 
 
@@ -49,13 +54,15 @@ class MetadataRecord(BaseModel):
     video_id: str = Field(min_length=1)
     split: str
     scenario: str = Field(min_length=1)
+    shard: int = Field(0, ge=0, description="the clip's shard of work: partition scenario.nnnn, e.g. urban.0003")
     video_path: str = Field(min_length=1)
     image_path: str = Field(min_length=1)
     latent_path: str = Field(min_length=1)
     caption: str = Field(min_length=1)
+    original_caption: str | None = None  # the dataset's caption when normalising changed it
     prompt_variants: list[str] = Field(min_length=1)
-    source: SourceInfo
-    label: dict
+    source: SourceInfo = Field(description="dataset, fps, width, height, duration_s, frame_count")
+    label: dict = Field(description="labeller, votes per scenario, margin, confidence, deciding captions")
 
 
 class MetadataDocument(BaseModel):
@@ -100,14 +107,11 @@ class ClipSource:
 
 def panda_shards_source(panda: PandaFolder) -> ClipSource | None:
     """The ingested Panda-70M shards (see sources.panda70m.ingest_panda_shards), or None when there are none."""
-    manifest_path = panda.shards_manifest
-    if not manifest_path.exists():
-        return None
-    rows = read_manifest(manifest_path)
+    rows, captions, manifests = ingested_clips(panda)
     if not rows:
         return None
-    captions = json.loads(panda.shards_captions.read_text())["captions"]
-    return ClipSource("panda-70m", rows, captions, {"panda_manifest": str(manifest_path), "panda_manifest_sha256": file_fingerprint(manifest_path)})
+    return ClipSource("panda-70m", rows, captions, {"panda_manifests": [str(m) for m in manifests],
+                                                    "panda_manifest_sha256": content_fingerprint(*manifests)})
 
 
 def build_scenario_metadata(
@@ -119,10 +123,13 @@ def build_scenario_metadata(
     seed: int = 0,
     labeller_kind: str | None = None,
     encoder=None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    previous_shards: Mapping[str, tuple[str, int]] | None = None,
 ) -> ScenarioMetadataResult:
     """Label the ok clips of the layout's MSR-VTT raw folder (annotation + manifest), plus its ingested Panda-70M
     shards when there are any, and split them per scenario. `limit` applies to the MSR-VTT clips. Each record's
-    image and latent paths are the layout's, for its frame configuration: the frame stage writes exactly there."""
+    image and latent paths are the layout's, for its frame configuration: the frame stage writes exactly there.
+    Each clip gets its shard of work (lib.shards): the one in `previous_shards` while its scenario is the same."""
     started = time.perf_counter()
     if not 0.0 <= validation_ratio < 1.0:
         raise ValueError(f"validation ratio must be in [0, 1), got {validation_ratio}")
@@ -174,6 +181,8 @@ def build_scenario_metadata(
 
     document: dict[str, list[dict]] = {"train": [], "validation": []}
     per_scenario: dict[str, dict[str, int]] = {}
+    shard_of = assign_shards({scenario: [row.video_id for row, _ in members] for scenario, members in labelled.items()},
+                             previous_shards or {}, shard_size)
     for scenario in labeller.names:
         members = sorted(labelled.get(scenario, []), key=lambda item: _split_order_key(seed, item[0].video_id))
         n_validation = validation_count(len(members), validation_ratio)
@@ -192,6 +201,7 @@ def build_scenario_metadata(
                     "video_id": row.video_id,
                     "split": split,
                     "scenario": scenario,
+                    "shard": shard_of[row.video_id],
                     "video_path": row.path,
                     "image_path": str(layout.image(scenario, row.video_id)),
                     "latent_path": str(layout.latent(scenario, row.video_id)),
@@ -237,6 +247,7 @@ def build_scenario_metadata(
             "latents_root": layout.latents_root.as_posix(),
             "frame_tag": layout.frame_config.tag,
             "scenarios": labeller.names,
+            "shard_size": shard_size,
         },
         "counts": {
             "clips_considered": len(manifest),
@@ -247,6 +258,8 @@ def build_scenario_metadata(
             "excluded": len(excluded),
             "excluded_by_reason": dict(sorted(reasons.items())),
             "per_scenario": per_scenario,
+            "shards_per_scenario": {scenario: len({shard_of[row.video_id] for row, _ in labelled.get(scenario, [])})
+                                    for scenario in labeller.names},
         },
         "labelling": labelling_summary(labeller, labelled, scenarios.labelling.low_confidence),
         "excluded": excluded,
@@ -353,18 +366,47 @@ def _document_json(document: dict) -> str:
 
 
 def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str) -> Path:
-    """Write the metadata and its report atomically (the report second: it describes a finished file)."""
+    """Write the metadata and its report atomically (the report last: it describes finished files). A `.parquet`
+    output is the store (files.metadata_store) with a JSON view beside it; any other is one JSON document."""
     output = Path(output)
-    write_text_atomic(output, _document_json(result.document))
+    if is_store(output):
+        write_records(output, records(result.document), scenario_order=result.report["settings"]["scenarios"])
+        write_json_atomic(output.with_suffix(".json"), metadata_view(result, output))
+    else:
+        write_text_atomic(output, _document_json(result.document))
     write_json_atomic(metadata_report_path(output), {**result.report, "output": str(output)})
     return output
+
+
+VIEW_SAMPLES = 3  # records per scenario shown in the view
+
+
+def metadata_view(result: ScenarioMetadataResult, store: Path) -> dict:
+    """The JSON a person reads: where the store is, counts per scenario, split and shard, a few records of each
+    scenario. Not the store: the stages read the Parquet file."""
+    per_shard: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(Counter))
+    samples: dict[str, list[dict]] = defaultdict(list)
+    for record in records(result.document):
+        per_shard[record["scenario"]][str(record["shard"])][record["split"]] += 1
+        if len(samples[record["scenario"]]) < VIEW_SAMPLES:
+            samples[record["scenario"]].append(record)
+    return {
+        "store": str(store),
+        "about": "a view of the scenario metadata: the records are in the store (Parquet, one row group per shard of "
+                 "work; pandas.read_parquet reads it)",
+        "counts": {k: result.counts[k] for k in ("train", "validation", "excluded", "per_scenario", "shards_per_scenario")},
+        "records_per_shard": {scenario: {shard: dict(splits) for shard, splits in shards.items()}
+                              for scenario, shards in per_shard.items()},
+        "samples": dict(samples),
+    }
 
 
 # --- validation, shared by the checks and the tests -------------------------------------------------------
 
 
 def load_metadata_document(path: Path | str) -> dict:
-    return read_json_file(path)
+    """Every record as {"train": [...], "validation": [...]}: from the store or a JSON document."""
+    return read_document(path)
 
 
 def metadata_schema_problems(document: object) -> list[str]:
@@ -416,6 +458,18 @@ def validation_share_problems(document: dict, ratio: float) -> tuple[list[str], 
 
 def scenario_clip_counts(document: dict) -> dict[str, int]:
     return dict(Counter(r["scenario"] for split in SPLITS for r in document[split]))
+
+
+def recorded_shards(path: Path | str) -> dict[str, tuple[str, int]]:
+    """video_id -> (scenario, shard) of an existing metadata file (empty when there is none or it has no shards):
+    what a rebuild keeps, so no clip changes shard while it keeps its scenario."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:  # three columns of the store, whatever its size
+        return {video_id: (scenario, shard) for video_id, scenario, shard in shard_column(path)}
+    except (ValueError, KeyError, TypeError, OSError, pa.ArrowException):
+        return {}  # an unreadable earlier file: shards are assigned afresh (nothing is lost but the grouping)
 
 
 def records(document: dict) -> Iterable[dict]:

@@ -115,3 +115,15 @@ def write_prompt_manifest(path: Path | str, result: PromptStageResult, partition
 def read_prompt_manifest(path: Path | str) -> dict | None:
     """The manifest a prompt stage wrote, or None when it has not run."""
     return read_json_if_present(path)
+
+
+def merged_prompt_manifests(manifests: list[dict | None]) -> dict | None:
+    """The prompt manifests of a scenario's shards as one: the rows of every shard made with the first shard's
+    encoder (a shard encoded by another encoder since has no embeddings here, so its samples are left out with the
+    reason, never paired with another encoder's). None when no shard has one."""
+    present = [manifest for manifest in manifests if manifest]
+    if not present:
+        return None
+    tag = present[0]["encoder"]["tag"]
+    return {**present[0], "prompts": [row for manifest in present if manifest["encoder"]["tag"] == tag
+                                      for row in manifest["prompts"]]}

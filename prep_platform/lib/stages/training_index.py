@@ -40,7 +40,8 @@ def build_training_index(records: list[dict], frames_manifest: dict | None, late
             if "none" not in variants:
                 continue
             rows.append({
-                "video_id": record["video_id"], "sample_id": sample, "window_index": window.get("window_index", 0),
+                "video_id": record["video_id"], "sample_id": sample, "shard": record.get("shard", 0),
+                "window_index": window.get("window_index", 0),
                 "window_start_s": window.get("window_start_s"), "window_end_s": window.get("window_end_s"),
                 "clean_window": window.get("clean_window"),
                 "split": record["split"], "caption": record["caption"],

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 
+from prep_platform.lib.files.clip_source import clip_size, open_clip, split_member
 from prep_platform.lib.statuses import OK
 
 # Statuses a clip can end in; `ok` is the only one that flows downstream.
@@ -45,12 +46,21 @@ def _stream_fps(stream: av.video.stream.VideoStream) -> float | None:
 def open_video(path: Path) -> tuple[av.container.InputContainer | None, str, str]:
     """(container, "", "") for a file with a video stream, else (None, status, reason). Shared by every stage
     that opens clips, so a bad file gets the same status and reason everywhere."""
-    if not path.exists():
+    if split_member(path) is not None:  # a clip inside a webdataset tar, read in place
+        try:
+            source = open_clip(path)
+        except OSError as exc:
+            return None, MISSING if "no member" in str(exc) else TRUNCATED, str(exc)
+        if clip_size(path) == 0:
+            return None, EMPTY, f"{path}: tar member is empty (0 bytes)"
+    elif not path.exists():
         return None, MISSING, f"{path}: file does not exist"
-    if path.stat().st_size == 0:
+    elif path.stat().st_size == 0:
         return None, EMPTY, f"{path}: file is empty (0 bytes)"
+    else:
+        source = str(path)
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(source, metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         return None, UNREADABLE, f"{path}: cannot open as a video container: {exc}"
     if not container.streams.video:

@@ -8,6 +8,7 @@ give the same motion speed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -41,6 +42,12 @@ from prep_platform.lib.video.shots import (
 FRAME_PIPELINE_VERSION = "1"
 
 
+
+@functools.lru_cache(maxsize=32)
+def _config_fingerprint(config: "FrameConfig") -> str:
+    payload = json.dumps({**asdict(config), "pipeline": FRAME_PIPELINE_VERSION}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
 @dataclass(frozen=True)
 class FrameConfig:
     fps: float = 8.0
@@ -65,8 +72,7 @@ class FrameConfig:
         return (self.frames - 1) / self.fps
 
     def fingerprint(self) -> str:
-        payload = json.dumps({**asdict(self), "pipeline": FRAME_PIPELINE_VERSION}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return _config_fingerprint(self)  # asked for once per clip by a planning pass: computed once per config
 
     @property
     def tag(self) -> str:

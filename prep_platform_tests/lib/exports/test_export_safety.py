@@ -7,7 +7,6 @@ only add start-up time; the kill and the concurrent runs are real processes."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from prep_platform.lib.files.metadata_store import write_records
+from prep_platform.lib.stages.metadata import load_metadata_document, records
 from prep_platform.data_prep import export_training_set
 from prep_platform.data_prep._cli import run_cli
 from prep_platform.lib import pipeline
@@ -152,7 +153,7 @@ def _good_export(settings):
 def test_a_latent_with_nans_or_a_damaged_file_never_replaces_a_good_export(settings, capsys):
     folder, before = _good_export(settings)
     layout = settings.layout()
-    row = read_training_index(layout.training_index("urban"))[0]
+    row = read_training_index(layout.training_index("urban", 0))[0]
     path = layout.latent("urban", row["sample_id"])
     original = path.read_bytes()
     header, arrays = load_latent_file(path)
@@ -186,7 +187,7 @@ def test_an_empty_export_never_replaces_a_good_one(settings, capsys):
 
 def test_an_empty_caption_is_left_out_with_its_reason_and_the_lists_stay_paired(settings):
     layout = settings.layout()
-    index_path = layout.training_index("urban")
+    index_path = layout.training_index("urban", 0)
     rows = read_training_index(index_path)
     rows[0]["prompt_variants"][1] = " \t "
     write_training_index(index_path, TrainingIndex(rows))
@@ -208,11 +209,11 @@ def test_a_caption_with_a_line_separator_keeps_the_index_readable_and_the_lists_
 
     layout = settings.layout()
     hostile = "a man\u2028walks\u0085down a\x1bstreet\u2029at night"
-    document = json.loads(layout.metadata_file.read_text(encoding="utf-8"))
+    document = load_metadata_document(layout.metadata_file)
     record = next(r for split in ("train", "validation") for r in document[split] if r["scenario"] == "urban")
     record["prompt_variants"][1] = hostile
-    layout.metadata_file.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    index_path = layout.training_index("urban")
+    write_records(layout.metadata_file, records(document))
+    index_path = layout.training_index("urban", 0)
     rows = read_training_index(index_path)
     for row in rows:
         if row["video_id"] == record["video_id"]:
@@ -220,7 +221,7 @@ def test_a_caption_with_a_line_separator_keeps_the_index_readable_and_the_lists_
     write_training_index(index_path, TrainingIndex(rows))
     assert "\u2028" in index_path.read_text(encoding="utf-8")  # written raw (ensure_ascii=False) ...
     assert len(read_training_index(index_path)) == len(rows)  # ... and read back line by line all the same
-    pipeline.encode_prompts(settings, layout, "urban", TextEncoder(TextEncoderSettings(preset="tiny", batch_size=4)))
+    pipeline.encode_prompts(settings, layout, "urban", 0, TextEncoder(TextEncoderSettings(preset="tiny", batch_size=4)))
     for export_format in ("cogvideox-factory", "finetrainers"):
         result = pipeline.export_training_set(settings, layout, export_format)
         prompts = (result.folder / "prompts.txt").read_text(encoding="utf-8").splitlines()
@@ -292,10 +293,10 @@ def test_an_export_takes_its_size_from_the_data_and_a_later_frames_run_does_not_
         assert "--train_resolution 17x160x240" in export["launch"]["command"]
         if run == 0:  # the frames alone at another size: a new image folder and frames manifest, the old latents
             other = prepared.with_values(frame_size="144x96", frames=9)
-            pipeline.prepare_frames(other, other.layout(), "urban")
+            pipeline.prepare_frames(other, other.layout(), "urban", 0)
             assert other.layout().image_folder("urban").is_dir()
     # An image that does not match its latent is refused, naming both.
-    row = read_training_index(prepared.layout().training_index("urban"))[0]
+    row = read_training_index(prepared.layout().training_index("urban", 0))[0]
     image = prepared.layout().image("urban", row["sample_id"])
     small = prepared.layout().with_frame_config(other.frame_config()).image("urban", row["sample_id"])
     image.write_bytes(small.read_bytes())

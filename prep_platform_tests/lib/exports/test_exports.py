@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import av
@@ -24,7 +23,7 @@ from prep_platform_tests.support.prepared import SCENARIOS
 
 def _index_rows(settings):
     layout = settings.layout()
-    return [json.loads(line) for s in SCENARIOS for line in layout.training_index(s).read_text().splitlines()]
+    return [json.loads(line) for s in SCENARIOS for line in layout.training_index(s, 0).read_text().splitlines()]
 
 
 def _export(settings, fmt):
@@ -164,7 +163,7 @@ def test_an_export_refuses_latents_of_two_vaes(settings):
 
 def test_an_export_needs_the_prompt_embeddings(settings):
     assert _index_rows(settings)
-    settings.layout().prompt_embeds_manifest("urban").unlink()
+    settings.layout().prompt_embeds_manifest("urban", 0).unlink()
     with pytest.raises(ExportError, match="encode_prompts"):
         _export(settings, "cogvideox-factory")
     assert _export(settings, "diffusers-videos").stems > 0  # videos and captions need no embeddings
@@ -176,7 +175,7 @@ def test_a_rerun_rewrites_nothing_and_a_change_rewrites_the_export(settings):
     again = _export(settings, "cogvideox-factory")
     assert again.state == "unchanged"
     assert {p: p.stat().st_mtime_ns for p in first.folder.rglob("*") if p.is_file()} == files
-    index = settings.layout().training_index("urban")
+    index = settings.layout().training_index("urban", 0)
     lines = index.read_text().splitlines()
     index.write_text("\n".join(lines[1:]) + "\n")  # one clip fewer
     assert _export(settings, "cogvideox-factory").state == "written"
@@ -193,7 +192,7 @@ def test_a_failed_export_leaves_the_previous_one_whole(settings, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(module, "write", write_then_fail)
-    index = settings.layout().training_index("urban")
+    index = settings.layout().training_index("urban", 0)
     index.write_text("\n".join(index.read_text().splitlines()[1:]) + "\n")
     with pytest.raises(OSError):
         _export(settings, "cogvideox-factory")

@@ -6,9 +6,7 @@ the metadata stage label alike; the evaluation figures are exact."""
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
-from pathlib import Path
 
 import pytest
 

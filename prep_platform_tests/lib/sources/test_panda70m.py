@@ -107,12 +107,13 @@ def test_instructions_cover_the_manual_steps(tmp_path):
 def test_shards_are_ingested_end_to_end_beside_msr_vtt(msr_vtt_raw_dir, tmp_path):
     panda = generate_panda_sample(tmp_path / "panda")
     # One more shard clip that is too short and one without a caption file: recorded, not dropped.
-    (panda / "shards" / "00001").mkdir(parents=True)
-    write_clip(panda / "shards" / "00001" / "000010000.mp4", seconds=2.0)
-    (panda / "shards" / "00001" / "000010000.txt").write_text("a car on the road\n")
-    write_clip(panda / "shards" / "00001" / "000010001.mp4", seconds=8.0)
+    (panda / "shards" / "00002").mkdir(parents=True)
+    write_clip(panda / "shards" / "00002" / "000010000.mp4", seconds=2.0)
+    (panda / "shards" / "00002" / "000010000.txt").write_text("a car on the road\n")
+    write_clip(panda / "shards" / "00002" / "000010001.mp4", seconds=8.0)
     summary = ingest_panda_shards(panda)
     assert summary["counts"] == {"no_caption": 1, "ok": 4, "too_short": 1}
+    assert summary["shards"] == 3  # 00000/ (files), 00001.tar (webdataset, read in place), 00002/
 
     config = FrameConfig(width=144, height=96, frames=9)
     layout = layout_around(msr_vtt_raw_dir, panda_dir=panda, prepared=tmp_path / "prepared", frame_config=config)
@@ -130,7 +131,7 @@ def test_shards_are_ingested_end_to_end_beside_msr_vtt(msr_vtt_raw_dir, tmp_path
     frames = run_frame_stage(panda_records, layout, workers=0)
     assert frames.counts == {"ok": 4}
     encoder = VaeEncoder(VaeSettings(preset="tiny"))
-    latents = run_latent_stage(latent_items_from_frames(frames.clips), layout, encoder, workers=0)
+    latents = run_latent_stage(latent_items_from_frames(frames.clips, layout), layout, encoder, workers=0)
     assert latents.counts == {"encoded": 4}
     header, arrays = load_latent_file(panda_records[0]["latent_path"])
     assert header["video_id"] == panda_records[0]["video_id"] and np.isfinite(arrays["latent_mean"]).all()

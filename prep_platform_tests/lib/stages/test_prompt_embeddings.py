@@ -3,11 +3,13 @@ run with nothing changed encodes nothing; each file says how it was made."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
 
+from prep_platform.lib.files.metadata_store import write_records
+from prep_platform.lib.stages.metadata import load_metadata_document
+from prep_platform.lib.stages.metadata import records as metadata_records
 from prep_platform.lib import pipeline
 from prep_platform.lib.files.prompt_embedding_file import load_prompt_embedding, prompt_sha256
 from prep_platform.lib.models.text_encoder import MAX_LENGTH, TextEncoder, TextEncoderSettings, tiny_tokenizer
@@ -32,27 +34,27 @@ def test_every_variant_is_encoded_once_per_distinct_prompt(prepared):
     scenario = pipeline.scenarios_to_prepare(prepared, layout)[0]
     records = pipeline.scenario_records(prepared, layout, scenario)
     # Two clips sharing a prompt: encoded once.
-    document = json.loads(layout.metadata_file.read_text())
+    document = load_metadata_document(layout.metadata_file)  # edited by hand, through the store's own API
     ours = [r for r in document["train"] + document["validation"] if r["scenario"] == scenario]
     ours[1]["prompt_variants"][-1] = ours[0]["prompt_variants"][-1]
-    layout.metadata_file.write_text(json.dumps(document))
+    write_records(layout.metadata_file, metadata_records(document))
     encoder = TextEncoder(TextEncoderSettings(preset="tiny", batch_size=3))
-    first = pipeline.encode_prompts(prepared, layout, scenario, encoder)
+    first = pipeline.encode_prompts(prepared, layout, scenario, 0, encoder)
     variants = sum(len(r["prompt_variants"]) for r in records)
     assert len(first.rows) == variants and first.rows[0]["variant"] == 0
     assert first.counts == {"encoded": len({row["prompt_sha256"] for row in first.rows})} and len(first.prompts) < variants
     folder = layout.prompt_embedding_folder(encoder.tag())
     before = _mtimes(folder)
 
-    again = pipeline.encode_prompts(prepared, layout, scenario, encoder)
+    again = pipeline.encode_prompts(prepared, layout, scenario, 0, encoder)
     assert again.counts == {"skipped": len(first.prompts)} and _mtimes(folder) == before
 
     ours[0]["caption"] = ours[0]["prompt_variants"][0] = "a new caption about a busy street"
-    layout.metadata_file.write_text(json.dumps(document))
-    changed = pipeline.encode_prompts(prepared, layout, scenario, encoder)
+    write_records(layout.metadata_file, metadata_records(document))
+    changed = pipeline.encode_prompts(prepared, layout, scenario, 0, encoder)
     assert changed.counts == {"encoded": 1, "skipped": len(changed.prompts) - 1}
     assert {k: v for k, v in _mtimes(folder).items() if k in before} == before  # nothing else rewritten
-    manifest = read_prompt_manifest(layout.prompt_embeds_manifest(scenario))
+    manifest = read_prompt_manifest(layout.prompt_embeds_manifest(scenario, 0))
     assert {(r["video_id"], r["variant"]) for r in manifest["prompts"]} == {(r["video_id"], i) for r in ours for i in range(len(r["prompt_variants"]))}
 
 
@@ -60,7 +62,7 @@ def test_an_embedding_file_says_how_it_was_made(prepared):
     layout = prepared.layout()
     scenario = pipeline.scenarios_to_prepare(prepared, layout)[1]
     encoder = TextEncoder(TextEncoderSettings(preset="tiny"))
-    result = pipeline.encode_prompts(prepared, layout, scenario, encoder)
+    result = pipeline.encode_prompts(prepared, layout, scenario, 0, encoder)
     row = result.rows[0]
     header, embedding = load_prompt_embedding(row["path"])
     assert header["prompt_sha256"] == row["prompt_sha256"] == prompt_sha256(header["prompt"])
@@ -72,7 +74,7 @@ def test_an_embedding_file_says_how_it_was_made(prepared):
     # Another encoder (another max length) writes elsewhere and never takes these.
     other = TextEncoder(TextEncoderSettings(preset="tiny", max_length=64))
     assert other.tag() != encoder.tag()
-    assert pipeline.encode_prompts(prepared, layout, scenario, other).counts == {"encoded": len(result.prompts)}
+    assert pipeline.encode_prompts(prepared, layout, scenario, 0, other).counts == {"encoded": len(result.prompts)}
 
 
 def test_the_tiny_tokenizer_pads_truncates_and_ends_like_t5():

@@ -46,8 +46,8 @@ def records(tmp_path_factory) -> list[dict]:
 def _stages(records, root, encoder, shots: ShotSettings):
     layout = DataLayout(root, CONFIG)
     frames = run_frame_stage(records, layout, shot_settings=shots, workers=0)
-    write_frames_manifest(layout.frames_manifest("urban"), frames, "urban")
-    latents = run_latent_stage(latent_items_from_frames(frames.clips), layout, encoder, workers=0)
+    write_frames_manifest(layout.frames_manifest("urban", 0), frames, "urban")
+    latents = run_latent_stage(latent_items_from_frames(frames.clips, layout), layout, encoder, workers=0)
     return layout, frames, latents
 
 
@@ -79,7 +79,7 @@ def test_each_window_is_a_sample_named_the_same_everywhere(records, encoder, tmp
         assert header["clean_window"] is True and header["shot_detection"]["detector"] == "combined"
     assert latents.counts == {"encoded": 5}
 
-    manifest = json.loads(layout.frames_manifest("urban").read_text())
+    manifest = json.loads(layout.frames_manifest("urban", 0).read_text())
     choppy = next(row for row in manifest["clips"] if row["video_id"] == "choppy")
     assert choppy["status"] == NO_CLEAN_WINDOW and "4 shots of 0.80, 0.80, 0.80, 0.80 s" in choppy["reason"]
     assert manifest["shot_detection"]["threshold"] == 27.0 and manifest["windows"]["windows_taken"] == 5

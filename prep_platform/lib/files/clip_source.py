@@ -1,0 +1,169 @@
+"""Where a clip's bytes are: a file, or a member of a webdataset tar read in place.
+
+The Panda-70M downloader (video2dataset) often writes `webdataset` shards: `00000.tar` holding `<key>.mp4`,
+`<key>.txt` and `<key>.json`. Such a clip is named `<tar path>::<member name>` everywhere a path is kept (manifests,
+metadata, latent headers), and opened here as a read-only, seekable view of the member's bytes inside the tar:
+nothing is extracted, and a member is read only when its clip is probed or decoded.
+
+A tar is indexed once per process (member -> offset, size), again only when the tar's size or mtime changed (a
+shard still being written grows). A truncated tar keeps the members whose bytes are all there; a member cut short
+is listed with the bytes it lacks, so its clip gets a status and a reason, never the run an exception.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+MEMBER_SEPARATOR = "::"
+
+
+def member_path(tar: Path | str, member: str) -> str:
+    """The name of a tar member as a clip path: `<tar>::<member>`."""
+    return f"{tar}{MEMBER_SEPARATOR}{member}"
+
+
+def split_member(path: Path | str) -> tuple[Path, str] | None:
+    """(tar, member) of a `<tar>::<member>` path; None for a plain file."""
+    text = str(path)
+    if MEMBER_SEPARATOR not in text:
+        return None
+    tar, _, member = text.partition(MEMBER_SEPARATOR)
+    return Path(tar), member
+
+
+@dataclass(frozen=True)
+class TarMember:
+    name: str
+    offset: int  # of the member's data in the tar
+    size: int  # bytes the header declares
+    missing: int = 0  # bytes the tar ends before (a truncated tar); 0 when whole
+
+
+@dataclass(frozen=True)
+class TarIndex:
+    members: dict[str, TarMember]
+    problem: str = ""  # why reading the headers stopped early ("" when the tar was read to its end)
+
+
+def index_tar(tar: Path | str) -> TarIndex:
+    """Every regular member of the tar with its data offset and size. Never raises for a bad tar: a truncated or
+    corrupt one gives the members read before the damage, and the problem."""
+    stat = os.stat(tar)
+    return _index(str(tar), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _index(tar: str, size: int, mtime_ns: int) -> TarIndex:  # size and mtime: a grown tar is indexed again
+    members: dict[str, TarMember] = {}
+    problem = ""
+    try:
+        with tarfile.open(tar, mode="r:") as archive:
+            while True:
+                try:
+                    info = archive.next()
+                except tarfile.TarError as exc:  # a damaged header: what came before stays
+                    problem = f"{tar}: tar headers unreadable after {len(members)} members: {exc}"
+                    break
+                if info is None:
+                    break
+                if info.isfile():
+                    missing = max(0, info.offset_data + info.size - size)
+                    members[info.name] = TarMember(info.name, info.offset_data, info.size, missing)
+    except (tarfile.TarError, OSError) as exc:
+        problem = f"{tar}: not a readable tar: {exc}"
+    return TarIndex(members, problem)
+
+
+class _MemberReader(io.RawIOBase):
+    """Read-only, seekable bytes [offset, offset + size) of a file."""
+
+    def __init__(self, path: Path, offset: int, size: int):
+        self._file = open(path, "rb")
+        self._offset, self._size, self._pos = offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        left = self._size - self._pos
+        if left <= 0:
+            return 0
+        self._file.seek(self._offset + self._pos)
+        view = memoryview(buffer)[:min(len(buffer), left)]
+        count = self._file.readinto(view)
+        self._pos += count or 0
+        return count or 0
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class MemberProblem(OSError):
+    """A tar member that cannot be read whole (absent, or cut short by a truncated tar)."""
+
+
+def _member(path: Path | str) -> tuple[Path, TarMember]:
+    tar, name = split_member(path)
+    index = index_tar(tar)
+    member = index.members.get(name)
+    if member is None:
+        raise MemberProblem(f"{path}: no member {name!r} in {tar}" + (f" ({index.problem})" if index.problem else ""))
+    if member.missing:
+        raise MemberProblem(f"{path}: the tar ends {member.missing} bytes before this member does (truncated shard)")
+    return tar, member
+
+
+def open_clip(path: Path | str) -> io.BufferedReader:
+    """The clip's bytes, read-only and seekable (a file, or a tar member in place). OSError when unreadable."""
+    if split_member(path) is None:
+        return open(path, "rb")
+    tar, member = _member(path)
+    return io.BufferedReader(_MemberReader(tar, member.offset, member.size))
+
+
+def read_member_bytes(path: Path | str) -> bytes:
+    with open_clip(path) as handle:
+        return handle.read()
+
+
+def clip_exists(path: Path | str) -> bool:
+    if split_member(path) is None:
+        return Path(path).exists()
+    try:
+        _member(path)
+        return True
+    except OSError:
+        return False
+
+
+def clip_size(path: Path | str) -> int:
+    if split_member(path) is None:
+        return os.stat(path).st_size
+    return _member(path)[1].size
+
+
+def clip_stat(path: Path | str) -> dict:
+    """{source_bytes, source_mtime_ns}: the file's, or the member's size with its tar's mtime (a tar that grew
+    or was rewritten has a new mtime, and the member's content hash is checked again)."""
+    if split_member(path) is None:
+        stat = os.stat(path)
+        return {"source_bytes": stat.st_size, "source_mtime_ns": stat.st_mtime_ns}
+    tar, member = _member(path)
+    return {"source_bytes": member.size, "source_mtime_ns": os.stat(tar).st_mtime_ns}
