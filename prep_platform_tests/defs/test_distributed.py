@@ -96,10 +96,15 @@ def test_a_backfill_of_two_scenarios_by_two_shards_encodes_on_two_gpu_workers_at
     from prep_platform.defs.partitions import shard_run_ranges
     from prep_platform_tests.test_shells_agree import comparable, files_under
 
-    # 49 frames at 240x160: a GPU step long enough to see two at once (the tiny VAE runs on CPU here).
+    # 49 frames at 240x160: a GPU step long enough to see two at once (the tiny VAE runs on CPU here); two cpu
+    # workers, so both runs' frame steps run at once and their GPU steps start together. The runs hold the frame,
+    # latent and index steps: clip_latents is then each run's one `gpu` step (prompt embeddings, the other, would
+    # take a gpu worker for a moment and make the order of the two latent steps a matter of timing).
     sharding = {"PREP_PLATFORM_SHARD_SIZE": "3", "PREP_PLATFORM_SHARDS_PER_RUN": "2",
                 "PREP_PLATFORM_FRAME_SIZE": "240x160", "PREP_PLATFORM_FRAMES": "49"}
-    with running_cluster(tmp_path_factory.mktemp("sharded"), sharding, [("cpu", "cpu,dagster"), ("gpuA", "gpu"), ("gpuB", "gpu")]) as cluster:
+    assets = "--assets=clip_frames,clip_latents,training_index"
+    queues = [("cpuA", "cpu,dagster"), ("cpuB", "cpu,dagster"), ("gpuA", "gpu"), ("gpuB", "gpu")]
+    with running_cluster(tmp_path_factory.mktemp("sharded"), sharding, queues) as cluster:
         env, shared = _env(cluster["base"]), cluster["data"]
         subprocess.run([str(Path(sys.executable).parent / "dagster"), "instance", "concurrency", "set", "gpu", "2"],
                        cwd=REPO, env=env, check=True, capture_output=True, timeout=120)
@@ -110,7 +115,7 @@ def test_a_backfill_of_two_scenarios_by_two_shards_encodes_on_two_gpu_workers_at
         assert len(by_scenario["urban"]) == 2 and len(by_scenario["crowd"]) == 2, prep["shards"]
         ranges = shard_run_ranges(by_scenario["urban"], 2) + shard_run_ranges(by_scenario["crowd"], 2)
         assert ranges == [("urban.0000", "urban.0001"), ("crowd.0000", "crowd.0001")]
-        runs = [_backfill_step(env, first, last) for first, last in ranges]  # launched together, as a backfill does
+        runs = [_backfill_step(env, first, last, assets) for first, last in ranges]  # launched together, as a backfill does
         reports = [_report(run) for run in runs]
     gpu_workers = {report["workers"]["clip_latents"].split("@")[0] for report in reports}
     assert gpu_workers == {"gpuA", "gpuB"}, [report["workers"] for report in reports]
@@ -126,7 +131,7 @@ def test_a_backfill_of_two_scenarios_by_two_shards_encodes_on_two_gpu_workers_at
                      PREP_PLATFORM_DATA_ROOT=str(local_data))
     assert _report(_backfill_step(local_env, "prep", "--in-process"))["shards"] == prep["shards"]
     for first, last in ranges:
-        _report(_backfill_step(local_env, first, last, "--in-process"))
+        _report(_backfill_step(local_env, first, last, assets, "--in-process"))
     for folder in ("metadata", "prepared"):
         ours, theirs = files_under(shared / folder), files_under(local_data / folder)
         assert ours == theirs and ours
