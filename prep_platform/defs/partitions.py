@@ -64,14 +64,20 @@ def partitioned_asset_check(partitions_def: dg.PartitionsDefinition, **kwargs):
     return decorate
 
 
-def register_shards(instance: dg.DagsterInstance, keys: list[str]) -> list[str]:
-    """Add the shard partitions not yet known to the instance (a shard is never removed: an emptied shard keeps its
-    history and gets empty manifests). Returns the keys added."""
-    known = set(instance.get_dynamic_partitions(shard_partitions.name))
+def add_new_partitions(instance: dg.DagsterInstance, partitions_def: dg.DynamicPartitionsDefinition,
+                       keys: list[str]) -> list[str]:
+    """Add the keys the instance does not know yet to a dynamic partitioning (a partition is never removed: an
+    emptied shard keeps its history and gets empty manifests). Returns the keys added."""
+    known = set(instance.get_dynamic_partitions(partitions_def.name))
     new = [key for key in keys if key not in known]
     if new:
-        instance.add_dynamic_partitions(shard_partitions.name, new)
+        instance.add_dynamic_partitions(partitions_def.name, new)
     return new
+
+
+def register_shards(instance: dg.DagsterInstance, keys: list[str]) -> list[str]:
+    """The shards of work scenario_metadata found, as partitions."""
+    return add_new_partitions(instance, shard_partitions, keys)
 
 
 def shard_run_ranges(keys: list[str], per_run: int | None = None) -> list[tuple[str, str]]:

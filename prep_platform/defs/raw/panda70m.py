@@ -6,6 +6,7 @@ import warnings
 import dagster as dg
 
 from prep_platform.defs.markdown import bullets
+from prep_platform.defs.partitions import add_new_partitions
 from prep_platform.defs.resources import PrepPlatformSettings, run_config_class, run_settings
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.defs.versioning import file_data_version
@@ -21,11 +22,7 @@ download_shard_partitions = dg.DynamicPartitionsDefinition(name="panda_download_
 
 
 def register_download_shards(instance: dg.DagsterInstance, names: list[str]) -> list[str]:
-    known = set(instance.get_dynamic_partitions(download_shard_partitions.name))
-    new = [name for name in names if name not in known]
-    if new:
-        instance.add_dynamic_partitions(download_shard_partitions.name, new)
-    return new
+    return add_new_partitions(instance, download_shard_partitions, names)
 
 
 @dg.asset(
