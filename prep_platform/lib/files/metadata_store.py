@@ -35,7 +35,6 @@ COLUMNS: dict[str, pa.DataType] = {
     "original_caption": pa.string(), "prompt_variants": pa.list_(pa.string()), "source": pa.string(), "label": pa.string(),
 }
 JSON_COLUMNS = frozenset({"source", "label"})
-OPTIONAL_COLUMNS = frozenset({"original_caption"})  # absent from a record when it has none
 # Every column may hold a null: the store keeps what it is given (a hand-edited record missing a field included), and
 # the schema check (stages.metadata.metadata_schema_problems) names the record and the field, instead of a write
 # failing with Arrow's message.
@@ -55,7 +54,7 @@ class ReadStats:
     columns: list[str] = field(default_factory=list)
 
 
-def _natural_key(video_id: str) -> tuple:
+def natural_key(video_id: str) -> tuple:
     """video2 before video10."""
     digits = "".join(c for c in video_id if c.isdigit())
     return (video_id.rstrip("0123456789"), int(digits) if digits else -1, video_id)
@@ -68,7 +67,7 @@ def write_records(path: Path | str, records: Iterable[dict], *, scenario_order: 
     records = list(records)
     order = {name: i for i, name in enumerate(scenario_order or [])}
     records.sort(key=lambda r: (order.get(r["scenario"], len(order)), r["scenario"], r.get("shard", 0),
-                                SPLITS.index(r["split"]) if r["split"] in SPLITS else len(SPLITS), _natural_key(r["video_id"])))
+                                SPLITS.index(r["split"]) if r["split"] in SPLITS else len(SPLITS), natural_key(r["video_id"])))
     if not is_store(path):
         write_json_atomic(path, {split: [r for r in records if r["split"] == split] for split in SPLITS})
         return

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from prep_platform import __version__
 from prep_platform.lib.files.atomic import write_json_atomic, write_text_atomic
-from prep_platform.lib.files.metadata_store import is_store, read_document, shard_column, write_records
+from prep_platform.lib.files.metadata_store import SPLITS, is_store, natural_key, read_document, shard_column, write_records
 from prep_platform.lib.layout import DataLayout, PandaFolder, metadata_report_path
 from prep_platform.lib.safe_paths import MAX_ID_LENGTH, UNSAFE_ID, unsafe_id_reason
 from prep_platform.lib.files.fingerprints import content_fingerprint, file_fingerprint
@@ -32,7 +32,6 @@ from prep_platform.lib.labelling.labellers import labeller_identity, make_labell
 from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, load_scenarios, packaged_scenarios_path
 from prep_platform.lib.shards import assign_shards
 
-SPLITS = ("train", "validation")
 DEFAULT_SHARD_SIZE = 500  # clips: ~6-9 minutes of the VAE on one H200 (0.9-1.5 clips/s, reference/performance.md)
 EMPTY_CAPTION = "empty_caption"  # every caption of the clip is empty or whitespace only: no prompt to train on
 
@@ -189,7 +188,7 @@ def build_scenario_metadata(
         validation_ids = {row.video_id for row, _ in members[:n_validation]}
         per_scenario[scenario] = {"train": len(members) - n_validation, "validation": n_validation}
         # Records are in clip-id order inside each split: deterministic and easy to diff.
-        for row, clip in sorted(members, key=lambda item: _natural_key(item[0].video_id)):
+        for row, clip in sorted(members, key=lambda item: natural_key(item[0].video_id)):
             split = "validation" if row.video_id in validation_ids else "train"
             result = clip.result
             # The first caption that names the scenario is the clip's caption; the others become variants.
@@ -348,12 +347,6 @@ def labelling_summary(labeller, labelled: dict[str, list[tuple[ManifestRow, Clip
         "least_confident": [{"video_id": v, "scenario": s, "confidence": c, "votes": votes} for v, s, c, votes in least],
         "embeddings_computed": getattr(labeller, "computed", None),
     }
-
-
-def _natural_key(video_id: str) -> tuple:
-    """video2 before video10."""
-    digits = "".join(c for c in video_id if c.isdigit())
-    return (video_id.rstrip("0123456789"), int(digits) if digits else -1, video_id)
 
 
 def _document_json(document: dict) -> str:
