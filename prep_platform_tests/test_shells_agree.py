@@ -85,10 +85,17 @@ def comparable(path: Path, root: Path):
             return header, {key: data[key].tobytes() for key in data.files if key != "header"}
     if path.suffix == ".json":
         return _normalise(json.loads(path.read_text()), root)
-    if path.suffix == ".parquet":
+    if path.suffix == ".parquet" and path.name == "scenario_metadata.parquet":
         from prep_platform.lib.files.metadata_store import read_records
 
         return _normalise(read_records(path), root)
+    if path.suffix == ".parquet":  # a manifest's rows (files.row_table): every column, `extra` opened
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+        for row in rows:
+            row.update(json.loads(row.pop("extra") or "{}"))
+        return _normalise(rows, root)
     if path.suffix == ".jsonl":
         return _normalise(_json_lines(path.read_text()), root)
     if path.suffix in (".csv", ".md", ".txt"):
@@ -119,7 +126,10 @@ def assert_same_files(cli_root: Path, dagster_root: Path) -> None:
                  "metadata/scenario_metadata.report.json",
                  "prepared/prompt_embeds/manifests/urban/shard-0000.json",
                  "prepared/frames/urban/shard-0000/frames_manifest.json", "prepared/latents/urban/shard-0000/latents_manifest.json",
-                 "prepared/latents/urban/shard-0000/training_index.jsonl"):
+                 "prepared/latents/urban/shard-0000/training_index.parquet",
+                 "prepared/frames/urban/shard-0000/frames_manifest.parquet",
+                 "prepared/latents/urban/shard-0000/latents_manifest.parquet",
+                 "prepared/prompt_embeds/manifests/urban/shard-0000.parquet"):
         assert Path(must) in cli_files, must
     assert any(p.suffix == ".npz" for p in cli_files) and any(p.suffix == ".png" for p in cli_files)
     assert all(list((root / "cache" / "labels").rglob("part-*.npz")) for root in (cli_root, dagster_root))

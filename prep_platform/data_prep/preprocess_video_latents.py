@@ -27,7 +27,7 @@ def build_parser() -> SettingsParser:
         "--windows-per-clip F-frame windows inside shots, write each window's conditioning image; with "
         "--encode-latents also encode each window with the CogVideoX VAE into <output-dir>/<scenario>/<sample>.npz "
         "(<sample>: the video id, or <video id>__w<k> for the k-th more window) and write the scenario's "
-        "training_index.jsonl. Current caches are skipped; an interrupted run resumes.",
+        "training index of each shard. Current caches are skipped; an interrupted run resumes.",
     )
     parser.add_argument("--metadata", default=None, help="scenario metadata: the store build_scenario_metadata writes (default: "
                         "<data-root>/metadata/scenario_metadata.parquet), or a JSON {train, validation} document")

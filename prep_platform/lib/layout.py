@@ -8,15 +8,16 @@ resolves inside its root, so nothing a dataset or a hand-edited metadata file sa
                                as the downloader writes them), ingested/<shard>.csv (+ .captions.json, .report.json)
     <root>/metadata/           scenario_metadata.parquet (the store: a row group per shard of work), its view
                                scenario_metadata.json (counts and a few records) and scenario_metadata.report.json
-    <root>/prepared/frames/<scenario>/shard-<nnnn>/   frames_manifest.json, contact_sheet.png
+    <root>/prepared/frames/<scenario>/shard-<nnnn>/   frames_manifest.json (a view; + .parquet: its rows), contact_sheet.png
     <root>/prepared/images/<scenario>/<frame tag>/    <sample>.png: conditioning images, one folder per frame config
     <root>/prepared/latents/<scenario>/               <sample>.npz, <sample>.hflip.npz
-    <root>/prepared/latents/<scenario>/shard-<nnnn>/  latents_manifest.json, training_index.jsonl
+    <root>/prepared/latents/<scenario>/shard-<nnnn>/  latents_manifest.json (+ .parquet: its rows), training_index.parquet
     <root>/prepared/prompt_embeds/<encoder tag>/<prompt sha256>.safetensors   one file per distinct prompt
-    <root>/prepared/prompt_embeds/manifests/<scenario>/shard-<nnnn>.json   the shard's prompt variants -> their files
+    <root>/prepared/prompt_embeds/manifests/<scenario>/shard-<nnnn>.json (+ .parquet)   prompt variants -> their files
     <root>/exports/<format>/   a trainer's layout (export.json maps every stem to its clip)
     <root>/cache/torch/        torch.compile's caches (inductor, Triton): the next process skips the compile
     <root>/cache/labels/, models/   caption embeddings of the scenario labeller, its unpacked model
+    <root>/cache/metadata-build/    a metadata build's spilled records while it runs (removed after)
     <root>/eval/vatex/         vatex_eval_prompts.json, images/
 
 Work is done per shard of a scenario (lib.shards: at most `shard_size` clips, a Dagster partition): each shard has
@@ -182,6 +183,12 @@ def metadata_report_path(metadata_file: Path | str) -> Path:
     return metadata_file.with_name(metadata_file.stem + ".report.json")
 
 
+def metadata_excluded_path(metadata_file: Path | str) -> Path:
+    """`scenario_metadata.excluded.jsonl`: every clip the metadata kept out, with the reason, one per line."""
+    metadata_file = Path(metadata_file)
+    return metadata_file.with_name(metadata_file.stem + ".excluded.jsonl")
+
+
 def variant_path(latent_path: Path | str, augmentation: str) -> Path:
     """`video7.npz` for the clip itself, `video7.hflip.npz` for its flipped variant."""
     latent_path = Path(latent_path)
@@ -308,7 +315,7 @@ class DataLayout:
         return self.latents_shard_folder(scenario, shard) / "latents_manifest.json"
 
     def training_index(self, scenario: str, shard: int) -> Path:
-        return self.latents_shard_folder(scenario, shard) / "training_index.jsonl"
+        return self.latents_shard_folder(scenario, shard) / "training_index.parquet"
 
     @property
     def prompt_embeds_root(self) -> Path:
@@ -328,6 +335,11 @@ class DataLayout:
     def cache_root(self) -> Path:
         """Derived, rebuildable data: compile caches, caption embeddings (`labels/`), the unpacked label model."""
         return self.root / "cache"
+
+    @property
+    def metadata_spill_root(self) -> Path:
+        """Where a metadata build spills its labelled records until it writes the store (files.record_spill)."""
+        return self.cache_root / "metadata-build"
 
     @property
     def compile_cache(self) -> Path:

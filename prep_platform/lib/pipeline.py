@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prep_platform.lib.files.atomic import write_json_atomic
-from prep_platform.lib.files.metadata_store import ReadStats, read_records, shard_column
+from prep_platform.lib.files.metadata_store import ReadStats, read_records, shards_in_store
 from prep_platform.lib.files.images import contact_sheet
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.labelling.labellers import make_labeller
@@ -36,7 +36,6 @@ from prep_platform.lib.stages.latents import (
 from prep_platform.lib.stages.metadata import (
     ScenarioMetadataResult,
     build_scenario_metadata,
-    recorded_shards,
     write_scenario_metadata,
 )
 from prep_platform.lib.stages.training_index import (
@@ -142,8 +141,11 @@ def build_metadata(settings: PrepSettings, layout: DataLayout) -> ScenarioMetada
     """Label MSR-VTT (and ingested Panda-70M shard) clips, split per scenario, write the metadata and its report."""
     result = build_scenario_metadata(layout, scenarios=settings.scenarios_file, limit=settings.metadata_limit or None,
                                      validation_ratio=settings.validation_ratio, seed=settings.split_seed,
-                                     shard_size=settings.shard_size, previous_shards=recorded_shards(layout.metadata_file))
-    write_scenario_metadata(result, layout.metadata_file)
+                                     shard_size=settings.shard_size, previous=layout.metadata_file)
+    try:
+        write_scenario_metadata(result, layout.metadata_file)
+    finally:
+        result.release()  # the records are in the store now (or the write failed): the spill goes
     return result
 
 
@@ -173,8 +175,8 @@ def work_shards(settings: PrepSettings, layout: DataLayout) -> dict[str, list[in
     names = list(load_scenarios(settings.scenarios_file).scenarios)
     _require_metadata(layout)
     shards: dict[str, set[int]] = {name: set() for name in names}
-    for _, scenario, shard in shard_column(layout.metadata_file):  # three columns, not the records
-        shards.setdefault(scenario, set()).add(shard)
+    for scenario, found in shards_in_store(layout.metadata_file).items():  # the store's footer, not its records
+        shards.setdefault(scenario, set()).update(found)
     ordered = names + sorted(set(shards) - set(names))
     return {scenario: sorted(shards[scenario]) or [0] for scenario in ordered}
 

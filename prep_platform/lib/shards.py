@@ -12,8 +12,9 @@ is the setting and the count follows the data.)
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Iterable, Mapping
+
+import numpy as np
 
 SEPARATOR = "."
 DIGITS = 4
@@ -36,26 +37,46 @@ def shard_folder_name(shard: int) -> str:
     return f"shard-{shard:0{DIGITS}d}"
 
 
-def _fill_order(video_id: str) -> str:
-    # A hash, not the clip order: consecutive ids come from the same source videos, so a shard is a fair sample.
-    return hashlib.sha256(video_id.encode()).hexdigest()
+def hash_order(texts: Iterable[str], salt: str = "") -> np.ndarray:
+    """The order of `texts` by sha256(salt + text), as indices: 16 bytes a text (two uint64 keys), not the texts,
+    so a scenario of a million clips sorts in a few MB. The first 128 bits of the digests order them as the whole
+    hex digests would unless two collide, which for distinct texts does not happen."""
+    digests = bytearray()
+    for text in texts:
+        digests += hashlib.sha256(f"{salt}{text}".encode()).digest()[:16]
+    keys = np.frombuffer(bytes(digests), dtype=">u8").reshape(-1, 2)
+    return np.lexsort((keys[:, 1], keys[:, 0])) if len(keys) else np.zeros(0, dtype=np.int64)
+
+
+def scenario_shards(fill_order: np.ndarray, kept: np.ndarray, shard_size: int) -> np.ndarray:
+    """The shard of each clip of one scenario, as an int32 array. `kept`: each clip's shard from the last
+    assignment, -1 for a clip new to the scenario; `fill_order`: the clips' indices in the order of a hash of their
+    id (hash_order). New clips fill the lowest shards with room in that order (not the clip order: consecutive ids
+    come from the same source videos, so a shard is a fair sample); a shard already past `shard_size` (the setting
+    was lowered) takes no more."""
+    if shard_size < 1:
+        raise ValueError(f"shard size must be at least 1, got {shard_size}")
+    shards = np.asarray(kept, dtype=np.int32).copy()
+    waiting = fill_order[shards[fill_order] < 0]
+    if not len(waiting):
+        return shards
+    fill = np.bincount(shards[shards >= 0]) if (shards >= 0).any() else np.zeros(0, dtype=np.int64)
+    shard, start = 0, 0
+    while start < len(waiting):
+        room = max(0, shard_size - (int(fill[shard]) if shard < len(fill) else 0))
+        shards[waiting[start:start + room]] = shard
+        start += room
+        shard += 1
+    return shards
 
 
 def assign_shards(members: Mapping[str, Iterable[str]], previous: Mapping[str, tuple[str, int]], shard_size: int) -> dict[str, int]:
     """video_id -> shard for the clips of each scenario (`members`: scenario -> its clip ids). `previous`: the
     last assignment (video_id -> (scenario, shard)); a clip still in the same scenario keeps its shard."""
-    if shard_size < 1:
-        raise ValueError(f"shard size must be at least 1, got {shard_size}")
     assigned: dict[str, int] = {}
     for scenario, ids in members.items():
         ids = list(ids)
-        kept = {vid: previous[vid][1] for vid in ids if vid in previous and previous[vid][0] == scenario}
-        fill = Counter(kept.values())
-        assigned.update(kept)
-        shard = 0
-        for vid in sorted((vid for vid in ids if vid not in kept), key=_fill_order):
-            while fill[shard] >= shard_size:
-                shard += 1
-            assigned[vid] = shard
-            fill[shard] += 1
+        kept = np.array([previous[vid][1] if vid in previous and previous[vid][0] == scenario else -1 for vid in ids],
+                        dtype=np.int64)
+        assigned.update(zip(ids, scenario_shards(hash_order(ids), kept, shard_size).tolist()))
     return assigned

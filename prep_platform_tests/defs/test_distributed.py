@@ -15,6 +15,7 @@ import pytest
 
 from prep_platform_tests.support.cluster import running_cluster
 from prep_platform_tests.support.services import missing_services
+from prep_platform.lib.stages.latents import read_latents_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing_services()), reason=missing_services() or "ok")]
@@ -179,7 +180,7 @@ def test_a_worker_killed_mid_step_leads_to_a_retried_step_and_a_complete_result(
     assert received, "the killed worker never received the GPU step"
     assert f"execute_plan[{received[-1]}] succeeded" in (cluster["home"] / "gpu2.log").read_text()
     assert latents["workers"]["clip_latents"].startswith("gpu2@")
-    manifest = json.loads((caches / "shard-0000" / "latents_manifest.json").read_text())
+    manifest = read_latents_manifest(caches / "shard-0000" / "latents_manifest.json")
     statuses = [row["status"] for row in manifest["clips"]]
     assert len(statuses) == 6 and set(statuses) == {"encoded", "skipped"}  # what the dead worker wrote is kept
     from prep_platform.lib.files.latent_file import latent_file_problems

@@ -4,7 +4,6 @@ only clip_latents is materialised; an unconfigured VATEX source and a missing Pa
 
 from __future__ import annotations
 
-import json
 
 import dagster as dg
 import pytest
@@ -14,6 +13,7 @@ from prep_platform_tests.support.dagster_results import PrepRuns, check_verdicts
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.stages.frames import read_frames_manifest
 
 
 _checks = check_verdicts
@@ -28,7 +28,7 @@ def pipeline(tmp_path_factory):
 def test_a_clip_changed_on_disk_is_re_encoded_when_only_the_latents_are_materialised(pipeline):
     defs, settings, instance = pipeline
     assert defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="transport.0000").success
-    frames = json.loads(settings.layout().frames_manifest("transport", 0).read_text())
+    frames = read_frames_manifest(settings.layout().frames_manifest("transport", 0))
     victim = next(c for c in frames["clips"] if c["status"] == "ok" and c["video_id"].startswith("video"))
     cache = settings.layout().latents_root / "transport" / f"{victim['video_id']}.npz"
     old_fingerprint = read_latent_header(cache)["source_fingerprint"]

@@ -10,6 +10,8 @@ import pytest
 
 from prep_platform_tests.support.dagster_results import check_verdicts, materialization_metadata, sample_pipeline
 from prep_platform.lib.files.latent_file import load_latent_file, write_latent_file
+from prep_platform.lib.stages.latents import read_latents_manifest
+from prep_platform.lib.stages.training_index import read_training_index
 
 
 _checks = check_verdicts
@@ -32,7 +34,7 @@ def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
     # 5 MSR-VTT clips and 1 ingested Panda-70M shard clip are urban in the sample.
     assert frames["clips_ok"] == 6 and frames["clips_failed"] == 0
     assert latents["encoded"] == 6 and latents["failed"] == 0
-    manifest = json.loads(settings.layout().latents_manifest("urban", 0).read_text())
+    manifest = read_latents_manifest(settings.layout().latents_manifest("urban", 0))
     assert {row["status"] for row in manifest["clips"]} == {"encoded"}
     from prep_platform.lib.stages.metadata import load_metadata_document
 
@@ -40,7 +42,7 @@ def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
     urban = next(r for r in record if r["scenario"] == "urban")
     assert (settings.layout().latents_root / "urban" / f"{urban['video_id']}.npz").exists()
 
-    index = [json.loads(line) for line in settings.layout().training_index("urban", 0).read_text().splitlines()]
+    index = read_training_index(settings.layout().training_index("urban", 0))
     assert len(index) == 6 and {row["dataset"] for row in index} == {"msr-vtt", "panda-70m"}
     assert all(row["prompt_variants"][0] == row["caption"] for row in index)
 

@@ -32,7 +32,7 @@ def test_every_path_of_a_clip_follows_the_documented_tree(tmp_path):
     assert layout.latent("urban", "video7", "hflip") == tmp_path / "prepared/latents/urban/video7.hflip.npz"
     assert layout.frames_manifest("urban", 0) == tmp_path / "prepared/frames/urban/shard-0000/frames_manifest.json"
     assert layout.latents_manifest("urban", 0) == tmp_path / "prepared/latents/urban/shard-0000/latents_manifest.json"
-    assert layout.training_index("urban", 0) == tmp_path / "prepared/latents/urban/shard-0000/training_index.jsonl"
+    assert layout.training_index("urban", 0) == tmp_path / "prepared/latents/urban/shard-0000/training_index.parquet"
     assert layout.eval.prompts == tmp_path / "eval/vatex/vatex_eval_prompts.json"
     assert layout.export_root("cogvideox-factory") == tmp_path / "exports/cogvideox-factory"
     # Another frame configuration, another image folder; latents are told apart by their headers.
@@ -78,7 +78,7 @@ def test_helpers_name_companion_files():
 
 # The file and folder names of the data layout. Outside layout.py (and the sample generators, which build the
 # Hub repos' own layouts), none of them may appear as a string: nothing else builds a data path by hand.
-LAYOUT_NAMES = ("manifest.csv", "frames_manifest.json", "latents_manifest.json", "training_index.jsonl",
+LAYOUT_NAMES = ("manifest.csv", "frames_manifest.json", "latents_manifest.json", "training_index.parquet",
                 "scenario_metadata.parquet", "download_report.json", "vatex_manifest.json", "ingested",
                 "panda70m_subset.csv", "vatex_eval_prompts.json", "contact_sheet.png", "train-video", "prepared")
 

@@ -15,6 +15,8 @@ from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.lib import pipeline
 from prep_platform.lib.shards import shard_key
 from prep_platform.lib.statuses import OK, failure_count
+from prep_platform.defs.table_schemas import column_schema_metadata
+from prep_platform.lib.stages.frames import FrameRow
 
 
 def embedded_image(path: Path, title: str, max_width: int = 480) -> dg.MetadataValue:
@@ -33,6 +35,7 @@ def embedded_image(path: Path, title: str, max_width: int = 480) -> dg.MetadataV
     op_tags=CPU_STEP_TAGS,
     group_name="frames",
     deps=[scenario_metadata],
+    metadata=column_schema_metadata(FrameRow),  # the manifest's rows
     kinds={"python", "opencv"},
     description="Per clip of the shard (clips whose source, frame configuration, shot settings and images are unchanged "
     "are taken from the last run without decoding): decode once, find its shots (PySceneDetect's content/adaptive rules), "

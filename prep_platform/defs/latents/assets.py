@@ -12,6 +12,8 @@ from prep_platform.defs.resources import PrepPlatformSettings, VaeResource, run_
 from prep_platform.lib import pipeline
 from prep_platform.lib.models.vae import VaeEncoder
 from prep_platform.lib.statuses import CACHED_STATUSES
+from prep_platform.defs.table_schemas import column_schema_metadata
+from prep_platform.lib.stages.latents import LatentRow
 
 ClipLatentsConfig = run_config_class("ClipLatentsConfig", "augment", "prefetch")
 
@@ -19,6 +21,7 @@ ClipLatentsConfig = run_config_class("ClipLatentsConfig", "augment", "prefetch")
 @gpu_shard_asset(
     group_name="latents",
     deps=[clip_frames],
+    metadata=column_schema_metadata(LatentRow),  # the manifest's rows
     description="CogVideoX VAE latents per clip: latent distribution (mean, logvar) and clean first-frame image "
     "latents, float16, with a header saying how they were made. Incremental: current caches are skipped, "
     "relabelled clips moved, only new or stale clips encoded.",

@@ -6,16 +6,19 @@ from prep_platform.defs.latents.assets import clip_latents
 from prep_platform.defs.partitions import per_shard, shard_asset
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.tags import CPU_STEP_TAGS
+from prep_platform.defs.table_schemas import column_schema_metadata
 from prep_platform.lib import pipeline
+from prep_platform.lib.stages.training_index import IndexRow
 
 
 @shard_asset(
     op_tags=CPU_STEP_TAGS,
     group_name="latents",
     deps=[clip_latents],
-    kinds={"python", "json"},
-    description="One JSON line per clip with a verified latent cache: split, caption, prompt variants, latent and "
-    "image paths, augmentations. Runs only after clip_latents' blocking check passed.",
+    kinds={"python", "parquet"},
+    metadata=column_schema_metadata(IndexRow),
+    description="One row per sample (window) with a verified latent cache: split, caption, prompt variants, latent "
+    "and image paths, augmentations (Parquet, one file per shard). Runs only after clip_latents' blocking check passed.",
 )
 def training_index(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
     layout = settings.layout()

@@ -5,7 +5,7 @@ import dagster as dg
 
 from prep_platform.defs.metadata.assets import scenario_metadata
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
-from prep_platform.lib.stages.metadata import load_metadata_document, records
+from prep_platform.lib.files.metadata_store import record_groups
 from prep_platform.lib.files.disk_usage import free_bytes, layer_bytes, next_materialisation_bytes
 from prep_platform.lib.models.vae import latent_channels
 from prep_platform.defs.markdown import bullets
@@ -21,12 +21,12 @@ GB = 1e9
 )
 def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -> dg.AssetCheckResult:
     layout = settings.layout()
-    document = load_metadata_document(layout.metadata_file)
     config = layout.frame_config
     channels = latent_channels(vae.settings())  # from the VAE's own config, not a guess
-    need = next_materialisation_bytes(list(records(document)), frames=config.frames, width=config.width,
-                                      height=config.height, channels=channels, augment=settings.augment,
-                                      windows_per_clip=settings.windows_per_clip)
+    need = sum(next_materialisation_bytes(group, frames=config.frames, width=config.width, height=config.height,
+                                          channels=channels, augment=settings.augment,
+                                          windows_per_clip=settings.windows_per_clip)
+               for group in record_groups(layout.metadata_file, ["image_path", "latent_path"]))  # a shard at a time
     free = free_bytes(layout.root)
     reserve = settings.free_space_reserve_gb * GB
     fits, comfortable = free >= need, free - need >= reserve
@@ -51,8 +51,8 @@ def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -
 def storage_budgets_check(settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     layout = settings.layout()
     sizes = layer_bytes(layout.layers())
-    document = load_metadata_document(layout.metadata_file)
-    curated = sum(int(r["source"].get("bytes") or 0) for r in records(document))
+    curated = sum(int(r["source"].get("bytes") or 0)
+                  for group in record_groups(layout.metadata_file, ["source"]) for r in group)
     budgets = {"raw": settings.budget_raw_gb, "metadata": settings.budget_metadata_gb, "frames": settings.budget_frames_gb,
                "latents": settings.budget_latents_gb, "eval": settings.budget_eval_gb}
     over = [f"{layer}: {sizes[layer] / GB:.3f} GB > {budget} GB" for layer, budget in budgets.items() if sizes[layer] > budget * GB]

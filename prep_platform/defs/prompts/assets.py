@@ -7,11 +7,14 @@ from prep_platform.defs.partitions import gpu_shard_asset, per_shard
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource
 from prep_platform.lib import pipeline
+from prep_platform.defs.table_schemas import column_schema_metadata
+from prep_platform.lib.stages.prompt_embeddings import PromptRow
 
 
 @gpu_shard_asset(
     group_name="prompts",
     deps=[scenario_metadata],
+    metadata=column_schema_metadata(PromptRow),  # the manifest's rows
     description="T5 prompt embeddings (the model's own text encoder and tokenizer, max length 226, padded, "
     "truncated) for every prompt variant of the shard's clips, caption first: one file per distinct prompt, "
     "keyed by its sha256. Only new or changed prompts are encoded.",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,17 +71,31 @@ def write_records(path: Path | str, records: Iterable[dict], *, scenario_order: 
     if not is_store(path):
         write_json_atomic(path, {split: [r for r in records if r["split"] == split] for split in SPLITS})
         return
+    write_store(path, (pa.Table.from_pylist([store_row(r) for r in group], schema=SCHEMA) for group in _shard_groups(records)))
+
+
+def write_store(path: Path | str, shard_tables: Iterable[pa.Table]) -> int:
+    """The store from tables of rows (SCHEMA) already in store order, one per shard: each becomes one row group.
+    Atomic: the file appears whole or not at all. Returns the number of records."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
     os.close(fd)
+    written = 0
     try:
         with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
-            for group in _shard_groups(records) or [[]]:  # one row group per shard of work
-                writer.write_table(pa.Table.from_pylist([_row(r) for r in group], schema=SCHEMA))
+            for table in shard_tables:
+                writer.write_table(table, row_group_size=max(1, table.num_rows))
+                written += table.num_rows
+            if not written:
+                writer.write_table(SCHEMA.empty_table())
         os.replace(tmp, path)
+    except OSError as exc:  # Arrow's message (a full disk, ...) does not name the file
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return written
 
 
 def _shard_groups(records: list[dict]) -> list[list[dict]]:
@@ -94,7 +108,8 @@ def _shard_groups(records: list[dict]) -> list[list[dict]]:
     return groups
 
 
-def _row(record: dict) -> dict:
+def store_row(record: dict) -> dict:
+    """A record as a row of the store (nested values as JSON text)."""
     row = {name: record.get(name) for name in COLUMNS}
     row["shard"] = int(record.get("shard", 0))
     for name in JSON_COLUMNS:
@@ -103,8 +118,9 @@ def _row(record: dict) -> dict:
     return row
 
 
-def _record(row: dict) -> dict:
-    record = {name: value for name, value in row.items() if value is not None}  # a field the record did not have
+def record_from_row(row: dict) -> dict:
+    """A row of the store as the record it holds (a null is a field the record did not have)."""
+    record = {name: value for name, value in row.items() if value is not None}
     for name in JSON_COLUMNS & set(record):
         record[name] = json.loads(record[name])
     return record
@@ -140,7 +156,7 @@ def read_records(path: Path | str, *, scenario: str | None = None, shard: int | 
     for row in table.to_pylist():
         if (scenario is None or row["scenario"] == scenario) and (shard is None or row["shard"] == shard) \
                 and (splits is None or row["split"] in splits):
-            out.append(_record({k: row[k] for k in wanted}))
+            out.append(record_from_row({k: row[k] for k in wanted}))
     return out
 
 
@@ -158,15 +174,64 @@ def _may_hold(group, names: list[str], scenario: str | None, shard: int | None) 
     return True
 
 
+def record_groups(path: Path | str, columns: list[str] | None = None) -> Iterator[list[dict]]:
+    """Every record, a row group (a shard) at a time, with the given columns (all: None): what a check over the
+    whole dataset walks, in the memory of one shard. A JSON document is one group."""
+    if not is_store(path):
+        records = read_records(path, columns=columns)
+        if records:
+            yield records
+        return
+    file = pq.ParquetFile(path)
+    names = file.schema_arrow.names
+    wanted = [c for c in (columns or names) if c in names]
+    for i in range(file.num_row_groups):
+        yield [record_from_row(row) for row in file.read_row_group(i, columns=wanted).to_pylist()]
+
+
+def record_columns(path: Path | str, columns: list[str]) -> pa.Table:
+    """The given columns of every record, as one Arrow table (a few bytes a record for short columns)."""
+    if not is_store(path):
+        records = read_records(path)
+        return pa.table({name: pa.array([r.get(name) for r in records], SCHEMA.field(name).type) for name in columns})
+    return pq.read_table(path, columns=columns)
+
+
 def read_document(path: Path | str) -> dict:
     """Every record, as the `{"train": [...], "validation": [...]}` document the whole-dataset checks take."""
     records = read_records(path)
     return {split: [r for r in records if r["split"] == split] for split in SPLITS}
 
 
-def shard_column(path: Path | str) -> list[tuple[str, str, int]]:
-    """(video_id, scenario, shard) of every record: three columns, whatever the size of the rest."""
+def scenario_shard_column(path: Path | str, scenario: str) -> pa.Table:
+    """`video_id` and `shard` of one scenario's records (two columns of its row groups, whatever the rest)."""
     if not is_store(path):
-        return [(r["video_id"], r["scenario"], int(r.get("shard", 0))) for r in read_records(path)]
-    table = pq.read_table(path, columns=["video_id", "scenario", "shard"])
-    return list(zip(*(table.column(name).to_pylist() for name in ("video_id", "scenario", "shard")), strict=True))
+        rows = read_records(path, scenario=scenario, columns=["video_id", "shard"])
+        return pa.table({"video_id": pa.array([r["video_id"] for r in rows], pa.string()),
+                         "shard": pa.array([int(r.get("shard", 0)) for r in rows], pa.int32())})
+    return pq.read_table(path, columns=["video_id", "shard"], filters=[("scenario", "==", scenario)])
+
+
+def shards_in_store(path: Path | str) -> dict[str, set[int]]:
+    """scenario -> the shards its records are in. From the store's footer where a row group holds one shard (as
+    the stage writes it: no record is read), else from two columns."""
+    if not is_store(path):
+        found: dict[str, set[int]] = {}
+        for record in read_records(path, columns=["scenario", "shard"]):
+            found.setdefault(record["scenario"], set()).add(int(record.get("shard", 0)))
+        return found
+    file = pq.ParquetFile(path)
+    names = file.schema_arrow.names
+    found = {}
+    for i in range(file.num_row_groups):
+        group = file.metadata.row_group(i)
+        if group.num_rows == 0:
+            continue
+        stats = [group.column(names.index(c)).statistics for c in ("scenario", "shard")]
+        if all(s is not None and s.has_min_max and s.min == s.max and s.null_count == 0 for s in stats):
+            found.setdefault(stats[0].min, set()).add(int(stats[1].min))
+            continue
+        table = file.read_row_group(i, columns=["scenario", "shard"])
+        for scenario, shard in zip(table.column("scenario").to_pylist(), table.column("shard").to_pylist()):
+            found.setdefault(scenario, set()).add(int(shard or 0))
+    return found

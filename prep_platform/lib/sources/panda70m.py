@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import ast
 import csv
+import hashlib
 import io
 import json
 import math
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from prep_platform import __version__
 from prep_platform.lib.files.atomic import write_json_atomic, write_text_atomic
@@ -560,22 +564,70 @@ def ingest_panda_shards(folder: Path | str, *, min_duration_s: float = 6.0, shar
             "failed": [failure for r in reports for failure in r["failed"]]}
 
 
-def ingested_clips(panda: PandaFolder) -> tuple[list[ManifestRow], dict[str, list[str]], list[Path]]:
-    """Every ingested shard's rows and captions, shard by shard (only shards whose ingest finished: their report
-    exists). A key that an earlier shard already gave is marked duplicate_id (one id, one cache file)."""
-    rows: list[ManifestRow] = []
-    captions: dict[str, list[str]] = {}
-    manifests = []
-    for name in download_shards(panda):
-        if unsafe_id_reason(name) or not panda.ingest_report(name).exists():
-            continue
-        manifests.append(panda.ingested_manifest(name))
+def ingested_shard_names(panda: PandaFolder) -> list[str]:
+    """Every download shard whose ingest finished (its report exists), in shard order."""
+    return [name for name in download_shards(panda) if not unsafe_id_reason(name) and panda.ingest_report(name).exists()]
+
+
+@dataclass
+class IngestedShard:
+    manifest: Path
+    rows: list[ManifestRow]
+    captions: dict[str, list[str]]
+
+
+def ingested_shards(panda: PandaFolder) -> Iterator[IngestedShard]:
+    """Every ingested download shard's rows and captions, one shard at a time (memory: one shard). A key that an
+    earlier shard already gave is marked duplicate_id (one id, one cache file)."""
+    seen = SeenIds()
+    position = 0  # rows so far: a duplicate's id names it, so two duplicates of one key stay distinct
+    for name in ingested_shard_names(panda):
+        manifest = panda.ingested_manifest(name)
         shard_captions = json.loads(panda.ingested_captions(name).read_text())["captions"]
-        for row in read_manifest(panda.ingested_manifest(name)):
-            if row.status == "ok" and row.video_id in captions:
-                row = replace(row, video_id=f"{row.video_id}_duplicate_{len(rows)}", status=DUPLICATE_ID,
+        rows, captions, here = [], {}, set()
+        manifest_rows = read_manifest(manifest)
+        in_earlier_shard = seen.contains([row.video_id for row in manifest_rows])
+        for row, earlier in zip(manifest_rows, in_earlier_shard.tolist()):
+            if row.status == "ok" and (earlier or row.video_id in here):
+                row = replace(row, video_id=f"{row.video_id}_duplicate_{position}", status=DUPLICATE_ID,
                               error=f"{row.path}: key {row.video_id[6:]!r} already used by an earlier shard")
             else:
+                here.add(row.video_id)
                 captions[row.video_id] = shard_captions.get(row.video_id, [])
             rows.append(row)
-    return rows, captions, manifests
+            position += 1
+        seen.add(here)
+        yield IngestedShard(manifest, rows, captions)
+
+
+class SeenIds:
+    """Clip ids seen in earlier shards, as sorted arrays of 64-bit hashes (8 bytes an id, where a set of strings
+    costs ~80): a million ids in 8 MB. Two distinct ids share a 64-bit hash with probability ~n^2/2^65 (3e-8 for a
+    million), which would mark one clip duplicate_id: recorded, not lost. Arrays merge like a binary counter up to
+    LEVEL_CAP ids (so adding n ids costs O(n log n), and a merge never copies more than a level)."""
+
+    LEVEL_CAP = 1 << 17
+
+    def __init__(self):
+        self._levels: list[np.ndarray] = []
+
+    @staticmethod
+    def _keys(video_ids) -> np.ndarray:
+        return np.fromiter((int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "big")
+                            for v in video_ids), dtype=np.uint64)
+
+    def contains(self, video_ids: list[str]) -> np.ndarray:
+        """For each id, whether it was added before."""
+        keys = self._keys(video_ids)
+        found = np.zeros(len(keys), dtype=bool)
+        for level in self._levels:
+            at = np.minimum(np.searchsorted(level, keys), len(level) - 1)
+            found |= level[at] == keys
+        return found
+
+    def add(self, video_ids) -> None:
+        merged = np.sort(self._keys(video_ids))
+        while self._levels and len(self._levels[-1]) <= len(merged) and len(self._levels[-1]) + len(merged) <= self.LEVEL_CAP:
+            merged = np.sort(np.concatenate([self._levels.pop(), merged]), kind="mergesort")
+        if len(merged):
+            self._levels.append(merged)

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from prep_platform import __version__
-from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_json_atomic
+from prep_platform.lib.files import row_table
+from prep_platform.lib.files.atomic import folder_lock
 from prep_platform.lib.files.fingerprints import current_fingerprint
 from prep_platform.lib.files.latent_file import (
     LATENT_FORMAT_VERSION,
@@ -167,6 +168,28 @@ def _find_elsewhere(item: LatentItem, variant: str, latents_root: Path, expected
             if _current(read_latent_header(candidate), item.source_fingerprint, expected_config):
                 return candidate
     return None
+
+
+def _doc(text: str):
+    return field(default=None, metadata={"doc": text})
+
+
+@dataclass
+class LatentRow:
+    """A row of the latents manifest: one cache file of a sample (its plain or flipped variant). The manifest's
+    Parquet columns come from these fields."""
+
+    video_id: str = _doc("the clip")
+    sample_id: str = _doc("the sample (window) the cache is of")
+    augmentation: str = _doc("none, or hflip")
+    status: str = _doc("encoded, skipped (current), or why not (failed, ...)")
+    latent_path: str = _doc("the cache file (from the layout)")
+    reason: str | None = _doc("what went wrong, naming the file")
+    cause: str | None = _doc("environment when the machine failed, not the clip")
+    cache_bytes: int | None = _doc("the cache file's size when written or checked")
+    cache_mtime_ns: int | None = _doc("its mtime then: the next run trusts the file while both hold")
+    source_fingerprint: str | None = _doc("the source clip's sha256 the cache was made from")
+    config_fingerprint: str | None = _doc("the encoder and frame configuration the cache was made with")
 
 
 def _clip_row(item: LatentItem, variant: str, status: str, path: Path, reason: str = "", cause: str = "",
@@ -433,7 +456,8 @@ def latent_items_from_frames(frame_clips: Iterable[dict], layout: DataLayout) ->
 
 
 def write_latents_manifest(path: Path | str, result: LatentStageResult, partition: str, settings: dict) -> None:
-    write_json_atomic(
+    """The rows (Parquet, typed by LatentRow) and the JSON view of the shard's latent stage."""
+    row_table.write_manifest(
         path,
         {
             "partition": partition,
@@ -445,14 +469,15 @@ def write_latents_manifest(path: Path | str, result: LatentStageResult, partitio
             "startup_s": result.startup_s,
             "encoder": result.encoder,
             "orphaned": result.orphaned,
-            "clips": sorted(result.clips, key=lambda row: (sample_id_of(row), row["augmentation"])),
         },
+        "clips", sorted(result.clips, key=lambda row: (sample_id_of(row), row["augmentation"])), LatentRow,
     )
 
 
 def read_latents_manifest(path: Path | str) -> dict | None:
-    """The manifest a latent stage wrote, or None when it has not run."""
-    return read_json_if_present(path)
+    """The manifest a latent stage wrote (its rows under "clips"), or None when it has not run (or stopped before
+    it was whole)."""
+    return row_table.read_manifest(path, "clips", LatentRow)
 
 
 def cached_variants(latents_manifest: dict) -> dict[str, dict[str, str]]:

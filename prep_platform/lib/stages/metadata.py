@@ -1,36 +1,51 @@
-"""Scenario metadata: label every probed clip, split train/validation per scenario, write the trainer's JSON.
+"""Scenario metadata: label every probed clip, split train/validation per scenario, assign shards of work, write
+the store (files.metadata_store) with a JSON view, or a JSON document `{"train": [...], "validation": [...]}`.
 
-The output is `{"train": [...], "validation": [...]}`; a report beside it (`<name>.report.json`) says how it was
-made (inputs' hashes, settings, versions) and lists every clip kept out, with the reason.
+A report beside it (`<name>.report.json`) says how it was made (inputs' hashes, settings, versions, counts) and
+lists the first clips kept out; every one, with its reason, is in `<name>.excluded.jsonl`.
 """
 
 from __future__ import annotations
 
-import hashlib
+import heapq
 import json
 import math
+import shutil
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from prep_platform import __version__
-from prep_platform.lib.files.atomic import write_json_atomic, write_text_atomic
-from prep_platform.lib.files.metadata_store import SPLITS, is_store, natural_key, read_document, shard_column, write_records
-from prep_platform.lib.layout import DataLayout, PandaFolder, metadata_report_path
+from prep_platform.lib.files.atomic import atomic_path, write_json_atomic, write_text_atomic
+from prep_platform.lib.files.metadata_store import (
+    SPLITS,
+    is_store,
+    read_document,
+    record_from_row,
+    record_groups,
+    scenario_shard_column,
+    store_row,
+    write_store,
+)
+from prep_platform.lib.files.record_spill import RecordSpill
+from prep_platform.lib.layout import DataLayout, PandaFolder, metadata_excluded_path, metadata_report_path
 from prep_platform.lib.safe_paths import MAX_ID_LENGTH, UNSAFE_ID, unsafe_id_reason
 from prep_platform.lib.files.fingerprints import content_fingerprint, file_fingerprint
-from prep_platform.lib.sources.panda70m import ingested_clips
+from prep_platform.lib.sources.panda70m import ingested_shard_names, ingested_shards
 from prep_platform.lib.prompt_text import normalize_prompt, prompt_problem
 from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest
 from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_NAMES, captions_by_video, format_validation_error, load_annotation
 from prep_platform.lib.labelling.labellers import labeller_identity, make_labeller
 from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, load_scenarios, packaged_scenarios_path
-from prep_platform.lib.shards import assign_shards
+from prep_platform.lib.shards import hash_order, scenario_shards
 
 DEFAULT_SHARD_SIZE = 500  # clips: ~6-9 minutes of the VAE on one H200 (0.9-1.5 clips/s, reference/performance.md)
 EMPTY_CAPTION = "empty_caption"  # every caption of the clip is empty or whitespace only: no prompt to train on
@@ -64,14 +79,7 @@ class MetadataRecord(BaseModel):
     label: dict = Field(description="labeller, votes per scenario, margin, confidence, deciding captions")
 
 
-class MetadataDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    train: list[MetadataRecord]
-    validation: list[MetadataRecord]
-
-
-_DOCUMENT_ADAPTER = TypeAdapter(MetadataDocument)
+_RECORD_ADAPTER = TypeAdapter(MetadataRecord)
 
 
 def validation_count(n_clips: int, ratio: float) -> int:
@@ -79,38 +87,130 @@ def validation_count(n_clips: int, ratio: float) -> int:
     return math.floor(n_clips * ratio + 0.5)
 
 
-def _split_order_key(seed: int, video_id: str) -> str:
-    # A hash, not the clip order: consecutive MSR-VTT ids come from the same source videos.
-    return hashlib.sha256(f"{seed}:{video_id}".encode()).hexdigest()
+CHUNK_CLIPS = 5000  # MSR-VTT clips labelled at once; a Panda-70M download shard is one chunk
+EXCLUDED_IN_REPORT = 1000  # kept-out clips listed in the report itself; every one is in the excluded list beside it
 
 
-@dataclass
 class ScenarioMetadataResult:
-    document: dict
-    report: dict
+    """A finished build: its report, and its records in a spill (files.record_spill) until they are written and
+    the result released. `document` gathers every record in memory: for small sets and tests."""
+
+    def __init__(self, report: dict, spill: RecordSpill, excluded: ExcludedClips):
+        self.report = report
+        self.spill = spill
+        self.excluded = excluded
 
     @property
     def counts(self) -> dict:
         return self.report["counts"]
 
+    @property
+    def scenarios(self) -> list[str]:
+        return self.report["settings"]["scenarios"]
+
+    def shard_tables(self) -> Iterator[pa.Table]:
+        """Every record as store rows, one table per shard, in store order."""
+        return self.spill.shard_tables(self.scenarios)
+
+    @property
+    def document(self) -> dict:
+        document: dict[str, list[dict]] = {split: [] for split in SPLITS}
+        for table in self.shard_tables():
+            for row in table.to_pylist():
+                record = record_from_row(row)
+                document[record["split"]].append(record)
+        return document
+
+    def release(self) -> None:
+        """Remove the spill (the records are in the written store)."""
+        self.spill.release()
+        self.excluded.release()
+
+
+class ExcludedClips:
+    """Every clip kept out, with the reason: written line by line to a JSON-lines file in the spill (copied beside
+    the report when the metadata is written); the first EXCLUDED_IN_REPORT are kept for the report itself."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._file = path.open("w", encoding="utf-8")
+        self.first: list[dict] = []
+        self.reasons: Counter = Counter()
+
+    def add(self, video_id: str, reason: str, detail: str) -> None:
+        item = {"video_id": video_id, "reason": reason, "detail": detail}
+        self._file.write(json.dumps(item, ensure_ascii=False) + "\n")
+        self.reasons[reason] += 1
+        if len(self.first) < EXCLUDED_IN_REPORT:
+            self.first.append(item)
+
+    @property
+    def count(self) -> int:
+        return sum(self.reasons.values())
+
+    def finish(self) -> None:
+        self._file.close()
+
+    def release(self) -> None:
+        self.finish()
+        self.path.unlink(missing_ok=True)
+
+
+class LabelTally:
+    """The labelling summary gathered clip by clip: label counts, a confidence histogram, the low-confidence share
+    and the least confident clips (memory: a few counters and ten clips, whatever the dataset)."""
+
+    LEAST = 10
+
+    def __init__(self, low_confidence: float):
+        self.low_confidence = low_confidence
+        self.labels: Counter = Counter()
+        self.histogram: Counter = Counter()
+        self.low = 0
+        self._least: list[tuple[float, str, str, object]] = []
+
+    def add(self, video_id: str, scenario: str, evidence: dict) -> None:
+        confidence = float(evidence.get("confidence", 1.0))
+        self.labels[scenario] += 1
+        upper = next(b for b in CONFIDENCE_BINS[1:] if confidence <= b or b == 1.0)
+        self.histogram[f"<={upper:.1f}"] += 1
+        self.low += confidence < self.low_confidence
+        self._least.append((confidence, video_id, scenario, evidence.get("votes")))
+        if len(self._least) > 50 * self.LEAST:
+            self._least = heapq.nsmallest(self.LEAST, self._least, key=lambda r: (r[0], r[1]))
+
+    def summary(self, labeller) -> dict:
+        labelled = sum(self.labels.values())
+        least = heapq.nsmallest(self.LEAST, self._least, key=lambda r: (r[0], r[1]))
+        return {
+            **labeller_identity(labeller),
+            "labels": dict(self.labels),
+            "confidence_histogram": {k: self.histogram[k] for k in sorted(self.histogram)},
+            "low_confidence": self.low_confidence,
+            "low_confidence_share": round(self.low / labelled, 4) if labelled else 0.0,
+            "least_confident": [{"video_id": v, "scenario": s, "confidence": c, "votes": votes} for c, v, s, votes in least],
+            "embeddings_computed": getattr(labeller, "computed", None),
+        }
+
 
 @dataclass
-class ClipSource:
-    """Clips of one dataset: probed manifest rows and every clip's captions."""
+class ClipChunk:
+    """Clips of one dataset labelled together: probed manifest rows and their captions."""
 
     dataset: str
-    manifest: list[ManifestRow]
-    captions: dict[str, list[str]]
-    inputs: dict
+    rows: list[ManifestRow]
+    captions: Mapping[str, list[str]]
 
 
-def panda_shards_source(panda: PandaFolder) -> ClipSource | None:
-    """The ingested Panda-70M shards (see sources.panda70m.ingest_panda_shards), or None when there are none."""
-    rows, captions, manifests = ingested_clips(panda)
-    if not rows:
-        return None
-    return ClipSource("panda-70m", rows, captions, {"panda_manifests": [str(m) for m in manifests],
-                                                    "panda_manifest_sha256": content_fingerprint(*manifests)})
+def msr_vtt_chunks(manifest: list[ManifestRow], captions: Mapping[str, list[str]]) -> Iterator[ClipChunk]:
+    for start in range(0, len(manifest), CHUNK_CLIPS):
+        yield ClipChunk("msr-vtt", manifest[start:start + CHUNK_CLIPS], captions)
+
+
+def panda_chunks(panda: PandaFolder) -> Iterator[ClipChunk]:
+    """The ingested Panda-70M download shards (sources.panda70m.ingest_panda_shards), one at a time."""
+    for shard in ingested_shards(panda):
+        yield ClipChunk("panda-70m", shard.rows, shard.captions)
 
 
 def build_scenario_metadata(
@@ -123,15 +223,22 @@ def build_scenario_metadata(
     labeller_kind: str | None = None,
     encoder=None,
     shard_size: int = DEFAULT_SHARD_SIZE,
-    previous_shards: Mapping[str, tuple[str, int]] | None = None,
+    previous: Path | str | None = None,
 ) -> ScenarioMetadataResult:
     """Label the ok clips of the layout's MSR-VTT raw folder (annotation + manifest), plus its ingested Panda-70M
     shards when there are any, and split them per scenario. `limit` applies to the MSR-VTT clips. Each record's
     image and latent paths are the layout's, for its frame configuration: the frame stage writes exactly there.
-    Each clip gets its shard of work (lib.shards): the one in `previous_shards` while its scenario is the same."""
+    Each clip gets its shard of work (lib.shards): the one it had in the `previous` metadata file while its scenario
+    is the same.
+
+    Memory follows a chunk of clips, not the dataset: labelled records go to a spill on disk as each chunk is done
+    (files.record_spill); only each clip's split and shard are kept per clip. Write the result with
+    write_scenario_metadata, then release it."""
     started = time.perf_counter()
     if not 0.0 <= validation_ratio < 1.0:
         raise ValueError(f"validation ratio must be in [0, 1), got {validation_ratio}")
+    if shard_size < 1:
+        raise ValueError(f"shard size must be at least 1, got {shard_size}")
     scenarios_source = None
     if not isinstance(scenarios, ScenarioConfig):
         scenarios_source = Path(scenarios) if scenarios is not None else packaged_scenarios_path()
@@ -144,88 +251,38 @@ def build_scenario_metadata(
     manifest = read_manifest(manifest_path)
     if limit is not None:
         manifest = manifest[:limit]
-    sources = [ClipSource("msr-vtt", manifest, captions_by_video(annotation), {})]
-    panda = panda_shards_source(layout.panda)
-    if panda is not None:
-        sources.append(panda)
-    captions = {vid: caps for source in sources for vid, caps in source.captions.items()}
-    dataset_of = {row.video_id: source.dataset for source in sources for row in source.manifest}
-    manifest = [row for source in sources for row in source.manifest]
+    msr_vtt_captions = captions_by_video(annotation)
+    del annotation
+    panda_manifests = [layout.panda.ingested_manifest(name) for name in ingested_shard_names(layout.panda)]
 
-    usable = [row for row in manifest if row.status == "ok" and not unsafe_id_reason(row.video_id)]
-    clip_labels = dict(zip((row.video_id for row in usable), label_clips(
-        labeller, [(row.video_id, captions.get(row.video_id, []), row.category) for row in usable])))
-    excluded: list[dict] = []
-    labelled: dict[str, list[tuple[ManifestRow, ClipLabel]]] = defaultdict(list)
-    for row in manifest:
-        if row.status != "ok":
-            excluded.append({"video_id": row.video_id, "reason": f"clip_{row.status}", "detail": row.error})
-            continue
-        unsafe = unsafe_id_reason(row.video_id)
-        if unsafe:  # a manifest edited by hand: its id never becomes a path
-            excluded.append({"video_id": row.video_id[:MAX_ID_LENGTH], "reason": UNSAFE_ID, "detail": unsafe})
-            continue
-        clip = clip_labels[row.video_id]
-        if clip.result is None or clip.result.scenario is None:
-            excluded.append({"video_id": row.video_id, "reason": clip.reason, "detail": clip.detail})
-            continue
-        labelled[clip.result.scenario].append((row, clip))
-
-    if manifest and not labelled:
-        reasons = dict(Counter(item["reason"] for item in excluded))
-        raise ValueError(
-            f"{manifest_path}: none of the {len(manifest)} clips could be labelled with a scenario {reasons}; "
-            f"nothing was written"
-        )
-
-    document: dict[str, list[dict]] = {"train": [], "validation": []}
-    per_scenario: dict[str, dict[str, int]] = {}
-    shard_of = assign_shards({scenario: [row.video_id for row, _ in members] for scenario, members in labelled.items()},
-                             previous_shards or {}, shard_size)
-    for scenario in labeller.names:
-        members = sorted(labelled.get(scenario, []), key=lambda item: _split_order_key(seed, item[0].video_id))
-        n_validation = validation_count(len(members), validation_ratio)
-        validation_ids = {row.video_id for row, _ in members[:n_validation]}
-        per_scenario[scenario] = {"train": len(members) - n_validation, "validation": n_validation}
-        # Records are in clip-id order inside each split: deterministic and easy to diff.
-        for row, clip in sorted(members, key=lambda item: natural_key(item[0].video_id)):
-            split = "validation" if row.video_id in validation_ids else "train"
-            result = clip.result
-            # The first caption that names the scenario is the clip's caption; the others become variants.
-            supporting = [clip.captions[i] for i in result.supporting]
-            caption = supporting[0]
-            original = clip.originals[result.supporting[0]]
-            document[split].append(
-                {
-                    "video_id": row.video_id,
-                    "split": split,
-                    "scenario": scenario,
-                    "shard": shard_of[row.video_id],
-                    "video_path": row.path,
-                    "image_path": str(layout.image(scenario, row.video_id)),
-                    "latent_path": str(layout.latent(scenario, row.video_id)),
-                    "caption": caption,
-                    **({"original_caption": original} if original != caption else {}),
-                    "prompt_variants": labeller.prompt_variants(scenario, caption, supporting[1:]),
-                    "source": {
-                        "dataset": dataset_of[row.video_id],
-                        **(
-                            {"msr_vtt_split": row.source_split, "category": CATEGORY_NAMES.get(row.category)}
-                            if dataset_of[row.video_id] == "msr-vtt"
-                            else {}
-                        ),
-                        "fps": row.fps,
-                        "width": row.width,
-                        "height": row.height,
-                        "duration_s": row.duration_s,
-                        "frame_count": row.frame_count,
-                        "bytes": row.bytes,
-                    },
-                    "label": result.evidence,
-                }
+    spill = RecordSpill(layout.metadata_spill_root)
+    excluded = ExcludedClips(spill.folder / "excluded.jsonl")
+    try:
+        tally = LabelTally(scenarios.labelling.low_confidence)
+        per_dataset: Counter = Counter()
+        chunks = chain(msr_vtt_chunks(manifest, msr_vtt_captions), panda_chunks(layout.panda))
+        for chunk in chunks:
+            per_dataset[chunk.dataset] += len(chunk.rows)
+            _label_chunk(chunk, labeller, layout, spill, excluded, tally)
+        spill.finish()
+        excluded.finish()
+        considered = sum(per_dataset.values())
+        if considered and not spill.rows:
+            raise ValueError(
+                f"{manifest_path}: none of the {considered} clips could be labelled with a scenario "
+                f"{dict(excluded.reasons)}; nothing was written"
             )
+        per_scenario, shards_per_scenario = {}, {}
+        for scenario in labeller.names:
+            counts = _split_and_shard(spill, scenario, seed=seed, validation_ratio=validation_ratio,
+                                      previous=previous, shard_size=shard_size)
+            per_scenario[scenario] = {"train": counts[0], "validation": counts[1]}
+            shards_per_scenario[scenario] = counts[2]
+    except BaseException:
+        spill.release()
+        excluded.release()
+        raise
 
-    reasons = Counter(item["reason"] for item in excluded)
     report = {
         "tool": "prep_platform.data_prep.build_scenario_metadata",
         "package_version": __version__,
@@ -236,7 +293,8 @@ def build_scenario_metadata(
             "manifest_sha256": file_fingerprint(manifest_path),
             "scenarios": str(scenarios_source) if scenarios_source else "<in-memory>",
             "scenarios_fingerprint": scenarios.fingerprint(),
-            **{key: value for source in sources for key, value in source.inputs.items()},
+            **({"panda_manifests": [str(m) for m in panda_manifests],
+                "panda_manifest_sha256": content_fingerprint(*panda_manifests)} if panda_manifests else {}),
         },
         "settings": {
             "limit": limit,
@@ -249,22 +307,117 @@ def build_scenario_metadata(
             "shard_size": shard_size,
         },
         "counts": {
-            "clips_considered": len(manifest),
-            "per_dataset": dict(Counter(dataset_of[row.video_id] for row in manifest)),
-            "labelled": sum(len(v) for v in labelled.values()),
-            "train": len(document["train"]),
-            "validation": len(document["validation"]),
-            "excluded": len(excluded),
-            "excluded_by_reason": dict(sorted(reasons.items())),
+            "clips_considered": sum(per_dataset.values()),
+            "per_dataset": {name: n for name, n in per_dataset.items() if n},
+            "labelled": sum(spill.rows.values()),
+            "train": sum(n["train"] for n in per_scenario.values()),
+            "validation": sum(n["validation"] for n in per_scenario.values()),
+            "excluded": excluded.count,
+            "excluded_by_reason": dict(sorted(excluded.reasons.items())),
             "per_scenario": per_scenario,
-            "shards_per_scenario": {scenario: len({shard_of[row.video_id] for row, _ in labelled.get(scenario, [])})
-                                    for scenario in labeller.names},
+            "shards_per_scenario": shards_per_scenario,
         },
-        "labelling": labelling_summary(labeller, labelled, scenarios.labelling.low_confidence),
-        "excluded": excluded,
+        "labelling": tally.summary(labeller),
+        "excluded": excluded.first,
         "duration_s": round(time.perf_counter() - started, 3),
     }
-    return ScenarioMetadataResult(document, report)
+    return ScenarioMetadataResult(report, spill, excluded)
+
+
+def _label_chunk(chunk: ClipChunk, labeller, layout: DataLayout, spill: RecordSpill, excluded: ExcludedClips,
+                 tally: LabelTally) -> None:
+    """Label one chunk's clips and spill its records by scenario; record every clip kept out."""
+    usable = [row for row in chunk.rows if row.status == "ok" and not unsafe_id_reason(row.video_id)]
+    clip_labels = dict(zip((row.video_id for row in usable), label_clips(
+        labeller, [(row.video_id, chunk.captions.get(row.video_id, []), row.category) for row in usable])))
+    by_scenario: dict[str, list[dict]] = defaultdict(list)
+    for row in chunk.rows:
+        if row.status != "ok":
+            excluded.add(row.video_id, f"clip_{row.status}", row.error)
+            continue
+        unsafe = unsafe_id_reason(row.video_id)
+        if unsafe:  # a manifest edited by hand: its id never becomes a path
+            excluded.add(row.video_id[:MAX_ID_LENGTH], UNSAFE_ID, unsafe)
+            continue
+        clip = clip_labels[row.video_id]
+        if clip.result is None or clip.result.scenario is None:
+            excluded.add(row.video_id, clip.reason, clip.detail)
+            continue
+        scenario, result = clip.result.scenario, clip.result
+        tally.add(row.video_id, scenario, result.evidence)
+        # The first caption that names the scenario is the clip's caption; the others become variants.
+        supporting = [clip.captions[i] for i in result.supporting]
+        caption = supporting[0]
+        original = clip.originals[result.supporting[0]]
+        by_scenario[scenario].append(store_row({
+            "video_id": row.video_id,
+            "split": None,  # both known once every clip of the scenario is labelled (_split_and_shard)
+            "shard": 0,
+            "scenario": scenario,
+            "video_path": row.path,
+            "image_path": str(layout.image(scenario, row.video_id)),
+            "latent_path": str(layout.latent(scenario, row.video_id)),
+            "caption": caption,
+            **({"original_caption": original} if original != caption else {}),
+            "prompt_variants": labeller.prompt_variants(scenario, caption, supporting[1:]),
+            "source": {
+                "dataset": chunk.dataset,
+                **(
+                    {"msr_vtt_split": row.source_split, "category": CATEGORY_NAMES.get(row.category)}
+                    if chunk.dataset == "msr-vtt"
+                    else {}
+                ),
+                "fps": row.fps,
+                "width": row.width,
+                "height": row.height,
+                "duration_s": row.duration_s,
+                "frame_count": row.frame_count,
+                "bytes": row.bytes,
+            },
+            "label": result.evidence,
+        }))
+    for scenario, rows in by_scenario.items():
+        spill.add(scenario, rows)
+
+
+def _split_and_shard(spill: RecordSpill, scenario: str, *, seed: int, validation_ratio: float,
+                     previous: Path | str | None, shard_size: int) -> tuple[int, int, int]:
+    """Each spilled clip's split (the first `validation_count` in the order of a hash of seed and id: not the clip
+    order, consecutive MSR-VTT ids come from the same source videos) and shard of work. Returns (train,
+    validation, shards)."""
+    ids = spill.video_ids(scenario)
+    if not len(ids):
+        return 0, 0, 0
+    n_validation = validation_count(len(ids), validation_ratio)
+    validation = np.zeros(len(ids), dtype=bool)
+    validation[hash_order(_each(ids), salt=f"{seed}:")[:n_validation]] = True
+    shards = scenario_shards(hash_order(_each(ids)), _kept_shards(previous, scenario, ids), shard_size)
+    spill.assign(scenario, shards, validation)
+    return len(ids) - n_validation, n_validation, len(np.unique(shards))
+
+
+def _each(ids: pa.ChunkedArray) -> Iterator[str]:
+    for chunk in ids.chunks:  # a chunk's strings at a time, not the scenario's
+        yield from chunk.to_pylist()
+
+
+def _kept_shards(previous: Path | str | None, scenario: str, ids: pa.ChunkedArray) -> np.ndarray:
+    """Each clip's shard in the previous metadata file when it was in this scenario there, else -1."""
+    kept = np.full(len(ids), -1, dtype=np.int64)
+    if previous is None or not Path(previous).exists():
+        return kept
+    try:  # two columns of the scenario's row groups, whatever the size of the rest
+        earlier = scenario_shard_column(previous, scenario)
+    except (ValueError, KeyError, TypeError, OSError, pa.ArrowException):
+        return kept  # an unreadable earlier file: shards are assigned afresh (nothing is lost but the grouping)
+    if not earlier.num_rows:
+        return kept
+    where = pc.index_in(ids, value_set=earlier.column("video_id").combine_chunks())
+    found = where.is_valid().to_numpy(zero_copy_only=False)
+    positions = where.fill_null(0).to_numpy(zero_copy_only=False)
+    earlier_shards = earlier.column("shard").to_numpy()
+    kept[found] = earlier_shards[positions[found]]
+    return kept
 
 
 @dataclass
@@ -327,28 +480,6 @@ def label_annotation(annotation_path: Path | str, scenarios: ScenarioConfig, *, 
 CONFIDENCE_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
-def labelling_summary(labeller, labelled: dict[str, list[tuple[ManifestRow, ClipLabel]]], low_confidence: float) -> dict:
-    """How the labels were made and how sure they are: the labeller, the label distribution, a confidence
-    histogram, the share below `low_confidence` and the least confident labelled clips."""
-    rows = [(row.video_id, scenario, float(clip.result.evidence.get("confidence", 1.0)), clip.result.evidence.get("votes"))
-            for scenario, members in labelled.items() for row, clip in members]
-    histogram = Counter()
-    for _, _, confidence, _ in rows:
-        upper = next(b for b in CONFIDENCE_BINS[1:] if confidence <= b or b == 1.0)
-        histogram[f"<={upper:.1f}"] += 1
-    low = [r for r in rows if r[2] < low_confidence]
-    least = sorted(rows, key=lambda r: (r[2], r[0]))[:10]
-    return {
-        **labeller_identity(labeller),
-        "labels": dict(Counter(scenario for _, scenario, _, _ in rows)),
-        "confidence_histogram": {k: histogram[k] for k in sorted(histogram)},
-        "low_confidence": low_confidence,
-        "low_confidence_share": round(len(low) / len(rows), 4) if rows else 0.0,
-        "least_confident": [{"video_id": v, "scenario": s, "confidence": c, "votes": votes} for v, s, c, votes in least],
-        "embeddings_computed": getattr(labeller, "computed", None),
-    }
-
-
 def _document_json(document: dict) -> str:
     """One record per line: readable and diffable, and fast (the C encoder only runs without `indent`)."""
     parts = []
@@ -359,39 +490,57 @@ def _document_json(document: dict) -> str:
 
 
 def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str) -> Path:
-    """Write the metadata and its report atomically (the report last: it describes finished files). A `.parquet`
-    output is the store (files.metadata_store) with a JSON view beside it; any other is one JSON document."""
+    """Write the metadata, the list of clips kept out and the report, each atomically (the report last: it
+    describes finished files). A `.parquet` output is the store (files.metadata_store), written a shard at a time,
+    with a JSON view beside it; any other is one JSON document (gathered in memory: small sets)."""
     output = Path(output)
     if is_store(output):
-        write_records(output, records(result.document), scenario_order=result.report["settings"]["scenarios"])
-        write_json_atomic(output.with_suffix(".json"), metadata_view(result, output))
+        view = MetadataView(output, result.counts)
+        write_store(output, view.watch(result.shard_tables()))
+        write_json_atomic(output.with_suffix(".json"), view.document())
     else:
         write_text_atomic(output, _document_json(result.document))
-    write_json_atomic(metadata_report_path(output), {**result.report, "output": str(output)})
+    excluded_list = metadata_excluded_path(output)
+    with atomic_path(excluded_list) as tmp:
+        shutil.copyfile(result.excluded.path, tmp)
+    write_json_atomic(metadata_report_path(output), {**result.report, "output": str(output),
+                                                     "excluded_list": str(excluded_list)})
     return output
 
 
 VIEW_SAMPLES = 3  # records per scenario shown in the view
 
 
-def metadata_view(result: ScenarioMetadataResult, store: Path) -> dict:
+class MetadataView:
     """The JSON a person reads: where the store is, counts per scenario, split and shard, a few records of each
-    scenario. Not the store: the stages read the Parquet file."""
-    per_shard: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(Counter))
-    samples: dict[str, list[dict]] = defaultdict(list)
-    for record in records(result.document):
-        per_shard[record["scenario"]][str(record["shard"])][record["split"]] += 1
-        if len(samples[record["scenario"]]) < VIEW_SAMPLES:
-            samples[record["scenario"]].append(record)
-    return {
-        "store": str(store),
-        "about": "a view of the scenario metadata: the records are in the store (Parquet, one row group per shard of "
-                 "work; pandas.read_parquet reads it)",
-        "counts": {k: result.counts[k] for k in ("train", "validation", "excluded", "per_scenario", "shards_per_scenario")},
-        "records_per_shard": {scenario: {shard: dict(splits) for shard, splits in shards.items()}
-                              for scenario, shards in per_shard.items()},
-        "samples": dict(samples),
-    }
+    scenario. Not the store: the stages read the Parquet file. Gathered from the shard tables as they are written."""
+
+    def __init__(self, store: Path, counts: dict):
+        self.store = store
+        self.counts = counts
+        self.per_shard: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+        self.samples: dict[str, list[dict]] = defaultdict(list)
+
+    def watch(self, shard_tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        for table in shard_tables:
+            if table.num_rows:
+                first = table.slice(0, VIEW_SAMPLES).to_pylist()
+                scenario, shard = first[0]["scenario"], str(first[0]["shard"])
+                splits = Counter(table.column("split").to_pylist())
+                self.per_shard[scenario][shard] = {split: splits[split] for split in SPLITS if splits[split]}
+                room = VIEW_SAMPLES - len(self.samples[scenario])
+                self.samples[scenario] += [record_from_row(row) for row in first[:room]]
+            yield table
+
+    def document(self) -> dict:
+        return {
+            "store": str(self.store),
+            "about": "a view of the scenario metadata: the records are in the store (Parquet, one row group per shard "
+                     "of work; pandas.read_parquet reads it)",
+            "counts": {k: self.counts[k] for k in ("train", "validation", "excluded", "per_scenario", "shards_per_scenario")},
+            "records_per_shard": dict(self.per_shard),
+            "samples": dict(self.samples),
+        }
 
 
 # --- validation, shared by the checks and the tests -------------------------------------------------------
@@ -403,42 +552,92 @@ def load_metadata_document(path: Path | str) -> dict:
 
 
 def metadata_schema_problems(document: object) -> list[str]:
-    try:
-        _DOCUMENT_ADAPTER.validate_python(document)
-    except ValidationError as exc:
-        return format_validation_error(exc)
-    problems = []
+    """Every problem of a `{"train": [...], "validation": [...]}` document, each naming its record (`train[3]`)."""
+    if not isinstance(document, dict):
+        return ["<root>: not a {train, validation} document"]
+    problems = [f"{key}: not a split (the splits are {', '.join(SPLITS)})" for key in document if key not in SPLITS]
     for split in SPLITS:
-        for i, record in enumerate(document[split]):  # type: ignore[index]
-            if record["split"] != split:
-                problems.append(f"{split}[{i}].split: record says {record['split']!r}")
-            if record["prompt_variants"][0] != record["caption"]:
-                problems.append(f"{split}[{i}].prompt_variants: the first variant is not the caption")
-            for k, prompt in enumerate(record["prompt_variants"]):
-                problem = prompt_problem(prompt)
-                if problem:  # a blank or multi-line prompt would shift every later line of a trainer's prompts.txt
-                    problems.append(f"{split}[{i}].prompt_variants[{k}] ({record['video_id']}): {problem}")
-            expected_tail = f"/latents/{record['scenario']}/{record['video_id']}.npz"
-            if not record["latent_path"].endswith(expected_tail):
-                problems.append(f"{split}[{i}].latent_path: {record['latent_path']!r} does not end in {expected_tail!r}")
+        split_records = document.get(split)
+        if not isinstance(split_records, list):
+            problems.append(f"{split}: {'missing' if split not in document else 'not a list of records'}")
+            continue
+        for i, record in enumerate(split_records):
+            problems += record_problems(f"{split}[{i}]", split, record)
     return problems
 
 
-def clips_in_both_splits(document: dict) -> list[str]:
-    train = {r["video_id"] for r in document["train"]}
-    validation = {r["video_id"] for r in document["validation"]}
-    duplicated = [vid for split in SPLITS for vid, n in Counter(r["video_id"] for r in document[split]).items() if n > 1]
-    return sorted(train & validation) + sorted(set(duplicated))
+def store_schema_problems(path: Path | str, *, limit: int = 1000) -> tuple[list[str], int]:
+    """The problems of every record of a metadata store (or JSON document), walked a shard at a time: (the first
+    `limit` problems, how many there are). Records are named as in the document (`validation[12]`)."""
+    seen: Counter = Counter()
+    problems, total = [], 0
+    for group in record_groups(path):
+        for record in group:
+            split = record.get("split")
+            where = f"{split}[{seen[split]}]" if split in SPLITS else f"record {record.get('video_id')!r}"
+            seen[split] += 1
+            found = record_problems(where, split if split in SPLITS else "", record)
+            total += len(found)
+            problems += found[:max(0, limit - len(problems))]
+    return problems, total
 
 
-def validation_share_problems(document: dict, ratio: float) -> tuple[list[str], dict[str, dict]]:
+def record_problems(where: str, split: str, record: object) -> list[str]:
+    """The problems of one record (`where` names it in each line): its fields against MetadataRecord, then the
+    rules a trainer relies on (the caption is the first prompt, prompts are single lines, the latent path's tail)."""
+    try:
+        _RECORD_ADAPTER.validate_python(record)
+    except ValidationError as exc:
+        return [f"{where}{'' if line.startswith(('[', '<root>')) else '.'}{line.replace('<root>', '')}"
+                if not line.startswith("...") else line for line in format_validation_error(exc)]
+    problems = []
+    if split and record["split"] != split:
+        problems.append(f"{where}.split: record says {record['split']!r}")
+    elif not split:
+        problems.append(f"{where}.split: {record['split']!r} is not a split (the splits are {', '.join(SPLITS)})")
+    if record["prompt_variants"][0] != record["caption"]:
+        problems.append(f"{where}.prompt_variants: the first variant is not the caption")
+    for k, prompt in enumerate(record["prompt_variants"]):
+        problem = prompt_problem(prompt)
+        if problem:  # a blank or multi-line prompt would shift every later line of a trainer's prompts.txt
+            problems.append(f"{where}.prompt_variants[{k}] ({record['video_id']}): {problem}")
+    expected_tail = f"/latents/{record['scenario']}/{record['video_id']}.npz"
+    if not record["latent_path"].endswith(expected_tail):
+        problems.append(f"{where}.latent_path: {record['latent_path']!r} does not end in {expected_tail!r}")
+    return problems
+
+
+def _columns(source: dict | pa.Table, names: list[str]) -> pa.Table:
+    """A document's (or a store's record_columns) columns as one Arrow table: the whole-dataset checks count with
+    Arrow's group-by, a few bytes a record, instead of Python sets of every id."""
+    if isinstance(source, pa.Table):
+        return source
+    return pa.table({name: pa.array([r.get(name) for r in records(source)], pa.string()) for name in names})
+
+
+def _count(table: pa.Table, keys: list[str]) -> pa.Table:
+    return table.group_by(keys, use_threads=False).aggregate([([], "count_all")])
+
+
+def clips_in_both_splits(source: dict | pa.Table) -> list[str]:
+    """Clips in both train and validation, then clips twice in one split."""
+    table = _columns(source, ["video_id", "split"]).select(["video_id", "split"])
+    table = table.filter(pc.is_in(table.column("split"), pa.array(SPLITS)))
+    per_split = _count(table, ["video_id", "split"])
+    twice = per_split.filter(pc.greater(per_split.column("count_all"), 1)).column("video_id").to_pylist()
+    splits = _count(per_split.select(["video_id"]), ["video_id"])
+    both = splits.filter(pc.greater(splits.column("count_all"), 1)).column("video_id").to_pylist()
+    return sorted(both) + sorted(set(twice))
+
+
+def validation_share_problems(source: dict | pa.Table, ratio: float) -> tuple[list[str], dict[str, dict]]:
     """Per scenario: the validation count must be within one clip of ratio x clips."""
     per_scenario: dict[str, Counter] = defaultdict(Counter)
-    for split in SPLITS:
-        for record in document[split]:
-            per_scenario[record["scenario"]][split] += 1
+    counted = _count(_columns(source, ["scenario", "split"]).select(["scenario", "split"]), ["scenario", "split"])
+    for row in counted.to_pylist():
+        per_scenario[row["scenario"]][row["split"]] += row["count_all"]
     problems, table = [], {}
-    for scenario, counts in sorted(per_scenario.items()):
+    for scenario, counts in sorted(per_scenario.items(), key=lambda item: str(item[0])):
         total = counts["train"] + counts["validation"]
         expected = total * ratio
         table[scenario] = {"train": counts["train"], "validation": counts["validation"], "expected_validation": round(expected, 2)}
@@ -449,20 +648,10 @@ def validation_share_problems(document: dict, ratio: float) -> tuple[list[str], 
     return problems, table
 
 
-def scenario_clip_counts(document: dict) -> dict[str, int]:
-    return dict(Counter(r["scenario"] for split in SPLITS for r in document[split]))
-
-
-def recorded_shards(path: Path | str) -> dict[str, tuple[str, int]]:
-    """video_id -> (scenario, shard) of an existing metadata file (empty when there is none or it has no shards):
-    what a rebuild keeps, so no clip changes shard while it keeps its scenario."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    try:  # three columns of the store, whatever its size
-        return {video_id: (scenario, shard) for video_id, scenario, shard in shard_column(path)}
-    except (ValueError, KeyError, TypeError, OSError, pa.ArrowException):
-        return {}  # an unreadable earlier file: shards are assigned afresh (nothing is lost but the grouping)
+def scenario_clip_counts(source: dict | pa.Table) -> dict[str, int]:
+    counted = _count(_columns(source, ["scenario"]).select(["scenario"]), ["scenario"])
+    return dict(sorted(zip(counted.column("scenario").to_pylist(), counted.column("count_all").to_pylist()),
+                       key=lambda item: str(item[0])))
 
 
 def records(document: dict) -> Iterable[dict]:

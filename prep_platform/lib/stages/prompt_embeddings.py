@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prep_platform import __version__
-from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_json_atomic
+from prep_platform.lib.files import row_table
+from prep_platform.lib.files.atomic import folder_lock
 from prep_platform.lib.files.prompt_embedding_file import (
     normalise_prompt,
     prompt_sha256,
@@ -21,6 +22,26 @@ from prep_platform.lib.files.prompt_embedding_file import (
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.stages.frames import ProgressCallback, say_on_stderr
 from prep_platform.lib.statuses import ENVIRONMENT, status_counts
+
+
+def _doc(text: str):
+    return field(default=None, metadata={"doc": text})
+
+
+@dataclass
+class PromptRow:
+    """A row of the prompt manifest: one prompt variant of one clip and the embedding file it maps to. The
+    manifest's Parquet columns come from these fields."""
+
+    video_id: str = _doc("the clip")
+    split: str | None = _doc("train or validation")
+    variant: int = _doc("0: the caption; k: the k-th prompt variant")
+    prompt: str = _doc("the prompt as encoded (normalised)")
+    prompt_sha256: str = _doc("its sha256: the embedding file's name")
+    path: str = _doc("the embedding file (from the layout)")
+    status: str = _doc("encoded, skipped (current) or failed")
+    reason: str | None = _doc("what went wrong")
+    cause: str | None = _doc("environment when the machine failed")
 
 
 @dataclass
@@ -101,20 +122,21 @@ def run_prompt_stage(records: list[dict], layout: DataLayout, encoder, *, progre
 
 
 def write_prompt_manifest(path: Path | str, result: PromptStageResult, partition: str) -> None:
-    write_json_atomic(path, {
+    """The rows (Parquet, typed by PromptRow) and the JSON view of the shard's prompt stage."""
+    row_table.write_manifest(path, {
         "partition": partition,
         "package_version": __version__,
         "encoder": {**result.encoder_identity, "tag": result.encoder_tag},
         "counts": result.counts,
         "duration_s": result.duration_s,
         "encode_seconds": round(result.encode_seconds, 3),
-        "prompts": result.rows,
-    })
+    }, "prompts", result.rows, PromptRow)
 
 
 def read_prompt_manifest(path: Path | str) -> dict | None:
-    """The manifest a prompt stage wrote, or None when it has not run."""
-    return read_json_if_present(path)
+    """The manifest a prompt stage wrote (its rows under "prompts"), or None when it has not run (or stopped
+    before it was whole)."""
+    return row_table.read_manifest(path, "prompts", PromptRow)
 
 
 def merged_prompt_manifests(manifests: list[dict | None]) -> dict | None:

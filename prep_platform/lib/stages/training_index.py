@@ -1,16 +1,43 @@
-"""The trainer's index of one scenario: one JSON line per sample (a window of a clip) whose latent cache is current,
-with its clip, split, caption, prompt variants, window, latent and image paths and augmentations."""
+"""The trainer's index of one shard: one row per sample (a window of a clip) whose latent cache is current, with its
+clip, split, caption, prompt variants, window, latent and image paths and augmentations (Parquet, typed by
+IndexRow)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from prep_platform.lib.files.atomic import read_text_file, write_text_atomic
+import pyarrow as pa
+
+from prep_platform.lib.files import row_table
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.stages.latents import cached_variants
 from prep_platform.lib.statuses import OK
+
+
+def _doc(text: str):
+    return field(default=None, metadata={"doc": text})
+
+
+@dataclass
+class IndexRow:
+    """A row of the training index: a sample the exports may use. The index's Parquet columns come from these
+    fields."""
+
+    video_id: str = _doc("the clip")
+    sample_id: str = _doc("the sample (window)")
+    shard: int = _doc("the clip's shard of work")
+    window_index: int = _doc("0 for the clip's primary window")
+    window_start_s: float | None = _doc("window start in the source, seconds")
+    window_end_s: float | None = _doc("window end in the source, seconds")
+    clean_window: bool | None = _doc("False: the window spans cuts")
+    split: str = _doc("train or validation")
+    caption: str = _doc("the clip's caption (its first prompt)")
+    prompt_variants: list[str] = _doc("the caption, then its variants")
+    latent_path: str = _doc("the sample's current latent cache")
+    image_path: str = _doc("the sample's conditioning image")
+    augmentations: dict = _doc("augmentation -> its cache file (hflip)")
+    dataset: str = _doc("msr-vtt or panda-70m")
 
 
 @dataclass
@@ -54,20 +81,12 @@ def build_training_index(records: list[dict], frames_manifest: dict | None, late
 
 
 def read_training_index(path: Path | str) -> list[dict]:
-    """One row per line. Lines end at "\\n" only: `splitlines()` would also cut at U+2028/U+2029/U+0085, which
-    JSON written with ensure_ascii=False keeps raw inside strings. An unreadable line names the file and line."""
-    text = read_text_file(path)
-    rows = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except ValueError as exc:
-            raise ValueError(f"{path}: line {number} is not a JSON row ({exc})") from exc
-    return rows
+    """Every row. A file that is not a readable index is refused naming it (ValueError)."""
+    try:
+        return row_table.read_rows(path, IndexRow)
+    except (pa.ArrowException, ValueError) as exc:
+        raise ValueError(f"{path}: not a training index ({exc})") from exc
 
 
 def write_training_index(path: Path | str, index: TrainingIndex) -> None:
-    lines = [json.dumps(row, ensure_ascii=False) for row in index.rows]
-    write_text_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
+    row_table.write_rows(path, index.rows, IndexRow)

@@ -18,12 +18,18 @@ from prep_platform.lib.exports import export as export_module
 from prep_platform.lib.exports.collect import ExportError, stem_for
 from prep_platform.lib.exports.export import FORMATS, export_problems, read_export
 from prep_platform.lib.files.latent_file import load_latent_file, write_latent_file
+from prep_platform.lib.stages.training_index import TrainingIndex, read_training_index, write_training_index
 from prep_platform_tests.support.prepared import SCENARIOS
 
 
 def _index_rows(settings):
     layout = settings.layout()
-    return [json.loads(line) for s in SCENARIOS for line in layout.training_index(s, 0).read_text().splitlines()]
+    return [row for s in SCENARIOS for row in read_training_index(layout.training_index(s, 0))]
+
+
+def _drop_first_row(index) -> None:
+    """One clip fewer in a shard's training index."""
+    write_training_index(index, TrainingIndex(read_training_index(index)[1:]))
 
 
 def _export(settings, fmt):
@@ -176,8 +182,7 @@ def test_a_rerun_rewrites_nothing_and_a_change_rewrites_the_export(settings):
     assert again.state == "unchanged"
     assert {p: p.stat().st_mtime_ns for p in first.folder.rglob("*") if p.is_file()} == files
     index = settings.layout().training_index("urban", 0)
-    lines = index.read_text().splitlines()
-    index.write_text("\n".join(lines[1:]) + "\n")  # one clip fewer
+    _drop_first_row(index)
     assert _export(settings, "cogvideox-factory").state == "written"
 
 
@@ -193,7 +198,7 @@ def test_a_failed_export_leaves_the_previous_one_whole(settings, monkeypatch):
 
     monkeypatch.setattr(module, "write", write_then_fail)
     index = settings.layout().training_index("urban", 0)
-    index.write_text("\n".join(index.read_text().splitlines()[1:]) + "\n")
+    _drop_first_row(index)
     with pytest.raises(OSError):
         _export(settings, "cogvideox-factory")
     assert read_export(first.folder) == before and export_problems(first.folder) == []

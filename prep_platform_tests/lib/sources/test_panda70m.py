@@ -84,6 +84,23 @@ def test_subset_is_balanced_filtered_and_in_the_downloader_format(tmp_path):
     assert estimate["estimated_bytes"] == int(20 * 5.25 * 0.75e6 / 8) and "0.75 Mbit/s" in estimate["assumptions"]
 
 
+def test_ids_seen_in_earlier_shards_are_remembered_exactly_in_levels_of_hashes():
+    import random
+
+    from prep_platform.lib.sources.panda70m import SeenIds
+
+    rng = random.Random(7)
+    seen, reference = SeenIds(), set()
+    seen.LEVEL_CAP = 64  # many full levels, as a million ids make with the real cap
+    for _ in range(150):
+        batch = [f"clip{rng.randrange(3000)}" for _ in range(rng.randrange(0, 40))]
+        assert seen.contains(batch).tolist() == [vid in reference for vid in batch]
+        seen.add(set(batch))
+        reference |= set(batch)
+    levels = seen._levels
+    assert len(levels) > 5 and all(len(level) <= 64 and (level[:-1] <= level[1:]).all() for level in levels)
+
+
 def test_estimate_of_nothing_is_zero():
     assert estimate_download([])["estimated_bytes"] == 0
 

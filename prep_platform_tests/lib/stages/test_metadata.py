@@ -92,6 +92,32 @@ def test_written_files_are_complete_and_say_how_they_were_made(msr_vtt_raw_dir, 
     assert not list(output.parent.glob(".*.tmp"))
 
 
+def test_the_store_lists_every_clip_kept_out_beside_a_report_that_shows_the_first(msr_vtt_raw_dir, tmp_path, monkeypatch):
+    import prep_platform.lib.stages.metadata as stage
+    from prep_platform.lib.files.metadata_store import read_document
+    from prep_platform.lib.layout import metadata_excluded_path
+
+    monkeypatch.setattr(stage, "EXCLUDED_IN_REPORT", 2)
+    monkeypatch.setattr(stage, "CHUNK_CLIPS", 3)  # the sample's clips labelled three at a time, as a large set is
+    result = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None)
+    output = write_scenario_metadata(result, tmp_path / "metadata" / "scenario_metadata.parquet")
+    report = json.loads(metadata_report_path(output).read_text())
+    listed = [json.loads(line) for line in metadata_excluded_path(output).read_text().splitlines()]
+    assert report["counts"]["excluded"] == len(listed) > 2 and report["excluded"] == listed[:2]
+    assert report["excluded_list"] == str(metadata_excluded_path(output))
+    assert Counter(item["reason"] for item in listed) == report["counts"]["excluded_by_reason"]
+    # The same records as one chunk labels: chunking changes nothing but memory.
+    monkeypatch.setattr(stage, "CHUNK_CLIPS", 10_000)
+    assert read_document(output) == build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None).document
+    view = json.loads(output.with_suffix(".json").read_text())
+    assert sum(n for shards in view["records_per_shard"].values() for splits in shards.values() for n in splits.values()) \
+        == report["counts"]["train"] + report["counts"]["validation"]
+    result.release()
+    assert not result.spill.folder.exists() and not result.excluded.path.exists()
+    with pytest.raises(RuntimeError, match="released"):
+        result.document
+
+
 def test_schema_problems_are_found(msr_vtt_raw_dir):
     document = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None).document
     broken = json.loads(json.dumps(document))
@@ -154,20 +180,21 @@ def test_captions_become_single_line_prompts_and_a_clip_without_one_is_kept_out(
     result = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None)
     excluded = {item["video_id"]: item for item in result.report["excluded"]}
     assert excluded[blank_id]["reason"] == EMPTY_CAPTION and blank_id in excluded[blank_id]["detail"]
-    record = next(r for split in ("train", "validation") for r in result.document[split] if r["video_id"] == hostile_id)
+    document = result.document  # gathered from the build's spill: each access reads it afresh
+    record = next(r for split in ("train", "validation") for r in document[split] if r["video_id"] == hostile_id)
     assert all("\u2028" not in p and "\x1b" not in p and "\u0085" not in p and p == " ".join(p.split())
                for p in record["prompt_variants"])
     assert "\u2028" in record["original_caption"] and " ".join(record["original_caption"].replace("\x1b", " ").split()) == record["caption"]
-    assert metadata_schema_problems(result.document) == []
+    assert metadata_schema_problems(document) == []
     # A hand edit that puts a line break back is a schema problem naming the clip.
     record["prompt_variants"][-1] = "two\nlines"
-    assert any(hostile_id in p and "line break" in p for p in metadata_schema_problems(result.document))
+    assert any(hostile_id in p and "line break" in p for p in metadata_schema_problems(document))
     # Files that are not UTF-8 or not JSON are refused naming the file.
     latin = tmp_path / "scenario_metadata.json"
     latin.write_bytes('{"train": [{"caption": "caf\u00e9"}]}'.encode("latin-1"))
     with pytest.raises(ValueError, match=rf"{latin}: not UTF-8 text \(byte 0xe9"):
         load_metadata_document(latin)
-    index = tmp_path / "training_index.jsonl"
-    index.write_text('{"a": 1}\n{"a": \n', encoding="utf-8")
-    with pytest.raises(ValueError, match=rf"{index}: line 2 is not a JSON row"):
+    index = tmp_path / "training_index.parquet"
+    index.write_text('{"a": 1}\n{"a": \n', encoding="utf-8")  # not Parquet: refused naming the file
+    with pytest.raises(ValueError, match=rf"{index}: not a training index"):
         read_training_index(index)

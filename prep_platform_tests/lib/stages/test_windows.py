@@ -4,7 +4,6 @@ its shot; detector settings that move no window leave its cache current, and tho
 
 from __future__ import annotations
 
-import json
 
 import cv2
 import numpy as np
@@ -15,7 +14,7 @@ from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform.lib.samples.synthetic_clips import scene_of, write_shots_clip
-from prep_platform.lib.stages.frames import run_frame_stage, window_summary, write_frames_manifest
+from prep_platform.lib.stages.frames import read_frames_manifest, run_frame_stage, window_summary, write_frames_manifest
 from prep_platform.lib.stages.latents import latent_items_from_frames, run_latent_stage
 from prep_platform.lib.stages.training_index import build_training_index
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW, failure_count
@@ -79,7 +78,7 @@ def test_each_window_is_a_sample_named_the_same_everywhere(records, encoder, tmp
         assert header["clean_window"] is True and header["shot_detection"]["detector"] == "combined"
     assert latents.counts == {"encoded": 5}
 
-    manifest = json.loads(layout.frames_manifest("urban", 0).read_text())
+    manifest = read_frames_manifest(layout.frames_manifest("urban", 0))
     choppy = next(row for row in manifest["clips"] if row["video_id"] == "choppy")
     assert choppy["status"] == NO_CLEAN_WINDOW and "4 shots of 0.80, 0.80, 0.80, 0.80 s" in choppy["reason"]
     assert manifest["shot_detection"]["threshold"] == 27.0 and manifest["windows"]["windows_taken"] == 5

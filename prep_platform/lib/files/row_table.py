@@ -1,0 +1,160 @@
+"""The rows of a stage's manifest as Parquet, typed by a row class; the manifest's JSON is a view beside them.
+
+Each kind of manifest row (a frame window, a latent cache, a prompt variant, a training-index sample) is a
+dataclass: its fields, with their types, are the Parquet columns (scalars as Arrow scalars, lists and mappings as
+JSON text) and the Dagster table schema (defs derive it from the same class). A stage still builds its rows as
+dicts; the row class is the contract at the file, so a column cannot drift from what the readers expect.
+
+A round trip is exact: a key a row did not have stays absent (a bit mask of the keys present), a key no row class
+names is kept in an `extra` JSON column, and a value of another type than its field's (a hand edit, an older
+row) goes to `extra` too instead of failing the write.
+
+The pair of files: `<name>.parquet` holds the rows, `<name>.json` (written after it) the header a person reads
+(counts, settings, how long, a few sample rows) with the number of rows and the rows file's name. The JSON is the
+marker that the manifest is whole: a reader takes the rows only when their count is the one the JSON states.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import types
+import typing
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from prep_platform.lib.files.atomic import read_json_if_present, write_json_atomic
+
+EXTRA, PRESENT = "extra", "keys_present"
+SAMPLE_ROWS = 3  # rows shown in the JSON view
+_SCALARS = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+
+
+def _arrow_type(hint) -> pa.DataType | None:
+    """The column type of a field's type hint (`X` or `X | None`); None: JSON text (lists, mappings, the rest)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    else:
+        options = [hint]
+    return _SCALARS.get(options[0]) if len(options) == 1 else None
+
+
+def columns_of(row_type: type) -> dict[str, pa.DataType | None]:
+    """field name -> Arrow type (None: JSON text), in the row class's order."""
+    if not is_dataclass(row_type):
+        raise TypeError(f"{row_type!r} is not a dataclass")
+    hints = typing.get_type_hints(row_type)
+    names = [f.name for f in fields(row_type)]
+    if len(names) > 63:
+        raise ValueError(f"{row_type.__name__}: at most 63 fields fit the keys-present mask")
+    return {name: _arrow_type(hints[name]) for name in names}
+
+
+def row_schema(row_type: type) -> pa.Schema:
+    return pa.schema([pa.field(name, kind or pa.string()) for name, kind in columns_of(row_type).items()]
+                     + [pa.field(EXTRA, pa.string()), pa.field(PRESENT, pa.int64())])
+
+
+def column_descriptions(row_type: type) -> list[tuple[str, str, str]]:
+    """(name, type, description) of each column: what a Dagster TableSchema is made of."""
+    docs = {f.name: f.metadata.get("doc", "") for f in fields(row_type)}
+    names = {pa.string(): "string", pa.int64(): "int", pa.float64(): "float", pa.bool_(): "bool"}
+    return [(name, "json" if kind is None else names[kind], docs[name]) for name, kind in columns_of(row_type).items()]
+
+
+def rows_table(rows: list[dict], row_type: type) -> pa.Table:
+    columns = columns_of(row_type)
+    names = list(columns)
+    extras: list[dict] = [{k: v for k, v in row.items() if k not in columns} for row in rows]
+    masks = [sum(1 << i for i, name in enumerate(names) if name in row) for row in rows]
+    arrays = []
+    for name, kind in columns.items():
+        values = [row.get(name) for row in rows]
+        if kind is None:
+            arrays.append(pa.array([None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
+                                    for v in values], pa.string()))
+            continue
+        try:
+            if kind == pa.float64() and any(isinstance(v, bool) for v in values):
+                raise TypeError("a bool in a float column")
+            if kind == pa.int64() and any(isinstance(v, (bool, float)) for v in values):
+                raise TypeError("not an integer")
+            arrays.append(pa.array(values, kind))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            # A value of another type than the field's: kept as it is, in `extra`.
+            for i, value in enumerate(values):
+                if name in rows[i]:
+                    extras[i][name] = value
+            arrays.append(pa.nulls(len(rows), kind))
+    arrays.append(pa.array([json.dumps(e, ensure_ascii=False, sort_keys=True) if e else None for e in extras], pa.string()))
+    arrays.append(pa.array(masks, pa.int64()))
+    return pa.Table.from_arrays(arrays, schema=row_schema(row_type))
+
+
+def table_rows(table: pa.Table, row_type: type) -> list[dict]:
+    columns = columns_of(row_type)
+    names = list(columns)
+    out = []
+    for record in table.to_pylist():
+        mask = record.get(PRESENT) or 0
+        row = {}
+        for i, name in enumerate(names):
+            if mask >> i & 1:
+                value = record.get(name)
+                row[name] = json.loads(value) if columns[name] is None and value is not None else value
+        if record.get(EXTRA):
+            row.update(json.loads(record[EXTRA]))
+        out.append(row)
+    return out
+
+
+def write_rows(path: Path | str, rows: list[dict], row_type: type) -> None:
+    """The rows as one Parquet file, written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(rows_table(rows, row_type), tmp, compression="zstd")
+        os.replace(tmp, path)
+    except OSError as exc:  # Arrow's message (a full disk, ...) does not name the file
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_rows(path: Path | str, row_type: type) -> list[dict]:
+    return table_rows(pq.read_table(path), row_type)
+
+
+def rows_path(view: Path | str) -> Path:
+    """`frames_manifest.parquet` beside `frames_manifest.json`."""
+    return Path(view).with_suffix(".parquet")
+
+
+def write_manifest(view: Path | str, header: dict, key: str, rows: list[dict], row_type: type) -> None:
+    """The rows (Parquet), then the JSON view: the header, the number of rows, a few of them."""
+    write_rows(rows_path(view), rows, row_type)
+    write_json_atomic(view, {**header, "rows_file": rows_path(view).name, "rows": len(rows),
+                             f"sample_{key}": rows[:SAMPLE_ROWS]})
+
+
+def read_manifest(view: Path | str, key: str, row_type: type) -> dict | None:
+    """The header with its rows under `key`, or None when the manifest is not there or not whole (the rows file is
+    missing or holds another number of rows than the view says: a run stopped between the two writes)."""
+    header = read_json_if_present(view)
+    if header is None:
+        return None
+    try:
+        rows = read_rows(rows_path(view), row_type)
+    except (OSError, pa.ArrowException, ValueError):
+        return None
+    if len(rows) != header.get("rows"):
+        return None
+    header = {k: v for k, v in header.items() if k not in ("rows_file", "rows", f"sample_{key}")}
+    return {**header, key: rows}
