@@ -25,7 +25,8 @@ from prep_platform.lib.shards import SEPARATOR as SHARD_SEPARATOR
 from prep_platform.lib.shards import parse_shard_key, shard_key
 from prep_platform.lib.sources import panda70m, vatex
 from prep_platform.lib.sources.msr_vtt import MsrVttRawResult, MsrVttSourceConfig, download_msr_vtt
-from prep_platform.lib.stages.frames import FrameStageResult, ProgressCallback, read_frames_manifest, run_frame_stage, write_frames_manifest
+from prep_platform.lib.progress import ProgressCallback
+from prep_platform.lib.stages.frames import FrameStageResult, read_frames_manifest, run_frame_stage, write_frames_manifest
 from prep_platform.lib.stages.latents import (
     LatentStageResult,
     latent_items_from_frames,

@@ -18,7 +18,7 @@ from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.sources.msr_vtt import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
 from prep_platform.lib.video.probe import min_window_duration
 from prep_platform.lib.video.shots import MAX_WINDOWS_PER_CLIP, ShotSettings
-from prep_platform.lib.video.window import FrameConfig, parse_size
+from prep_platform.lib.video.frame_config import FrameConfig, parse_size
 
 ENV_PREFIX = "PREP_PLATFORM_"
 ENV_ALIASES = {
@@ -193,7 +193,3 @@ def split_names(value: str) -> tuple[str, ...]:
     if value not in ("train", "validation"):
         raise ValueError(f"a split setting must be train, validation or all, got {value!r}")
     return (value,)
-
-
-def field_help(model: type[BaseModel], name: str) -> str:
-    return model.model_fields[name].description or ""

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: the layout imports this module for shard names
+    import numpy as np
 
 SEPARATOR = "."
 DIGITS = 4
@@ -41,6 +43,8 @@ def hash_order(texts: Iterable[str], salt: str = "") -> np.ndarray:
     """The order of `texts` by sha256(salt + text), as indices: 16 bytes a text (two uint64 keys), not the texts,
     so a scenario of a million clips sorts in a few MB. The first 128 bits of the digests order them as the whole
     hex digests would unless two collide, which for distinct texts does not happen."""
+    import numpy as np
+
     digests = bytearray()
     for text in texts:
         digests += hashlib.sha256(f"{salt}{text}".encode()).digest()[:16]
@@ -54,6 +58,8 @@ def scenario_shards(fill_order: np.ndarray, kept: np.ndarray, shard_size: int) -
     id (hash_order). New clips fill the lowest shards with room in that order (not the clip order: consecutive ids
     come from the same source videos, so a shard is a fair sample); a shard already past `shard_size` (the setting
     was lowered) takes no more."""
+    import numpy as np
+
     if shard_size < 1:
         raise ValueError(f"shard size must be at least 1, got {shard_size}")
     shards = np.asarray(kept, dtype=np.int32).copy()
@@ -73,6 +79,8 @@ def scenario_shards(fill_order: np.ndarray, kept: np.ndarray, shard_size: int) -
 def assign_shards(members: Mapping[str, Iterable[str]], previous: Mapping[str, tuple[str, int]], shard_size: int) -> dict[str, int]:
     """video_id -> shard for the clips of each scenario (`members`: scenario -> its clip ids). `previous`: the
     last assignment (video_id -> (scenario, shard)); a clip still in the same scenario keeps its shard."""
+    import numpy as np
+
     assigned: dict[str, int] = {}
     for scenario, ids in members.items():
         ids = list(ids)

@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from prep_platform.lib.files.atomic import WriteError, folder_lock, write_json_atomic
-from prep_platform.lib.video.window import FrameConfig
+from prep_platform.lib.video.frame_config import FrameConfig
 from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_vtt
 from prep_platform.lib.sources.panda70m import ingest_panda_shards, parse_panda_csv, select_subset
 from prep_platform.lib.stages.frames import run_frame_stage

@@ -7,7 +7,7 @@ from prep_platform.defs.markdown import bullets
 from prep_platform.defs.partitions import per_shard_check, shard_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.layout import sample_id_of
-from prep_platform.lib.files.latent_file import expected_latent_shape, latent_file_problems
+from prep_platform.lib.files.latent_file import latent_file_problems, latent_shape
 from prep_platform.lib.stages.frames import read_frames_manifest
 from prep_platform.lib.stages.latents import cached_variants, read_latents_manifest
 from prep_platform.lib.statuses import OK
@@ -39,7 +39,7 @@ def _files_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> d
         "height": config.height,
         "model_id": latents["settings"]["model_id"],
         "stored_dtype": "float16",
-        "shape": expected_latent_shape(config.frames, config.height, config.width, channels),
+        "shape": latent_shape(config.frames, config.height, config.width, channels),
     }
     rows = latents["clips"]
     cached = cached_variants(latents)

@@ -19,8 +19,9 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from prep_platform.lib.files.atomic import named_write_errors, read_text_file
-from prep_platform.lib.files.latent_file import load_latent_file, read_arrays_into
-from prep_platform.lib.video.window import FrameConfig, read_window
+from prep_platform.lib.files.latent_file import header_latent_shape, load_latent_file, read_arrays_into
+from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.video.window import read_window
 
 
 def latent_tensors(latent_path: str | Path) -> dict[str, torch.Tensor]:
@@ -75,9 +76,7 @@ def same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
 def latent_grid(header: dict) -> tuple[int, int, int]:
     """(T, h, w) of a cache's latents, from the compression its header records (the CogVideoX VAE's 4 in time,
     keeping the first frame, and 8 in space when an older header does not say)."""
-    temporal = header.get("temporal_compression_ratio") or 4
-    spatial = header.get("spatial_compression_ratio") or 8
-    return (header["frames"] - 1) // temporal + 1, header["height"] // spatial, header["width"] // spatial
+    return header_latent_shape(header)[1:]
 
 
 @contextmanager

@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from prep_platform.lib.files.latent_file import latent_shape
+
 HEADER_AND_ZIP_OVERHEAD = 8 * 1024
 
 
@@ -33,7 +35,7 @@ def layer_bytes(layers: dict[str, tuple[Path, ...]]) -> dict[str, int]:
 
 def latent_file_bytes(frames: int, height: int, width: int, channels: int) -> int:
     """One cache file: mean + logvar [C, T, h, w] and image latents [C, 1, h, w] in float16, plus the header."""
-    t, h, w = (frames - 1) // 4 + 1, height // 8, width // 8
+    _, t, h, w = latent_shape(frames, height, width, channels)
     return 2 * (2 * channels * t * h * w + channels * h * w) + HEADER_AND_ZIP_OVERHEAD
 
 

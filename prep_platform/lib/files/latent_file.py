@@ -98,9 +98,22 @@ def _read_member_into(path, handle, archive: zipfile.ZipFile, key: str, target: 
         raise ValueError(f"{path}: {key} fails its zip checksum (the file is damaged): encode it again")
 
 
-def expected_latent_shape(frames: int, height: int, width: int, channels: int) -> tuple[int, int, int, int]:
-    """CogVideoX VAE: time /4 keeping the first frame, space /8."""
-    return (channels, (frames - 1) // 4 + 1, height // 8, width // 8)
+TEMPORAL_COMPRESSION, SPATIAL_COMPRESSION = 4, 8  # the CogVideoX VAE's, when a config or header does not say
+
+
+def latent_shape(frames: int, height: int, width: int, channels: int, *, temporal: int | None = None,
+                 spatial: int | None = None) -> tuple[int, int, int, int]:
+    """[C, T, h, w] of a window's latents: time divided by the VAE's temporal compression keeping the first frame,
+    space by its spatial compression (the ratios from its config or a cache header; CogVideoX's 4 and 8 when
+    absent). The one place this arithmetic is written."""
+    temporal, spatial = temporal or TEMPORAL_COMPRESSION, spatial or SPATIAL_COMPRESSION
+    return (channels, (frames - 1) // temporal + 1, height // spatial, width // spatial)
+
+
+def header_latent_shape(header: dict, channels: int = 0) -> tuple[int, int, int, int]:
+    """latent_shape of a cache from what its header records (frames, size, the VAE's compression ratios)."""
+    return latent_shape(header["frames"], header["height"], header["width"], channels,
+                        temporal=header.get("temporal_compression_ratio"), spatial=header.get("spatial_compression_ratio"))
 
 
 def latent_file_problems(

@@ -14,7 +14,6 @@ import shutil
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from prep_platform.lib.sources.msr_vtt_annotation import load_annotation, select
 from prep_platform.lib.video.probe import probe_video
 from prep_platform.lib.safe_paths import UNSAFE_ID, unsafe_id_reason
 from prep_platform.lib.samples.msr_vtt import generate_sample_release
+from prep_platform.lib.progress import ProgressCallback
 
 DEFAULT_REPO_ID = "friedrichor/MSR-VTT"
 DEFAULT_ANNOTATION_FILE = "raw_data/MSRVTT_data.json"
@@ -36,7 +36,6 @@ EXTRACT_FAILED = "extract_failed"
 WRITE_FAILED = "write_failed"  # the clip could not be written (disk full, permissions): the machine's failure
 
 # Progress callback: (clips done, clips total, status counts so far).
-ProgressCallback = Callable[[int, int, Counter], None]
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -157,16 +156,3 @@ def select_training_clips(annotation: MsrVttAnnotation, limit: int | None) -> li
 def category_file_text() -> str:
     """The dataset's category.txt: `name<TAB>id` per line."""
     return "".join(f"{name}\t{cid}\n" for cid, name in CATEGORY_NAMES.items())
-
-
-def parse_category_names(values: Sequence[str | int]) -> list[int]:
-    """Category ids from names or ids; unknown entries raise ValueError naming them."""
-    ids = []
-    for value in values:
-        if isinstance(value, int) and value in CATEGORY_NAMES:
-            ids.append(value)
-        elif isinstance(value, str) and value in CATEGORY_IDS:
-            ids.append(CATEGORY_IDS[value])
-        else:
-            raise ValueError(f"unknown MSR-VTT category {value!r} (known: {', '.join(CATEGORY_IDS)})")
-    return ids

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from prep_platform.lib.sources.msr_vtt_annotation import format_validation_error
 from prep_platform.lib.video.probe import probe_video
 from prep_platform.lib.layout import VatexFolder
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError, path_inside, unsafe_id_reason
+from prep_platform.lib.progress import ProgressCallback
 
 ANNOTATION_FILES = {
     "training": "vatex_training_v1.0.json",
@@ -39,7 +39,6 @@ OK, UNAVAILABLE, FAILED, NOT_REQUESTED = "ok", "unavailable", "failed", "not_req
 
 NOT_CONFIGURED = "not_configured"  # report state: no source set up (VATEX has no canonical Hub repo)
 
-ProgressCallback = Callable[[int, int, Counter], None]
 
 
 class VatexError(ValueError):
@@ -289,7 +288,8 @@ def build_vatex_eval_prompts(
     """Per clip: English and Chinese captions, the scenario from the training labeller (English captions), and
     for clips with video the conditioning image (first frame, cover-cropped to the training size)."""
     from prep_platform.lib.files.images import write_png
-    from prep_platform.lib.video.window import FrameConfig, read_window
+    from prep_platform.lib.video.frame_config import FrameConfig
+    from prep_platform.lib.video.window import read_window
     from prep_platform.lib.scenarios import ScenarioConfig, load_scenarios
 
     vatex_dir, images_dir = Path(vatex_dir), Path(images_dir)

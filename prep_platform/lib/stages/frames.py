@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,9 +24,10 @@ from prep_platform.lib.stages.workers import worker_pool
 from prep_platform.lib.statuses import ENVIRONMENT, NO_CLEAN_WINDOW, OK, status_counts
 from prep_platform.lib.video.probe import EMPTY, NO_VIDEO_STREAM, TOO_SHORT, UNREADABLE
 from prep_platform.lib.video.shots import ShotSettings
-from prep_platform.lib.video.window import FrameConfig, scan_clip
+from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.video.window import scan_clip
+from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 
-ProgressCallback = Callable[[int, int, Counter], None]
 
 
 def _doc(text: str, default=None):
@@ -297,10 +297,6 @@ def run_frame_stage(
                 for record, future in futures:
                     collect(record, _result_or_failure(future, record))
     return FrameStageResult(outputs, config, round(time.perf_counter() - started, 3), shot_settings)
-
-
-def say_on_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _frame_clip_safely(record: dict, layout: DataLayout, shot_settings: ShotSettings) -> list[dict]:

@@ -20,7 +20,7 @@ from prep_platform.lib.files.prompt_embedding_file import (
     write_prompt_embedding,
 )
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.stages.frames import ProgressCallback, say_on_stderr
+from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 from prep_platform.lib.statuses import ENVIRONMENT, status_counts
 
 

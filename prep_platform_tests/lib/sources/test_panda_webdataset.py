@@ -17,7 +17,8 @@ from prep_platform.lib.samples.panda70m import webdataset_tar
 from prep_platform.lib.samples.synthetic_clips import write_clip
 from prep_platform.lib.sources.panda70m import download_shards, ingest_download_shard, ingest_panda_shards
 from prep_platform.lib.layout import PandaFolder
-from prep_platform.lib.video.window import FrameConfig, read_window
+from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.video.window import read_window
 
 
 def _clip_bytes(tmp_path: Path, name: str, seconds: float = 7.0, seed: int = 0) -> bytes:

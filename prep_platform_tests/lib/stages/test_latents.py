@@ -14,14 +14,15 @@ from prep_platform.lib.files.atomic import LOCK_NAME
 
 from prep_platform.lib.files.fingerprints import file_fingerprint
 from prep_platform.lib.layout import DataLayout, variant_path
-from prep_platform.lib.video.window import FrameConfig, read_window
-from prep_platform.lib.files.latent_file import expected_latent_shape, latent_file_problems, load_latent_file
+from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.video.window import read_window
+from prep_platform.lib.files.latent_file import latent_file_problems, latent_shape, load_latent_file
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
 from prep_platform.lib.samples.synthetic_clips import write_clip
 from prep_platform.lib.models.vae import TINY_CONFIG, VaeEncoder, VaeSettings
 
 CONFIG = FrameConfig(width=144, height=96, frames=9, fps=8.0)
-SHAPE = expected_latent_shape(9, 96, 144, TINY_CONFIG["latent_channels"])  # (4, 3, 12, 18)
+SHAPE = latent_shape(9, 96, 144, TINY_CONFIG["latent_channels"])  # (4, 3, 12, 18)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
-from prep_platform.lib.video.window import FrameConfig
+from prep_platform.lib.video.frame_config import FrameConfig
 from prep_platform.lib.stages.metadata import (
     build_scenario_metadata,
     clips_in_both_splits,

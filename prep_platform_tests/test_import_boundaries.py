@@ -1,0 +1,50 @@
+"""The house's layering, checked by importing: the core (`lib/`) never loads Dagster, the command-line tools never
+load the Dagster definitions, and the layout (every path) loads without the video stack or numpy."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+
+import prep_platform.data_prep
+import prep_platform.lib
+
+
+def _modules(package) -> list[str]:
+    return [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
+
+
+def _loaded_after_importing(modules: list[str], watched: list[str]) -> dict[str, list[str]]:
+    """For each module, imported in turn in one fresh interpreter: which of `watched` are loaded once it is (a
+    module that loads one shows it, and so do the ones after it: the test names the first)."""
+    script = (
+        "import importlib, json, sys\n"
+        f"modules, watched = {modules!r}, {watched!r}\n"
+        "found = {}\n"
+        "for name in modules:\n"
+        "    importlib.import_module(name)\n"
+        "    found[name] = sorted(w for w in watched if any(m == w or m.startswith(w + '.') for m in sys.modules))\n"
+        "print(json.dumps(found))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_the_core_never_loads_dagster():
+    modules = _modules(prep_platform.lib)
+    assert len(modules) > 40
+    loaded = _loaded_after_importing(modules, ["dagster", "prep_platform.defs"])
+    assert {name: found for name, found in loaded.items() if found} == {}
+
+
+def test_the_command_line_tools_never_load_the_dagster_definitions():
+    loaded = _loaded_after_importing(_modules(prep_platform.data_prep), ["prep_platform.defs", "dagster"])
+    assert {name: found for name, found in loaded.items() if found} == {}
+
+
+def test_the_layout_loads_without_the_video_stack():
+    loaded = _loaded_after_importing(["prep_platform.lib.layout"], ["av", "cv2", "numpy", "torch", "pyarrow"])
+    assert loaded == {"prep_platform.lib.layout": []}
