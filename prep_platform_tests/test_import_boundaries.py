@@ -1,5 +1,6 @@
 """The house's layering, checked by importing: the core (`lib/`) never loads Dagster, the command-line tools never
-load the Dagster definitions, and the layout (every path) loads without the video stack or numpy."""
+load the Dagster definitions, and the layout (every path) and the settings load without the video stack, numpy or
+the Hub client."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ def test_the_command_line_tools_never_load_the_dagster_definitions():
     assert {name: found for name, found in loaded.items() if found} == {}
 
 
-def test_the_layout_loads_without_the_video_stack():
-    loaded = _loaded_after_importing(["prep_platform.lib.layout"], ["av", "cv2", "numpy", "torch", "pyarrow"])
-    assert loaded == {"prep_platform.lib.layout": []}
+def test_the_layout_and_the_settings_load_without_the_video_stack_or_the_hub_client():
+    heavy = ["av", "cv2", "numpy", "torch", "pyarrow", "huggingface_hub"]
+    loaded = _loaded_after_importing(["prep_platform.lib.layout", "prep_platform.lib.settings"], heavy)
+    assert loaded == {"prep_platform.lib.layout": [], "prep_platform.lib.settings": []}

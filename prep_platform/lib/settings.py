@@ -15,10 +15,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.sources.msr_vtt import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
-from prep_platform.lib.video.probe import min_window_duration
-from prep_platform.lib.video.shots import MAX_WINDOWS_PER_CLIP, ShotSettings
-from prep_platform.lib.video.frame_config import FrameConfig, parse_size
+from prep_platform.lib.sources.msr_vtt_release import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
+from prep_platform.lib.video.shot_settings import MAX_WINDOWS_PER_CLIP, ShotSettings
+from prep_platform.lib.video.frame_config import FrameConfig, min_window_duration, parse_size
 
 ENV_PREFIX = "PREP_PLATFORM_"
 ENV_ALIASES = {

@@ -28,10 +28,8 @@ from prep_platform.lib.video.probe import probe_video
 from prep_platform.lib.safe_paths import UNSAFE_ID, unsafe_id_reason
 from prep_platform.lib.samples.msr_vtt import generate_sample_release
 from prep_platform.lib.progress import ProgressCallback
+from prep_platform.lib.sources.msr_vtt_release import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
 
-DEFAULT_REPO_ID = "friedrichor/MSR-VTT"
-DEFAULT_ANNOTATION_FILE = "raw_data/MSRVTT_data.json"
-DEFAULT_VIDEOS_ARCHIVE = "MSRVTT_Videos.zip"
 EXTRACT_FAILED = "extract_failed"
 WRITE_FAILED = "write_failed"  # the clip could not be written (disk full, permissions): the machine's failure
 

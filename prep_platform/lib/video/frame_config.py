@@ -53,6 +53,13 @@ class FrameConfig:
         return frame_tag(self.width, self.height, self.frames, self.fps, self.fingerprint())
 
 
+def min_window_duration(frames: int, fps: float) -> float:
+    """Seconds of source video a window of `frames` frames at `fps` spans (frames sampled at k / fps)."""
+    if frames < 1 or fps <= 0 or not math.isfinite(fps):
+        raise ValueError(f"need frames >= 1 and a positive fps, got frames={frames}, fps={fps}")
+    return (frames - 1) / fps
+
+
 def frame_tag(width: int, height: int, frames: int, fps: float, fingerprint: str) -> str:
     """The folder name of a frame configuration's images; a latent header's facts give the same name back."""
     return f"{width}x{height}_{frames}f_{fps:g}fps_{fingerprint[:8]}"

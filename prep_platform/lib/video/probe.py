@@ -6,7 +6,6 @@ reason, not later as a crash in the frame stage.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -136,10 +135,3 @@ def _fail(result: ProbeResult, status: str, error: str) -> ProbeResult:
     result.status = status
     result.error = error
     return result
-
-
-def min_window_duration(frames: int, fps: float) -> float:
-    """Seconds of source video a window of `frames` frames at `fps` spans (frames sampled at k / fps)."""
-    if frames < 1 or fps <= 0 or not math.isfinite(fps):
-        raise ValueError(f"need frames >= 1 and a positive fps, got frames={frames}, fps={fps}")
-    return (frames - 1) / fps

@@ -19,13 +19,12 @@ import numpy as np
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW
 from prep_platform.lib.video.frame_config import FrameConfig
 from prep_platform.lib.video.probe import OK, TOO_SHORT, TRUNCATED, UNREADABLE, open_video
+from prep_platform.lib.video.shot_settings import EPSILON_S, ShotSettings
 from prep_platform.lib.video.shots import (
-    EPSILON_S,
     CutDetector,
     FrameScorer,
     PlannedWindow,
     Shot,
-    ShotSettings,
     anchor_time,
     best_unclean_start,
     cuts_inside,

@@ -18,7 +18,7 @@ from prep_platform.lib.stages.frames import read_frames_manifest, run_frame_stag
 from prep_platform.lib.stages.latents import latent_items_from_frames, run_latent_stage
 from prep_platform.lib.stages.training_index import build_training_index
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW, failure_count
-from prep_platform.lib.video.shots import ShotSettings
+from prep_platform.lib.video.shot_settings import ShotSettings
 from prep_platform.lib.video.frame_config import FrameConfig
 from prep_platform.lib.video.window import read_window
 
