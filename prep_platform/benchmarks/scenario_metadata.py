@@ -18,7 +18,7 @@ from pathlib import Path
 
 from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
 from prep_platform.lib.stages.metadata import build_scenario_metadata, write_scenario_metadata
-from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_IDS
+from prep_platform.lib.msr_vtt_categories import CATEGORY_IDS
 from prep_platform.lib.layout import DataLayout, MsrVttFolder
 from prep_platform.lib.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_CATEGORY, SCENARIO_PHRASES
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_IDS, CATEGORY_NAMES
+from prep_platform.lib.msr_vtt_categories import CATEGORY_IDS, CATEGORY_NAMES
 from prep_platform.lib.prompt_text import normalize_prompt
 
 DEFAULT_SCENARIOS = ("press_room", "urban", "nature", "transport", "crowd")

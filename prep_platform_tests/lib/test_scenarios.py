@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_IDS
+from prep_platform.lib.msr_vtt_categories import CATEGORY_IDS
 from prep_platform.lib.scenarios import (
     DEFAULT_SCENARIOS,
     NO_MATCH,

@@ -16,7 +16,7 @@ import numpy as np
 
 from prep_platform.lib.labelling.cache import EmbeddingCache
 from prep_platform.lib.scenarios import NO_MATCH, WEAK_MATCH, LabelResult, ScenarioConfig, prompt_variants
-from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_NAMES
+from prep_platform.lib.msr_vtt_categories import CATEGORY_NAMES
 
 OTHER = "other"
 NEUTRAL = "neutral"  # captions that say nothing about the scene: they abstain

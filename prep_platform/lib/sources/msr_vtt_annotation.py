@@ -1,4 +1,4 @@
-"""MSR-VTT annotation format: schema, the category names, captions per clip, the order clips are taken in."""
+"""MSR-VTT annotation format: schema, captions per clip, the order clips are taken in."""
 
 from __future__ import annotations
 
@@ -10,30 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
-# id -> name, from the dataset's category.txt.
-CATEGORY_NAMES: dict[int, str] = {
-    0: "music",
-    1: "people",
-    2: "gaming",
-    3: "sports/actions",
-    4: "news/events/politics",
-    5: "education",
-    6: "tv shows",
-    7: "movie/comedy",
-    8: "animation",
-    9: "vehicles/autos",
-    10: "howto",
-    11: "travel",
-    12: "science/technology",
-    13: "animals/pets",
-    14: "kids/family",
-    15: "documentary",
-    16: "food/drink",
-    17: "cooking",
-    18: "beauty/fashion",
-    19: "advertisement",
-}
-CATEGORY_IDS: dict[str, int] = {name: cid for cid, name in CATEGORY_NAMES.items()}
+
 
 # Splits whose clips are training material, in the order they are taken (the test split is never used).
 TRAINING_SPLITS: tuple[str, ...] = ("train", "validate")
@@ -151,8 +128,3 @@ def select_training_clips(annotation: MsrVttAnnotation, limit: int | None) -> li
             if video["split"] == split:
                 selected.append(SelectedClip(video["video_id"], video["category"], split))
     return selected if limit is None else selected[:limit]
-
-
-def category_file_text() -> str:
-    """The dataset's category.txt: `name<TAB>id` per line."""
-    return "".join(f"{name}\t{cid}\n" for cid, name in CATEGORY_NAMES.items())

@@ -42,7 +42,8 @@ from prep_platform.lib.files.fingerprints import content_fingerprint, file_finge
 from prep_platform.lib.sources.panda70m import ingested_shard_names, ingested_shards
 from prep_platform.lib.prompt_text import normalize_prompt, prompt_problem
 from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest
-from prep_platform.lib.sources.msr_vtt_annotation import CATEGORY_NAMES, captions_by_video, format_validation_error, load_annotation
+from prep_platform.lib.msr_vtt_categories import CATEGORY_NAMES
+from prep_platform.lib.sources.msr_vtt_annotation import captions_by_video, format_validation_error, load_annotation
 from prep_platform.lib.labelling.labellers import labeller_identity, make_labeller
 from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, load_scenarios, packaged_scenarios_path
 from prep_platform.lib.shards import hash_order, scenario_shards
