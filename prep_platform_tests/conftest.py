@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from prep_platform.lib.samples.msr_vtt import generate_sample_release
+from prep_platform.samples.msr_vtt import generate_sample_release
 from prep_platform_tests.support.hub_server import LoopbackHub
 
 SAMPLE_REPO = "sample-org/MSR-VTT"

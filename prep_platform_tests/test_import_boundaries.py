@@ -50,3 +50,10 @@ def test_the_layout_and_the_settings_load_without_the_video_stack_or_the_hub_cli
     heavy = ["av", "cv2", "numpy", "torch", "pyarrow", "huggingface_hub"]
     loaded = _loaded_after_importing(["prep_platform.lib.layout", "prep_platform.lib.settings"], heavy)
     assert loaded == {"prep_platform.lib.layout": [], "prep_platform.lib.settings": []}
+
+
+def test_the_sources_read_release_folders_and_never_load_the_sample_code():
+    import prep_platform.lib.sources
+
+    loaded = _loaded_after_importing(_modules(prep_platform.lib.sources), ["prep_platform.samples"])
+    assert {name: found for name, found in loaded.items() if found} == {}

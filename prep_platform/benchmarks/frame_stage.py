@@ -17,7 +17,7 @@ from pathlib import Path
 from prep_platform.lib.video.frame_config import FrameConfig, parse_size
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.stages.frames import run_frame_stage
-from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.samples.synthetic_clips import write_clip
 
 
 def make_clips(folder: Path, count: int) -> list[dict]:

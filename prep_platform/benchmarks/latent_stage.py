@@ -44,7 +44,7 @@ import torch
 from prep_platform.lib.files.fingerprints import file_fingerprint
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
-from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
 from prep_platform.lib.video.frame_config import FrameConfig, parse_size
 from prep_platform.lib.video.window import read_window

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_PHRASES
+from prep_platform.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_PHRASES
 
 CLIPS_PER_SHARD = 1000
 

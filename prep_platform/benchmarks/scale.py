@@ -16,7 +16,7 @@ from pathlib import Path
 from prep_platform.lib.stages.frames import frame_stage_clip
 from prep_platform.lib.video.frame_config import FrameConfig
 from prep_platform.lib.video.window import read_window
-from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.samples.synthetic_clips import write_clip
 
 REFERENCE_H200_CLIPS_PER_S = {"plain bf16, batch 4": 1.36, "torch.compile, batch 4": 1.97, "low memory (tiled, compiled)": 1.36}
 

@@ -20,7 +20,7 @@ from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
 from prep_platform.lib.stages.metadata import build_scenario_metadata, write_scenario_metadata
 from prep_platform.lib.msr_vtt_categories import CATEGORY_IDS
 from prep_platform.lib.layout import DataLayout, MsrVttFolder
-from prep_platform.lib.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_CATEGORY, SCENARIO_PHRASES
+from prep_platform.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_CATEGORY, SCENARIO_PHRASES
 
 GENERIC = [
     "a man", "a woman", "someone", "a person", "a group of people", "a girl", "a boy", "a cartoon character",

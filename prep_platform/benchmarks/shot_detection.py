@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.samples.synthetic_clips import write_clip, write_shots_clip
+from prep_platform.samples.synthetic_clips import write_clip, write_shots_clip
 from prep_platform.lib.stages.frames import frame_stage_clip
 from prep_platform.lib.video.shot_settings import ShotSettings
 from prep_platform.lib.video.frame_config import FrameConfig

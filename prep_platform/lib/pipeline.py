@@ -26,6 +26,8 @@ from prep_platform.lib.shards import parse_shard_key, shard_key
 from prep_platform.lib.sources import panda70m, vatex
 from prep_platform.lib.sources.msr_vtt import MsrVttRawResult, MsrVttSourceConfig, download_msr_vtt
 from prep_platform.lib.progress import ProgressCallback
+from prep_platform.samples.msr_vtt import generate_sample_release
+from prep_platform.samples.vatex import generate_vatex_sample
 from prep_platform.lib.stages.frames import FrameStageResult, read_frames_manifest, run_frame_stage, write_frames_manifest
 from prep_platform.lib.stages.latents import (
     LatentStageResult,
@@ -62,11 +64,18 @@ class MissingInputError(ValueError):
 # --- sources --------------------------------------------------------------------------------------------------
 
 
+def place_sample(source: str, generate, folder: Path) -> Path | None:
+    """The embedded sample release written to `folder` when the source is `sample` (its folder), else None: the
+    sources read a release folder; the sample (prep_platform.samples) is placed here, not by them."""
+    return generate(folder) if source == "sample" else None
+
+
 def fetch_msr_vtt(settings: PrepSettings, layout: DataLayout, *, progress: ProgressCallback | None = None) -> MsrVttRawResult:
     source = MsrVttSourceConfig(
         source=settings.msr_vtt_source, repo_id=settings.msr_vtt_repo_id, revision=settings.msr_vtt_revision,
         annotation_file=settings.msr_vtt_annotation_file, videos_archive=settings.msr_vtt_videos_archive,
         endpoint=settings.hub_endpoint,
+        sample_release=place_sample(settings.msr_vtt_source, generate_sample_release, layout.msr_vtt.sample_release),
     )
     return download_msr_vtt(layout.msr_vtt.root, config=source, limit=settings.msr_vtt_limit or None,
                             min_duration_s=settings.clip_duration_needed_s(), progress=progress)
@@ -93,6 +102,7 @@ def fetch_vatex(settings: PrepSettings, layout: DataLayout, *, progress: Progres
         source=settings.resolved_vatex_source(), repo_id=settings.vatex_repo_id, revision=settings.vatex_revision,
         annotation_file=settings.vatex_annotation_file, video_repo_id=settings.vatex_video_repo_id,
         video_revision=settings.vatex_video_revision, video_prefix=settings.vatex_video_prefix, endpoint=settings.hub_endpoint,
+        sample_release=place_sample(settings.resolved_vatex_source(), generate_vatex_sample, layout.vatex.sample_release),
     )
     return vatex.download_vatex(layout.vatex.root, config=source, split=settings.vatex_split,
                                 limit=settings.vatex_limit or None, download_videos=settings.vatex_download_videos,
@@ -117,7 +127,7 @@ def panda_instructions(settings: PrepSettings, layout: DataLayout) -> Path:
     """The manual-access README; with the sample source, a small CSV and four shard clips where a user puts them."""
     readme = panda70m.write_instructions(layout.panda.root)
     if settings.places_panda_sample():
-        from prep_platform.lib.samples.panda70m import generate_panda_sample
+        from prep_platform.samples.panda70m import generate_panda_sample
 
         generate_panda_sample(layout.panda.root)
     return readme

@@ -22,9 +22,9 @@ from prep_platform.lib.video.frame_config import FrameConfig
 from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_vtt
 from prep_platform.lib.sources.panda70m import ingest_panda_shards, parse_panda_csv, select_subset
 from prep_platform.lib.stages.frames import run_frame_stage
-from prep_platform.lib.samples.panda70m import generate_panda_sample
+from prep_platform.samples.panda70m import generate_panda_sample
 from prep_platform.lib.scenarios import ScenarioConfigError, ScenarioLabeller, load_scenarios
-from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.layout import DataLayout
 
 CLI = [sys.executable, "-m"]

@@ -17,10 +17,10 @@ from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_v
 from prep_platform.lib.sources.panda70m import ingest_panda_shards
 from prep_platform.lib.stages.frames import run_frame_stage
 from prep_platform.lib.safe_paths import UnsafeIdError, check_id, path_inside, unsafe_id_reason
-from prep_platform.lib.samples.panda70m import generate_panda_sample
-from prep_platform.lib.samples.vatex import ANNOTATION_FILE, generate_vatex_sample
+from prep_platform.samples.panda70m import generate_panda_sample
+from prep_platform.samples.vatex import ANNOTATION_FILE, generate_vatex_sample
 from prep_platform.lib.scenarios import ScenarioConfigError, load_scenarios
-from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.sources.vatex import VatexSourceConfig, build_vatex_eval_prompts, download_vatex
 from prep_platform_tests.support.layouts import layout_around
 

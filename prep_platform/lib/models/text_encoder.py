@@ -43,7 +43,7 @@ class TextEncoderSettings:
 def tiny_vocabulary() -> list[str]:
     """The words of the embedded sample's captions and the packaged scenarios: enough for the demo and the tests,
     and the same list on every machine (sorted)."""
-    from prep_platform.lib.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_PHRASES
+    from prep_platform.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_PHRASES
     from prep_platform.lib.scenarios import load_scenarios
 
     texts = list(NEUTRAL_CAPTIONS) + [p for phrases in SCENARIO_PHRASES.values() for p in phrases]

@@ -26,7 +26,6 @@ from prep_platform.lib.layout import MsrVttFolder
 from prep_platform.lib.sources.msr_vtt_annotation import load_annotation, select_training_clips
 from prep_platform.lib.video.probe import probe_video
 from prep_platform.lib.safe_paths import UNSAFE_ID, unsafe_id_reason
-from prep_platform.lib.samples.msr_vtt import generate_sample_release
 from prep_platform.lib.progress import ProgressCallback
 from prep_platform.lib.sources.msr_vtt_release import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
 
@@ -47,6 +46,9 @@ class MsrVttSourceConfig:
     videos_archive: str = DEFAULT_VIDEOS_ARCHIVE
     endpoint: str | None = None
     token: str | None = field(default=None, repr=False)
+    # The embedded release's folder when `source` is `sample`: placed by the caller (pipeline.fetch_msr_vtt, from
+    # prep_platform.samples), so the source reads a release folder and knows nothing of how the sample is made.
+    sample_release: Path | None = None
 
 
 @dataclass
@@ -97,7 +99,9 @@ def _fetch_source(config: MsrVttSourceConfig, folder: MsrVttFolder) -> tuple[Pat
         return Path(annotation.path), Path(archive.path), provenance
 
     if config.source == "sample":
-        release = generate_sample_release(folder.sample_release)
+        if config.sample_release is None:
+            raise SourceError("--source sample: the sample release was not placed (pipeline.fetch_msr_vtt places it)")
+        release = Path(config.sample_release)
         provenance = {"source": "sample", "release_dir": str(release)}
     else:
         release = Path(config.source)

@@ -103,6 +103,7 @@ class VatexSourceConfig:
     video_prefix: str = "videos/"
     endpoint: str | None = None
     token: str | None = field(default=None, repr=False)
+    sample_release: Path | None = None  # the embedded release's folder for `sample`: placed by pipeline.fetch_vatex
 
 
 @dataclass
@@ -126,9 +127,9 @@ def _resolve_release(config: VatexSourceConfig, output_dir: Path) -> Path | None
             )
         return None
     if config.source == "sample":
-        from prep_platform.lib.samples.vatex import generate_vatex_sample
-
-        return generate_vatex_sample(VatexFolder(output_dir).sample_release)
+        if config.sample_release is None:
+            raise VatexError("--source sample: the sample release was not placed (pipeline.fetch_vatex places it)")
+        return Path(config.sample_release)
     release = Path(config.source)
     if not release.is_dir():
         raise VatexError(f"--source {config.source!r}: not 'hub', 'sample' or an existing folder")

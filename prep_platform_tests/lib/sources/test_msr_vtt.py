@@ -12,7 +12,7 @@ from prep_platform.lib.files.clip_manifest import read_manifest
 from prep_platform.lib.sources.msr_vtt_annotation import load_annotation
 from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, SourceError, download_msr_vtt
 from prep_platform.lib.video.probe import probe_video
-from prep_platform.lib.samples.msr_vtt import VIDEOS_ARCHIVE, generate_sample_release, sample_clips
+from prep_platform.samples.msr_vtt import VIDEOS_ARCHIVE, generate_sample_release, sample_clips
 
 
 def test_bad_clips_end_in_the_manifest_with_reasons(sample_release, tmp_path):

@@ -23,9 +23,9 @@ from prep_platform.lib.sources.panda70m import (
 )
 from prep_platform.lib.stages.frames import run_frame_stage
 from prep_platform.lib.stages.latents import latent_items_from_frames, run_latent_stage
-from prep_platform.lib.samples.panda70m import generate_panda_sample
+from prep_platform.samples.panda70m import generate_panda_sample
 from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios
-from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform_tests.support.layouts import layout_around
 

@@ -8,7 +8,7 @@ import json
 import cv2
 import pytest
 
-from prep_platform.lib.samples.vatex import generate_vatex_sample
+from prep_platform.samples.vatex import generate_vatex_sample
 from prep_platform.lib.sources.vatex import (
     VatexError,
     VatexSourceConfig,
@@ -31,6 +31,13 @@ def vatex_release(tmp_path_factory):
 def vatex_hub(loopback_hub, vatex_release):
     loopback_hub.repos[REPO] = vatex_release
     return loopback_hub
+
+
+def _sample_config(tmp_path) -> VatexSourceConfig:
+    """The embedded sample as the pipeline passes it: placed first, then read as a release folder."""
+    from prep_platform.samples.vatex import generate_vatex_sample
+
+    return VatexSourceConfig(source="sample", sample_release=generate_vatex_sample(tmp_path / "sample-release"))
 
 
 def _config(**kwargs) -> VatexSourceConfig:
@@ -97,7 +104,9 @@ def test_missing_repo_settings_and_bad_split_are_clear_errors(tmp_path):
     with pytest.raises(VatexError, match="no canonical Hub repo: pass --repo-id"):
         download_vatex(tmp_path, config=VatexSourceConfig(source="hub"))
     with pytest.raises(VatexError, match="unknown VATEX split"):
-        download_vatex(tmp_path, config=VatexSourceConfig(source="sample"), split="dev")
+        download_vatex(tmp_path, config=_sample_config(tmp_path), split="dev")
+    with pytest.raises(VatexError, match="sample release was not placed"):
+        download_vatex(tmp_path, config=VatexSourceConfig(source="sample"))
 
 
 def test_bad_annotation_names_the_file_and_entry(tmp_path):
@@ -113,7 +122,7 @@ def test_bad_annotation_names_the_file_and_entry(tmp_path):
 
 
 def test_eval_prompts_have_both_languages_labels_and_images_for_clips_with_video(tmp_path):
-    download_vatex(tmp_path / "raw", config=VatexSourceConfig(source="sample"), download_videos=True)
+    download_vatex(tmp_path / "raw", config=_sample_config(tmp_path), download_videos=True)
     document = build_vatex_eval_prompts(tmp_path / "raw", width=144, height=96, images_dir=tmp_path / "img")
     prompts = {p["video_id"]: p for p in document["prompts"]}
     assert len(prompts) == 10

@@ -13,8 +13,8 @@ import pytest
 from prep_platform.lib.video.frame_config import FrameConfig
 from prep_platform.lib.video.window import cover_crop_box, read_window
 from prep_platform.lib.stages.frames import run_frame_stage
-from prep_platform.lib.samples.msr_vtt import VIDEOS_ARCHIVE, sample_clips
-from prep_platform.lib.samples.synthetic_clips import index_level, write_audio_only, write_clip
+from prep_platform.samples.msr_vtt import VIDEOS_ARCHIVE, sample_clips
+from prep_platform.samples.synthetic_clips import index_level, write_audio_only, write_clip
 from prep_platform.lib.layout import DataLayout
 
 SMALL = FrameConfig(width=144, height=96, frames=49, fps=8.0)

@@ -18,7 +18,7 @@ from prep_platform.lib.video.frame_config import FrameConfig
 from prep_platform.lib.video.window import read_window
 from prep_platform.lib.files.latent_file import latent_file_problems, latent_shape, load_latent_file
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
-from prep_platform.lib.samples.synthetic_clips import write_clip
+from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.models.vae import TINY_CONFIG, VaeEncoder, VaeSettings
 
 CONFIG = FrameConfig(width=144, height=96, frames=9, fps=8.0)

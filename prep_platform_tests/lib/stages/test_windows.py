@@ -13,7 +13,7 @@ from prep_platform.lib.exports.collect import collect_samples
 from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
-from prep_platform.lib.samples.synthetic_clips import scene_of, write_shots_clip
+from prep_platform.samples.synthetic_clips import scene_of, write_shots_clip
 from prep_platform.lib.stages.frames import read_frames_manifest, run_frame_stage, window_summary, write_frames_manifest
 from prep_platform.lib.stages.latents import latent_items_from_frames, run_latent_stage
 from prep_platform.lib.stages.training_index import build_training_index

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from prep_platform.lib.samples.synthetic_clips import scene_of, write_clip, write_shots_clip
+from prep_platform.samples.synthetic_clips import scene_of, write_clip, write_shots_clip
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW
 from prep_platform.lib.video.shot_settings import ShotSettings
 from prep_platform.lib.video.shots import CutDetector, plan_windows, shots_from_cuts

@@ -8,7 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from prep_platform.lib.files.atomic import write_bytes_atomic, write_text_atomic
-from prep_platform.lib.samples.msr_vtt import SampleClip, encode_clip
+from prep_platform.samples.msr_vtt import SampleClip, encode_clip
 
 SAMPLE_VERSION = "2"
 ANNOTATION_FILE = "vatex_validation_v1.0.json"
@@ -37,7 +37,7 @@ _ZH = {
 
 
 def _english(scenario: str, index: int) -> list[str]:
-    from prep_platform.lib.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_PHRASES
+    from prep_platform.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_PHRASES
 
     own = SCENARIO_PHRASES[scenario]
     return [own[(index + k) % len(own)] if k % 3 != 1 else NEUTRAL_CAPTIONS[(index + k) % len(NEUTRAL_CAPTIONS)] for k in range(10)]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prep_platform.lib.files.atomic import write_bytes_atomic, write_text_atomic
 from prep_platform.lib.sources.panda70m import CSV_COLUMNS
-from prep_platform.lib.samples.msr_vtt import SCENARIO_PHRASES, SampleClip, encode_clip
+from prep_platform.samples.msr_vtt import SCENARIO_PHRASES, SampleClip, encode_clip
 
 SAMPLE_CSV = "panda70m_sample.csv"
 SAMPLE_VERSION = "2"
