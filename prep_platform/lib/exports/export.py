@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prep_platform import __version__
-from prep_platform.lib.exports import cogvideo_finetune, cogvideox_factory, diffusers_videos, finetrainers
 from prep_platform.lib.exports.collect import SHARED_FACTS, SPREAD, ExportError, ExportSample, inputs_fingerprint
+from prep_platform.lib.exports.formats import FORMATS, ExportFormat
 from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_json_atomic
 from prep_platform.lib.prompt_text import prompt_problem
 
-FORMATS = {module.NAME: module for module in (cogvideox_factory, cogvideo_finetune, finetrainers, diffusers_videos)}
 EXPORT_FORMAT_VERSION = 2  # 2: seeded spread order, launch commands, image moments, cache dtype
 EXPORT_FILE = "export.json"
 PARTIAL = ".partial-"  # `.<name>.partial-<pid>`: an export being written (or, after the exchange, the old one)
@@ -61,7 +60,7 @@ class ExportResult:
     read_back_s: float = 0.0
 
 
-def format_module(export_format: str):
+def format_module(export_format: str) -> ExportFormat:
     try:
         return FORMATS[export_format]
     except KeyError:
