@@ -95,6 +95,7 @@ def comparable(path: Path, root: Path):
         rows = pq.read_table(path).to_pylist()
         for row in rows:
             row.update(json.loads(row.pop("extra") or "{}"))
+            row.pop("keys_present")  # which keys a row has: volatile ones (reused, cpu_s) are compared aside
         return _normalise(rows, root)
     if path.suffix == ".jsonl":
         return _normalise(_json_lines(path.read_text()), root)
