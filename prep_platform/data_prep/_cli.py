@@ -20,7 +20,7 @@ from prep_platform.lib.settings import PrepSettings
 from prep_platform.lib.files.atomic import WriteError
 from prep_platform.lib.files.hub import HubDownloadError
 from prep_platform.lib.files.clip_manifest import ManifestError
-from prep_platform.lib.statuses import failure_count
+from prep_platform.lib.statuses import is_success
 from prep_platform.lib.sources.msr_vtt_annotation import AnnotationError
 from prep_platform.lib.sources.msr_vtt import SourceError
 from prep_platform.lib.safe_paths import UnsafeIdError
@@ -136,24 +136,28 @@ class SettingsParser(CliParser):
 
 
 class ProgressBars:
-    """tqdm bars fed by the core's (done, total, status counts) callback: clips/s, ETA, failures so far. One bar
-    at a time: asking for the next closes the previous."""
+    """tqdm bars fed by the core's (done, total, status counts) callback: items/s, ETA, and the counts so far by
+    the same names the summary uses (done, then each other status: failed, unavailable, too_short...). One bar at a
+    time: asking for the next closes the previous, which prints its final line once."""
 
     def __init__(self, prefix: str = ""):
         self._prefix = prefix
         self._bar: tqdm | None = None
 
-    def __call__(self, description: str) -> Callable[[int, int, Counter], None]:
+    def __call__(self, description: str, unit: str = "clip") -> Callable[[int, int, Counter], None]:
         self.close()
         label = f"{self._prefix}{description}"
 
         def update(done: int, total: int, counts: Counter) -> None:
             if self._bar is None:
-                self._bar = tqdm(total=total, desc=label, unit="clip", file=sys.stderr)
+                # Items already done when the first report comes (current caches, skipped prompts) are the
+                # bar's start, not part of its rate: otherwise the first rate reads as 200,000 items/s.
+                self._bar = tqdm(total=total, initial=done, desc=label, unit=unit, file=sys.stderr)
             self._bar.n = done
-            failed = failure_count(counts)
-            self._bar.set_postfix(done=done - failed, failed=failed, refresh=False)
-            self._bar.refresh()
+            others = {status: n for status, n in sorted(counts.items()) if not is_success(status) and n}
+            self._bar.set_postfix(done=done - sum(others.values()), **others, refresh=False)
+            if done < total:  # the final state is printed by close(), once
+                self._bar.refresh()
 
         return update
 

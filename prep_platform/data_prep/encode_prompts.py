@@ -36,10 +36,10 @@ def build_parser() -> SettingsParser:
                         "a partition key such as urban.0003 (default: every shard)")
     defaults = TextEncoderSettings()
     parser.add_argument("--text-encoder-preset", choices=TEXT_ENCODER_PRESETS,
-                        default=parser.setting_defaults.text_encoder_preset(),
+                        default=None,
                         help="default: the model's own T5 encoder and tokenizer; tiny: the same classes with a tiny "
-                        "random config and an offline tokenizer (CPU demo, tests). Default: %(default)s "
-                        "($PREP_PLATFORM_TEXT_ENCODER_PRESET, else tiny with the sample source)")
+                        "random config and an offline tokenizer (CPU demo, tests). If unset: $PREP_PLATFORM_TEXT_ENCODER_PRESET, "
+                        "else tiny when the data root's MSR-VTT was made from the embedded sample, default otherwise")
     parser.add_argument("--text-encoder", default=defaults.model_id,
                         help="model repo id or local folder holding text_encoder/ and tokenizer/ (default: %(default)s)")
     parser.add_argument("--revision", default=defaults.revision,
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     shards = pipeline.chosen_shards(settings, layout, args.scenario, args.shard)
     from prep_platform.lib.models.text_encoder import TextEncoder
 
-    encoder = TextEncoder(TextEncoderSettings(preset=args.text_encoder_preset, model_id=args.text_encoder,
+    encoder = TextEncoder(TextEncoderSettings(preset=args.text_encoder_preset or settings.text_encoder_preset(),
+                                              model_id=args.text_encoder,
                                               revision=args.revision, device=args.device, dtype=args.dtype,
                                               batch_size=args.batch_size))
     summary, machine_failures = {}, []
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         key = shard_key(scenario, shard)
         bars = ProgressBars(f"{key}: ")
         try:
-            result = pipeline.encode_prompts(settings, layout, scenario, shard, encoder, progress=bars("prompts"))
+            result = pipeline.encode_prompts(settings, layout, scenario, shard, encoder, progress=bars("prompts", unit="prompt"))
         finally:
             bars.close()
         summary[key] = {"prompts": len(result.rows), "distinct": len(result.prompts), **result.counts,

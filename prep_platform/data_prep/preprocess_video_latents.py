@@ -63,11 +63,12 @@ def build_parser() -> SettingsParser:
     vae = VaeSettings()
     parser.add_argument("--vae", default=vae.model_id, help="pretrained repo id or local folder (default: %(default)s)")
     parser.add_argument(
-        "--vae-preset", choices=PRESETS, default=parser.setting_defaults.vae_preset(),
+        "--vae-preset", choices=PRESETS, default=None,
         help="default: the pretrained VAE, untiled; low_memory: tiling + slicing + batch 1 (fits a 24 GB card at "
         "49x480x720); tiny: the same class with random weights and a tiny config (CPU demo, tests); random_full: the "
-        "full-size config with random weights (GPU benchmarks without a download). Default: %(default)s "
-        "($PREP_PLATFORM_VAE_PRESET, else tiny with the sample source)",
+        "full-size config with random weights (GPU benchmarks without a download). If unset: $PREP_PLATFORM_VAE_PRESET, "
+        "else tiny when the data root's MSR-VTT was made from the embedded sample (or --source is sample), default "
+        "otherwise",
     )
     parser.add_argument("--device", default=vae.device, help="auto: cuda when available (default: %(default)s)")
     parser.add_argument("--dtype", default=vae.dtype, help="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         from prep_platform.lib.models.vae import VaeEncoder
 
         encoder = VaeEncoder(VaeSettings(
-            preset=args.vae_preset, model_id=args.vae, device=args.device, dtype=args.dtype,
+            preset=args.vae_preset or settings.vae_preset(), model_id=args.vae, device=args.device, dtype=args.dtype,
             batch_size=args.batch_size, tiling=args.tiling, slicing=args.slicing, compile=args.compile,
         ))
     summary: dict[str, dict] = {}

@@ -8,6 +8,7 @@ Each field can also be set with the environment variable `PREP_PLATFORM_<FIELD N
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -169,20 +170,31 @@ class PrepSettings(BaseModel):
     def export_split_names(self) -> tuple[str, ...]:
         return split_names(self.export_split)
 
+    def runs_on_sample(self) -> bool:
+        """The demo: MSR-VTT comes from the embedded sample, or the data root's MSR-VTT folder was made from it
+        (its download report says so), whatever the source setting of this run."""
+        if self.msr_vtt_source == SAMPLE:
+            return True
+        try:
+            report = json.loads(self.layout().msr_vtt.report.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(report, dict) and (report.get("provenance") or {}).get("source") == SAMPLE
+
     def text_encoder_preset(self, environ: Mapping[str, str] | None = None) -> str:
-        """PREP_PLATFORM_TEXT_ENCODER_PRESET when set; else the tiny T5 with the sample source, the model's own
-        text encoder otherwise."""
+        """PREP_PLATFORM_TEXT_ENCODER_PRESET when set; else the tiny T5 on the demo's data (runs_on_sample), the
+        model's own text encoder otherwise."""
         environ = os.environ if environ is None else environ
-        return environ.get(ENV_PREFIX + "TEXT_ENCODER_PRESET") or ("tiny" if self.msr_vtt_source == SAMPLE else "default")
+        return environ.get(ENV_PREFIX + "TEXT_ENCODER_PRESET") or ("tiny" if self.runs_on_sample() else "default")
 
     def places_panda_sample(self) -> bool:
         return self.panda_sample if self.panda_sample is not None else self.msr_vtt_source == SAMPLE
 
     def vae_preset(self, environ: Mapping[str, str] | None = None) -> str:
-        """PREP_PLATFORM_VAE_PRESET when set; else the demo (sample source) encodes with the tiny VAE on CPU and real
-        data with the pretrained one."""
+        """PREP_PLATFORM_VAE_PRESET when set; else the demo's data (runs_on_sample) is encoded with the tiny VAE on
+        CPU and real data with the pretrained one."""
         environ = os.environ if environ is None else environ
-        return environ.get(VAE_PRESET_ENV) or ("tiny" if self.msr_vtt_source == SAMPLE else "default")
+        return environ.get(VAE_PRESET_ENV) or ("tiny" if self.runs_on_sample() else "default")
 
 
 def split_names(value: str) -> tuple[str, ...]:

@@ -174,6 +174,46 @@ def _preprocess(metadata: Path, out: Path, *extra: str, timeout: int = 300) -> s
     )
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again when the probe goes: nothing listens there
+
+
+@pytest.mark.parametrize("network", ["HF_HUB_OFFLINE", "unreachable"])
+@pytest.mark.parametrize("tool", ["encode_prompts", "preprocess_video_latents"])
+def test_a_pretrained_model_that_cannot_be_fetched_exits_3_in_one_line_within_seconds(tmp_path, tool, network):
+    """Offline (HF_HUB_OFFLINE) or with the Hub out of reach, a tool asked for the pretrained model fails at once:
+    one line naming the model, the cache it looked in and the cause, exit 3; no minute of retries, no traceback."""
+    metadata = _metadata_file(tmp_path, 1)
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "PREP_PLATFORM_DATA_ROOT": str(tmp_path / "data")}
+    env.pop("HF_HUB_OFFLINE", None)
+    if network == "HF_HUB_OFFLINE":
+        env["HF_HUB_OFFLINE"] = "1"
+    else:
+        env["HF_ENDPOINT"] = f"http://127.0.0.1:{_closed_port()}"
+    if tool == "encode_prompts":
+        command = CLI + ["prep_platform.data_prep.encode_prompts", "--metadata", str(metadata), "--output-dir",
+                         str(tmp_path / "prompts"), "--text-encoder-preset", "default", "--scenario", "urban"]
+    else:
+        command = CLI + ["prep_platform.data_prep.preprocess_video_latents", "--metadata", str(metadata), "--output-dir",
+                         str(tmp_path / "latents"), "--size", "144x96", "--frames", "9", "--workers", "0",
+                         "--scenario", "urban", "--encode-latents", "--vae-preset", "default"]
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert elapsed < 10, f"{elapsed:.1f} s"
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.replace("\r", "\n").splitlines() if "error:" in line]
+    assert len(errors) == 1, errors
+    line = errors[0]
+    assert "THUDM/CogVideoX-5b-I2V" in line and str(tmp_path / "hf") in line and "preset tiny" in line
+    assert ("HF_HUB_OFFLINE is set" in line) if network == "HF_HUB_OFFLINE" else ("cannot be reached" in line)
+
+
 def test_a_full_disk_exits_3_naming_what_could_not_be_written(tmp_path, small_disk):
     metadata = _metadata_file(tmp_path, 2)
     # Fill the disk so not even the frames manifest fits.

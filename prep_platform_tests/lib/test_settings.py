@@ -46,3 +46,20 @@ def test_the_failed_share_rule_is_one_rule():
     assert failure_count({"ok": 2, "too_short": 1, "unsafe_id": 2}) == 3
     rows = [{"status": "failed", "cause": "environment"}, {"status": "failed"}, {"status": "encoded", "cause": "environment"}]
     assert environment_failures(rows) == [rows[0]]
+
+
+def test_the_model_presets_follow_the_data_root_a_tool_runs_on(tmp_path):
+    """A data root whose MSR-VTT was made from the embedded sample runs the tiny models whatever this run's source
+    setting; real data the pretrained ones; the environment variables win over both."""
+    import json
+
+    demo = PrepSettings(data_root=str(tmp_path / "demo"), msr_vtt_source="hub")
+    real = PrepSettings(data_root=str(tmp_path / "real"), msr_vtt_source="hub")
+    for settings, source in ((demo, "sample"), (real, "hub")):
+        report = settings.layout().msr_vtt.report
+        report.parent.mkdir(parents=True)
+        report.write_text(json.dumps({"provenance": {"source": source}}))
+    assert (demo.vae_preset({}), demo.text_encoder_preset({})) == ("tiny", "tiny")
+    assert (real.vae_preset({}), real.text_encoder_preset({})) == ("default", "default")
+    assert PrepSettings(data_root=str(tmp_path / "none"), msr_vtt_source="sample").vae_preset({}) == "tiny"
+    assert demo.vae_preset({"PREP_PLATFORM_VAE_PRESET": "low_memory"}) == "low_memory"

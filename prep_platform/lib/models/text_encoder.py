@@ -14,6 +14,7 @@ from functools import lru_cache
 import torch
 
 from prep_platform.lib.models.vae import DEFAULT_MODEL_ID, resolve_device, resolve_dtype
+from prep_platform.lib.models.hub_models import load_failure, source_options
 
 MAX_LENGTH = 226  # CogVideoX's prompt length: what every trainer pads and truncates to
 TEXT_ENCODER_PRESETS = ("default", "tiny")
@@ -99,9 +100,15 @@ class TextEncoder:
             model = T5EncoderModel(config).to(self.dtype)
             self.model_id, self.revision = "tiny-random-t5-encoder(seed=0)", "none"
         else:
-            self.tokenizer = AutoTokenizer.from_pretrained(settings.model_id, subfolder="tokenizer", revision=settings.revision)
-            model = T5EncoderModel.from_pretrained(settings.model_id, subfolder="text_encoder",
-                                                   revision=settings.revision, torch_dtype=self.dtype)
+            hint = "or encode with --text-encoder-preset tiny (random weights: a demo)"
+            options = source_options("the text encoder", settings.model_id, settings.revision, "text_encoder", hint=hint)
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(settings.model_id, subfolder="tokenizer",
+                                                               revision=settings.revision, **options)
+                model = T5EncoderModel.from_pretrained(settings.model_id, subfolder="text_encoder",
+                                                       revision=settings.revision, torch_dtype=self.dtype, **options)
+            except (OSError, ValueError) as exc:
+                raise load_failure(exc, "the text encoder", settings.model_id, hint=hint) from exc
             self.model_id, self.revision = settings.model_id, settings.revision
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.hidden_size = int(self.model.config.d_model)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from prep_platform.lib.models.hub_models import load_failure, source_options
 
 DEFAULT_MODEL_ID = "THUDM/CogVideoX-5b-I2V"
 TINY_CONFIG = {"block_out_channels": (8, 8, 8, 8), "latent_channels": 4, "layers_per_block": 1, "norm_num_groups": 2}
@@ -72,6 +73,9 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 RANDOM_FULL_CONFIG = {"scaling_factor": 1.15258426}  # the released VAE's scaling factor on the class defaults
 
 
+VAE_HINT = "or encode with --vae-preset tiny (random weights: a demo, not a model to train on)"
+
+
 def vae_config(settings: VaeSettings) -> dict:
     """The VAE's config without its weights: what the encoder will be built from (the preset's config on the class
     defaults, or the pretrained model's config.json). Facts such as the latent channel count come from here,
@@ -81,9 +85,13 @@ def vae_config(settings: VaeSettings) -> dict:
     if settings.preset in ("tiny", "random_full"):
         overrides = TINY_CONFIG if settings.preset == "tiny" else RANDOM_FULL_CONFIG
         return _class_defaults(AutoencoderKLCogVideoX, overrides)
-    return dict(AutoencoderKLCogVideoX.load_config(
-        settings.model_id, subfolder=settings.subfolder or None, revision=settings.revision,
-    ))
+    options = source_options("the VAE", settings.model_id, settings.revision, settings.subfolder or None, hint=VAE_HINT)
+    try:
+        return dict(AutoencoderKLCogVideoX.load_config(
+            settings.model_id, subfolder=settings.subfolder or None, revision=settings.revision, **options,
+        ))
+    except (OSError, ValueError) as exc:
+        raise load_failure(exc, "the VAE", settings.model_id, hint=VAE_HINT) from exc
 
 
 def _class_defaults(model_class, overrides: dict) -> dict:
@@ -170,10 +178,15 @@ class VaeEncoder:
             if self.dtype != torch.float32:
                 vae = vae.to(dtype=self.dtype)
         else:
-            vae = AutoencoderKLCogVideoX.from_pretrained(
-                self.settings.model_id, subfolder=self.settings.subfolder or None, revision=self.settings.revision,
-                torch_dtype=self.dtype,
-            )
+            options = source_options("the VAE", self.settings.model_id, self.settings.revision,
+                                     self.settings.subfolder or None, hint=VAE_HINT)
+            try:
+                vae = AutoencoderKLCogVideoX.from_pretrained(
+                    self.settings.model_id, subfolder=self.settings.subfolder or None, revision=self.settings.revision,
+                    torch_dtype=self.dtype, **options,
+                )
+            except (OSError, ValueError) as exc:
+                raise load_failure(exc, "the VAE", self.settings.model_id, hint=VAE_HINT) from exc
         vae = vae.to(self.device).eval().requires_grad_(False)
         if self.tiling:
             vae.enable_tiling()
