@@ -14,7 +14,7 @@ from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.lib import pipeline
 from prep_platform.lib.shards import shard_key
-from prep_platform.lib.statuses import OK, failure_count
+from prep_platform.lib.statuses import DROPPED_STATUSES, OK, failure_count
 from prep_platform.defs.table_schemas import column_schema_metadata
 from prep_platform.lib.stages.frames import FrameRow
 
@@ -55,7 +55,8 @@ def _frames(context: dg.AssetExecutionContext, prep, layout, scenario: str, shar
     result = pipeline.prepare_frames(prep, layout, scenario, shard, progress=clip_progress_logger(context, "frames"))
     counts = result.counts
     ok = result.samples
-    failed = [clip for clip in result.clips if clip["status"] != OK]
+    failed = [clip for clip in result.clips if clip["status"] != OK and clip["status"] not in DROPPED_STATUSES]
+    dropped = [clip for clip in result.clips if clip["status"] in DROPPED_STATUSES]
     windows = result.summary()
     sheet = layout.contact_sheet(scenario, shard)
     return {
@@ -66,6 +67,7 @@ def _frames(context: dg.AssetExecutionContext, prep, layout, scenario: str, shar
         "clips_reused": result.clips_reused,
         "status_counts": dg.MetadataValue.json(counts),
         "failed_clips": bullets(f"{c['video_id']}: {c['status']}: {c.get('reason', '')}" for c in failed),
+        "dropped_clips": bullets(f"{c['video_id']}: {c['status']}: {c.get('reason', '')}" for c in dropped),
         "windows_taken": windows["windows_taken"],
         "clips_by_shot_count": dg.MetadataValue.json(windows["clips_by_shot_count"]),
         "clips_no_clean_window": windows["clips_no_clean_window"],

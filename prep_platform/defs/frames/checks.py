@@ -16,7 +16,7 @@ from prep_platform.lib.statuses import NO_CLEAN_WINDOW, OK, failed_share, failur
     asset=clip_frames,
     blocking=True,
     description="Every ok sample (window) has its conditioning PNG at the configured size, and at most "
-    "the configured share (settings.max_failed_share, default 20%) of the shard's clips failed (clips dropped for "
+    "the configured share (the max_failed_share setting, default 20%) of the shard's clips failed (clips dropped for "
     "no_clean_window are not failures: clip_frames_windows_check watches them).",
 )
 def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:

@@ -17,7 +17,8 @@ from prep_platform.lib.statuses import OK
     asset=clip_latents,
     blocking=True,
     description="Every ok sample (window) of the shard has a readable cache whose shapes, dtype and header match the config, "
-    "values finite and within bounds (no all-zero or garbage latents); at most settings.max_failed_share failed.",
+    "values finite and within bounds (no all-zero or garbage latents); at most the max_failed_share setting (default "
+    "20%) of the ok samples without a cache.",
 )
 def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
     return per_shard_check(context, lambda scenario, shard: _files_check(settings, scenario, shard))

@@ -122,11 +122,12 @@ def probe_video(path: Path | str, *, min_duration_s: float = 0.0) -> ProbeResult
         return _fail(
             result, TRUNCATED, f"{path}: the container declares {declared_frames} frames but only {counted} are present"
         )
-    if result.duration_s is not None and result.duration_s + 1e-6 < min_duration_s:
+    # A window's last frame sits min_duration_s after its first: the clip must run past it (the frame stage's rule).
+    if result.duration_s is not None and result.duration_s - 1e-6 <= min_duration_s:
         return _fail(
             result,
             TOO_SHORT,
-            f"{path}: duration {result.duration_s:.2f} s is shorter than the {min_duration_s:.3f} s a training window needs",
+            f"{path}: duration {result.duration_s:.3f} s; a training window needs more than {min_duration_s:.3f} s",
         )
     return result
 

@@ -206,8 +206,10 @@ def _truncated_reason(path: Path, detail: str, config: FrameConfig, start_s: flo
 
 
 def _too_short_reason(path: Path, available: float, start_s: float, config: FrameConfig, have: int) -> str:
+    # The rule the selection applies: the last frame sits at start + span, so the video must run past it (the same
+    # figure the probe states when it turns a clip away).
     return (f"{path}: {available:.3f} s of video from {start_s:.3f} s, the {config.frames}-frame window at "
-            f"{config.fps:g} fps needs {config.span_s + 1 / config.fps:.3f} s ({have} of {config.frames} frames)")
+            f"{config.fps:g} fps needs more than {config.span_s:.3f} s ({have} of {config.frames} frames)")
 
 
 @dataclass
