@@ -13,8 +13,6 @@ stage of a small hand-made set has no store to filter.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from prep_platform.lib.files.atomic import read_json_file, write_json_atomic
+from prep_platform.lib.files.atomic import atomic_path, read_json_file, write_json_atomic
 
 SPLITS = ("train", "validation")
 STORE_SUFFIX = ".parquet"
@@ -77,24 +75,14 @@ def write_records(path: Path | str, records: Iterable[dict], *, scenario_order: 
 def write_store(path: Path | str, shard_tables: Iterable[pa.Table]) -> int:
     """The store from tables of rows (SCHEMA) already in store order, one per shard: each becomes one row group.
     Atomic: the file appears whole or not at all. Returns the number of records."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
-    os.close(fd)
     written = 0
-    try:
+    with atomic_path(path) as tmp:  # a failure names the file (Arrow's message does not)
         with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
             for table in shard_tables:
                 writer.write_table(table, row_group_size=max(1, table.num_rows))
                 written += table.num_rows
             if not written:
                 writer.write_table(SCHEMA.empty_table())
-        os.replace(tmp, path)
-    except OSError as exc:  # Arrow's message (a full disk, ...) does not name the file
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return written
 
 

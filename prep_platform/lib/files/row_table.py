@@ -17,17 +17,15 @@ marker that the manifest is whole: a reader takes the rows only when their count
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import types
 import typing
-from dataclasses import fields, is_dataclass
+from dataclasses import field, fields, is_dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from prep_platform.lib.files.atomic import read_json_if_present, write_json_atomic
+from prep_platform.lib.files.atomic import atomic_path, read_json_if_present, write_json_atomic
 
 EXTRA, PRESENT = "extra", "keys_present"
 SAMPLE_ROWS = 3  # rows shown in the JSON view
@@ -57,6 +55,11 @@ def columns_of(row_type: type) -> dict[str, pa.DataType | None]:
 def row_schema(row_type: type) -> pa.Schema:
     return pa.schema([pa.field(name, kind or pa.string()) for name, kind in columns_of(row_type).items()]
                      + [pa.field(EXTRA, pa.string()), pa.field(PRESENT, pa.int64())])
+
+
+def column(doc: str):
+    """A row class's field: no default needed (rows are dicts; the class is their contract) and what it holds."""
+    return field(default=None, metadata={"doc": doc})
 
 
 def column_descriptions(row_type: type) -> list[tuple[str, str, str]]:
@@ -113,19 +116,9 @@ def table_rows(table: pa.Table, row_type: type) -> list[dict]:
 
 
 def write_rows(path: Path | str, rows: list[dict], row_type: type) -> None:
-    """The rows as one Parquet file, written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
-    os.close(fd)
-    try:
+    """The rows as one Parquet file, written atomically (a failure names the file: Arrow's message does not)."""
+    with atomic_path(path) as tmp:
         pq.write_table(rows_table(rows, row_type), tmp, compression="zstd")
-        os.replace(tmp, path)
-    except OSError as exc:  # Arrow's message (a full disk, ...) does not name the file
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_rows(path: Path | str, row_type: type) -> list[dict]:

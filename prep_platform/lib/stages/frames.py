@@ -10,11 +10,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prep_platform import __version__
 from prep_platform.lib.files import row_table
+from prep_platform.lib.files.row_table import column
 from prep_platform.lib.files.atomic import folder_lock
 from prep_platform.lib.files.fingerprints import file_fingerprint, source_stat
 from prep_platform.lib.files.images import write_png
@@ -30,48 +31,45 @@ from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 
 
 
-def _doc(text: str, default=None):
-    return field(default=default, metadata={"doc": text})
-
 
 @dataclass
 class FrameRow:
     """A row of the frames manifest: one window of a clip (a sample, with its conditioning image), or the clip's one
     row when it gave none (its status and reason). The manifest's Parquet columns come from these fields."""
 
-    video_id: str = _doc("the clip")
-    sample_id: str = _doc("the sample: the clip id, or <id>__w<k> for its k-th further window")
-    scenario: str = _doc("the clip's scenario")
-    split: str | None = _doc("train or validation")
-    status: str = _doc("ok, or why the clip gave no window (too_short, no_clean_window, unreadable, ...)")
-    reason: str | None = _doc("what went wrong, naming the file")
-    cause: str | None = _doc("environment when the machine failed, not the clip (never reused)")
-    video_path: str = _doc("the source clip (a webdataset member is <tar>::<member>)")
-    image_path: str = _doc("the window's conditioning image (from the layout)")
-    latent_path: str = _doc("the window's latent cache (from the layout)")
-    window_index: int | None = _doc("0 for the clip's primary window")
-    window_start_s: float | None = _doc("window start in the source, seconds")
-    window_end_s: float | None = _doc("window end in the source, seconds")
-    shot_index: int | None = _doc("the shot the window lies in")
-    shot: list[float] | None = _doc("that shot's [start, end], seconds")
-    clean_window: bool | None = _doc("False: no shot held a window and the best one was kept, spanning cuts")
-    cuts_in_window: list[float] | None = _doc("cuts inside a window kept across them, seconds")
-    padded_frames: int | None = _doc("frames repeated at the end of a short clip")
-    crop_box: list[float] | None = _doc("x0, y0, x1, y1 in source pixels")
-    source_fps: float | None = _doc("the source's frame rate")
-    decoded_frames: int | None = _doc("frames decoded")
-    declared_frames: int | None = _doc("frames the container header declares")
-    source_width: int | None = _doc("source width, pixels")
-    source_height: int | None = _doc("source height, pixels")
-    warning: str | None = _doc("a note that did not stop the clip")
-    shots: list | None = _doc("every shot [start, end] of the clip")
-    shot_detection: dict | None = _doc("the detector and its settings")
-    source_bytes: int | None = _doc("the source's size when read")
-    source_mtime_ns: int | None = _doc("the source's mtime when read")
-    source_fingerprint: str | None = _doc("the source's sha256 (the latent stage trusts it while size and mtime hold)")
-    cpu_s: float | None = _doc("worker CPU seconds of the clip (0 when reused)")
-    reused: bool | None = _doc("taken from the last run without decoding")
-    frames_key: str | None = _doc("frame configuration + shot settings the row was made with")
+    video_id: str = column("the clip")
+    sample_id: str = column("the sample: the clip id, or <id>__w<k> for its k-th further window")
+    scenario: str = column("the clip's scenario")
+    split: str | None = column("train or validation")
+    status: str = column("ok, or why the clip gave no window (too_short, no_clean_window, unreadable, ...)")
+    reason: str | None = column("what went wrong, naming the file")
+    cause: str | None = column("environment when the machine failed, not the clip (never reused)")
+    video_path: str = column("the source clip (a webdataset member is <tar>::<member>)")
+    image_path: str = column("the window's conditioning image (from the layout)")
+    latent_path: str = column("the window's latent cache (from the layout)")
+    window_index: int | None = column("0 for the clip's primary window")
+    window_start_s: float | None = column("window start in the source, seconds")
+    window_end_s: float | None = column("window end in the source, seconds")
+    shot_index: int | None = column("the shot the window lies in")
+    shot: list[float] | None = column("that shot's [start, end], seconds")
+    clean_window: bool | None = column("False: no shot held a window and the best one was kept, spanning cuts")
+    cuts_in_window: list[float] | None = column("cuts inside a window kept across them, seconds")
+    padded_frames: int | None = column("frames repeated at the end of a short clip")
+    crop_box: list[float] | None = column("x0, y0, x1, y1 in source pixels")
+    source_fps: float | None = column("the source's frame rate")
+    decoded_frames: int | None = column("frames decoded")
+    declared_frames: int | None = column("frames the container header declares")
+    source_width: int | None = column("source width, pixels")
+    source_height: int | None = column("source height, pixels")
+    warning: str | None = column("a note that did not stop the clip")
+    shots: list | None = column("every shot [start, end] of the clip")
+    shot_detection: dict | None = column("the detector and its settings")
+    source_bytes: int | None = column("the source's size when read")
+    source_mtime_ns: int | None = column("the source's mtime when read")
+    source_fingerprint: str | None = column("the source's sha256 (the latent stage trusts it while size and mtime hold)")
+    cpu_s: float | None = column("worker CPU seconds of the clip (0 when reused)")
+    reused: bool | None = column("taken from the last run without decoding")
+    frames_key: str | None = column("frame configuration + shot settings the row was made with")
 
 
 @dataclass

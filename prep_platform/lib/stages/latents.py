@@ -23,6 +23,7 @@ import numpy as np
 
 from prep_platform import __version__
 from prep_platform.lib.files import row_table
+from prep_platform.lib.files.row_table import column
 from prep_platform.lib.files.atomic import folder_lock
 from prep_platform.lib.files.fingerprints import current_fingerprint
 from prep_platform.lib.files.latent_file import (
@@ -171,26 +172,23 @@ def _find_elsewhere(item: LatentItem, variant: str, latents_root: Path, expected
     return None
 
 
-def _doc(text: str):
-    return field(default=None, metadata={"doc": text})
-
 
 @dataclass
 class LatentRow:
     """A row of the latents manifest: one cache file of a sample (its plain or flipped variant). The manifest's
     Parquet columns come from these fields."""
 
-    video_id: str = _doc("the clip")
-    sample_id: str = _doc("the sample (window) the cache is of")
-    augmentation: str = _doc("none, or hflip")
-    status: str = _doc("encoded, skipped (current), or why not (failed, ...)")
-    latent_path: str = _doc("the cache file (from the layout)")
-    reason: str | None = _doc("what went wrong, naming the file")
-    cause: str | None = _doc("environment when the machine failed, not the clip")
-    cache_bytes: int | None = _doc("the cache file's size when written or checked")
-    cache_mtime_ns: int | None = _doc("its mtime then: the next run trusts the file while both hold")
-    source_fingerprint: str | None = _doc("the source clip's sha256 the cache was made from")
-    config_fingerprint: str | None = _doc("the encoder and frame configuration the cache was made with")
+    video_id: str = column("the clip")
+    sample_id: str = column("the sample (window) the cache is of")
+    augmentation: str = column("none, or hflip")
+    status: str = column("encoded, skipped (current), or why not (failed, ...)")
+    latent_path: str = column("the cache file (from the layout)")
+    reason: str | None = column("what went wrong, naming the file")
+    cause: str | None = column("environment when the machine failed, not the clip")
+    cache_bytes: int | None = column("the cache file's size when written or checked")
+    cache_mtime_ns: int | None = column("its mtime then: the next run trusts the file while both hold")
+    source_fingerprint: str | None = column("the source clip's sha256 the cache was made from")
+    config_fingerprint: str | None = column("the encoder and frame configuration the cache was made with")
 
 
 def _clip_row(item: LatentItem, variant: str, status: str, path: Path, reason: str = "", cause: str = "",

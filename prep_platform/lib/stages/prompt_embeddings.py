@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prep_platform import __version__
 from prep_platform.lib.files import row_table
+from prep_platform.lib.files.row_table import column
 from prep_platform.lib.files.atomic import folder_lock
 from prep_platform.lib.files.prompt_embedding_file import (
     normalise_prompt,
@@ -24,24 +25,21 @@ from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 from prep_platform.lib.statuses import ENVIRONMENT, status_counts
 
 
-def _doc(text: str):
-    return field(default=None, metadata={"doc": text})
-
 
 @dataclass
 class PromptRow:
     """A row of the prompt manifest: one prompt variant of one clip and the embedding file it maps to. The
     manifest's Parquet columns come from these fields."""
 
-    video_id: str = _doc("the clip")
-    split: str | None = _doc("train or validation")
-    variant: int = _doc("0: the caption; k: the k-th prompt variant")
-    prompt: str = _doc("the prompt as encoded (normalised)")
-    prompt_sha256: str = _doc("its sha256: the embedding file's name")
-    path: str = _doc("the embedding file (from the layout)")
-    status: str = _doc("encoded, skipped (current) or failed")
-    reason: str | None = _doc("what went wrong")
-    cause: str | None = _doc("environment when the machine failed")
+    video_id: str = column("the clip")
+    split: str | None = column("train or validation")
+    variant: int = column("0: the caption; k: the k-th prompt variant")
+    prompt: str = column("the prompt as encoded (normalised)")
+    prompt_sha256: str = column("its sha256: the embedding file's name")
+    path: str = column("the embedding file (from the layout)")
+    status: str = column("encoded, skipped (current) or failed")
+    reason: str | None = column("what went wrong")
+    cause: str | None = column("environment when the machine failed")
 
 
 @dataclass

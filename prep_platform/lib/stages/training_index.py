@@ -4,19 +4,17 @@ IndexRow)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
 from prep_platform.lib.files import row_table
+from prep_platform.lib.files.row_table import column
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.stages.latents import cached_variants
 from prep_platform.lib.statuses import OK
 
-
-def _doc(text: str):
-    return field(default=None, metadata={"doc": text})
 
 
 @dataclass
@@ -24,20 +22,20 @@ class IndexRow:
     """A row of the training index: a sample the exports may use. The index's Parquet columns come from these
     fields."""
 
-    video_id: str = _doc("the clip")
-    sample_id: str = _doc("the sample (window)")
-    shard: int = _doc("the clip's shard of work")
-    window_index: int = _doc("0 for the clip's primary window")
-    window_start_s: float | None = _doc("window start in the source, seconds")
-    window_end_s: float | None = _doc("window end in the source, seconds")
-    clean_window: bool | None = _doc("False: the window spans cuts")
-    split: str = _doc("train or validation")
-    caption: str = _doc("the clip's caption (its first prompt)")
-    prompt_variants: list[str] = _doc("the caption, then its variants")
-    latent_path: str = _doc("the sample's current latent cache")
-    image_path: str = _doc("the sample's conditioning image")
-    augmentations: dict = _doc("augmentation -> its cache file (hflip)")
-    dataset: str = _doc("msr-vtt or panda-70m")
+    video_id: str = column("the clip")
+    sample_id: str = column("the sample (window)")
+    shard: int = column("the clip's shard of work")
+    window_index: int = column("0 for the clip's primary window")
+    window_start_s: float | None = column("window start in the source, seconds")
+    window_end_s: float | None = column("window end in the source, seconds")
+    clean_window: bool | None = column("False: the window spans cuts")
+    split: str = column("train or validation")
+    caption: str = column("the clip's caption (its first prompt)")
+    prompt_variants: list[str] = column("the caption, then its variants")
+    latent_path: str = column("the sample's current latent cache")
+    image_path: str = column("the sample's conditioning image")
+    augmentations: dict = column("augmentation -> its cache file (hflip)")
+    dataset: str = column("msr-vtt or panda-70m")
 
 
 @dataclass
