@@ -52,8 +52,12 @@ def test_the_layout_and_the_settings_load_without_the_video_stack_or_the_hub_cli
     assert loaded == {"prep_platform.lib.layout": [], "prep_platform.lib.settings": []}
 
 
-def test_the_sources_read_release_folders_and_never_load_the_sample_code():
+def test_the_sources_and_the_models_never_load_the_sample_code():
+    """The sources read release folders; the tiny text encoder receives its tokenizer (the demo's words are the
+    sample's): only the pipeline places demo data."""
+    import prep_platform.lib.models
     import prep_platform.lib.sources
 
-    loaded = _loaded_after_importing(_modules(prep_platform.lib.sources), ["prep_platform.samples"])
+    modules = _modules(prep_platform.lib.sources) + _modules(prep_platform.lib.models) + ["prep_platform.lib.scenarios"]
+    loaded = _loaded_after_importing(modules, ["prep_platform.samples"])
     assert {name: found for name, found in loaded.items() if found} == {}

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from prep_platform.lib import pipeline
 from prep_platform.lib.exports import cogvideox_factory
 from prep_platform.lib.exports.collect import ExportSample
 from prep_platform.lib.files.latent_file import write_latent_file
@@ -113,9 +114,9 @@ def bench_exports(clips: int, repeats: int, threads: int) -> dict:
 
 
 def bench_prompts(preset: str, device: str, batch_size: int, prompts: int) -> dict:
-    from prep_platform.lib.models.text_encoder import TextEncoder, TextEncoderSettings
+    from prep_platform.lib.models.text_encoder import TextEncoderSettings
 
-    encoder = TextEncoder(TextEncoderSettings(preset=preset, device=device, batch_size=batch_size))
+    encoder = pipeline.load_text_encoder(TextEncoderSettings(preset=preset, device=device, batch_size=batch_size))
     texts = [f"a person walks along a busy street number {i} while cars pass by" for i in range(prompts)]
     encoder.encode(texts[:batch_size])  # warm-up
     if encoder.device.type == "cuda":

@@ -55,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     args, settings = build_parser().parse(argv)
     layout = settings.layout().relocated(metadata_file=args.metadata, prompt_embeds_root=args.output_dir)
     shards = pipeline.chosen_shards(settings, layout, args.scenario, args.shard)
-    from prep_platform.lib.models.text_encoder import TextEncoder
 
-    encoder = TextEncoder(TextEncoderSettings(preset=args.text_encoder_preset or settings.text_encoder_preset(),
+    encoder = pipeline.load_text_encoder(TextEncoderSettings(preset=args.text_encoder_preset or settings.text_encoder_preset(),
                                               model_id=args.text_encoder,
                                               revision=args.revision, device=args.device, dtype=args.dtype,
                                               batch_size=args.batch_size))

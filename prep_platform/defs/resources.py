@@ -78,7 +78,9 @@ class _TextEncoderResourceBase(dg.ConfigurableResource):
         return TextEncoderSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TextEncoderSettings)})
 
     def load(self) -> TextEncoder:
-        return TextEncoder(self.settings())
+        from prep_platform.lib import pipeline
+
+        return pipeline.load_text_encoder(self.settings())
 
     @classmethod
     def from_env(cls) -> "TextEncoderResource":

@@ -332,6 +332,18 @@ def prepare_scenario(settings: PrepSettings, layout: DataLayout, scenario: str, 
 # --- prompt embeddings and training exports -------------------------------------------------------------------
 
 
+def load_text_encoder(encoder_settings):
+    """The text encoder for `encoder_settings` (lib.models.text_encoder.TextEncoderSettings); the tiny preset gets
+    the demo's offline tokenizer from the sample package (the model code knows no demo data)."""
+    from prep_platform.lib.models.text_encoder import TextEncoder
+
+    if encoder_settings.preset == "tiny":
+        from prep_platform.samples.tiny_text import tiny_tokenizer
+
+        return TextEncoder(encoder_settings, tokenizer=tiny_tokenizer())
+    return TextEncoder(encoder_settings)
+
+
 def encode_prompts(settings: PrepSettings, layout: DataLayout, scenario: str, shard: int, encoder, *,
                    progress: ProgressCallback | None = None) -> PromptStageResult:
     """Every prompt variant of the shard's records encoded once per distinct prompt; the shard's manifest."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prep_platform.lib import pipeline
-from prep_platform.lib.models.text_encoder import TextEncoder, TextEncoderSettings
+from prep_platform.lib.models.text_encoder import TextEncoderSettings
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform.lib.settings import PrepSettings
 
@@ -21,7 +21,7 @@ def prepare_sample_root(root: Path, *, scenarios=SCENARIOS, frame_size: str = "1
     pipeline.fetch_msr_vtt(settings, layout)
     pipeline.build_metadata(settings, layout)
     vae = VaeEncoder(VaeSettings(preset="tiny"))
-    text = TextEncoder(TextEncoderSettings(preset="tiny", batch_size=4))
+    text = pipeline.load_text_encoder(TextEncoderSettings(preset="tiny", batch_size=4))
     shards = pipeline.work_shards(settings, layout)
     for scenario in scenarios:
         for shard in shards[scenario]:

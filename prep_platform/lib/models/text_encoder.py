@@ -6,10 +6,9 @@ tokenizer: the CPU demo and the tests; nothing is downloaded)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+import json
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 
@@ -41,37 +40,6 @@ class TextEncoderSettings:
             raise ValueError(f"batch size and max length must be >= 1, got {self.batch_size} and {self.max_length}")
 
 
-def tiny_vocabulary() -> list[str]:
-    """The words of the embedded sample's captions and the packaged scenarios: enough for the demo and the tests,
-    and the same list on every machine (sorted)."""
-    from prep_platform.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_PHRASES
-    from prep_platform.lib.scenarios import load_scenarios
-
-    texts = list(NEUTRAL_CAPTIONS) + [p for phrases in SCENARIO_PHRASES.values() for p in phrases]
-    for name, spec in load_scenarios().scenarios.items():
-        texts += [name, spec.description, *spec.keywords, *spec.prompt_templates]
-    words = {w for text in texts for w in re.findall(r"[a-z0-9]+|[^\sa-z0-9]", text.lower())}
-    return sorted(words)
-
-
-@lru_cache(maxsize=1)
-def tiny_tokenizer():
-    """A word-level tokenizer built offline from `tiny_vocabulary`, with T5's special tokens and its end-of-sequence
-    rule (every prompt ends with </s>)."""
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {PAD: 0, EOS: 1, UNK: 2}
-    for word in tiny_vocabulary():
-        vocab.setdefault(word, len(vocab))
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
-    backend.normalizer = normalizers.Lowercase()
-    backend.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(r"[a-z0-9]+|[^a-z0-9]"), behavior="isolated")])
-    backend.post_processor = processors.TemplateProcessing(single=f"$A {EOS}", special_tokens=[(EOS, 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token=PAD, eos_token=EOS, unk_token=UNK)
-
-
 def tokenizer_fingerprint(tokenizer) -> str:
     """What decides the token ids: the backend's full description (vocabulary, normalizer, rules), without the
     padding and truncation state that each call sets on it (we always pad and truncate to max_length)."""
@@ -87,14 +55,18 @@ def tokenizer_fingerprint(tokenizer) -> str:
 class TextEncoder:
     """Loads the tokenizer and the T5 encoder once; `encode` turns prompts into [B, max_length, hidden] states."""
 
-    def __init__(self, settings: TextEncoderSettings):
+    def __init__(self, settings: TextEncoderSettings, *, tokenizer=None):
+        """`tokenizer`: the tiny preset's (it has no repo to load one from): the caller gives it, e.g. the demo's
+        offline word-level tokenizer (prep_platform.samples.tiny_text.tiny_tokenizer, placed by lib.pipeline)."""
         from transformers import AutoTokenizer, T5Config, T5EncoderModel
 
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.dtype = resolve_dtype(settings.dtype, self.device)
         if settings.preset == "tiny":
-            self.tokenizer = tiny_tokenizer()
+            if tokenizer is None:
+                raise ValueError("the tiny text encoder needs its tokenizer (pipeline.load_text_encoder gives the demo's)")
+            self.tokenizer = tokenizer
             torch.manual_seed(0)  # the same random weights every time: stored embeddings stay valid across runs
             config = T5Config(vocab_size=len(self.tokenizer), pad_token_id=0, eos_token_id=1, **TINY_T5_CONFIG)
             model = T5EncoderModel(config).to(self.dtype)

@@ -205,7 +205,7 @@ def test_an_empty_caption_is_left_out_with_its_reason_and_the_lists_stay_paired(
 def test_a_caption_with_a_line_separator_keeps_the_index_readable_and_the_lists_paired(settings):
     """A hand-edited metadata file (the metadata stage itself normalises captions) with U+2028, U+0085 and a
     control character in a prompt: the index reads back, and every line-based list pairs one prompt per stem."""
-    from prep_platform.lib.models.text_encoder import TextEncoder, TextEncoderSettings
+    from prep_platform.lib.models.text_encoder import TextEncoderSettings
 
     layout = settings.layout()
     hostile = "a man\u2028walks\u0085down a\x1bstreet\u2029at night"
@@ -221,7 +221,7 @@ def test_a_caption_with_a_line_separator_keeps_the_index_readable_and_the_lists_
     write_training_index(index_path, TrainingIndex(rows))
     back = read_training_index(index_path)  # a Parquet string column: no line to be cut at U+2028
     assert len(back) == len(rows) and hostile in [p for row in back for p in row["prompt_variants"]]
-    pipeline.encode_prompts(settings, layout, "urban", 0, TextEncoder(TextEncoderSettings(preset="tiny", batch_size=4)))
+    pipeline.encode_prompts(settings, layout, "urban", 0, pipeline.load_text_encoder(TextEncoderSettings(preset="tiny", batch_size=4)))
     for export_format in ("cogvideox-factory", "finetrainers"):
         result = pipeline.export_training_set(settings, layout, export_format)
         prompts = (result.folder / "prompts.txt").read_text(encoding="utf-8").splitlines()

@@ -12,7 +12,8 @@ from prep_platform.lib.stages.metadata import load_metadata_document
 from prep_platform.lib.stages.metadata import records as metadata_records
 from prep_platform.lib import pipeline
 from prep_platform.lib.files.prompt_embedding_file import load_prompt_embedding, prompt_sha256
-from prep_platform.lib.models.text_encoder import MAX_LENGTH, TextEncoder, TextEncoderSettings, tiny_tokenizer
+from prep_platform.lib.models.text_encoder import MAX_LENGTH, TextEncoderSettings
+from prep_platform.samples.tiny_text import tiny_tokenizer
 from prep_platform.lib.settings import PrepSettings
 from prep_platform.lib.stages.prompt_embeddings import read_prompt_manifest
 
@@ -38,7 +39,7 @@ def test_every_variant_is_encoded_once_per_distinct_prompt(prepared):
     ours = [r for r in document["train"] + document["validation"] if r["scenario"] == scenario]
     ours[1]["prompt_variants"][-1] = ours[0]["prompt_variants"][-1]
     write_records(layout.metadata_file, metadata_records(document))
-    encoder = TextEncoder(TextEncoderSettings(preset="tiny", batch_size=3))
+    encoder = pipeline.load_text_encoder(TextEncoderSettings(preset="tiny", batch_size=3))
     first = pipeline.encode_prompts(prepared, layout, scenario, 0, encoder)
     variants = sum(len(r["prompt_variants"]) for r in records)
     assert len(first.rows) == variants and first.rows[0]["variant"] == 0
@@ -61,7 +62,7 @@ def test_every_variant_is_encoded_once_per_distinct_prompt(prepared):
 def test_an_embedding_file_says_how_it_was_made(prepared):
     layout = prepared.layout()
     scenario = pipeline.scenarios_to_prepare(prepared, layout)[1]
-    encoder = TextEncoder(TextEncoderSettings(preset="tiny"))
+    encoder = pipeline.load_text_encoder(TextEncoderSettings(preset="tiny"))
     result = pipeline.encode_prompts(prepared, layout, scenario, 0, encoder)
     row = result.rows[0]
     header, embedding = load_prompt_embedding(row["path"])
@@ -72,7 +73,7 @@ def test_an_embedding_file_says_how_it_was_made(prepared):
     # The stored states are the encoder's own, for this prompt.
     assert torch.equal(embedding, encoder.encode([header["prompt"]])[0])
     # Another encoder (another max length) writes elsewhere and never takes these.
-    other = TextEncoder(TextEncoderSettings(preset="tiny", max_length=64))
+    other = pipeline.load_text_encoder(TextEncoderSettings(preset="tiny", max_length=64))
     assert other.tag() != encoder.tag()
     assert pipeline.encode_prompts(prepared, layout, scenario, 0, other).counts == {"encoded": len(result.prompts)}
 
