@@ -10,9 +10,10 @@ from prep_platform.defs.latents import definitions as latents
 from prep_platform.defs.metadata import definitions as metadata
 from prep_platform.defs.prompts import definitions as prompts
 from prep_platform.defs.raw import definitions as raw
+from prep_platform.defs.storage import definitions as storage
 from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource, VaeResource
 
-DOMAINS = (raw, metadata, evaluation, frames, latents, prompts, exports, automation)
+DOMAINS = (raw, metadata, storage, evaluation, frames, latents, prompts, exports, automation)
 
 
 def build_definitions(settings: PrepPlatformSettings | None = None, vae: VaeResource | None = None,

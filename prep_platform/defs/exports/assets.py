@@ -3,7 +3,7 @@ out the way that trainer reads them."""
 
 import dagster as dg
 
-from prep_platform.defs.latents.index import training_index
+from prep_platform.defs.latents.training_index import training_index
 from prep_platform.defs.markdown import bullets
 from prep_platform.defs.prompts.assets import prompt_embeddings
 from prep_platform.defs.resources import PrepPlatformSettings, run_config_class, run_settings

@@ -4,7 +4,7 @@ import dagster as dg
 
 from prep_platform.defs.exports.assets import export_format_partitions, training_exports
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import partitioned_asset_check
+from prep_platform.defs.shard_assets import partitioned_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib import pipeline
 from prep_platform.lib.exports.export import export_problems, read_export

@@ -8,7 +8,7 @@ import dagster as dg
 
 from prep_platform.defs.markdown import bullets
 from prep_platform.defs.metadata.assets import scenario_metadata
-from prep_platform.defs.partitions import per_shard, shard_asset
+from prep_platform.defs.shard_assets import per_shard, shard_asset
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.tags import CPU_STEP_TAGS

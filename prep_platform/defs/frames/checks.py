@@ -5,7 +5,7 @@ import dagster as dg
 
 from prep_platform.defs.frames.assets import clip_frames
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import per_shard_check, shard_asset_check
+from prep_platform.defs.shard_assets import per_shard_check, shard_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.stages.frames import clip_statuses, read_frames_manifest, window_summary

@@ -6,7 +6,7 @@ import dagster as dg
 
 from prep_platform.defs.frames.assets import clip_frames
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import gpu_shard_asset, per_shard
+from prep_platform.defs.shard_assets import gpu_shard_asset, per_shard
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource, run_config_class, run_settings
 from prep_platform.lib import pipeline

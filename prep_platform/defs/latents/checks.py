@@ -4,7 +4,7 @@ import dagster as dg
 
 from prep_platform.defs.latents.assets import clip_latents
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import per_shard_check, shard_asset_check
+from prep_platform.defs.shard_assets import per_shard_check, shard_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.files.latent_file import latent_file_problems, latent_shape

@@ -6,7 +6,7 @@ import dagster as dg
 from prep_platform import __version__
 from prep_platform.defs.automation.conditions import downstream_automation
 from prep_platform.defs.partitions import SCENARIOS, register_shards
-from prep_platform.defs.raw.assets import msr_vtt_raw
+from prep_platform.defs.raw.msr_vtt import msr_vtt_raw
 from prep_platform.defs.raw.panda70m import panda70m_shards
 from prep_platform.defs.resources import PrepPlatformSettings, run_config_class, run_settings
 from prep_platform.defs.tags import CPU_STEP_TAGS

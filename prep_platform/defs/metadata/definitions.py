@@ -1,10 +1,10 @@
-"""Scenario metadata, its schema and split checks, and the storage checks that gate what follows."""
+"""Scenario metadata and its schema, split, share, coverage and confidence checks."""
 
 import dagster as dg
 
-from prep_platform.defs.metadata import assets, checks, storage_checks
+from prep_platform.defs.metadata import assets, checks
 
 defs = dg.Definitions(
     assets=[assets.scenario_metadata],
-    asset_checks=dg.load_asset_checks_from_modules([checks, storage_checks]),
+    asset_checks=dg.load_asset_checks_from_modules([checks]),
 )

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from prep_platform.defs.metadata.assets import scenario_metadata
-from prep_platform.defs.partitions import gpu_shard_asset, per_shard
+from prep_platform.defs.shard_assets import gpu_shard_asset, per_shard
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource
 from prep_platform.lib import pipeline

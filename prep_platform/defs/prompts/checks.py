@@ -3,7 +3,7 @@
 import dagster as dg
 
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.partitions import per_shard_check, shard_asset_check
+from prep_platform.defs.shard_assets import per_shard_check, shard_asset_check
 from prep_platform.defs.prompts.assets import prompt_embeddings
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib import pipeline

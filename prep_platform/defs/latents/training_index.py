@@ -3,7 +3,7 @@
 import dagster as dg
 
 from prep_platform.defs.latents.assets import clip_latents
-from prep_platform.defs.partitions import per_shard, shard_asset
+from prep_platform.defs.shard_assets import per_shard, shard_asset
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.defs.table_schemas import column_schema_metadata

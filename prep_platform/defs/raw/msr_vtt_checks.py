@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from prep_platform.defs.raw.assets import msr_vtt_raw
+from prep_platform.defs.raw.msr_vtt import msr_vtt_raw
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.files.clip_manifest import ManifestError, manifest_file_problems, manifest_status_counts, read_manifest
 from prep_platform.lib.sources.msr_vtt_annotation import AnnotationError, load_annotation
