@@ -29,9 +29,16 @@ def _prepare_dagster_home() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from prep_platform.lib.settings import PrepSettings
+
+    # The settings' own defaults and PREP_PLATFORM_* variables (the main job's source defaults to the sample).
+    defaults = PrepSettings.from_env(default_source="sample")
     parser = argparse.ArgumentParser(prog="prep_platform.main_job", description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", default=os.environ.get("PREP_PLATFORM_DATA_ROOT", "data"))
-    parser.add_argument("--source", default=os.environ.get("PREP_PLATFORM_MSR_VTT_SOURCE", "sample"))
+    parser.add_argument("--data-root", default=defaults.data_root,
+                        help="where the data goes ($PREP_PLATFORM_DATA_ROOT; default: %(default)s)")
+    parser.add_argument("--source", default=defaults.msr_vtt_source,
+                        help="MSR-VTT source: sample, hub or a local folder ($PREP_PLATFORM_MSR_VTT_SOURCE; default: "
+                        "%(default)s)")
     args = parser.parse_args(argv)
     home = _prepare_dagster_home()
 

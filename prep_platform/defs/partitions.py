@@ -10,6 +10,7 @@ import os
 
 import dagster as dg
 
+from prep_platform.lib.deployment import DeploymentSettings
 from prep_platform.lib.scenarios import ScenarioConfig, ScenarioConfigError, load_scenarios
 
 OWNERS = ["team:data-prep"]
@@ -33,19 +34,9 @@ def load_scenarios_setting() -> ScenarioConfig:
 SCENARIOS = load_scenarios_setting()
 shard_partitions = dg.DynamicPartitionsDefinition(name="scenario_shards")
 
-SHARDS_PER_RUN_ENV = "PREP_PLATFORM_SHARDS_PER_RUN"
-
-
-def shards_per_run() -> int:
-    """Shards a backfill run takes (BackfillPolicy.multi_run): each run loads the VAE (and compiles it) once for
-    them, and N runs go to N GPU workers at once. 4 x 500 clips is ~30 minutes of one H200 per run."""
-    text = os.environ.get(SHARDS_PER_RUN_ENV, "4")
-    if not text.isdigit() or int(text) < 1:
-        raise ScenariosSettingError(f"{SHARDS_PER_RUN_ENV}={text!r}: give a whole number of shards, at least 1")
-    return int(text)
-
-
-SHARDS_PER_RUN = shards_per_run()
+# Shards a backfill run takes (BackfillPolicy.multi_run): each run loads the VAE (and compiles it) once for them, and
+# N runs go to N GPU workers at once. 4 x 500 clips is ~30 minutes of one H200 per run. (lib.deployment)
+SHARDS_PER_RUN = DeploymentSettings.from_env().shards_per_run
 
 
 def add_new_partitions(instance: dg.DagsterInstance, partitions_def: dg.DynamicPartitionsDefinition,

@@ -3,17 +3,19 @@ shards), `metadata_job` (scenario metadata and evaluation prompts), `latents_job
 and prompt embeddings of one or more shards of work, partitions `<scenario>.<nnnn>`, on an executor that runs at most
 one GPU step at a time), `exports_job` (one trainer format's export)."""
 
-import os
-
 import dagster as dg
 
 from prep_platform.defs.tags import RESOURCE
+from prep_platform.lib.deployment import DeploymentSettings
 
-PROFILE_ENV = "PREP_PLATFORM_PROFILE"  # `local` (default), `distributed` (Celery) or `kubernetes`
+
+def deployment() -> DeploymentSettings:
+    """The deployment's settings, read when the definitions are built (lib.deployment)."""
+    return DeploymentSettings.from_env()
 
 
 def profile() -> str:
-    return os.environ.get(PROFILE_ENV, "local")
+    return deployment().profile
 
 
 def distributed() -> bool:
@@ -25,14 +27,13 @@ def k8s_step_executor() -> dg.ExecutorDefinition:
     `dagster-k8s/config` tag (defs/tags.py), so CPU steps get plain pods and GPU steps land on GPU nodes."""
     from dagster_k8s import k8s_job_executor
 
+    settings = deployment()
     return k8s_job_executor.configured(
         {
-            "job_namespace": os.environ.get("PREP_PLATFORM_K8S_NAMESPACE", "prep-platform"),
-            "max_concurrent": int(os.environ.get("PREP_PLATFORM_K8S_MAX_CONCURRENT", "16")),
+            "job_namespace": settings.k8s_namespace,
+            "max_concurrent": settings.k8s_max_concurrent,
             # GPU steps in flight at once: the number of GPUs the cluster lends this deployment.
-            "tag_concurrency_limits": [
-                {"key": RESOURCE, "value": "gpu", "limit": int(os.environ.get("PREP_PLATFORM_K8S_GPUS", "1"))}
-            ],
+            "tag_concurrency_limits": [{"key": RESOURCE, "value": "gpu", "limit": settings.k8s_gpus}],
         },
         name="k8s_step_executor",
     )
@@ -53,16 +54,17 @@ def celery_step_executor() -> dg.ExecutorDefinition:
     leaves its task unacknowledged; after the visibility timeout another worker runs the step again."""
     from dagster_celery import celery_executor
 
+    settings = deployment()
     return celery_executor.configured(
         {
-            "broker": os.environ.get("PREP_PLATFORM_CELERY_BROKER", "redis://127.0.0.1:6379/0"),
-            "backend": os.environ.get("PREP_PLATFORM_CELERY_BACKEND", "redis://127.0.0.1:6379/1"),
+            "broker": settings.celery_broker,
+            "backend": settings.celery_backend,
             "config_source": {
                 "task_acks_late": True,
                 "task_reject_on_worker_lost": True,
                 "worker_prefetch_multiplier": 1,
                 "broker_transport_options": {
-                    "visibility_timeout": int(os.environ.get("PREP_PLATFORM_CELERY_VISIBILITY_TIMEOUT", "3600"))
+                    "visibility_timeout": settings.celery_visibility_timeout
                 },
             },
         },

@@ -1,0 +1,52 @@
+"""How the code location is deployed, as one settings object the definitions read: the profile (one machine,
+Celery workers, Kubernetes), how many shards a backfill run takes, and the Celery and Kubernetes parameters. Set by
+PREP_PLATFORM_* variables (the deployment's environment, not a run's config); a bad value is refused in one line
+naming the variable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "PREP_PLATFORM_"
+PROFILES = ("local", "distributed", "kubernetes")
+
+
+class DeploymentSettingError(ValueError):
+    """A PREP_PLATFORM_* deployment variable that cannot be used: one line names it and says why."""
+
+
+class DeploymentSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    profile: str = Field("local", description="local (one machine), distributed (Celery workers, PostgreSQL "
+                                              "storage) or kubernetes (one pod per step)")
+    shards_per_run: int = Field(4, ge=1, description="shards of work a backfill run takes (BackfillPolicy.multi_run): "
+                                                     "each run loads the VAE once for them; N runs go to N GPU workers")
+    celery_broker: str = Field("redis://127.0.0.1:6379/0", description="the Celery broker URL")
+    celery_backend: str = Field("redis://127.0.0.1:6379/1", description="the Celery result backend URL")
+    celery_visibility_timeout: int = Field(3600, ge=1, description="seconds before a task a dead worker held is "
+                                                                  "given to another worker")
+    k8s_namespace: str = Field("prep-platform", description="the Kubernetes namespace step jobs run in")
+    k8s_max_concurrent: int = Field(16, ge=1, description="step pods in flight at once")
+    k8s_gpus: int = Field(1, ge=1, description="GPU steps in flight at once: the GPUs the cluster lends")
+
+    @classmethod
+    def variable(cls, name: str) -> str:
+        return ENV_PREFIX + name.upper()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DeploymentSettings:
+        environ = os.environ if environ is None else environ
+        given = {name: environ[cls.variable(name)] for name in cls.model_fields if environ.get(cls.variable(name))}
+        try:
+            settings = cls(**given)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = str(first["loc"][0])
+            raise DeploymentSettingError(f"{cls.variable(name)}={given.get(name)!r}: {first['msg']}") from None
+        if settings.profile not in PROFILES:
+            raise DeploymentSettingError(f"{cls.variable('profile')}={settings.profile!r}: choose one of {', '.join(PROFILES)}")
+        return settings
