@@ -66,7 +66,7 @@ def test_gpu_steps_run_only_on_the_gpu_worker_and_outputs_match_a_local_run(clus
     local = _run(local_env, "urban.0000", "--in-process")
     assert all(run["success"] for run in local["runs"])
     shared = cluster["data"]
-    from prep_platform_tests.test_shells_agree import comparable
+    from prep_platform_tests.support.file_comparison import comparable
 
     for relative in ("metadata/scenario_metadata.parquet", "metadata/scenario_metadata.json"):
         assert comparable(shared / relative, shared) == comparable(local_data / relative, local_data)
@@ -95,7 +95,7 @@ def test_a_backfill_of_two_scenarios_by_two_shards_encodes_on_two_gpu_workers_at
     two `gpu` workers (and the gpu pool's limit at 2, one per GPU) their clip_latents steps run at the same time, on
     different workers, each run building the VAE once for its 2 shards; the files equal a one-process run's."""
     from prep_platform.defs.partitions import shard_run_ranges
-    from prep_platform_tests.test_shells_agree import comparable, files_under
+    from prep_platform_tests.support.file_comparison import comparable, files_under
 
     # 49 frames at 240x160: a GPU step long enough to see two at once (the tiny VAE runs on CPU here); two cpu
     # workers, so both runs' frame steps run at once and their GPU steps start together. The runs hold the frame,
