@@ -183,6 +183,12 @@ def metadata_report_path(metadata_file: Path | str) -> Path:
     return metadata_file.with_name(metadata_file.stem + ".report.json")
 
 
+def metadata_view_path(metadata_file: Path | str) -> Path:
+    """`scenario_metadata.json` beside the store `scenario_metadata.parquet` (a JSON document is its own view)."""
+    metadata_file = Path(metadata_file)
+    return metadata_file.with_suffix(".json") if metadata_file.suffix == ".parquet" else metadata_file
+
+
 def metadata_excluded_path(metadata_file: Path | str) -> Path:
     """`scenario_metadata.excluded.jsonl`: every clip the metadata kept out, with the reason, one per line."""
     metadata_file = Path(metadata_file)
@@ -255,7 +261,7 @@ class DataLayout:
     @property
     def metadata_view(self) -> Path:
         """What a person reads: counts per scenario, split and shard, and a few records (not the store)."""
-        return self.metadata_file.with_suffix(".json") if self.metadata_file.suffix == ".parquet" else self.metadata_file
+        return metadata_view_path(self.metadata_file)
 
     @property
     def metadata_report(self) -> Path:

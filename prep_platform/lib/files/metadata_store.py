@@ -58,14 +58,19 @@ def natural_key(video_id: str) -> tuple:
     return (video_id.rstrip("0123456789"), int(digits) if digits else -1, video_id)
 
 
+def shard_order_key(shard: int, split: str, video_id: str) -> tuple:
+    """Where a record sits inside its scenario in the store: by shard, split (train first) and clip id."""
+    return (shard, SPLITS.index(split) if split in SPLITS else len(SPLITS), natural_key(video_id))
+
+
 def write_records(path: Path | str, records: Iterable[dict], *, scenario_order: list[str] | None = None) -> None:
     """The store (a `.parquet` path) or a JSON document (any other suffix), written atomically. Records are
     ordered by scenario (`scenario_order` first, then by name), shard, split and clip id."""
     path = Path(path)
     records = list(records)
     order = {name: i for i, name in enumerate(scenario_order or [])}
-    records.sort(key=lambda r: (order.get(r["scenario"], len(order)), r["scenario"], r.get("shard", 0),
-                                SPLITS.index(r["split"]) if r["split"] in SPLITS else len(SPLITS), natural_key(r["video_id"])))
+    records.sort(key=lambda r: (order.get(r["scenario"], len(order)), r["scenario"],
+                                *shard_order_key(r.get("shard", 0), r["split"], r["video_id"])))
     if not is_store(path):
         write_json_atomic(path, {split: [r for r in records if r["split"] == split] for split in SPLITS})
         return

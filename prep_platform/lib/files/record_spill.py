@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from prep_platform.lib.files.metadata_store import SCHEMA, SPLITS, natural_key
+from prep_platform.lib.files.metadata_store import SCHEMA, SPLITS, shard_order_key
 
 ROWS_PER_BUCKET = 10_000  # records ordered in memory at once when the store is written (~10-30 MB)
 ROWS_PER_GROUP = 2_000  # rows a spill or bucket file gathers before writing a row group (its footer grows per group)
@@ -195,7 +195,7 @@ def _with_assignment(table: pa.Table, shards: np.ndarray, validation: np.ndarray
 
 def _ordered_shards(table: pa.Table) -> Iterator[pa.Table]:
     """The table's records ordered by shard, split and clip id, one table per shard."""
-    keys = [(shard, SPLITS.index(split), natural_key(video_id)) for shard, split, video_id in zip(
+    keys = [shard_order_key(*row) for row in zip(
         table.column("shard").to_pylist(), table.column("split").to_pylist(), table.column("video_id").to_pylist())]
     order = sorted(range(table.num_rows), key=keys.__getitem__)
     table = table.take(pa.array(order, pa.int64()))

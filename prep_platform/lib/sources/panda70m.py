@@ -576,12 +576,13 @@ class IngestedShard:
     captions: dict[str, list[str]]
 
 
-def ingested_shards(panda: PandaFolder) -> Iterator[IngestedShard]:
-    """Every ingested download shard's rows and captions, one shard at a time (memory: one shard). A key that an
-    earlier shard already gave is marked duplicate_id (one id, one cache file)."""
+def ingested_shards(panda: PandaFolder, names: list[str] | None = None) -> Iterator[IngestedShard]:
+    """Every ingested download shard's rows and captions (or those of `names`, as ingested_shard_names listed
+    them), one shard at a time (memory: one shard). A key that an earlier shard already gave is marked
+    duplicate_id (one id, one cache file)."""
     seen = SeenIds()
     position = 0  # rows so far: a duplicate's id names it, so two duplicates of one key stay distinct
-    for name in ingested_shard_names(panda):
+    for name in ingested_shard_names(panda) if names is None else names:
         manifest = panda.ingested_manifest(name)
         shard_captions = json.loads(panda.ingested_captions(name).read_text())["captions"]
         rows, captions, here = [], {}, set()

@@ -36,7 +36,7 @@ from prep_platform.lib.files.metadata_store import (
     write_store,
 )
 from prep_platform.lib.files.record_spill import RecordSpill
-from prep_platform.lib.layout import DataLayout, PandaFolder, metadata_excluded_path, metadata_report_path
+from prep_platform.lib.layout import DataLayout, PandaFolder, metadata_excluded_path, metadata_report_path, metadata_view_path
 from prep_platform.lib.safe_paths import MAX_ID_LENGTH, UNSAFE_ID, unsafe_id_reason
 from prep_platform.lib.files.fingerprints import content_fingerprint, file_fingerprint
 from prep_platform.lib.sources.panda70m import ingested_shard_names, ingested_shards
@@ -208,9 +208,9 @@ def msr_vtt_chunks(manifest: list[ManifestRow], captions: Mapping[str, list[str]
         yield ClipChunk("msr-vtt", manifest[start:start + CHUNK_CLIPS], captions)
 
 
-def panda_chunks(panda: PandaFolder) -> Iterator[ClipChunk]:
-    """The ingested Panda-70M download shards (sources.panda70m.ingest_panda_shards), one at a time."""
-    for shard in ingested_shards(panda):
+def panda_chunks(panda: PandaFolder, names: list[str]) -> Iterator[ClipChunk]:
+    """The ingested Panda-70M download shards `names` (sources.panda70m.ingest_panda_shards), one at a time."""
+    for shard in ingested_shards(panda, names):
         yield ClipChunk("panda-70m", shard.rows, shard.captions)
 
 
@@ -254,14 +254,15 @@ def build_scenario_metadata(
         manifest = manifest[:limit]
     msr_vtt_captions = captions_by_video(annotation)
     del annotation
-    panda_manifests = [layout.panda.ingested_manifest(name) for name in ingested_shard_names(layout.panda)]
+    panda_shards = ingested_shard_names(layout.panda)  # listed once: the report's inputs are the shards labelled
+    panda_manifests = [layout.panda.ingested_manifest(name) for name in panda_shards]
 
     spill = RecordSpill(layout.metadata_spill_root)
     excluded = ExcludedClips(spill.folder / "excluded.jsonl")
     try:
         tally = LabelTally(scenarios.labelling.low_confidence)
         per_dataset: Counter = Counter()
-        chunks = chain(msr_vtt_chunks(manifest, msr_vtt_captions), panda_chunks(layout.panda))
+        chunks = chain(msr_vtt_chunks(manifest, msr_vtt_captions), panda_chunks(layout.panda, panda_shards))
         for chunk in chunks:
             per_dataset[chunk.dataset] += len(chunk.rows)
             _label_chunk(chunk, labeller, layout, spill, excluded, tally)
@@ -498,7 +499,7 @@ def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str) 
     if is_store(output):
         view = MetadataView(output, result.counts)
         write_store(output, view.watch(result.shard_tables()))
-        write_json_atomic(output.with_suffix(".json"), view.document())
+        write_json_atomic(metadata_view_path(output), view.document())
     else:
         write_text_atomic(output, _document_json(result.document))
     excluded_list = metadata_excluded_path(output)
