@@ -10,7 +10,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-ENV_PREFIX = "PREP_PLATFORM_"
+from prep_platform.lib.settings import env_values, env_variable
+
 PROFILES = ("local", "distributed", "kubernetes")
 
 
@@ -34,19 +35,14 @@ class DeploymentSettings(BaseModel):
     k8s_gpus: int = Field(1, ge=1, description="GPU steps in flight at once: the GPUs the cluster lends")
 
     @classmethod
-    def variable(cls, name: str) -> str:
-        return ENV_PREFIX + name.upper()
-
-    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DeploymentSettings:
-        environ = os.environ if environ is None else environ
-        given = {name: environ[cls.variable(name)] for name in cls.model_fields if environ.get(cls.variable(name))}
+        given = env_values(cls.model_fields, os.environ if environ is None else environ)
         try:
             settings = cls(**given)
         except ValidationError as exc:
             first = exc.errors()[0]
             name = str(first["loc"][0])
-            raise DeploymentSettingError(f"{cls.variable(name)}={given.get(name)!r}: {first['msg']}") from None
+            raise DeploymentSettingError(f"{env_variable(name)}={given.get(name)!r}: {first['msg']}") from None
         if settings.profile not in PROFILES:
-            raise DeploymentSettingError(f"{cls.variable('profile')}={settings.profile!r}: choose one of {', '.join(PROFILES)}")
+            raise DeploymentSettingError(f"{env_variable('profile')}={settings.profile!r}: choose one of {', '.join(PROFILES)}")
         return settings

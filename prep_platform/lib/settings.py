@@ -21,6 +21,17 @@ from prep_platform.lib.video.shot_settings import MAX_WINDOWS_PER_CLIP, ShotSett
 from prep_platform.lib.video.frame_config import FrameConfig, min_window_duration, parse_size
 
 ENV_PREFIX = "PREP_PLATFORM_"
+def env_variable(name: str, aliases: Mapping[str, str] | None = None) -> str:
+    """The PREP_PLATFORM_* variable of a setting (PREP_PLATFORM_<NAME>, or its alias)."""
+    return (aliases or {}).get(name, ENV_PREFIX + name.upper())
+
+
+def env_values(names, environ: Mapping[str, str], aliases: Mapping[str, str] | None = None) -> dict[str, str]:
+    """name -> the text of its PREP_PLATFORM_* variable, for each of `names` whose variable is set and not empty:
+    how the run settings (PrepSettings) and the deployment settings (lib.deployment) read the environment."""
+    return {name: environ[env_variable(name, aliases)] for name in names if environ.get(env_variable(name, aliases))}
+
+
 ENV_ALIASES = {
     "vatex_repo_id": "PREP_PLATFORM_VATEX_REPO",
     "vatex_video_repo_id": "PREP_PLATFORM_VATEX_VIDEO_REPO",
@@ -125,12 +136,7 @@ class PrepSettings(BaseModel):
     def from_env(cls, *, default_source: str = "hub", environ: Mapping[str, str] | None = None, **explicit) -> PrepSettings:
         """Defaults, then PREP_PLATFORM_* variables, then `explicit` values. With the sample source, the frame size
         defaults to the demo's small frame (DEMO_FRAME_SIZE) unless set."""
-        environ = os.environ if environ is None else environ
-        values: dict = {}
-        for name in cls.model_fields:
-            text = environ.get(ENV_ALIASES.get(name, ENV_PREFIX + name.upper()))
-            if text:
-                values[name] = text
+        values = env_values(cls.model_fields, os.environ if environ is None else environ, ENV_ALIASES)
         values.setdefault("msr_vtt_source", default_source)
         values.update({k: v for k, v in explicit.items() if v is not None})
         if values["msr_vtt_source"] == SAMPLE and "frame_size" not in values:
