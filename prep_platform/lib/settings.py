@@ -42,6 +42,8 @@ VAE_PRESET_ENV = ENV_PREFIX + "VAE_PRESET"  # the VAE's settings are lib.models.
 # The demo (the embedded sample on CPU) keeps the real temporal geometry (49 frames at 8 fps) at a small frame:
 # the tiny VAE still costs ~15 s per 49x480x720 clip on two CPU cores.
 DEMO_FRAME_SIZE = "240x160"
+FREE_SPACE_RESERVE_GB = 60.0
+DEMO_FREE_SPACE_RESERVE_GB = 1.0  # the demo writes a few MB: a laptop with 40 GB free must not see a WARN
 
 
 class PrepSettings(BaseModel):
@@ -120,7 +122,9 @@ class PrepSettings(BaseModel):
     max_no_clean_window_share: float = Field(
         0.3, ge=0.0, le=1.0, description="WARN when a larger share of a scenario's clips has no shot long enough for a window")
     storage_budget_gb: float = Field(6.0, description="budget of the curated subset (clips in the metadata; a Panda-70M subset's download)")
-    free_space_reserve_gb: float = Field(60.0, description="WARN when less would remain free after the next materialisation")
+    free_space_reserve_gb: float | None = Field(
+        None, ge=0, description="WARN when less would remain free after the next materialisation (default 60 GB; 1 GB "
+        "on the demo sample, which needs a few MB and must not warn on a laptop with less than 60 GB free)")
     budget_raw_gb: float = Field(40.0, description="raw layer budget (WARN when over)")
     budget_metadata_gb: float = Field(1.0, description="metadata layer budget (WARN when over)")
     budget_frames_gb: float = Field(10.0, description="frames layer budget (WARN when over)")
@@ -186,6 +190,12 @@ class PrepSettings(BaseModel):
         except (OSError, ValueError):
             return False
         return isinstance(report, dict) and (report.get("provenance") or {}).get("source") == SAMPLE
+
+    def free_space_reserve(self) -> float:
+        """GB to keep free after the next materialisation: the setting, else 60 GB for real data and 1 GB on the demo."""
+        if self.free_space_reserve_gb is not None:
+            return self.free_space_reserve_gb
+        return DEMO_FREE_SPACE_RESERVE_GB if self.runs_on_sample() else FREE_SPACE_RESERVE_GB
 
     def text_encoder_preset(self, environ: Mapping[str, str] | None = None) -> str:
         """PREP_PLATFORM_TEXT_ENCODER_PRESET when set; else the tiny T5 on the demo's data (runs_on_sample), the

@@ -28,6 +28,14 @@ def test_environment_variables_set_settings_and_the_sample_brings_the_demo_frame
     assert demo.vae_preset(environ={"PREP_PLATFORM_VAE_PRESET": "low_memory"}) == "low_memory"
 
 
+def test_the_free_space_reserve_is_small_on_the_demo_and_60_gb_on_real_data():
+    # the demo writes a few MB: with the 60 GB reserve a laptop (or a CI runner) with less free saw a WARN
+    assert PrepSettings.from_env(environ={}, default_source="sample").free_space_reserve() == 1.0
+    assert PrepSettings.from_env(environ={}).free_space_reserve() == 60.0
+    assert PrepSettings.from_env(environ={"PREP_PLATFORM_FREE_SPACE_RESERVE_GB": "5"},
+                                 default_source="sample").free_space_reserve() == 5.0
+
+
 def test_bad_values_are_refused_where_they_are_set():
     with pytest.raises(pydantic.ValidationError):
         PrepSettings(validation_ratio=1.0)

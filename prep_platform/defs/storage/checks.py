@@ -17,7 +17,7 @@ GB = 1e9
     asset=scenario_metadata,
     blocking=True,
     description="Free space on the data volume against the estimated need of the frames and latents still to write: "
-    "ERROR when they cannot fit (downstream is blocked), WARN when less than the reserve (default 60 GB) would remain.",
+    "ERROR when they cannot fit (downstream is blocked), WARN when less than the reserve (default 60 GB, 1 GB on the demo sample) would remain.",
 )
 def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -> dg.AssetCheckResult:
     layout = settings.layout()
@@ -28,7 +28,8 @@ def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -
                                           windows_per_clip=settings.windows_per_clip)
                for group in record_groups(layout.metadata_file, ["image_path", "latent_path"]))  # a shard at a time
     free = free_bytes(layout.root)
-    reserve = settings.free_space_reserve_gb * GB
+    reserve_gb = settings.core().free_space_reserve()
+    reserve = reserve_gb * GB
     fits, comfortable = free >= need, free - need >= reserve
     return dg.AssetCheckResult(
         passed=fits and comfortable,
@@ -36,7 +37,7 @@ def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -
         metadata={
             "free_gb": round(free / GB, 3),
             "estimated_need_gb": round(need / GB, 6),
-            "reserve_gb": settings.free_space_reserve_gb,
+            "reserve_gb": reserve_gb,
             "latent_channels": channels,
             "verdict": "fits" if fits and comfortable else ("below the reserve" if fits else "cannot fit"),
         },
