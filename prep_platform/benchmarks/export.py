@@ -22,8 +22,8 @@ import torch
 from prep_platform.lib import pipeline
 from prep_platform.lib.exports import cogvideox_factory
 from prep_platform.lib.exports.collect import ExportSample
-from prep_platform.lib.files.latent_file import write_latent_file
-from prep_platform.lib.files.prompt_embedding_file import prompt_sha256, write_prompt_embedding
+from prep_platform.lib.files.latent_file import LatentHeader, write_latent_file
+from prep_platform.lib.files.prompt_embedding_file import PromptEmbeddingHeader, prompt_sha256, write_prompt_embedding
 
 LATENT_SHAPE = (16, 13, 60, 90)
 
@@ -41,11 +41,12 @@ def make_inputs(folder: Path, clips: int, *, shared_prompt: bool = False) -> lis
                   "scaling_factor": 1.15258426, "vae_fingerprint": "bench", "frame_config_fingerprint": "bench",
                   "config_fingerprint": f"c{i}", "source_fingerprint": f"s{i}", "model_id": "bench"}
         latent = folder / "latents" / f"clip{i}.npz"
-        write_latent_file(latent, arrays, header)
+        write_latent_file(latent, arrays, LatentHeader.from_json(header))
         prompt = "one benchmark prompt" if shared_prompt else f"benchmark prompt number {i}"
         embedding = folder / "prompts" / f"{prompt_sha256(prompt)}.safetensors"
         if not embedding.exists():
-            write_prompt_embedding(embedding, torch.randn(226, 4096).to(torch.bfloat16), {"prompt": prompt})
+            write_prompt_embedding(embedding, torch.randn(226, 4096).to(torch.bfloat16),
+                                   PromptEmbeddingHeader(prompt=prompt, prompt_sha256=prompt_sha256(prompt)))
         samples.append(ExportSample(stem=f"bench__clip{i}", scenario="bench", video_id=f"clip{i}", sample_id=f"clip{i}", split="train",
                                     augmentation="none", prompt_variant=0, prompt=prompt, prompt_sha256=prompt_sha256(prompt),
                                     prompt_embedding=str(embedding), latent_path=str(latent), image_path="", header=header))

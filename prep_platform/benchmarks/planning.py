@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from prep_platform.lib.files.fingerprints import file_fingerprint, source_stat
-from prep_platform.lib.files.latent_file import write_latent_file
+from prep_platform.lib.files.latent_file import LatentHeader, write_latent_file
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform.lib.stages import frames as frame_stage
@@ -63,7 +63,7 @@ def set_up(root: Path, clips: int, encoder: VaeEncoder) -> tuple[DataLayout, lis
         header = {"source_fingerprint": item.source_fingerprint, "config_fingerprint": item.config_fingerprint(frame_fp, vae_fp, "none")}
         if i == 0:
             item.latent_path.parent.mkdir(parents=True)
-        write_latent_file(item.latent_path, {"latent_mean": np.zeros(4, np.float16)}, header)
+        write_latent_file(item.latent_path, {"latent_mean": np.zeros(4, np.float16)}, LatentHeader.from_json(header))
         stat = item.latent_path.stat()
         latent_rows.append({"latent_path": str(item.latent_path), "status": "encoded", "cache_bytes": stat.st_size,
                             "cache_mtime_ns": stat.st_mtime_ns, **header})

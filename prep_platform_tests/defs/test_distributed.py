@@ -42,7 +42,7 @@ def _run(env: dict, partition: str, *extra: str, timeout: float = 600) -> dict:
 def _latent_headers(folder: Path) -> dict[str, dict]:
     from prep_platform.lib.files.latent_file import read_latent_header
 
-    return {p.name: {k: v for k, v in read_latent_header(p).items() if k not in IGNORED_HEADER_KEYS}
+    return {p.name: {k: v for k, v in read_latent_header(p).to_json().items() if k not in IGNORED_HEADER_KEYS}
             for p in sorted(folder.glob("*.npz"))}
 
 

@@ -31,7 +31,7 @@ def test_a_clip_changed_on_disk_is_re_encoded_when_only_the_latents_are_material
     frames = read_frames_manifest(settings.layout().frames_manifest("transport", 0))
     victim = next(c for c in frames["clips"] if c["status"] == "ok" and c["video_id"].startswith("video"))
     cache = settings.layout().latents_root / "transport" / f"{victim['video_id']}.npz"
-    old_fingerprint = read_latent_header(cache)["source_fingerprint"]
+    old_fingerprint = read_latent_header(cache).source_fingerprint
 
     # Another clip's bytes under this clip's name (as a re-download of a fixed upstream file would do).
     donor = next(c for c in frames["clips"] if c["status"] == "ok" and c["video_id"] != victim["video_id"]
@@ -46,7 +46,7 @@ def test_a_clip_changed_on_disk_is_re_encoded_when_only_the_latents_are_material
     metadata = _metadata(result, "clip_latents")
     assert metadata["encoded"] == 1 and metadata["skipped"] == metadata["dagster/row_count"] - 1
     header = read_latent_header(cache)
-    assert header["source_fingerprint"] == file_fingerprint(victim["video_path"]) != old_fingerprint
+    assert header.source_fingerprint == file_fingerprint(victim["video_path"]) != old_fingerprint
 
 
 def test_an_unconfigured_vatex_source_is_a_warned_state_not_a_failure(tmp_path):

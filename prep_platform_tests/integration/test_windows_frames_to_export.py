@@ -73,10 +73,10 @@ def test_each_window_is_a_sample_named_the_same_everywhere(records, encoder, tmp
         assert np.array_equal(cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB), window.frames[0])
         assert len({scene_of(f) for f in window.frames}) == 1
         header = read_latent_header(layout.latent("urban", sample))
-        assert header["sample_id"] == sample and header["video_id"] == row["video_id"]
-        assert header["window_start_s"] == row["window_start_s"] and header["window_end_s"] == row["window_end_s"]
-        assert header["shot"] == row["shot"] and header["shot_index"] == row["shot_index"]
-        assert header["clean_window"] is True and header["shot_detection"]["detector"] == "combined"
+        assert header.sample_id == sample and header.video_id == row["video_id"]
+        assert header.window_start_s == row["window_start_s"] and header.window_end_s == row["window_end_s"]
+        assert header.shot == row["shot"] and header.shot_index == row["shot_index"]
+        assert header.clean_window is True and header.shot_detection["detector"] == "combined"
     assert latents.counts == {"encoded": 5}
 
     manifest = read_frames_manifest(layout.frames_manifest("urban", 0))
@@ -101,7 +101,7 @@ def test_detector_settings_stale_exactly_the_caches_whose_window_moved(records, 
     layout, frames, moved = _stages(records, tmp_path, encoder, ShotSettings(detector="none"))
     statuses = {row["sample_id"]: row["status"] for row in moved.clips}
     assert statuses == {"steady": "skipped", "cut": "encoded", "choppy": "encoded"}
-    assert read_latent_header(layout.latent("urban", "cut"))["window_start_s"] == 0.0
+    assert read_latent_header(layout.latent("urban", "cut")).window_start_s == 0.0
 
 
 def test_several_windows_refuse_ids_that_look_like_windows(records, tmp_path):

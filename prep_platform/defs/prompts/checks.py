@@ -42,8 +42,9 @@ def _files_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> d
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the problem to report
             problems.append(f"{row['path']}: unreadable: {exc}")
             continue
-        if header.get("prompt_sha256") != row["prompt_sha256"] or list(embedding.shape) != [header["max_length"], header["hidden_size"]]:
-            problems.append(f"{row['path']}: header or shape {list(embedding.shape)} does not match")
+        problem = header.embedding_problem(embedding, row["prompt_sha256"])
+        if problem:
+            problems.append(f"{row['path']}: {problem}")
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={"prompts": len(expected), "files_checked": len(checked), "problems": bullets(problems, 20)},

@@ -103,9 +103,10 @@ def collect_samples(layout: DataLayout, index_rows: dict[str, list[dict]], promp
             sample = sample_id_of(row)
             for augmentation in ["none", *sorted(row.get("augmentations", {}))]:
                 latent_path = layout.latent(scenario, sample, augmentation)
-                header = read_latent_header(latent_path)
-                if header is None:
+                latent_header = read_latent_header(latent_path)
+                if latent_header is None:
                     raise ExportError(f"{latent_path}: unreadable latent file (listed in the training index of {scenario})")
+                header = latent_header.facts(HEADER_FACTS)
                 image_path = image_for(layout, scenario, sample, header)
                 if need_images and augmentation == "none":
                     _check_image(image_path, latent_path, header)
@@ -127,7 +128,7 @@ def collect_samples(layout: DataLayout, index_rows: dict[str, list[dict]], promp
                         prompt_variant=index, prompt=prompt, prompt_sha256=sha,
                         prompt_embedding=str(layout.prompt_embedding(encoder_tag, sha)) if embedding else "",
                         latent_path=str(latent_path), image_path=str(image_path),
-                        header={k: header.get(k) for k in HEADER_FACTS},
+                        header=header,
                     ))
     if missing_prompts:
         raise ExportError(f"{len(missing_prompts)} prompt(s) have no current embedding (first: {missing_prompts[0]}): "

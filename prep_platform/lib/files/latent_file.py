@@ -5,16 +5,21 @@
                                                        noise-augmented, the distribution's mode, unscaled
     image_logvar                 float16 [C, 1, h, w]  that encoding's log-variance (cogvideox-factory's own
                                                        preparation stores the image's moments, not only the mode)
-    header                       JSON: model, revision, scaling_factor, invert_scale_latents, encode dtype, frames,
-                                 fps, size, crop box, source and config fingerprints, package version, augmentation
+    header                       JSON (LatentHeader): model, revision, scaling_factor, invert_scale_latents, encode
+                                 dtype, frames, fps, size, crop box, window, source and config fingerprints, package
+                                 version, augmentation
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import time
 import zipfile
 import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,28 +40,142 @@ def config_fingerprint(frame_fingerprint: str, vae_fingerprint: str, augmentatio
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def write_latent_file(path: Path | str, arrays: dict[str, np.ndarray], header: dict) -> None:
+# The frame stage's facts about a window that a cache header repeats (what the window is, in its clip).
+WINDOW_FACTS = ("window_index", "window_start_s", "window_end_s", "shot_index", "shot", "clean_window",
+                "cuts_in_window", "shot_detection")
+
+
+@dataclass(frozen=True)
+class LatentHeader:
+    """What a cache file was made of and with; on disk one flat JSON object whose keys are these fields (keys this
+    version does not know are kept in `extra` and written back). Built once by `build`, checked by `is_current`."""
+
+    # the sample
+    video_id: str | None = None
+    sample_id: str | None = None
+    augmentation: str = "none"
+    source_path: str | None = None
+    source_fingerprint: str | None = None
+    source_fps: float | None = None
+    # the window's geometry, from the frame stage
+    frames: int | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    crop_box: list | None = None
+    padded_frames: int = 0
+    window_index: int | None = None
+    window_start_s: float | None = None
+    window_end_s: float | None = None
+    shot_index: int | None = None
+    shot: list | None = None
+    clean_window: bool | None = None
+    cuts_in_window: int | None = None
+    shot_detection: dict | None = None
+    # the encoder (its identity: lib.models.vae.VaeEncoder.identity) and how it ran
+    model_id: str | None = None
+    revision: str | None = None
+    subfolder: str | None = None
+    dtype: str | None = None
+    scaling_factor: float | None = None
+    invert_scale_latents: bool | None = None
+    latent_channels: int | None = None
+    temporal_compression_ratio: int | None = None
+    spatial_compression_ratio: int | None = None
+    encode_dtype: str | None = None
+    stored_dtype: str = "float16"
+    device: str | None = None
+    tiling: bool | None = None
+    slicing: bool | None = None
+    batch_size: int | None = None
+    batch_choice: str | None = None
+    compiled: bool | None = None
+    # what decides whether the cache is current
+    frame_config_fingerprint: str | None = None
+    vae_fingerprint: str | None = None
+    config_fingerprint: str | None = None
+    # the format
+    format_version: int = LATENT_FORMAT_VERSION
+    kind: str = "latent_distribution (mean, logvar), unscaled"
+    image_latents: dict = field(default_factory=lambda: {
+        "kind": "mode of the first frame encoded alone (image_logvar: its log-variance)",
+        "noise_augmented": False, "scaled": False})
+    package_version: str | None = None
+    created_at: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, *, video_id: str, sample_id: str, augmentation: str, source_path: str, source_fingerprint: str,
+              frame_config, decoded: Mapping, window: Mapping, encoder, frame_fingerprint: str,
+              config_fingerprint: str) -> LatentHeader:
+        """The header of a fresh encoding. `frame_config`: the stage's FrameConfig; `decoded`: the window reader's
+        facts (crop box, start and end, padding, source fps); `window`: the frame stage's WINDOW_FACTS of the
+        sample; `encoder`: the VaeEncoder that encoded it."""
+        from prep_platform import __version__
+
+        identity = encoder.identity()
+        window_facts = {"window_start_s": decoded.get("window_start_s"), "window_end_s": decoded.get("window_end_s"),
+                        **{key: window[key] for key in WINDOW_FACTS if key in window}}  # the frame stage's word last
+        return cls(
+            video_id=video_id, sample_id=sample_id, augmentation=augmentation, source_path=source_path,
+            source_fingerprint=source_fingerprint, source_fps=decoded.get("source_fps"),
+            frames=frame_config.frames, fps=frame_config.fps, width=frame_config.width, height=frame_config.height,
+            crop_box=decoded.get("crop_box"), padded_frames=decoded.get("padded_frames", 0), **window_facts,
+            **identity, encode_dtype=identity["dtype"], device=str(encoder.device), tiling=encoder.tiling,
+            slicing=encoder.slicing, batch_size=encoder.batch_size, batch_choice=encoder.batch_choice,
+            compiled=encoder.compiled, frame_config_fingerprint=frame_fingerprint,
+            vae_fingerprint=encoder.identity_fingerprint(), config_fingerprint=config_fingerprint,
+            package_version=__version__, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+
+    @classmethod
+    def from_json(cls, values: Mapping) -> LatentHeader:
+        if not isinstance(values, Mapping):
+            raise ValueError(f"a latent header is a JSON object, not {type(values).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in values.items() if k in known},
+                   extra={k: v for k, v in values.items() if k not in known})
+
+    def to_json(self) -> dict:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**self.extra, **values}
+
+    def facts(self, keys: tuple[str, ...]) -> dict:
+        """The named fields (an export sample keeps those its formats read)."""
+        return {key: getattr(self, key) for key in keys}
+
+    def is_current(self, source_fingerprint: str, config_fingerprint: str) -> bool:
+        """Made from these source bytes with this configuration (frame geometry, VAE, augmentation, window)."""
+        return self.source_fingerprint == source_fingerprint and self.config_fingerprint == config_fingerprint
+
+    def latent_shape(self) -> tuple[int, int, int, int]:
+        """[C, T, h, w] of the video latents this header describes."""
+        return latent_shape(self.frames, self.height, self.width, self.latent_channels or 0,
+                            temporal=self.temporal_compression_ratio, spatial=self.spatial_compression_ratio)
+
+
+def write_latent_file(path: Path | str, arrays: dict[str, np.ndarray], header: LatentHeader) -> None:
     with atomic_path(path) as tmp:
         with tmp.open("wb") as handle:  # a file handle: np.savez would otherwise append ".npz" to the temp name
-            np.savez(handle, header=np.array(json.dumps(header, sort_keys=True)), **arrays)
+            np.savez(handle, header=np.array(json.dumps(header.to_json(), sort_keys=True)), **arrays)
 
 
-def read_latent_header(path: Path | str) -> dict | None:
+def read_latent_header(path: Path | str) -> LatentHeader | None:
     """The header alone (cheap: one member of the zip); None when the file is missing or unreadable."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            return json.loads(str(data["header"]))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
+            return LatentHeader.from_json(json.loads(str(data["header"])))
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, EOFError):
         return None
 
 
-def load_latent_file(path: Path | str) -> tuple[dict, dict[str, np.ndarray]]:
+def load_latent_file(path: Path | str) -> tuple[LatentHeader, dict[str, np.ndarray]]:
     """Header and arrays (zip CRCs checked); a damaged or foreign file is a ValueError naming it."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            header = json.loads(str(data["header"]))
+            header = LatentHeader.from_json(json.loads(str(data["header"])))
             return header, {key: data[key] for key in ARRAY_KEYS}
-    except (zipfile.BadZipFile, KeyError, EOFError) as exc:
+    except (zipfile.BadZipFile, KeyError, EOFError, ValueError, TypeError) as exc:
         raise ValueError(f"{path}: damaged latent file ({type(exc).__name__}: {exc})") from exc
 
 
@@ -110,7 +229,7 @@ def latent_shape(frames: int, height: int, width: int, channels: int, *, tempora
     return (channels, (frames - 1) // temporal + 1, height // spatial, width // spatial)
 
 
-def header_latent_shape(header: dict, channels: int = 0) -> tuple[int, int, int, int]:
+def header_latent_shape(header: Mapping, channels: int = 0) -> tuple[int, int, int, int]:
     """latent_shape of a cache from what its header records (frames, size, the VAE's compression ratios)."""
     return latent_shape(header["frames"], header["height"], header["width"], channels,
                         temporal=header.get("temporal_compression_ratio"), spatial=header.get("spatial_compression_ratio"))
@@ -130,11 +249,12 @@ def latent_file_problems(
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         return [f"{path}: unreadable: {exc}"]
     problems = []
+    recorded = header.to_json()
     for key, value in expect.items():
         if key == "shape":
             continue
-        if header.get(key) != value:
-            problems.append(f"{path}: header {key} is {header.get(key)!r}, expected {value!r}")
+        if recorded.get(key) != value:
+            problems.append(f"{path}: header {key} is {recorded.get(key)!r}, expected {value!r}")
     shape = tuple(expect["shape"]) if "shape" in expect else None
     for key in ARRAY_KEYS:
         array = arrays[key]

@@ -2,7 +2,7 @@
 atomically, self-describing.
 
     prompt_embedding   [max_length, hidden]  the T5 encoder's last hidden states (bf16 on CUDA, fp32 on CPU)
-    metadata "header"  JSON: model id, revision, tokenizer fingerprint, max length, padding, truncation, dtype,
+    metadata "header"  JSON (PromptEmbeddingHeader): model id, revision, tokenizer fingerprint, max length, padding, truncation, dtype,
                        the prompt and its sha256, package version
 
 The key and the file name are CogVideo finetune's prompt cache (`cache/prompt_embeddings/<sha256>.safetensors`,
@@ -11,8 +11,11 @@ key `prompt_embedding`), so that export is a copy.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -34,20 +37,75 @@ def prompt_sha256(prompt: str) -> str:
     return hashlib.sha256(normalise_prompt(prompt).encode("utf-8")).hexdigest()
 
 
-def write_prompt_embedding(path: Path | str, embedding: torch.Tensor, header: dict) -> None:
+@dataclass(frozen=True)
+class PromptEmbeddingHeader:
+    """What an embedding file was made of and with; on disk one flat JSON object whose keys are these fields (keys
+    this version does not know are kept in `extra`)."""
+
+    prompt: str | None = None
+    prompt_sha256: str | None = None
+    shape: list | None = None
+    # the text encoder (its identity: lib.models.text_encoder.TextEncoder.identity)
+    model_id: str | None = None
+    revision: str | None = None
+    text_encoder_subfolder: str | None = None
+    tokenizer_fingerprint: str | None = None
+    max_length: int | None = None
+    padding: str | None = None
+    truncation: bool | None = None
+    dtype: str | None = None
+    hidden_size: int | None = None
+    encoder_fingerprint: str | None = None
+    package_version: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, *, prompt: str, embedding: torch.Tensor, encoder) -> PromptEmbeddingHeader:
+        """The header of a fresh embedding of `prompt` (already normalised) by `encoder` (a TextEncoder)."""
+        from prep_platform import __version__
+
+        return cls(prompt=prompt, prompt_sha256=prompt_sha256(prompt), shape=list(embedding.shape), **encoder.identity(),
+                   encoder_fingerprint=encoder.identity_fingerprint(), package_version=__version__)
+
+    @classmethod
+    def from_json(cls, values: Mapping) -> PromptEmbeddingHeader:
+        if not isinstance(values, Mapping):
+            raise ValueError(f"a prompt embedding header is a JSON object, not {type(values).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in values.items() if k in known},
+                   extra={k: v for k, v in values.items() if k not in known})
+
+    def to_json(self) -> dict:
+        return {**self.extra, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}}
+
+    def is_current(self, encoder_fingerprint: str, sha256: str) -> bool:
+        """This prompt, embedded by this encoder (model, revision, tokenizer, length, dtype)."""
+        return self.encoder_fingerprint == encoder_fingerprint and self.prompt_sha256 == sha256
+
+    def embedding_problem(self, embedding: torch.Tensor, sha256: str) -> str:
+        """Why a file's embedding is not the one of prompt `sha256` ("" when it is)."""
+        if self.prompt_sha256 != sha256:
+            return f"header prompt_sha256 {self.prompt_sha256} is not the prompt's {sha256}"
+        if list(embedding.shape) != [self.max_length, self.hidden_size]:
+            return f"shape {list(embedding.shape)} is not the header's [max_length, hidden_size] [{self.max_length}, {self.hidden_size}]"
+        return ""
+
+
+def write_prompt_embedding(path: Path | str, embedding: torch.Tensor, header: PromptEmbeddingHeader) -> None:
     with atomic_path(path) as tmp:
-        save_file({EMBEDDING_KEY: embedding.contiguous()}, str(tmp), metadata={"header": json.dumps(header, sort_keys=True)})
+        save_file({EMBEDDING_KEY: embedding.contiguous()}, str(tmp),
+                  metadata={"header": json.dumps(header.to_json(), sort_keys=True)})
 
 
-def read_prompt_header(path: Path | str) -> dict | None:
+def read_prompt_header(path: Path | str) -> PromptEmbeddingHeader | None:
     """The header alone; None when the file is missing or unreadable."""
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return json.loads((handle.metadata() or {})["header"])
-    except (OSError, KeyError, ValueError, SafetensorError):
+            return PromptEmbeddingHeader.from_json(json.loads((handle.metadata() or {})["header"]))
+    except (OSError, KeyError, ValueError, TypeError, SafetensorError):
         return None
 
 
-def load_prompt_embedding(path: Path | str) -> tuple[dict, torch.Tensor]:
+def load_prompt_embedding(path: Path | str) -> tuple[PromptEmbeddingHeader, torch.Tensor]:
     with safe_open(str(path), framework="pt") as handle:
-        return json.loads(handle.metadata()["header"]), handle.get_tensor(EMBEDDING_KEY)
+        return PromptEmbeddingHeader.from_json(json.loads(handle.metadata()["header"])), handle.get_tensor(EMBEDDING_KEY)

@@ -27,7 +27,8 @@ from prep_platform.lib.files.row_table import column
 from prep_platform.lib.files.atomic import folder_lock
 from prep_platform.lib.files.fingerprints import current_fingerprint
 from prep_platform.lib.files.latent_file import (
-    LATENT_FORMAT_VERSION,
+    WINDOW_FACTS,
+    LatentHeader,
     config_fingerprint,
     latent_values_problem,
     read_latent_header,
@@ -40,12 +41,6 @@ from prep_platform.lib.statuses import CACHED_STATUSES, ENVIRONMENT, OK, status_
 from prep_platform.lib.video.frame_config import FrameConfig
 from prep_platform.lib.video.window import read_window
 
-
-
-
-# The frame stage's facts about a window that its latent header repeats.
-WINDOW_FACTS = ("window_index", "window_start_s", "window_end_s", "shot_index", "shot", "clean_window",
-                "cuts_in_window", "shot_detection")
 
 
 @dataclass
@@ -124,7 +119,7 @@ def plan_latent_stage(
                 done.append(_clip_row(item, variant, "skipped", target, "cache is current", facts=(stat, item.source_fingerprint, expected)))
                 continue
             header = read_latent_header(target) if stat is not None else None
-            if _current(header, item.source_fingerprint, expected):
+            if header is not None and header.is_current(item.source_fingerprint, expected):
                 done.append(_clip_row(item, variant, "skipped", target, "cache is current", facts=(stat, item.source_fingerprint, expected)))
                 continue
             moved_from = _find_elsewhere(item, variant, latents_root, expected)
@@ -152,14 +147,6 @@ def _recorded_current(row: dict | None, stat: os.stat_result, source_fingerprint
                 and row.get("source_fingerprint") == source_fingerprint and row.get("config_fingerprint") == expected_config)
 
 
-def _current(header: dict | None, source_fingerprint: str, expected_config: str) -> bool:
-    return bool(
-        header
-        and header.get("source_fingerprint") == source_fingerprint
-        and header.get("config_fingerprint") == expected_config
-    )
-
-
 def _find_elsewhere(item: LatentItem, variant: str, latents_root: Path, expected_config: str) -> Path | None:
     name = variant_path(item.latent_path, variant).name
     if not latents_root.exists():
@@ -167,7 +154,8 @@ def _find_elsewhere(item: LatentItem, variant: str, latents_root: Path, expected
     for folder in latents_root.iterdir():
         candidate = folder / name
         if folder.is_dir() and candidate != variant_path(item.latent_path, variant) and candidate.exists():
-            if _current(read_latent_header(candidate), item.source_fingerprint, expected_config):
+            header = read_latent_header(candidate)
+            if header is not None and header.is_current(item.source_fingerprint, expected_config):
                 return candidate
     return None
 
@@ -358,7 +346,6 @@ def _encode_batch(batch, encoder, frame_fp: str, vae_fp: str, config: FrameConfi
             rows += [_clip_row(item, v, "failed", variant_path(item.latent_path, v),
                                f"encode failed: {type(exc).__name__}: {exc}", ENVIRONMENT) for v in variants]
         return rows
-    identity = encoder.identity()
     for index, (item, variants, _, facts) in enumerate(batch):
         for variant in variants:
             arrays = {key: value[index] for key, value in outputs[variant].items()}
@@ -367,41 +354,11 @@ def _encode_batch(batch, encoder, frame_fp: str, vae_fp: str, config: FrameConfi
             if problem:  # never write all-zero or non-finite latents
                 rows.append(_clip_row(item, variant, "failed", target, problem))
                 continue
-            header = {
-                "format_version": LATENT_FORMAT_VERSION,
-                "kind": "latent_distribution (mean, logvar), unscaled",
-                "image_latents": {"kind": "mode of the first frame encoded alone (image_logvar: its log-variance)",
-                                  "noise_augmented": False, "scaled": False},
-                **identity,
-                "encode_dtype": identity["dtype"],
-                "stored_dtype": "float16",
-                "device": str(encoder.device),
-                "tiling": encoder.tiling,
-                "slicing": encoder.slicing,
-                "batch_size": encoder.batch_size,
-                "batch_choice": encoder.batch_choice,
-                "compiled": encoder.compiled,
-                "frames": config.frames,
-                "fps": config.fps,
-                "width": config.width,
-                "height": config.height,
-                "crop_box": facts.get("crop_box"),
-                "window_start_s": facts.get("window_start_s"),
-                "window_end_s": facts.get("window_end_s"),
-                **{key: item.window[key] for key in WINDOW_FACTS if key in item.window},
-                "padded_frames": facts.get("padded_frames", 0),
-                "source_fps": facts.get("source_fps"),
-                "video_id": item.video_id,
-                "sample_id": item.name,
-                "source_path": item.video_path,
-                "source_fingerprint": item.source_fingerprint,
-                "frame_config_fingerprint": frame_fp,
-                "vae_fingerprint": vae_fp,
-                "config_fingerprint": item.config_fingerprint(frame_fp, vae_fp, variant),
-                "augmentation": variant,
-                "package_version": __version__,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
+            header = LatentHeader.build(
+                video_id=item.video_id, sample_id=item.name, augmentation=variant, source_path=item.video_path,
+                source_fingerprint=item.source_fingerprint, frame_config=config, decoded=facts, window=item.window,
+                encoder=encoder, frame_fingerprint=frame_fp,
+                config_fingerprint=item.config_fingerprint(frame_fp, vae_fp, variant))
             writer.put(item, variant, target, arrays, header)
     return rows
 
@@ -415,7 +372,7 @@ class _Writer:
         self._thread = threading.Thread(target=self._run, name="latent-writer", daemon=True)
         self._thread.start()
 
-    def put(self, item: LatentItem, variant: str, target: Path, arrays: dict, header: dict) -> None:
+    def put(self, item: LatentItem, variant: str, target: Path, arrays: dict, header: LatentHeader) -> None:
         self._queue.put((item, variant, target, arrays, header))
 
     def _run(self) -> None:
@@ -423,8 +380,8 @@ class _Writer:
             item, variant, target, arrays, header = job
             try:
                 write_latent_file(target, arrays, header)
-                row = _clip_row(item, variant, "encoded", target, facts=(_stat(target), header["source_fingerprint"],
-                                                                         header["config_fingerprint"]))
+                row = _clip_row(item, variant, "encoded", target, facts=(_stat(target), header.source_fingerprint,
+                                                                         header.config_fingerprint))
             except OSError as exc:
                 row = _clip_row(item, variant, "failed", target, f"write failed: {exc}", ENVIRONMENT)
             self._report([row])

@@ -15,6 +15,7 @@ from prep_platform.lib.files import row_table
 from prep_platform.lib.files.row_table import column
 from prep_platform.lib.files.atomic import folder_lock
 from prep_platform.lib.files.prompt_embedding_file import (
+    PromptEmbeddingHeader,
     normalise_prompt,
     prompt_sha256,
     read_prompt_header,
@@ -81,7 +82,7 @@ def run_prompt_stage(records: list[dict], layout: DataLayout, encoder, *, progre
         to_encode = []
         for sha, prompt in distinct.items():
             header = read_prompt_header(layout.prompt_embedding(tag, sha))
-            if header and header.get("encoder_fingerprint") == fingerprint and header.get("prompt_sha256") == sha:
+            if header is not None and header.is_current(fingerprint, sha):
                 result.prompts[sha] = "skipped"
             else:
                 to_encode.append((sha, prompt))
@@ -100,10 +101,9 @@ def run_prompt_stage(records: list[dict], layout: DataLayout, encoder, *, progre
                 counts.update("failed" for _ in batch)
                 continue
             for (sha, prompt), state in zip(batch, states, strict=True):
-                header = {**encoder.identity(), "encoder_fingerprint": fingerprint, "prompt": prompt,
-                          "prompt_sha256": sha, "shape": list(state.shape), "package_version": __version__}
                 try:
-                    write_prompt_embedding(layout.prompt_embedding(tag, sha), state, header)
+                    write_prompt_embedding(layout.prompt_embedding(tag, sha), state,
+                                           PromptEmbeddingHeader.build(prompt=prompt, embedding=state, encoder=encoder))
                     result.prompts[sha] = "encoded"
                 except OSError as exc:
                     result.prompts[sha], reasons[sha] = "failed", f"write failed: {exc}"

@@ -3,6 +3,7 @@ wrong ones refused: a dotted stem, a pre-scaled cogvideox-factory latent, an uns
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_stems_cover_the_training_index_and_are_dot_free_and_unique(settings):
     assert any(v["prompt_variant"] > 0 and "__p" in s for s, v in result.export["stems"].items())
     sample = next(iter(result.export["stems"].values()))
     assert {"video_id", "scenario", "augmentation", "prompt_variant", "latent_path", "header"} <= set(sample)
-    assert sample["header"]["scaling_factor"] == load_latent_file(sample["latent_path"])[0]["scaling_factor"]
+    assert sample["header"]["scaling_factor"] == load_latent_file(sample["latent_path"])[0].scaling_factor
     assert stem_for("urban", "clip.v2", "hflip", 3) == "urban__clip-v2__hflip__p3"
 
 
@@ -95,9 +96,9 @@ def test_cogvideo_finetune_serves_from_its_cache(settings):
         header, arrays = load_latent_file(export["stems"][video.stem]["latent_path"])
         assert encoded.shape == (4, 3, 12, 18) and embedding.shape == (226, 32)
         # One sample of the distribution times the header's scaling factor: near mean x factor, not the mean itself.
-        scaled_mean = torch.from_numpy(arrays["latent_mean"]).float() * header["scaling_factor"]
+        scaled_mean = torch.from_numpy(arrays["latent_mean"]).float() * header.scaling_factor
         assert not torch.equal(encoded.float(), scaled_mean)
-        assert (encoded.float() - scaled_mean).abs().mean() < (encoded.float() - scaled_mean / header["scaling_factor"]).abs().mean() + 1.0
+        assert (encoded.float() - scaled_mean).abs().mean() < (encoded.float() - scaled_mean / header.scaling_factor).abs().mean() + 1.0
 
 
 def test_finetrainers_precomputed_files(settings):
@@ -157,12 +158,12 @@ def test_an_export_refuses_latents_of_two_vaes(settings):
     row = _index_rows(settings)[0]
     path = settings.layout().latent("urban", row["video_id"])  # the copy's file, by the layout
     header, arrays = load_latent_file(path)
-    write_latent_file(path, arrays, {**header, "vae_fingerprint": "another-vae", "model_id": "other/vae"})
+    write_latent_file(path, arrays, dataclasses.replace(header, vae_fingerprint="another-vae", model_id="other/vae"))
     with pytest.raises(ExportError, match="vae_fingerprint"):
         _export(settings, "cogvideox-factory")
     # The same VAE fingerprint but another scale or model id: a trainer would scale one set of latents wrongly.
     for key, value in (("scaling_factor", 0.7), ("model_id", "other/vae")):
-        write_latent_file(path, arrays, {**header, key: value})
+        write_latent_file(path, arrays, dataclasses.replace(header, **{key: value}))
         with pytest.raises(ExportError, match=key):
             _export(settings, "cogvideox-factory")
 

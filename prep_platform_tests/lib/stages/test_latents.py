@@ -57,12 +57,12 @@ def test_cache_files_have_the_documented_shapes_dtype_and_header(clips, encoder,
     assert arrays["latent_mean"].shape == SHAPE and arrays["latent_logvar"].shape == SHAPE
     assert arrays["image_latents"].shape == (SHAPE[0], 1, SHAPE[2], SHAPE[3])
     assert all(a.dtype == np.float16 for a in arrays.values())
-    assert header["image_latents"]["noise_augmented"] is False
-    assert header["model_id"] == "tiny-random-cogvideox-vae(seed=0)" and header["encode_dtype"] == "float32"
-    assert header["scaling_factor"] == pytest.approx(1.15258426) and header["invert_scale_latents"] is False
-    assert (header["frames"], header["fps"], header["width"], header["height"]) == (9, 8.0, 144, 96)
-    assert header["source_fingerprint"] == file_fingerprint(clips[1]) and header["config_fingerprint"]
-    assert header["crop_box"] == pytest.approx([0.0, 13.667, 322.0, 228.333]) and header["package_version"]
+    assert header.image_latents["noise_augmented"] is False
+    assert header.model_id == "tiny-random-cogvideox-vae(seed=0)" and header.encode_dtype == "float32"
+    assert header.scaling_factor == pytest.approx(1.15258426) and header.invert_scale_latents is False
+    assert (header.frames, header.fps, header.width, header.height) == (9, 8.0, 144, 96)
+    assert header.source_fingerprint == file_fingerprint(clips[1]) and header.config_fingerprint
+    assert header.crop_box == pytest.approx([0.0, 13.667, 322.0, 228.333]) and header.package_version
     assert latent_file_problems(tmp_path / "urban" / "video1.npz", expect={"frames": 9, "shape": SHAPE}) == []
     # No temp files left: only caches and the folder's lock (kept: unlinking a lock another run waits on races).
     assert not [p for p in (tmp_path / "urban").iterdir() if p.suffix != ".npz" and p.name != LOCK_NAME]
@@ -115,8 +115,8 @@ def test_augment_writes_a_flipped_variant_recorded_as_such(clips, encoder, tmp_p
     assert result.counts == {"encoded": 2}
     base_header, base = load_latent_file(tmp_path / "urban" / "video0.npz")
     flip_header, flip = load_latent_file(variant_path(tmp_path / "urban" / "video0.npz", "hflip"))
-    assert (base_header["augmentation"], flip_header["augmentation"]) == ("none", "hflip")
-    assert base_header["config_fingerprint"] != flip_header["config_fingerprint"]
+    assert (base_header.augmentation, flip_header.augmentation) == ("none", "hflip")
+    assert base_header.config_fingerprint != flip_header.config_fingerprint
     assert not np.array_equal(base["latent_mean"], flip["latent_mean"])
 
 
@@ -228,7 +228,7 @@ def test_a_run_with_every_cache_current_builds_no_model(clips, tmp_path):
     result = _run(_items(clips, tmp_path), again, tmp_path, workers=2)
     assert result.counts == {"encoded": 1, "skipped": 2} and VaeEncoder.loads == builds + 1
     header, _ = load_latent_file(tmp_path / "urban" / "video2.npz")
-    assert (header["batch_size"], header["compiled"], header["batch_choice"]) == (1, False, "auto: batch 1 on CPU")
+    assert (header.batch_size, header.compiled, header.batch_choice) == (1, False, "auto: batch 1 on CPU")
     assert result.startup_s is not None and result.startup_s <= result.duration_s
 
 

@@ -66,12 +66,18 @@ def test_an_embedding_file_says_how_it_was_made(prepared):
     result = pipeline.encode_prompts(prepared, layout, scenario, 0, encoder)
     row = result.rows[0]
     header, embedding = load_prompt_embedding(row["path"])
-    assert header["prompt_sha256"] == row["prompt_sha256"] == prompt_sha256(header["prompt"])
-    assert (header["model_id"], header["revision"], header["max_length"]) == (encoder.model_id, "none", MAX_LENGTH)
-    assert header["tokenizer_fingerprint"] == encoder.identity()["tokenizer_fingerprint"]
+    assert header.prompt_sha256 == row["prompt_sha256"] == prompt_sha256(header.prompt)
+    assert (header.model_id, header.revision, header.max_length) == (encoder.model_id, "none", MAX_LENGTH)
+    assert header.tokenizer_fingerprint == encoder.identity()["tokenizer_fingerprint"]
     assert embedding.shape == (MAX_LENGTH, encoder.hidden_size) and torch.isfinite(embedding).all()
     # The stored states are the encoder's own, for this prompt.
-    assert torch.equal(embedding, encoder.encode([header["prompt"]])[0])
+    assert torch.equal(embedding, encoder.encode([header.prompt])[0])
+    # The format's own rules: current for this encoder and prompt; another prompt or a cut tensor is named.
+    assert header.is_current(encoder.identity_fingerprint(), row["prompt_sha256"])
+    assert not header.is_current("another-encoder", row["prompt_sha256"])
+    assert header.embedding_problem(embedding, row["prompt_sha256"]) == ""
+    assert "prompt_sha256" in header.embedding_problem(embedding, "0" * 64)
+    assert "shape [5," in header.embedding_problem(embedding[:5], row["prompt_sha256"])
     # Another encoder (another max length) writes elsewhere and never takes these.
     other = pipeline.load_text_encoder(TextEncoderSettings(preset="tiny", max_length=64))
     assert other.tag() != encoder.tag()
