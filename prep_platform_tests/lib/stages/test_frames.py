@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from prep_platform.lib.video.frame_config import FrameConfig
-from prep_platform.lib.video.window import cover_crop_box, read_window
+from prep_platform.lib.video.crop import cover_crop_box
+from prep_platform.lib.video.window import read_window
 from prep_platform.lib.stages.frames import run_frame_stage
 from prep_platform.samples.msr_vtt import VIDEOS_ARCHIVE, sample_clips
 from prep_platform.samples.synthetic_clips import index_level, write_audio_only, write_clip

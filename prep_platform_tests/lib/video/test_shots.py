@@ -13,7 +13,8 @@ from prep_platform.lib.statuses import NO_CLEAN_WINDOW
 from prep_platform.lib.video.shot_settings import ShotSettings
 from prep_platform.lib.video.shots import CutDetector, plan_windows, shots_from_cuts
 from prep_platform.lib.video.frame_config import FrameConfig
-from prep_platform.lib.video.window import read_window, scan_clip
+from prep_platform.lib.video.clip_scan import scan_clip
+from prep_platform.lib.video.window import read_window
 
 SMALL = FrameConfig(width=144, height=96)  # 49 frames at 8 fps: a window spans 6.0 s and needs 6.125 s
 FRAME_S = 1 / 30
@@ -208,7 +209,7 @@ def test_windows_per_clip_is_bounded_and_window_starts_are_made_as_the_clip_play
     from prep_platform.lib.settings import PrepSettings
     from prep_platform.lib.video.shot_settings import MAX_WINDOWS_PER_CLIP, ShotSettings
     from prep_platform.lib.video.frame_config import FrameConfig
-    from prep_platform.lib.video.window import _ShotScan
+    from prep_platform.lib.video.clip_scan import _ShotScan
 
     with pytest.raises(pydantic.ValidationError, match="windows_per_clip"):
         PrepSettings(windows_per_clip=MAX_WINDOWS_PER_CLIP + 1)
@@ -218,17 +219,16 @@ def test_windows_per_clip_is_bounded_and_window_starts_are_made_as_the_clip_play
         preprocess_video_latents.build_parser().parse(["--windows-per-clip", "1000000"])
     assert exit_.value.code == 2 and "--windows-per-clip" in capsys.readouterr().err
 
-    class Frame:  # what the scan reads of a decoded frame with detection off: its time
-        def __init__(self, time):
-            self.time = time
+    class Frame:  # a decoded frame: with detection off the scan reads only the time it comes with
+        pass
 
     config = FrameConfig(fps=8, width=64, height=48, frames=9)  # windows of 1 s, a start every 1.125 s
     scan = _ShotScan(config, ShotSettings(detector="none", windows_per_clip=MAX_WINDOWS_PER_CLIP))
     most_pending = 0
     for k in range(24 * 20):  # 20 s at 24 fps
-        scan.add(Frame(k / 24))
-        most_pending = max(most_pending, len(scan._pending))
+        scan.add(k / 24, Frame())
+        most_pending = max(most_pending, len(scan._hold.pending))
         assert len(scan._shot_starts) <= k / 24 / 1.125 + 2  # only the starts reached so far, plus the next one
-    shots = scan.finish()
+    shots = scan.finish(20.0)  # the last frame (at 479/24 s) is shown until 20 s
     assert most_pending == 1 and len(shots) == 1
     assert len(scan.held) == 17  # starts at 0, 1.125, ..., 18.0 s whose 1 s window fits in 20 s
