@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import pydantic
 from tqdm import tqdm
 
-from prep_platform.lib.settings import PrepSettings
+from prep_platform.lib.settings import NESTED_SETTINGS, PrepSettings
 
 # Errors the core raises for bad input: shown as one clear message, not a traceback.
 from prep_platform.lib.files.atomic import WriteError
@@ -107,8 +107,11 @@ class SettingsParser(CliParser):
         self.setting("--data-root", "data_root")
 
     def setting(self, flag: str, name: str, *, help: str | None = None, **kwargs) -> None:
-        info = PrepSettings.model_fields[name]
-        default = getattr(self.setting_defaults, name)
+        """An option for the setting `name`; `vae.batch_size` names a field of a nested model's settings."""
+        owner, field = name.split(".") if "." in name else (None, name)
+        model = type(getattr(self.setting_defaults, owner)) if owner else PrepSettings
+        info = model.model_fields[field]
+        default = getattr(getattr(self.setting_defaults, owner) if owner else self.setting_defaults, field)
         # The setting's own meaning always; a tool may add what the setting means for it.
         text = info.description + (f"; here: {help}" if help else "")
         if info.annotation in (bool, bool | None):
@@ -117,6 +120,8 @@ class SettingsParser(CliParser):
             return
         base = next((t for t in typing.get_args(info.annotation) if t is not type(None)), info.annotation)  # X | None -> X
         kind = {int: int, float: float}.get(base, str)
+        if owner:
+            kwargs.setdefault("metavar", field.upper())
         self.add_argument(flag, dest=name, type=kind, default=default, help=f"{text} (default: %(default)s)", **kwargs)
 
     def parse(self, argv: list[str] | None = None) -> tuple[argparse.Namespace, PrepSettings]:
@@ -126,12 +131,19 @@ class SettingsParser(CliParser):
 
     def settings(self, args: argparse.Namespace) -> PrepSettings:
         """The settings these arguments ask for (what is not an option keeps its default)."""
-        chosen = {name: value for name, value in vars(args).items() if name in PrepSettings.model_fields}
+        values = self.setting_defaults.model_dump()
+        for name, value in vars(args).items():
+            owner, _, field = name.rpartition(".")
+            if owner in NESTED_SETTINGS:
+                values[owner][field] = value
+            elif name in PrepSettings.model_fields:
+                values[name] = value
         try:
-            return self.setting_defaults.model_validate({**self.setting_defaults.model_dump(), **chosen})
+            return self.setting_defaults.model_validate(values)
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
-            flag = next((a.option_strings[0] for a in self._actions if a.dest == first["loc"][0]), first["loc"][0])
+            dest = ".".join(str(part) for part in first["loc"][:2]) if first["loc"][0] in NESTED_SETTINGS else first["loc"][0]
+            flag = next((a.option_strings[0] for a in self._actions if a.dest == dest), dest)
             self.error(f"{flag}: {first['msg']} (got {first.get('input')!r})")
 
 

@@ -12,7 +12,7 @@ import sys
 
 from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, ProgressBars, SettingsParser, run_cli
 from prep_platform.lib import pipeline
-from prep_platform.lib.models.text_encoder import TEXT_ENCODER_PRESETS, TextEncoderSettings
+from prep_platform.lib.models.model_settings import TEXT_ENCODER_PRESETS
 from prep_platform.lib.shards import shard_key
 from prep_platform.lib.statuses import environment_failures
 
@@ -34,20 +34,14 @@ def build_parser() -> SettingsParser:
     parser.add_argument("--shard", action="append",
                         help="only these shards of work (repeatable): a number (that shard of each chosen scenario) or "
                         "a partition key such as urban.0003 (default: every shard)")
-    defaults = TextEncoderSettings()
-    parser.add_argument("--text-encoder-preset", choices=TEXT_ENCODER_PRESETS,
-                        default=None,
-                        help="default: the model's own T5 encoder and tokenizer; tiny: the same classes with a tiny "
-                        "random config and an offline tokenizer (CPU demo, tests). If unset: $PREP_PLATFORM_TEXT_ENCODER_PRESET, "
-                        "else tiny when the data root's MSR-VTT was made from the embedded sample, default otherwise")
-    parser.add_argument("--text-encoder", default=defaults.model_id,
-                        help="model repo id or local folder holding text_encoder/ and tokenizer/ (default: %(default)s)")
-    parser.add_argument("--revision", default=defaults.revision,
-                        help="branch, tag or commit of the text encoder's repo (default: %(default)s)")
-    parser.add_argument("--device", default=defaults.device, help="auto: cuda when available (default: %(default)s)")
-    parser.add_argument("--dtype", default=defaults.dtype, help="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                        help="prompts encoded together (default: %(default)s)")
+    # The text encoder's settings (PrepSettings.text_encoder): meanings and defaults from lib.models.model_settings.
+    parser.setting("--text-encoder-preset", "text_encoder.preset", choices=TEXT_ENCODER_PRESETS)
+    parser.setting("--text-encoder", "text_encoder.model_id")
+    parser.setting("--revision", "text_encoder.revision")
+    parser.setting("--device", "text_encoder.device")
+    parser.setting("--dtype", "text_encoder.dtype")
+    parser.setting("--batch-size", "text_encoder.batch_size")
+    parser.setting("--max-length", "text_encoder.max_length")
     return parser
 
 
@@ -56,10 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     layout = settings.layout().relocated(metadata_file=args.metadata, prompt_embeds_root=args.output_dir)
     shards = pipeline.chosen_shards(settings, layout, args.scenario, args.shard)
 
-    encoder = pipeline.load_text_encoder(TextEncoderSettings(preset=args.text_encoder_preset or settings.text_encoder_preset(),
-                                              model_id=args.text_encoder,
-                                              revision=args.revision, device=args.device, dtype=args.dtype,
-                                              batch_size=args.batch_size))
+    encoder = pipeline.load_text_encoder(settings.text_encoder_settings())
     summary, machine_failures = {}, []
     for scenario, shard in shards:
         key = shard_key(scenario, shard)

@@ -8,13 +8,12 @@ partition, `<scenario>.<nnnn>`) after another: every shard of every scenario unl
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, ProgressBars, SettingsParser, run_cli
 from prep_platform.lib import pipeline
-from prep_platform.lib.models.vae import PRESETS, VaeSettings
+from prep_platform.lib.models.model_settings import VAE_PRESETS
 from prep_platform.lib.shards import shard_key
 from prep_platform.lib.statuses import environment_failures, is_success
 from prep_platform.lib.video.shot_settings import DETECTORS, UNCLEAN_WINDOW_CHOICES, WINDOW_POLICIES
@@ -60,26 +59,15 @@ def build_parser() -> SettingsParser:
     parser.setting("--workers", "workers")
     parser.setting("--prefetch", "prefetch")
     parser.add_argument("--encode-latents", action="store_true", help="run the latent stage and write the training index too")
-    vae = VaeSettings()
-    parser.add_argument("--vae", default=vae.model_id, help="pretrained repo id or local folder (default: %(default)s)")
-    parser.add_argument(
-        "--vae-preset", choices=PRESETS, default=None,
-        help="default: the pretrained VAE, untiled; low_memory: tiling + slicing + batch 1 (fits a 24 GB card at "
-        "49x480x720); tiny: the same class with random weights and a tiny config (CPU demo, tests); random_full: the "
-        "full-size config with random weights (GPU benchmarks without a download). If unset: $PREP_PLATFORM_VAE_PRESET, "
-        "else tiny when the data root's MSR-VTT was made from the embedded sample (or --source is sample), default "
-        "otherwise",
-    )
-    parser.add_argument("--device", default=vae.device, help="auto: cuda when available (default: %(default)s)")
-    parser.add_argument("--dtype", default=vae.dtype, help="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
-    parser.add_argument("--batch-size", type=int, default=vae.batch_size,
-                        help="clips per VAE call (default 0: on CUDA the largest of 4, 2 that fits the free GPU memory, "
-                        "else the tiled path at 1; 1 on CPU)")
-    parser.add_argument("--tiling", action="store_true", help="VAE tiling (much less GPU memory, a little slower)")
-    parser.add_argument("--slicing", action="store_true", help="VAE slicing (encode a batch one clip at a time)")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=vae.compile,
-                        help="torch.compile the encoder, its caches kept under <data-root>/cache/torch (default: on "
-                        "CUDA, off on CPU)")
+    # The VAE's settings (PrepSettings.vae): meanings and defaults from lib.models.model_settings.
+    parser.setting("--vae", "vae.model_id")
+    parser.setting("--vae-preset", "vae.preset", choices=VAE_PRESETS)
+    parser.setting("--device", "vae.device")
+    parser.setting("--dtype", "vae.dtype")
+    parser.setting("--batch-size", "vae.batch_size")
+    parser.setting("--tiling", "vae.tiling")
+    parser.setting("--slicing", "vae.slicing")
+    parser.setting("--compile", "vae.compile")
     return parser
 
 
@@ -92,10 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.encode_latents:
         from prep_platform.lib.models.vae import VaeEncoder
 
-        encoder = VaeEncoder(VaeSettings(
-            preset=args.vae_preset or settings.vae_preset(), model_id=args.vae, device=args.device, dtype=args.dtype,
-            batch_size=args.batch_size, tiling=args.tiling, slicing=args.slicing, compile=args.compile,
-        ))
+        encoder = VaeEncoder(settings.vae_settings())
     summary: dict[str, dict] = {}
     environment_failed: list[dict] = []
     for scenario, shard in shards:

@@ -12,9 +12,10 @@ import dagster as dg
 
 from prep_platform.lib.deployment import DeploymentSettings
 from prep_platform.lib.scenarios import ScenarioConfig, ScenarioConfigError, load_scenarios
+from prep_platform.lib.settings import ENV_ALIASES, env_values, env_variable
 
 OWNERS = ["team:data-prep"]
-SCENARIOS_ENV = "PREP_PLATFORM_SCENARIOS"  # the same file the settings' scenarios_file names for the CLI
+SCENARIOS_ENV = env_variable("scenarios_file", ENV_ALIASES)  # the settings' scenarios_file, as the CLI reads it
 
 
 class ScenariosSettingError(ScenarioConfigError):
@@ -22,7 +23,8 @@ class ScenariosSettingError(ScenarioConfigError):
 
 
 def load_scenarios_setting() -> ScenarioConfig:
-    path = os.environ.get(SCENARIOS_ENV) or None
+    # Only this setting: the partitions are defined when the code location loads, before any resource exists.
+    path = env_values(["scenarios_file"], os.environ, ENV_ALIASES).get("scenarios_file")
     try:
         return load_scenarios(path)
     except ScenarioConfigError as exc:

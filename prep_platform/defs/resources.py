@@ -1,18 +1,16 @@
 """The resources the assets take: the platform's settings, the VAE and the text encoder. Their fields are generated
-from the core's settings classes (lib.settings.PrepSettings, lib.models.vae.VaeSettings,
-lib.models.text_encoder.TextEncoderSettings), so the UI's config, the command-line options and the pipeline share
-one set of names, defaults and descriptions."""
-
-import dataclasses
-import typing
+from the core's settings (lib.settings.PrepSettings and the model settings nested in it,
+lib.models.model_settings), so the UI's config, the command-line options and the pipeline share one set of names,
+defaults and descriptions."""
 
 import dagster as dg
 import pydantic
 
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.models.text_encoder import TextEncoder, TextEncoderSettings
-from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
-from prep_platform.lib.settings import ENV_PREFIX, PrepSettings
+from prep_platform.lib.models.model_settings import TextEncoderSettings, VaeSettings
+from prep_platform.lib.models.text_encoder import TextEncoder
+from prep_platform.lib.models.vae import VaeEncoder
+from prep_platform.lib.settings import ENV_PREFIX, NESTED_SETTINGS, PrepSettings
 
 SOURCE_ENV = ENV_PREFIX + "MSR_VTT_SOURCE"
 # The code location opens on the embedded sample: a fresh `dagster dev` works offline. The command-line tools
@@ -21,21 +19,23 @@ LOCATION_DEFAULT_SOURCE = "sample"
 
 
 def _fields_of(settings_model: type[pydantic.BaseModel]) -> dict:
+    """Resource fields from a settings model's: name, type, default and description (nested models left out)."""
     return {name: (info.annotation, pydantic.Field(info.default, description=info.description))
-            for name, info in settings_model.model_fields.items()}
+            for name, info in settings_model.model_fields.items() if name not in NESTED_SETTINGS}
 
 
 class _PrepSettingsBase(dg.ConfigurableResource):
     def core(self) -> PrepSettings:
-        """The settings object the pipeline takes."""
-        return PrepSettings(**{name: getattr(self, name) for name in PrepSettings.model_fields})
+        """The settings object the pipeline takes. (Its nested model settings are the VaeResource's and the
+        TextEncoderResource's in Dagster: the steps that run a model require that resource.)"""
+        return PrepSettings(**{name: getattr(self, name) for name in PrepSettings.model_fields if name not in NESTED_SETTINGS})
 
     def layout(self) -> DataLayout:
         return self.core().layout()
 
     @classmethod
     def from_env(cls) -> "PrepPlatformSettings":
-        return cls(**PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE).model_dump())
+        return cls(**PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE).model_dump(exclude=set(NESTED_SETTINGS)))
 
 
 PrepPlatformSettings = pydantic.create_model(
@@ -45,37 +45,29 @@ PrepPlatformSettings = pydantic.create_model(
 )
 
 
-def _dataclass_fields(settings_class) -> dict:
-    types = typing.get_type_hints(settings_class)
-    return {f.name: (types[f.name], pydantic.Field(f.default)) for f in dataclasses.fields(settings_class)}
-
-
 class _VaeResourceBase(dg.ConfigurableResource):
-    """The CogVideoX VAE (lib.models.vae.VaeSettings): `default` (pretrained, untiled), `low_memory` (tiling +
-    slicing + batch 1: fits a 24 GB card at 49x480x720), `tiny` (same class, random weights, tiny config: the CPU
-    demo and tests), `random_full` (full size, random weights: GPU benchmarks)."""
+    """The CogVideoX VAE; its fields are PrepSettings.vae's (lib.models.model_settings.VaeSettings)."""
 
     def settings(self) -> VaeSettings:
-        return VaeSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(VaeSettings)})
+        return VaeSettings(**{name: getattr(self, name) for name in VaeSettings.model_fields})
 
     def load(self) -> VaeEncoder:
         return VaeEncoder(self.settings())
 
     @classmethod
     def from_env(cls) -> "VaeResource":
-        return cls(preset=PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE).vae_preset())
+        return cls(**PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE).vae_settings().model_dump())
 
 
 VaeResource = pydantic.create_model("VaeResource", __base__=_VaeResourceBase, __module__=__name__,
-                                    **_dataclass_fields(VaeSettings))
+                                    **_fields_of(VaeSettings))
 
 
 class _TextEncoderResourceBase(dg.ConfigurableResource):
-    """The CogVideoX text encoder (lib.models.text_encoder.TextEncoderSettings): `default` (the model's own T5
-    encoder and tokenizer, bf16 on CUDA) or `tiny` (the same classes, tiny random config, offline tokenizer)."""
+    """The CogVideoX text encoder; its fields are PrepSettings.text_encoder's (lib.models.model_settings)."""
 
     def settings(self) -> TextEncoderSettings:
-        return TextEncoderSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TextEncoderSettings)})
+        return TextEncoderSettings(**{name: getattr(self, name) for name in TextEncoderSettings.model_fields})
 
     def load(self) -> TextEncoder:
         from prep_platform.lib import pipeline
@@ -84,11 +76,11 @@ class _TextEncoderResourceBase(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> "TextEncoderResource":
-        return cls(preset=PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE).text_encoder_preset())
+        return cls(**PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE).text_encoder_settings().model_dump())
 
 
 TextEncoderResource = pydantic.create_model("TextEncoderResource", __base__=_TextEncoderResourceBase,
-                                            __module__=__name__, **_dataclass_fields(TextEncoderSettings))
+                                            __module__=__name__, **_fields_of(TextEncoderSettings))
 
 
 def run_config_class(name: str, *setting_names: str, **extra) -> type[dg.Config]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.models.model_settings import TextEncoderSettings, VaeSettings
 from prep_platform.lib.sources.msr_vtt_release import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
 from prep_platform.lib.video.shot_settings import MAX_WINDOWS_PER_CLIP, ShotSettings
 from prep_platform.lib.video.frame_config import FrameConfig, min_window_duration, parse_size
@@ -26,10 +27,19 @@ def env_variable(name: str, aliases: Mapping[str, str] | None = None) -> str:
     return (aliases or {}).get(name, ENV_PREFIX + name.upper())
 
 
-def env_values(names, environ: Mapping[str, str], aliases: Mapping[str, str] | None = None) -> dict[str, str]:
+def env_values(names, environ: Mapping[str, str], aliases: Mapping[str, str] | None = None, *,
+               nested: Mapping[str, type[BaseModel]] | None = None) -> dict:
     """name -> the text of its PREP_PLATFORM_* variable, for each of `names` whose variable is set and not empty:
-    how the run settings (PrepSettings) and the deployment settings (lib.deployment) read the environment."""
-    return {name: environ[env_variable(name, aliases)] for name in names if environ.get(env_variable(name, aliases))}
+    how the run settings (PrepSettings) and the deployment settings (lib.deployment) read the environment. A
+    `nested` settings model (e.g. vae) reads PREP_PLATFORM_<NAME>_<FIELD> into a dict of its own."""
+    values: dict = {name: environ[env_variable(name, aliases)] for name in names
+                    if name not in (nested or {}) and environ.get(env_variable(name, aliases))}
+    for name, model in (nested or {}).items():
+        inner = {field: environ[variable] for field in model.model_fields
+                 if environ.get(variable := env_variable(f"{name}_{field}"))}
+        if inner:
+            values[name] = inner
+    return values
 
 
 ENV_ALIASES = {
@@ -38,7 +48,6 @@ ENV_ALIASES = {
     "scenarios_file": "PREP_PLATFORM_SCENARIOS",  # also what the code location's scenario partitions are read from
 }
 SAMPLE = "sample"
-VAE_PRESET_ENV = ENV_PREFIX + "VAE_PRESET"  # the VAE's settings are lib.models.vae.VaeSettings
 # The demo (the embedded sample on CPU) keeps the real temporal geometry (49 frames at 8 fps) at a small frame:
 # the tiny VAE still costs ~15 s per 49x480x720 clip on two CPU cores.
 DEMO_FRAME_SIZE = "240x160"
@@ -130,6 +139,10 @@ class PrepSettings(BaseModel):
     budget_frames_gb: float = Field(10.0, description="frames layer budget (WARN when over)")
     budget_latents_gb: float = Field(200.0, description="latents layer budget (WARN when over)")
     budget_eval_gb: float = Field(5.0, description="eval layer budget (WARN when over)")
+    # --- the models (PREP_PLATFORM_VAE_<FIELD>, PREP_PLATFORM_TEXT_ENCODER_<FIELD>) ---
+    vae: VaeSettings = Field(default_factory=VaeSettings, description="the VAE of the latent stage")
+    text_encoder: TextEncoderSettings = Field(default_factory=TextEncoderSettings,
+                                              description="the text encoder of the prompt embeddings")
 
     @model_validator(mode="after")
     def _shot_settings_are_valid(self) -> PrepSettings:
@@ -140,7 +153,8 @@ class PrepSettings(BaseModel):
     def from_env(cls, *, default_source: str = "hub", environ: Mapping[str, str] | None = None, **explicit) -> PrepSettings:
         """Defaults, then PREP_PLATFORM_* variables, then `explicit` values. With the sample source, the frame size
         defaults to the demo's small frame (DEMO_FRAME_SIZE) unless set."""
-        values = env_values(cls.model_fields, os.environ if environ is None else environ, ENV_ALIASES)
+        values = env_values(cls.model_fields, os.environ if environ is None else environ, ENV_ALIASES,
+                            nested=NESTED_SETTINGS)
         values.setdefault("msr_vtt_source", default_source)
         values.update({k: v for k, v in explicit.items() if v is not None})
         if values["msr_vtt_source"] == SAMPLE and "frame_size" not in values:
@@ -148,8 +162,14 @@ class PrepSettings(BaseModel):
         return cls.model_validate(values)
 
     def with_values(self, **values) -> PrepSettings:
-        """A copy with the given fields changed (None leaves a field as it is), validated like the original."""
-        return self.model_validate({**self.model_dump(), **{k: v for k, v in values.items() if v is not None}})
+        """A copy with the given fields changed (None leaves a field as it is), validated like the original. A
+        nested model's fields are changed one by one: `vae={"batch_size": 4}` keeps the VAE's other settings."""
+        current = self.model_dump()
+        for name, value in values.items():
+            if value is None:
+                continue
+            current[name] = {**current[name], **value} if name in NESTED_SETTINGS and isinstance(value, Mapping) else value
+        return self.model_validate(current)
 
     # --- what the stages take ---
     def frame_config(self) -> FrameConfig:
@@ -197,20 +217,31 @@ class PrepSettings(BaseModel):
             return self.free_space_reserve_gb
         return DEMO_FREE_SPACE_RESERVE_GB if self.runs_on_sample() else FREE_SPACE_RESERVE_GB
 
-    def text_encoder_preset(self, environ: Mapping[str, str] | None = None) -> str:
-        """PREP_PLATFORM_TEXT_ENCODER_PRESET when set; else the tiny T5 on the demo's data (runs_on_sample), the
-        model's own text encoder otherwise."""
-        environ = os.environ if environ is None else environ
-        return environ.get(ENV_PREFIX + "TEXT_ENCODER_PRESET") or ("tiny" if self.runs_on_sample() else "default")
+    def text_encoder_preset(self) -> str:
+        """The text encoder's preset when set (also by PREP_PLATFORM_TEXT_ENCODER_PRESET); else the tiny T5 on the
+        demo's data (runs_on_sample), the model's own text encoder otherwise."""
+        return self.text_encoder.preset or ("tiny" if self.runs_on_sample() else "default")
+
+    def text_encoder_settings(self) -> TextEncoderSettings:
+        """The text encoder's settings with its preset decided."""
+        return self.text_encoder.model_copy(update={"preset": self.text_encoder_preset()})
 
     def places_panda_sample(self) -> bool:
         return self.panda_sample if self.panda_sample is not None else self.msr_vtt_source == SAMPLE
 
-    def vae_preset(self, environ: Mapping[str, str] | None = None) -> str:
-        """PREP_PLATFORM_VAE_PRESET when set; else the demo's data (runs_on_sample) is encoded with the tiny VAE on
-        CPU and real data with the pretrained one."""
-        environ = os.environ if environ is None else environ
-        return environ.get(VAE_PRESET_ENV) or ("tiny" if self.runs_on_sample() else "default")
+    def vae_preset(self) -> str:
+        """The VAE's preset when set (also by PREP_PLATFORM_VAE_PRESET); else the demo's data (runs_on_sample) is
+        encoded with the tiny VAE on CPU and real data with the pretrained one."""
+        return self.vae.preset or ("tiny" if self.runs_on_sample() else "default")
+
+    def vae_settings(self) -> VaeSettings:
+        """The VAE's settings with its preset decided."""
+        return self.vae.model_copy(update={"preset": self.vae_preset()})
+
+
+# Settings models nested in PrepSettings: each is a field holding the model's settings, read from
+# PREP_PLATFORM_<NAME>_<FIELD> and given to its tool's options and its Dagster resource field by field.
+NESTED_SETTINGS: dict[str, type[BaseModel]] = {"vae": VaeSettings, "text_encoder": TextEncoderSettings}
 
 
 def split_names(value: str) -> tuple[str, ...]:

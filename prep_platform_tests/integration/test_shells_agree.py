@@ -85,17 +85,34 @@ def test_both_shells_take_names_defaults_and_meanings_from_the_settings(monkeypa
         download_msr_vtt,
         download_panda70m,
         download_vatex,
+        encode_prompts,
         preprocess_video_latents,
     )
-    from prep_platform.lib.settings import PrepSettings
+    from prep_platform.lib.settings import NESTED_SETTINGS, PrepSettings
 
     for name in [k for k in os.environ if k.startswith("PREP_PLATFORM_")]:
         monkeypatch.delenv(name)
     defaults = PrepSettings()
-    # The Dagster resource: every setting, the same default and description.
-    for name, info in PrepSettings.model_fields.items():
-        resource_field = PrepPlatformSettings.model_fields[name]
-        assert (resource_field.default, resource_field.description) == (info.default, info.description), name
+    # The Dagster resources: every setting, the same default and description; the models' settings nested in
+    # PrepSettings are the fields of the model's own resource.
+    resources = {None: PrepPlatformSettings, "vae": VaeResource, "text_encoder": TextEncoderResource}
+    for owner, model in ((None, PrepSettings), *NESTED_SETTINGS.items()):
+        for name, info in model.model_fields.items():
+            if owner is None and name in NESTED_SETTINGS:
+                assert name not in PrepPlatformSettings.model_fields
+                continue
+            resource_field = resources[owner].model_fields[name]
+            assert (resource_field.default, resource_field.description) == (info.default, info.description), name
+    # The model options: generated from the nested settings, defaulting to theirs.
+    for tool, owner in ((preprocess_video_latents, "vae"), (encode_prompts, "text_encoder")):
+        nested = {a.dest.split(".", 1)[1]: a for a in tool.build_parser()._actions if a.dest.startswith(owner + ".")}
+        assert {"preset", "model_id", "device", "dtype", "batch_size"} <= set(nested), tool.__name__
+        for field, action in nested.items():
+            info = NESTED_SETTINGS[owner].model_fields[field]
+            assert action.default == getattr(getattr(defaults, owner), field) and info.description[:40] in action.help
+    args, parsed = preprocess_video_latents.build_parser().parse(["--batch-size", "4", "--tiling", "--vae-preset", "low_memory"])
+    assert (parsed.vae.batch_size, parsed.vae.tiling, parsed.vae_preset()) == (4, True, "low_memory")
+    assert parsed.vae_settings().resolved().slicing is True and parsed.text_encoder == defaults.text_encoder
     # The tools: an option per setting they take, defaulting to the setting's default.
     taken = set()
     for tool in (download_msr_vtt, download_vatex, download_panda70m, build_scenario_metadata, preprocess_video_latents):

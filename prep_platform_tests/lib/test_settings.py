@@ -6,14 +6,32 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from prep_platform.lib.settings import DEMO_FRAME_SIZE, PrepSettings
+from prep_platform.lib.models.model_settings import VaeSettings
+from prep_platform.lib.settings import DEMO_FRAME_SIZE, NESTED_SETTINGS, PrepSettings
 from prep_platform.lib.statuses import environment_failures, failed_share, failure_count
 
 
 def test_every_setting_has_a_default_and_a_meaning():
-    for name, info in PrepSettings.model_fields.items():
-        assert info.description, name
-        assert not info.is_required(), name
+    for model in (PrepSettings, *NESTED_SETTINGS.values()):
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name}"
+            assert not info.is_required(), f"{model.__name__}.{name}"
+
+
+def test_the_model_settings_are_nested_settings_read_from_their_own_variables():
+    env = {"PREP_PLATFORM_VAE_BATCH_SIZE": "4", "PREP_PLATFORM_VAE_COMPILE": "false",
+           "PREP_PLATFORM_TEXT_ENCODER_MAX_LENGTH": "64", "PREP_PLATFORM_FRAMES": "17"}
+    settings = PrepSettings.from_env(environ=env)
+    assert (settings.vae.batch_size, settings.vae.compile, settings.vae.tiling) == (4, False, False)
+    assert (settings.text_encoder.max_length, settings.text_encoder.batch_size, settings.frames) == (64, 8, 17)
+    # one field changed keeps the model's others; a bad value is refused where it is set
+    changed = settings.with_values(vae={"tiling": True})
+    assert (changed.vae.tiling, changed.vae.batch_size) == (True, 4)
+    with pytest.raises(pydantic.ValidationError, match="preset"):
+        PrepSettings.from_env(environ={"PREP_PLATFORM_VAE_PRESET": "huge"})
+    with pytest.raises(pydantic.ValidationError):
+        settings.with_values(text_encoder={"batch_size": 0})
+    assert VaeSettings(preset="low_memory").resolved().batch_size == 1 and VaeSettings().resolved().preset == "default"
 
 
 def test_environment_variables_set_settings_and_the_sample_brings_the_demo_frame():
@@ -22,10 +40,11 @@ def test_environment_variables_set_settings_and_the_sample_brings_the_demo_frame
     assert (settings.frames, settings.vatex_repo_id, settings.scenarios_file) == (17, "org/vatex", "s.yaml")
     assert settings.msr_vtt_source == "hub" and settings.frame_size == "720x480"
     demo = PrepSettings.from_env(environ={}, default_source="sample")
-    assert demo.frame_size == DEMO_FRAME_SIZE and demo.vae_preset(environ={}) == "tiny"
+    assert demo.frame_size == DEMO_FRAME_SIZE and demo.vae_preset() == "tiny"
     assert demo.places_panda_sample() and not settings.places_panda_sample()
     assert PrepSettings.from_env(environ={"PREP_PLATFORM_FRAME_SIZE": "320x240"}, default_source="sample").frame_size == "320x240"
-    assert demo.vae_preset(environ={"PREP_PLATFORM_VAE_PRESET": "low_memory"}) == "low_memory"
+    assert PrepSettings.from_env(environ={"PREP_PLATFORM_VAE_PRESET": "low_memory"},
+                                 default_source="sample").vae_preset() == "low_memory"
 
 
 def test_the_free_space_reserve_is_small_on_the_demo_and_60_gb_on_real_data():
@@ -67,7 +86,10 @@ def test_the_model_presets_follow_the_data_root_a_tool_runs_on(tmp_path):
         report = settings.layout().msr_vtt.report
         report.parent.mkdir(parents=True)
         report.write_text(json.dumps({"provenance": {"source": source}}))
-    assert (demo.vae_preset({}), demo.text_encoder_preset({})) == ("tiny", "tiny")
-    assert (real.vae_preset({}), real.text_encoder_preset({})) == ("default", "default")
-    assert PrepSettings(data_root=str(tmp_path / "none"), msr_vtt_source="sample").vae_preset({}) == "tiny"
-    assert demo.vae_preset({"PREP_PLATFORM_VAE_PRESET": "low_memory"}) == "low_memory"
+    assert (demo.vae_preset(), demo.text_encoder_preset()) == ("tiny", "tiny")
+    assert (real.vae_preset(), real.text_encoder_preset()) == ("default", "default")
+    assert PrepSettings(data_root=str(tmp_path / "none"), msr_vtt_source="sample").vae_preset() == "tiny"
+    from_env = PrepSettings.from_env(environ={"PREP_PLATFORM_VAE_PRESET": "low_memory", "PREP_PLATFORM_DATA_ROOT": demo.data_root,
+                                              "PREP_PLATFORM_TEXT_ENCODER_PRESET": "default"})
+    assert (from_env.vae_preset(), from_env.text_encoder_preset()) == ("low_memory", "default")
+    assert demo.vae_settings().preset == "tiny" and demo.text_encoder_settings().preset == "tiny"

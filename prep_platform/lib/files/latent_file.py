@@ -137,8 +137,9 @@ class LatentHeader:
                    extra={k: v for k, v in values.items() if k not in known})
 
     def to_json(self) -> dict:
+        """The header as stored: an unknown (None) field is left out, as it reads back."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        return {**self.extra, **values}
+        return {**self.extra, **{k: v for k, v in values.items() if v is not None}}
 
     def facts(self, keys: tuple[str, ...]) -> dict:
         """The named fields (an export sample keeps those its formats read)."""

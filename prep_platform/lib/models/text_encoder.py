@@ -8,36 +8,17 @@ from __future__ import annotations
 import hashlib
 import re
 import json
-from dataclasses import dataclass
 
 import torch
 
-from prep_platform.lib.models.vae import DEFAULT_MODEL_ID, resolve_device, resolve_dtype
+from prep_platform.lib.models.model_settings import MAX_LENGTH, TEXT_ENCODER_PRESETS, TextEncoderSettings  # noqa: F401
+from prep_platform.lib.models.vae import resolve_device, resolve_dtype
 from prep_platform.lib.models.hub_models import load_failure, source_options
 
-MAX_LENGTH = 226  # CogVideoX's prompt length: what every trainer pads and truncates to
-TEXT_ENCODER_PRESETS = ("default", "tiny")
 TINY_T5_CONFIG = {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4,
                   "relative_attention_num_buckets": 8, "dropout_rate": 0.0}
 # T5's special tokens and their ids: the tiny tokenizer keeps them where T5 has them.
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
-
-
-@dataclass(frozen=True)
-class TextEncoderSettings:
-    preset: str = "default"
-    model_id: str = DEFAULT_MODEL_ID  # a Hub repo id or a local folder holding text_encoder/ and tokenizer/
-    revision: str = "main"
-    device: str = "auto"  # auto: cuda when available
-    dtype: str = "auto"  # auto: bfloat16 on cuda, float32 on cpu
-    batch_size: int = 8
-    max_length: int = MAX_LENGTH
-
-    def __post_init__(self) -> None:
-        if self.preset not in TEXT_ENCODER_PRESETS:
-            raise ValueError(f"unknown text encoder preset {self.preset!r}; choose one of {', '.join(TEXT_ENCODER_PRESETS)}")
-        if self.batch_size < 1 or self.max_length < 1:
-            raise ValueError(f"batch size and max length must be >= 1, got {self.batch_size} and {self.max_length}")
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

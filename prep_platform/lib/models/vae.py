@@ -12,46 +12,14 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from prep_platform.lib.models.hub_models import load_failure, source_options
+from prep_platform.lib.models.model_settings import DEFAULT_MODEL_ID, VAE_PRESETS, VaeSettings  # noqa: F401 (re-exported)
 
-DEFAULT_MODEL_ID = "THUDM/CogVideoX-5b-I2V"
 TINY_CONFIG = {"block_out_channels": (8, 8, 8, 8), "latent_channels": 4, "layers_per_block": 1, "norm_num_groups": 2}
-PRESETS = ("default", "low_memory", "tiny", "random_full")
-
-
-@dataclass(frozen=True)
-class VaeSettings:
-    """`default`: pretrained weights, untiled. `low_memory`: tiling + slicing + batch 1 (about 2.4 GiB at
-    49x480x720 in bf16 on an H200: fits any 24 GB card). `tiny`: the same class with a tiny random config, for
-    CPU demos and tests. `random_full`: the full-size architecture with random weights, for benchmarks where
-    weights cannot be downloaded (same cost as the real model)."""
-
-    preset: str = "default"
-    model_id: str = DEFAULT_MODEL_ID  # a Hub repo id or a local folder
-    subfolder: str = "vae"
-    revision: str = "main"
-    device: str = "auto"  # auto: cuda when available
-    dtype: str = "auto"  # auto: bfloat16 on cuda, float32 on cpu
-    batch_size: int = 0  # 0: auto (on CUDA from free GPU memory, 4 where it fits; 1 on CPU)
-    tiling: bool = False
-    slicing: bool = False
-    compile: bool | None = None  # torch.compile the encoder; None: auto (on CUDA; 1.45x on an H200 after ~1 min)
-
-    def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown VAE preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
-        if self.batch_size < 0:
-            raise ValueError(f"batch size must be >= 1 (or 0: auto), got {self.batch_size}")
-
-    def resolved(self) -> VaeSettings:
-        """Apply the preset's switches on top of the explicit ones."""
-        if self.preset == "low_memory":
-            return VaeSettings(**{**asdict(self), "tiling": True, "slicing": True, "batch_size": 1})
-        return self
+PRESETS = VAE_PRESETS
 
 
 def resolve_device(name: str) -> torch.device:

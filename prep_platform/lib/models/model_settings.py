@@ -1,0 +1,79 @@
+"""The settings of the two models the pipeline runs, with their meanings, written once: the CogVideoX VAE (latent
+stage) and its T5 text encoder (prompt embeddings). Light (pydantic only): lib.settings nests them in
+PrepSettings, the command-line options and the Dagster resources are generated from these fields, and the models
+(lib.models.vae, lib.models.text_encoder) take them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_MODEL_ID = "THUDM/CogVideoX-5b-I2V"
+VAE_PRESETS = ("default", "low_memory", "tiny", "random_full")
+TEXT_ENCODER_PRESETS = ("default", "tiny")
+MAX_LENGTH = 226  # CogVideoX's prompt length: what every trainer pads and truncates to
+AUTO_PRESET = ("unset: tiny when the data root's MSR-VTT was made from the embedded sample (or the source is sample), "
+               "default otherwise")
+
+
+def _preset_in(value: str | None, presets: tuple[str, ...], model: str) -> str | None:
+    if value is not None and value not in presets:
+        raise ValueError(f"unknown {model} preset {value!r}; choose one of {', '.join(presets)}")
+    return value
+
+
+class VaeSettings(BaseModel):
+    """How the latent stage runs the CogVideoX VAE."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    preset: str | None = Field(
+        None, description="default: the pretrained VAE, untiled; low_memory: tiling + slicing + batch 1 (fits a 24 GB "
+        "card at 49x480x720); tiny: the same class with random weights and a tiny config (CPU demo, tests); "
+        f"random_full: the full-size config with random weights (GPU benchmarks without a download); {AUTO_PRESET}")
+    model_id: str = Field(DEFAULT_MODEL_ID, description="the VAE's pretrained repo id or local folder")
+    subfolder: str = Field("vae", description="the VAE's folder inside the model repo")
+    revision: str = Field("main", description="branch, tag or commit of the VAE's repo")
+    device: str = Field("auto", description="auto: cuda when available")
+    dtype: str = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
+    batch_size: int = Field(
+        0, ge=0, description="clips per VAE call (0: on CUDA the largest of 4, 2 that fits the free GPU memory, else "
+        "the tiled path at 1; 1 on CPU)")
+    tiling: bool = Field(False, description="VAE tiling (much less GPU memory, a little slower)")
+    slicing: bool = Field(False, description="VAE slicing (encode a batch one clip at a time)")
+    compile: bool | None = Field(
+        None, description="torch.compile the encoder, its caches kept under <data-root>/cache/torch (unset: on CUDA, "
+        "1.45x on an H200 after ~1 min; off on CPU)")
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        return _preset_in(value, VAE_PRESETS, "VAE")
+
+    def resolved(self) -> VaeSettings:
+        """Apply the preset's switches on top of the explicit ones (an unset preset is the pretrained default)."""
+        if self.preset == "low_memory":
+            return self.model_copy(update={"tiling": True, "slicing": True, "batch_size": 1})
+        if self.preset is None:  # the encoder has no data root to decide by (PrepSettings.vae_settings does)
+            return self.model_copy(update={"preset": "default"})
+        return self
+
+
+class TextEncoderSettings(BaseModel):
+    """How the prompt stage runs the CogVideoX text encoder (T5)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    preset: str | None = Field(
+        None, description="default: the model's own T5 encoder and tokenizer; tiny: the same classes with a tiny "
+        f"random config and an offline tokenizer (CPU demo, tests); {AUTO_PRESET}")
+    model_id: str = Field(DEFAULT_MODEL_ID, description="model repo id or local folder holding text_encoder/ and tokenizer/")
+    revision: str = Field("main", description="branch, tag or commit of the text encoder's repo")
+    device: str = Field("auto", description="auto: cuda when available")
+    dtype: str = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
+    batch_size: int = Field(8, ge=1, description="prompts encoded together")
+    max_length: int = Field(MAX_LENGTH, ge=1, description="tokens per prompt: padded and truncated to it (CogVideoX: 226)")
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        return _preset_in(value, TEXT_ENCODER_PRESETS, "text encoder")
