@@ -1,26 +1,20 @@
-"""The code location: each domain's definitions (defs/<domain>/definitions.py) merged, with the resources."""
+"""The code location: the domains under defs/ discovered (each domain's definitions.py), with the resources.
+
+Discovery is Dagster's own (`dg.load_defs` over the `prep_platform.defs` package: a folder with a definitions.py
+is loaded through that file alone). Not `dg.load_from_defs_folder`: it finds the package through the project's
+pyproject.toml ([tool.dg]), which an installed wheel does not carry; `load_defs` takes the imported package."""
 
 import dagster as dg
 
-from prep_platform.defs.automation import definitions as automation
-from prep_platform.defs.eval import definitions as evaluation
-from prep_platform.defs.exports import definitions as exports
-from prep_platform.defs.frames import definitions as frames
-from prep_platform.defs.latents import definitions as latents
-from prep_platform.defs.metadata import definitions as metadata
-from prep_platform.defs.prompts import definitions as prompts
-from prep_platform.defs.raw import definitions as raw
-from prep_platform.defs.storage import definitions as storage
+import prep_platform.defs as defs_package
 from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource, VaeResource
-
-DOMAINS = (raw, metadata, storage, evaluation, frames, latents, prompts, exports, automation)
 
 
 def build_definitions(settings: PrepPlatformSettings | None = None, vae: VaeResource | None = None,
                       text_encoder: TextEncoderResource | None = None) -> dg.Definitions:
     resources = {"settings": settings or PrepPlatformSettings.from_env(), "vae": vae or VaeResource.from_env(),
                  "text_encoder": text_encoder or TextEncoderResource.from_env()}
-    return dg.Definitions.merge(*(domain.defs for domain in DOMAINS), dg.Definitions(resources=resources))
+    return dg.Definitions.merge(dg.load_defs(defs_root=defs_package), dg.Definitions(resources=resources))
 
 
 defs = build_definitions()

@@ -164,6 +164,26 @@ def test_settings_resource_defaults_to_the_offline_sample(monkeypatch):
     assert build_definitions().resources["settings"].msr_vtt_source == "hub"
 
 
+def test_the_code_location_discovers_every_domain_folder():
+    """No hand-kept list of domains: every folder of defs/ with a definitions.py is in the code location, all of it."""
+    import importlib
+    import pkgutil
+
+    import prep_platform.defs as package
+
+    repository = defs.get_repository_def()
+    domains = [m.name for m in pkgutil.iter_modules(package.__path__) if m.ispkg]
+    assert {"raw", "metadata", "storage", "frames", "latents", "prompts", "exports", "eval", "automation"} <= set(domains)
+    for name in domains:
+        domain = importlib.import_module(f"prep_platform.defs.{name}.definitions").defs
+        for asset in domain.assets or []:
+            assert set(asset.keys) <= set(repository.asset_graph.get_all_asset_keys()), name
+        for check in domain.asset_checks or []:
+            assert set(check.check_keys) <= set(repository.asset_graph.asset_check_keys), name
+        assert {job.name for job in domain.jobs or []} <= {job.name for job in repository.get_all_jobs()}, name
+        assert {s.name for s in domain.schedules or []} <= {s.name for s in repository.schedule_defs}, name
+
+
 def test_definitions_validate():
     dg.Definitions.validate_loadable(defs)
 
