@@ -8,6 +8,8 @@ import dagster as dg
 
 from prep_platform.definitions import defs
 from prep_platform.defs.partitions import shard_partitions
+import subprocess
+import sys
 
 
 def _graph():
@@ -281,3 +283,10 @@ def test_every_asset_with_an_automation_condition_is_in_a_sensor_the_readme_name
     assert "default_automation_condition_sensor" not in names
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert all(f"`{name}`" in readme for name in names), names
+
+
+def test_loading_the_definitions_prints_no_preview_warning():
+    done = subprocess.run([sys.executable, "-W", "always", "-c", "import prep_platform.definitions"],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "PreviewWarning" not in done.stderr and "partitions_def on an AssetCheckSpec" not in done.stderr

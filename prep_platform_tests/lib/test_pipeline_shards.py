@@ -66,3 +66,23 @@ def test_tools_run_every_shard_by_default_and_refuse_an_unknown_one(sharded):
     assert pipeline.chosen_shards(settings, layout, None, ["urban.0000"]) == [("urban", 0)]
     with pytest.raises(pipeline.UnknownScenarioError, match="unknown shard 'urban.0042': the shards are urban.0000"):
         pipeline.chosen_shards(settings, layout, None, ["urban.0042"])
+
+
+def test_a_misspelt_scenario_exits_2_naming_the_known_ones_and_creates_nothing(tmp_path, capsys):
+    """`--scenario urbn` used to run on nothing, exit 0 and create prepared/frames/urbn/."""
+    import pytest
+
+    from prep_platform.data_prep import encode_prompts, preprocess_video_latents
+    from prep_platform.data_prep._cli import run_cli
+    from prep_platform.lib.files.metadata_store import write_records
+
+    root = tmp_path / "data"
+    (root / "metadata").mkdir(parents=True)
+    write_records(root / "metadata" / "scenario_metadata.parquet", [])  # an empty store
+    for tool, main in (("preprocess_video_latents", preprocess_video_latents.main), ("encode_prompts", encode_prompts.main)):
+        with pytest.raises(SystemExit) as exit_:
+            run_cli(lambda: main(["--data-root", str(root), "--scenario", "urbn"]), tool)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_.value.code == 2 and len(err) == 1, (tool, err)
+        assert "unknown scenario 'urbn': the scenarios are press_room, urban, nature, transport, crowd" in err[0]
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["metadata", "metadata/scenario_metadata.parquet"]

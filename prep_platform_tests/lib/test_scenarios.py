@@ -117,3 +117,12 @@ def test_invalid_values_are_named(tmp_path, body, key, problem):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ScenarioConfigError, match="cannot read the scenarios file"):
         load_scenarios(tmp_path / "nope.yaml")
+
+
+def test_a_scenario_defined_twice_is_an_error_naming_both_places(tmp_path):
+    path = tmp_path / "scenarios.yaml"
+    path.write_text("scenarios:\n  urban:\n    keywords: [street]\n  nature:\n    keywords: [tree]\n  urban:\n    keywords: [city]\n")
+    with pytest.raises(ScenarioConfigError) as error:
+        load_scenarios(path)
+    message = str(error.value)
+    assert str(path) in message and "'urban'" in message and "line 2" in message and "line 6" in message

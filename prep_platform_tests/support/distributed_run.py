@@ -1,5 +1,6 @@
-"""Runs sources_job, panda_ingest_job (the sample's download shards), metadata_job, then latents_job[<partition>] through whatever executor the profile gives, on the instance in
-DAGSTER_HOME, and prints one JSON line: per step, the Celery worker that ran it (from the run's own events)."""
+"""Runs sources_job, panda_ingest_job (the sample's download shards), metadata_job, then latents_job[<partition>]
+through whatever executor the profile gives, on the instance in DAGSTER_HOME, and prints one JSON line: per step,
+the Celery worker that ran it (from the run's own events)."""
 
 import json
 import sys

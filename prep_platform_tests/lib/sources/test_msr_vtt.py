@@ -156,3 +156,18 @@ def test_no_usable_clip_fails_loudly_after_recording_why(sample_release, tmp_pat
     with pytest.raises(NoUsableClipsError, match=r"none of the 3 selected clips is usable.*manifest.csv"):
         download_msr_vtt(tmp_path, config=MsrVttSourceConfig(source=str(release)), limit=3)
     assert {row.status for row in read_manifest(tmp_path / "manifest.csv")} == {"missing"}
+
+
+def test_endpoint_credentials_are_never_written(loopback_hub, tmp_path, monkeypatch):
+    secret_endpoint = loopback_hub.endpoint.replace("http://", "http://alice:s3cr3t-pw@")
+    monkeypatch.setenv("HF_ENDPOINT", secret_endpoint)
+    monkeypatch.setenv("HF_TOKEN", "hf_tokenThatMustNotLeak")
+    out = tmp_path / "msr-vtt"
+    download_msr_vtt(out, config=MsrVttSourceConfig(source="hub", repo_id="sample-org/MSR-VTT"), limit=3)
+    written = [p for p in out.rglob("*") if p.is_file() and p.suffix in (".json", ".csv")]
+    assert any(p.parent.name == ".hub" for p in written)
+    for path in written:
+        text = path.read_text(errors="replace")
+        assert "s3cr3t-pw" not in text and "alice" not in text and "hf_tokenThatMustNotLeak" not in text, path
+    report = json.loads((out / "download_report.json").read_text())
+    assert report["provenance"]["endpoint"] == loopback_hub.endpoint

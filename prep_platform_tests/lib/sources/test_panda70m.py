@@ -28,6 +28,7 @@ from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios
 from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform_tests.support.layouts import layout_around
+from prep_platform.lib.sources.panda70m import select_subset
 
 LABELLER = ScenarioLabeller(load_scenarios())
 
@@ -169,3 +170,77 @@ def test_cli_instructions_only_and_subset(tmp_path):
     summary = json.loads(done.stdout)["subset"]
     assert summary["rows_failed"] == 2 and summary["failed_lines"][0].startswith("mine.csv:18:")
     assert len(set(summary["per_scenario"].values())) == 1
+
+
+def test_every_kind_of_broken_shard_file_becomes_that_clips_status(tmp_path):
+    panda = generate_panda_sample(tmp_path / "panda")
+    shard = panda / "shards" / "00003"
+    shard.mkdir(parents=True)
+    good_clip = next((panda / "shards" / "00000").glob("*.mp4"))
+    cases = {
+        "000030000": ("dangling", "missing"),
+        "000030001": ("not_json", "bad_metadata"),
+        "000030002": ("json_list", "bad_metadata"),
+        "000030003": ("utf16_caption", "bad_caption"),
+        "000030004": ("latin1_caption", "bad_caption"),
+        "000030005": ("link_outside", "unsafe_path"),
+    }
+    outside = tmp_path / "outside.mp4"
+    shutil.copyfile(good_clip, outside)
+    for stem, (kind, _) in cases.items():
+        video = shard / f"{stem}.mp4"
+        if kind == "dangling":
+            video.symlink_to(shard / "removed_since.mp4")  # inside the shard folder, but gone
+        elif kind == "link_outside":
+            video.symlink_to(outside)
+        else:
+            shutil.copyfile(good_clip, video)
+        caption = "a car drives on the highway\n"
+        if kind == "not_json":
+            video.with_suffix(".json").write_text("{not json")
+        elif kind == "json_list":
+            video.with_suffix(".json").write_text('["a", "list"]')
+        if kind == "utf16_caption":
+            video.with_suffix(".txt").write_bytes(caption.encode("utf-16"))
+        elif kind == "latin1_caption":
+            video.with_suffix(".txt").write_bytes("un café sur la route\n".encode("latin-1"))
+        else:
+            video.with_suffix(".txt").write_text(caption)
+
+    summary = ingest_panda_shards(panda)  # before the fix: FileNotFoundError, JSONDecodeError, AttributeError, ...
+    failed = {Path(f["reason"].split(":")[0]).stem: f for f in summary["failed"]}
+    for stem, (kind, status) in cases.items():
+        assert failed[stem]["status"] == status, kind
+        assert str(shard / stem) in failed[stem]["reason"], kind  # the file is named
+    assert summary["counts"]["ok"] == 4  # the sample's four good clips went on
+    rows = (panda / "ingested" / "00003.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(cases)  # the shard's own manifest: one row per clip, failed ones included
+
+
+def test_non_finite_matching_scores_are_filtered_with_a_reason(tmp_path):
+    header = "videoID,url,timestamp,caption,matching_score,desirable_filtering,shot_boundary_detection\n"
+    caption = "a car drives down the highway past a truck"
+    # 'nan' (a string float() accepts), 1e999 (a literal that is inf), and an ordinary score.
+    rows = [f'v{i},u,"[[\'0:00:01.000\', \'0:00:09.000\']]","[\'{caption}\']","[{score}]","[\'desirable\']",[]\n'
+            for i, score in enumerate(["'nan'", "1e999", "0.5"])]
+    path = tmp_path / "p.csv"
+    path.write_text(header + "".join(rows))
+    clips, errors, _ = parse_panda_csv(path)
+    assert errors == [] and len(clips) == 3
+    result = select_subset(clips, LABELLER, scenarios=("transport",), total=10)
+    assert [c.video_id for c, _ in result.selected] == ["v2"]  # inf would have ranked first, nan passed the threshold
+    assert result.filtered["non_finite_matching_score"] == 2
+
+
+def test_a_row_over_the_field_limit_does_not_shift_the_next_rows_line(tmp_path):
+    import csv
+
+    header = "videoID,url,timestamp,caption,matching_score,desirable_filtering,shot_boundary_detection\n"
+    ok = "v{n},u,\"[['0:00:01.000', '0:00:09.000']]\",\"['a car']\",[0.5],\"['desirable']\",[]\n"
+    huge = "big,u,\"[['0:00:01.000', '0:00:09.000']]\",\"['" + "x" * (csv.field_size_limit() + 10) + "']\",[0.5],\"['desirable']\",[]\n"
+    bad_next = "v9,u,not a list,\"['a car']\",[0.5],\"['desirable']\",[]\n"
+    path = tmp_path / "p.csv"
+    path.write_text(header + ok.format(n=1) + huge + bad_next + ok.format(n=2))
+    clips, errors, _ = parse_panda_csv(path)
+    assert [(e["line"], e["videoID"]) for e in errors] == [(3, ""), (4, "v9")]
+    assert [(c.video_id, c.line) for c in clips] == [("v1", 2), ("v2", 5)]

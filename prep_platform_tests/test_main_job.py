@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 from prep_platform.lib.stages.metadata import metadata_schema_problems
+from prep_platform_tests.support.cli_runs import CLI
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def readme_commands() -> list[str]:
@@ -81,3 +82,30 @@ def test_readme_main_job_command_materialises_every_asset(tmp_path):
     assert (tmp_path / ".dagster_home" / "dagster.yaml").exists()  # runs recorded for `dagster dev`
     record = document["train"][0]
     assert (tmp_path / record["latent_path"]).exists() and (tmp_path / record["image_path"]).exists()
+
+
+def test_a_bad_scenarios_setting_is_one_line_from_the_main_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scenarios:\n  urban: {keywords: [street]}\n  urban: {keywords: [city]}\n")
+    env = {**os.environ, "PREP_PLATFORM_SCENARIOS": str(bad), "DAGSTER_HOME": str(tmp_path / "home")}
+    done = subprocess.run(CLI + ["prep_platform.main_job", "--data-root", str(tmp_path / "data")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "PREP_PLATFORM_SCENARIOS" in lines[0] and "defined twice" in lines[0] and "Traceback" not in lines[0]
+
+
+def test_a_failed_main_job_prints_one_line_per_failed_step_and_exits_non_zero(tmp_path):
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "DAGSTER_HOME": str(tmp_path / "home"),
+           "HF_HUB_OFFLINE": "0"}
+    env.pop("PREP_PLATFORM_SCENARIOS", None)
+    done = subprocess.run(CLI + ["prep_platform.main_job", "--source", "hub", "--data-root", str(tmp_path / "data")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "Traceback" not in output and len(output.splitlines()) < 40, output
+    failed = [line for line in output.splitlines() if "FAILED:" in line]
+    assert len(failed) == 1 and "step msr_vtt_raw FAILED: HubDownloadError: cannot download" in failed[0]
+    assert "127.0.0.1:9" in failed[0]
+    assert output.strip().splitlines()[-1].startswith("FAILURE")
