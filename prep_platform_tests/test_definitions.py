@@ -102,7 +102,7 @@ def test_dagster_yaml_limits_the_gpu_pool_and_frees_slots_of_crashed_runs():
     import yaml
     from pathlib import Path
 
-    settings = yaml.safe_load((Path(__file__).resolve().parents[2] / "dagster.yaml").read_text())
+    settings = yaml.safe_load((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text())
     assert settings["concurrency"]["pools"]["default_limit"] == 1
     assert settings["run_monitoring"]["enabled"] and settings["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
 
@@ -195,7 +195,7 @@ def test_dg_check_defs_passes_from_the_repository_root():
     import sys
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[1]
     dg_cli = Path(sys.executable).parent / "dg"
     result = subprocess.run([str(dg_cli), "check", "defs"], cwd=repo, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -281,7 +281,7 @@ def test_every_asset_with_an_automation_condition_is_in_a_sensor_the_readme_name
     assert with_condition <= covered, with_condition - covered
     names = {sensor.name for sensor in repository.sensor_defs}
     assert "default_automation_condition_sensor" not in names
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     assert all(f"`{name}`" in readme for name in names), names
 
 
