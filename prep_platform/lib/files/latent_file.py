@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from prep_platform.lib.files.atomic import atomic_path
+from prep_platform.lib.files.json_header import JsonHeader
 
 LATENT_FORMAT_VERSION = 2  # 2: the image latent's logvar is stored too (caches of version 1 are re-encoded once)
 ARRAY_KEYS = ("latent_mean", "latent_logvar", "image_latents", "image_logvar")
@@ -46,9 +46,9 @@ WINDOW_FACTS = ("window_index", "window_start_s", "window_end_s", "shot_index", 
 
 
 @dataclass(frozen=True)
-class LatentHeader:
-    """What a cache file was made of and with; on disk one flat JSON object whose keys are these fields (keys this
-    version does not know are kept in `extra` and written back). Built once by `build`, checked by `is_current`."""
+class LatentHeader(JsonHeader):
+    """What a cache file was made of and with; on disk one flat JSON object whose keys are these fields (lib.files.
+    json_header). Built once by `build`, checked by `is_current`."""
 
     # the sample
     video_id: str | None = None
@@ -127,19 +127,6 @@ class LatentHeader:
             vae_fingerprint=encoder.identity_fingerprint(), config_fingerprint=config_fingerprint,
             package_version=__version__, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
-
-    @classmethod
-    def from_json(cls, values: Mapping) -> LatentHeader:
-        if not isinstance(values, Mapping):
-            raise ValueError(f"a latent header is a JSON object, not {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        return cls(**{k: v for k, v in values.items() if k in known},
-                   extra={k: v for k, v in values.items() if k not in known})
-
-    def to_json(self) -> dict:
-        """The header as stored: an unknown (None) field is left out, as it reads back."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        return {**self.extra, **{k: v for k, v in values.items() if v is not None}}
 
     def facts(self, keys: tuple[str, ...]) -> dict:
         """The named fields (an export sample keeps those its formats read)."""

@@ -11,10 +11,8 @@ key `prompt_embedding`), so that export is a copy.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from prep_platform.lib.files.atomic import atomic_path
+from prep_platform.lib.files.json_header import JsonHeader
 
 EMBEDDING_KEY = "prompt_embedding"
 
@@ -38,9 +37,9 @@ def prompt_sha256(prompt: str) -> str:
 
 
 @dataclass(frozen=True)
-class PromptEmbeddingHeader:
-    """What an embedding file was made of and with; on disk one flat JSON object whose keys are these fields (keys
-    this version does not know are kept in `extra`)."""
+class PromptEmbeddingHeader(JsonHeader):
+    """What an embedding file was made of and with; on disk one flat JSON object whose keys are these fields (lib.
+    files.json_header)."""
 
     prompt: str | None = None
     prompt_sha256: str | None = None
@@ -66,17 +65,6 @@ class PromptEmbeddingHeader:
 
         return cls(prompt=prompt, prompt_sha256=prompt_sha256(prompt), shape=list(embedding.shape), **encoder.identity(),
                    encoder_fingerprint=encoder.identity_fingerprint(), package_version=__version__)
-
-    @classmethod
-    def from_json(cls, values: Mapping) -> PromptEmbeddingHeader:
-        if not isinstance(values, Mapping):
-            raise ValueError(f"a prompt embedding header is a JSON object, not {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        return cls(**{k: v for k, v in values.items() if k in known},
-                   extra={k: v for k, v in values.items() if k not in known})
-
-    def to_json(self) -> dict:
-        return {**self.extra, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}}
 
     def is_current(self, encoder_fingerprint: str, sha256: str) -> bool:
         """This prompt, embedded by this encoder (model, revision, tokenizer, length, dtype)."""
