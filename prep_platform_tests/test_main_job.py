@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.stages.metadata import metadata_schema_problems
+from prep_platform.lib.settings import DEMO_FRAME_SIZE
+from prep_platform.lib.video.frame_config import FrameConfig, parse_size
 from prep_platform_tests.support.cli_runs import CLI
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,7 +84,12 @@ def test_readme_main_job_command_materialises_every_asset(tmp_path):
     assert len(document["train"]) >= 15 and len(document["validation"]) >= 5
     assert (tmp_path / ".dagster_home" / "dagster.yaml").exists()  # runs recorded for `dagster dev`
     record = document["train"][0]
-    assert (tmp_path / record["latent_path"]).exists() and (tmp_path / record["image_path"]).exists()
+    # The metadata names no frame-dependent path; the latent and image are where the run's layout put them.
+    assert "latent_path" not in record and "image_path" not in record
+    width, height = parse_size(DEMO_FRAME_SIZE)  # the demo's frame
+    layout = DataLayout(tmp_path / "data", FrameConfig(width=width, height=height))
+    assert layout.latent(record["scenario"], record["video_id"]).exists()
+    assert layout.image(record["scenario"], record["video_id"]).exists()
 
 
 def test_a_bad_scenarios_setting_is_one_line_from_the_main_job(tmp_path):

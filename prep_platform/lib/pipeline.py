@@ -282,7 +282,7 @@ def write_index(settings: PrepSettings, layout: DataLayout, scenario: str, shard
     if latents is None:
         raise MissingInputError(f"no latents manifest for {shard_key(scenario, shard)!r}: encode its latents first")
     index = build_training_index(scenario_records(settings, layout, scenario, shard),
-                                 read_frames_manifest(layout.frames_manifest(scenario, shard)), latents)
+                                 read_frames_manifest(layout.frames_manifest(scenario, shard)), latents, layout)
     write_training_index(layout.training_index(scenario, shard), index)
     return index
 

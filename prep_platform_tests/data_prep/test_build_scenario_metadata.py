@@ -26,7 +26,7 @@ def test_download_then_build_metadata_from_the_command_line(loopback_hub, tmp_pa
     assert build.returncode == 0, build.stderr
     document = json.loads((tmp_path / "data/metadata/scenario_metadata.json").read_text())
     record = document["train"][0]
-    assert record["latent_path"] == f"data/prepared/latents/{record['scenario']}/{record['video_id']}.npz"
+    assert "latent_path" not in record and "image_path" not in record  # the frame configuration's, not the metadata's
     assert (tmp_path / record["video_path"]).exists()
 
 

@@ -112,7 +112,7 @@ def _rewrite_metadata(settings, restore, change) -> None:
 
 def test_metadata_schema_check_fails_on_a_missing_field(materialised, restore):
     defs, settings, instance, _ = materialised
-    _rewrite_metadata(settings, restore, lambda d: d["train"][0].pop("latent_path"))
+    _rewrite_metadata(settings, restore, lambda d: d["train"][0].pop("video_path"))
     assert _run_checks(defs, instance, "scenario_metadata_schema_check")["scenario_metadata_schema_check"][0] is False
 
 

@@ -39,7 +39,7 @@ def records(tmp_path_factory) -> list[dict]:
         path = folder / f"{name}.mp4"
         write_shots_clip(path, shots, seed=seed)
         out.append({"video_id": name, "scenario": "urban", "split": "train", "video_path": str(path),
-                    "caption": f"a {name} clip", "prompt_variants": [f"a {name} clip"], "image_path": "", "latent_path": ""})
+                    "caption": f"a {name} clip", "prompt_variants": [f"a {name} clip"]})
     return out
 
 

@@ -28,7 +28,7 @@ def metadata_file_of_clips(tmp_path: Path, clips: int, seconds: float = 3.0) -> 
         clip = tmp_path / "clips" / f"video{n}.mp4"
         write_clip(clip, width=160, height=120, fps=Fraction(24), seconds=seconds, seed=n, textured=True)
         records.append({"video_id": f"video{n}", "scenario": "urban", "split": "train", "video_path": str(clip),
-                        "image_path": "", "latent_path": "", "caption": "a street", "prompt_variants": ["a street"]})
+                        "caption": "a street", "prompt_variants": ["a street"]})
     path = tmp_path / "metadata.json"
     path.write_text(json.dumps({"train": records, "validation": []}))
     return path

@@ -21,12 +21,10 @@ GB = 1e9
 )
 def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -> dg.AssetCheckResult:
     layout = settings.layout()
-    config = layout.frame_config
     channels = latent_channels(vae.settings())  # from the VAE's own config, not a guess
-    need = sum(next_materialisation_bytes(group, frames=config.frames, width=config.width, height=config.height,
-                                          channels=channels, augment=settings.augment,
+    need = sum(next_materialisation_bytes(group, layout, channels=channels, augment=settings.augment,
                                           windows_per_clip=settings.windows_per_clip)
-               for group in record_groups(layout.metadata_file, ["image_path", "latent_path"]))  # a shard at a time
+               for group in record_groups(layout.metadata_file, ["video_id", "scenario"]))  # a shard at a time
     free = free_bytes(layout.root)
     reserve_gb = settings.core().free_space_reserve()
     reserve = reserve_gb * GB

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from prep_platform.lib.files.latent_file import latent_shape
+from prep_platform.lib.layout import DataLayout
 
 HEADER_AND_ZIP_OVERHEAD = 8 * 1024
 
@@ -44,17 +45,19 @@ def image_file_bytes(width: int, height: int) -> int:
     return width * height * 3 // 2
 
 
-def next_materialisation_bytes(records: list[dict], *, frames: int, width: int, height: int, channels: int,
-                               augment: bool = False, windows_per_clip: int = 1) -> int:
-    """Space the frame and latent stages still need: the clips whose cache or image is not on disk yet (each may
-    give up to `windows_per_clip` windows, each with its own image and cache: the bound is what is checked)."""
-    per_latent = latent_file_bytes(frames, height, width, channels) * (2 if augment else 1) * windows_per_clip
-    per_image = image_file_bytes(width, height) * windows_per_clip
+def next_materialisation_bytes(records: list[dict], layout: DataLayout, *, channels: int, augment: bool = False,
+                               windows_per_clip: int = 1) -> int:
+    """Space the frame and latent stages still need at the layout's frame configuration: the clips (video_id,
+    scenario) whose cache or image is not on disk yet, where the layout puts them (each may give up to
+    `windows_per_clip` windows, each with its own image and cache: the bound is what is checked)."""
+    config = layout.frame_config
+    per_latent = latent_file_bytes(config.frames, config.height, config.width, channels) * (2 if augment else 1) * windows_per_clip
+    per_image = image_file_bytes(config.width, config.height) * windows_per_clip
     need = 0
     for record in records:
-        if not Path(record["latent_path"]).exists():
+        if not layout.latent(record["scenario"], record["video_id"]).exists():
             need += per_latent
-        if not Path(record["image_path"]).exists():
+        if not layout.image(record["scenario"], record["video_id"]).exists():
             need += per_image
     return need
 

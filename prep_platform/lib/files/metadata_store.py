@@ -29,7 +29,7 @@ STORE_SUFFIX = ".parquet"
 # labeller's evidence) are JSON text: their keys differ by dataset and labeller, and no step filters on them.
 COLUMNS: dict[str, pa.DataType] = {
     "video_id": pa.string(), "split": pa.string(), "scenario": pa.string(), "shard": pa.int32(),
-    "video_path": pa.string(), "image_path": pa.string(), "latent_path": pa.string(), "caption": pa.string(),
+    "video_path": pa.string(), "caption": pa.string(),
     "original_caption": pa.string(), "prompt_variants": pa.list_(pa.string()), "source": pa.string(), "label": pa.string(),
 }
 JSON_COLUMNS = frozenset({"source", "label"})

@@ -71,8 +71,8 @@ class MetadataRecord(BaseModel):
     scenario: str = Field(min_length=1)
     shard: int = Field(0, ge=0, description="the clip's shard of work: partition scenario.nnnn, e.g. urban.0003")
     video_path: str = Field(min_length=1)
-    image_path: str = Field(min_length=1)
-    latent_path: str = Field(min_length=1)
+    # No image or latent path: they depend on the frame configuration of the run that makes them (lib.layout
+    # places them; a path written here would point into another configuration's folder).
     caption: str = Field(min_length=1)
     original_caption: str | None = None  # the dataset's caption when normalising changed it
     prompt_variants: list[str] = Field(min_length=1)
@@ -227,8 +227,8 @@ def build_scenario_metadata(
     previous: Path | str | None = None,
 ) -> ScenarioMetadataResult:
     """Label the ok clips of the layout's MSR-VTT raw folder (annotation + manifest), plus its ingested Panda-70M
-    shards when there are any, and split them per scenario. `limit` applies to the MSR-VTT clips. Each record's
-    image and latent paths are the layout's, for its frame configuration: the frame stage writes exactly there.
+    shards when there are any, and split them per scenario. `limit` applies to the MSR-VTT clips. A record holds
+    no image or latent path: those depend on the frame configuration of the stage that writes them (lib.layout).
     Each clip gets its shard of work (lib.shards): the one it had in the `previous` metadata file while its scenario
     is the same.
 
@@ -357,8 +357,6 @@ def _label_chunk(chunk: ClipChunk, labeller, layout: DataLayout, spill: RecordSp
             "shard": 0,
             "scenario": scenario,
             "video_path": row.path,
-            "image_path": str(layout.image(scenario, row.video_id)),
-            "latent_path": str(layout.latent(scenario, row.video_id)),
             "caption": caption,
             **({"original_caption": original} if original != caption else {}),
             "prompt_variants": labeller.prompt_variants(scenario, caption, supporting[1:]),
@@ -603,9 +601,6 @@ def record_problems(where: str, split: str, record: object) -> list[str]:
         problem = prompt_problem(prompt)
         if problem:  # a blank or multi-line prompt would shift every later line of a trainer's prompts.txt
             problems.append(f"{where}.prompt_variants[{k}] ({record['video_id']}): {problem}")
-    expected_tail = f"/latents/{record['scenario']}/{record['video_id']}.npz"
-    if not record["latent_path"].endswith(expected_tail):
-        problems.append(f"{where}.latent_path: {record['latent_path']!r} does not end in {expected_tail!r}")
     return problems
 
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from prep_platform.lib.files import row_table
 from prep_platform.lib.files.row_table import column
-from prep_platform.lib.layout import sample_id_of
+from prep_platform.lib.layout import DataLayout, sample_id_of
 from prep_platform.lib.stages.latents import cached_variants
 from prep_platform.lib.statuses import OK
 
@@ -48,10 +48,12 @@ class TrainingIndex:
         return {"train": splits.count("train"), "validation": splits.count("validation")}
 
 
-def build_training_index(records: list[dict], frames_manifest: dict | None, latents_manifest: dict) -> TrainingIndex:
+def build_training_index(records: list[dict], frames_manifest: dict | None, latents_manifest: dict,
+                         layout: DataLayout | None = None) -> TrainingIndex:
     """`records`: the scenario's metadata records. Each of a clip's windows (the frame stage's ok rows; without a
-    frames manifest, the clip itself) gets in only with a current cache for the window itself; its image path is
-    the one the frame stage wrote. A clip's windows share its caption and prompt variants."""
+    frames manifest, the clip itself, its image where `layout` puts it) gets in only with a current cache for the
+    window itself; its image path is the one the frame stage wrote. A clip's windows share its caption and prompt
+    variants."""
     cached = cached_variants(latents_manifest)
     windows: dict[str, list[dict]] = {}
     for row in (frames_manifest or {"clips": []})["clips"]:
@@ -59,7 +61,9 @@ def build_training_index(records: list[dict], frames_manifest: dict | None, late
             windows.setdefault(row["video_id"], []).append(row)
     rows = []
     for record in records:
-        for window in windows.get(record["video_id"], [{"video_id": record["video_id"], "image_path": record["image_path"]}]):
+        clip_itself = {"video_id": record["video_id"],
+                       "image_path": str(layout.image(record["scenario"], record["video_id"])) if layout else ""}
+        for window in windows.get(record["video_id"], [clip_itself]):
             sample = sample_id_of(window)
             variants = cached.get(sample, {})
             if "none" not in variants:

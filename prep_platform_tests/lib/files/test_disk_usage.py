@@ -27,14 +27,16 @@ def test_latent_size_estimate_matches_a_real_cache_file(tmp_path):
 
 
 def test_next_materialisation_counts_only_what_is_missing(tmp_path):
-    (tmp_path / "have.npz").write_bytes(b"x")
-    (tmp_path / "have.png").write_bytes(b"x")
-    records = [
-        {"latent_path": str(tmp_path / "have.npz"), "image_path": str(tmp_path / "have.png")},
-        {"latent_path": str(tmp_path / "missing.npz"), "image_path": str(tmp_path / "missing.png")},
-    ]
-    need = next_materialisation_bytes(records, frames=9, width=144, height=96, channels=4)
+    layout = DataLayout(tmp_path, FrameConfig(width=144, height=96, frames=9))
+    for path in (layout.latent("urban", "have"), layout.image("urban", "have")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    records = [{"video_id": "have", "scenario": "urban"}, {"video_id": "missing", "scenario": "urban"}]
+    need = next_materialisation_bytes(records, layout, channels=4)
     assert need == latent_file_bytes(9, 96, 144, 4) + 144 * 96 * 3 // 2
+    # At another frame size the clip's image is elsewhere: it is still to make there.
+    other = DataLayout(tmp_path, FrameConfig(width=240, height=160, frames=9))
+    assert next_materialisation_bytes(records[:1], other, channels=4) == 240 * 160 * 3 // 2
 
 
 def test_layer_sizes_are_measured(tmp_path):

@@ -28,7 +28,6 @@ from prep_platform.lib.stages.metadata import clips_in_both_splits, store_schema
 
 def _record(video_id: str, scenario: str) -> dict:
     return {"video_id": video_id, "split": None, "scenario": scenario, "shard": 0, "video_path": f"/v/{video_id}.mp4",
-            "image_path": f"/p/images/{scenario}/{video_id}.png", "latent_path": f"/p/latents/{scenario}/{video_id}.npz",
             "caption": f"caption of {video_id}", "prompt_variants": [f"caption of {video_id}"],
             "source": {"dataset": "panda-70m", "fps": 30.0, "width": 640, "height": 360, "duration_s": 8.5,
                        "frame_count": 255}, "label": {"confidence": 0.5}}
@@ -106,7 +105,7 @@ def test_whole_dataset_checks_walk_a_store_a_shard_at_a_time(tmp_path):
         record = _record(f"clip{i}", "urban" if i % 2 else "nature")
         records.append(dict(record, split="validation" if i % 5 == 0 else "train", shard=i % 3))
     records[4]["prompt_variants"] = ["not the caption"]
-    del records[7]["latent_path"]
+    del records[7]["video_path"]
     records.append(dict(records[10], split="validation"))  # clip10 in both splits
     store = tmp_path / "scenario_metadata.parquet"
     write_records(store, records)
@@ -116,7 +115,7 @@ def test_whole_dataset_checks_walk_a_store_a_shard_at_a_time(tmp_path):
     # Records are named as in the whole document read back (what a user opens): train[i] is that document's i-th.
     document = read_document(store)
     at = next(i for i, r in enumerate(document["train"]) if r["video_id"] == "clip7")
-    assert f"train[{at}].latent_path: Field required" in problems
+    assert f"train[{at}].video_path: Field required" in problems
     assert all(p.startswith(("train[", "validation[")) for p in problems)
     first, total = store_schema_problems(store, limit=1)
     assert len(first) == 1 and total == 2

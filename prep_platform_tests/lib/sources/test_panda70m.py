@@ -151,7 +151,7 @@ def test_shards_are_ingested_end_to_end_beside_msr_vtt(msr_vtt_raw_dir, tmp_path
     encoder = VaeEncoder(VaeSettings(preset="tiny"))
     latents = run_latent_stage(latent_items_from_frames(frames.clips, layout), layout, encoder, workers=0)
     assert latents.counts == {"encoded": 4}
-    header, arrays = load_latent_file(panda_records[0]["latent_path"])
+    header, arrays = load_latent_file(layout.latent(panda_records[0]["scenario"], panda_records[0]["video_id"]))
     assert header.video_id == panda_records[0]["video_id"] and np.isfinite(arrays["latent_mean"]).all()
 
 

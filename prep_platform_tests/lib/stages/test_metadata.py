@@ -8,7 +8,6 @@ from collections import Counter
 import pytest
 
 from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
-from prep_platform.lib.video.frame_config import FrameConfig
 from prep_platform.lib.stages.metadata import (
     build_scenario_metadata,
     clips_in_both_splits,
@@ -30,9 +29,9 @@ def test_sample_metadata_records_and_exclusions(msr_vtt_raw_dir, tmp_path):
     records = document["train"] + document["validation"]
     assert {r["scenario"] for r in records} == set(DEFAULT_SCENARIOS)
     for record in records:
-        assert record["latent_path"] == f"data/prepared/latents/{record['scenario']}/{record['video_id']}.npz"
-        # The image path names the frame configuration (the default one here): another configuration, another place.
-        assert record["image_path"] == f"data/prepared/images/{record['scenario']}/{FrameConfig().tag}/{record['video_id']}.png"
+        # No frame-dependent path: an image or latent path written here would name the metadata run's frame
+        # configuration, not the one the frames are made at (the layout places them when they are made).
+        assert "latent_path" not in record and "image_path" not in record
         assert record["prompt_variants"][0] == record["caption"]
         assert record["label"]["supporting_captions"] >= 2
         assert record["source"]["fps"] > 0 and record["source"]["frame_count"] > 0
@@ -123,14 +122,14 @@ def test_schema_problems_are_found(msr_vtt_raw_dir):
     broken = json.loads(json.dumps(document))
     del broken["train"][0]["caption"]
     broken["train"][1]["prompt_variants"] = ["something else"]
-    broken["validation"][0]["latent_path"] = "elsewhere.npz"
+    broken["validation"][0]["video_path"] = ""
     problems = metadata_schema_problems(broken)
     assert any("train[0].caption" in p for p in problems)
     broken["train"][0]["caption"] = "x"
     broken["train"][0]["prompt_variants"] = ["x"]
     problems = metadata_schema_problems(broken)
     assert any("train[1].prompt_variants" in p for p in problems)
-    assert any("validation[0].latent_path" in p for p in problems)
+    assert any("validation[0].video_path" in p for p in problems)
 
 
 def test_clip_in_both_splits_is_found(msr_vtt_raw_dir):
