@@ -39,6 +39,10 @@ class TextEncoder:
     def __init__(self, settings: TextEncoderSettings, *, tokenizer=None):
         """`tokenizer`: the tiny preset's (it has no repo to load one from): the caller gives it, e.g. the demo's
         offline word-level tokenizer (prep_platform.samples.tiny_text.tiny_tokenizer, placed by lib.pipeline)."""
+        hint = "or encode with --text-encoder-preset tiny (random weights: a demo)"
+        if settings.preset != "tiny":
+            # Whether the model can be had at all, before transformers is imported: offline, the refusal is at once.
+            options = source_options("the text encoder", settings.model_id, settings.revision, "text_encoder", hint=hint)
         from transformers import AutoTokenizer, T5Config, T5EncoderModel
 
         self.settings = settings
@@ -53,8 +57,6 @@ class TextEncoder:
             model = T5EncoderModel(config).to(self.dtype)
             self.model_id, self.revision = "tiny-random-t5-encoder(seed=0)", "none"
         else:
-            hint = "or encode with --text-encoder-preset tiny (random weights: a demo)"
-            options = source_options("the text encoder", settings.model_id, settings.revision, "text_encoder", hint=hint)
             try:
                 self.tokenizer = AutoTokenizer.from_pretrained(settings.model_id, subfolder="tokenizer",
                                                                revision=settings.revision, **options)

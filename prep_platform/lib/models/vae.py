@@ -48,12 +48,15 @@ def vae_config(settings: VaeSettings) -> dict:
     """The VAE's config without its weights: what the encoder will be built from (the preset's config on the class
     defaults, or the pretrained model's config.json). Facts such as the latent channel count come from here,
     never from a guess."""
-    from diffusers import AutoencoderKLCogVideoX
-
     if settings.preset in ("tiny", "random_full"):
+        from diffusers import AutoencoderKLCogVideoX
+
         overrides = TINY_CONFIG if settings.preset == "tiny" else RANDOM_FULL_CONFIG
         return _class_defaults(AutoencoderKLCogVideoX, overrides)
+    # Whether the model can be had at all, before diffusers is imported (seconds): offline, the refusal is at once.
     options = source_options("the VAE", settings.model_id, settings.revision, settings.subfolder or None, hint=VAE_HINT)
+    from diffusers import AutoencoderKLCogVideoX
+
     try:
         return dict(AutoencoderKLCogVideoX.load_config(
             settings.model_id, subfolder=settings.subfolder or None, revision=settings.revision, **options,
