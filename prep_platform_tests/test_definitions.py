@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 
 from prep_platform.definitions import defs
 from prep_platform.defs.partitions import shard_partitions
-import subprocess
-import sys
 
 
 def _graph():
@@ -290,3 +291,23 @@ def test_loading_the_definitions_prints_no_preview_warning():
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert "PreviewWarning" not in done.stderr and "partitions_def on an AssetCheckSpec" not in done.stderr
+
+
+def test_the_readme_names_each_assets_run_config_as_the_launchpad_shows_it():
+    """The walkthrough's launchpad list is the assets' per-run config fields, name for name (it had `limit` and
+    `source` where the launchpad shows `msr_vtt_limit` and `msr_vtt_source`)."""
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    walkthrough = " ".join(readme.split("2. **Materialise.**", 1)[1].split("3. **Read the result.**", 1)[0].split())
+    listed = {}
+    for names, asset in re.findall(r"((?:`\w+`(?:,| and)? )+)for `(\w+)`", walkthrough):
+        listed[asset] = set(re.findall(r"`(\w+)`", names))
+    repository = defs.get_repository_def()
+    configured = {}
+    for node in repository.asset_graph.asset_nodes:
+        config_type = node.assets_def.op.config_schema.config_type if node.assets_def.op.config_schema else None
+        fields = set(getattr(config_type, "fields", {}) or {})
+        if fields:
+            configured[node.key.to_user_string()] = fields
+    assert listed == configured
