@@ -25,8 +25,18 @@ def partitioned_asset_check(partitions_def: dg.PartitionsDefinition, **kwargs):
 
 
 def shard_asset_check(**kwargs):
-    """A check per shard partition."""
-    return partitioned_asset_check(shard_partitions, **kwargs)
+    """A check per shard partition. The decorated function checks one shard, `(settings, scenario, shard)`; the
+    check it becomes runs it for each shard of the run (per_shard_check), with the settings resource."""
+    from prep_platform.defs.resources import PrepPlatformSettings
+
+    def decorate(check_one: Callable[..., dg.AssetCheckResult]):
+        def check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+            return per_shard_check(context, lambda scenario, shard: check_one(settings, scenario, shard))
+
+        check.__name__, check.__doc__ = check_one.__name__, check_one.__doc__
+        return partitioned_asset_check(shard_partitions, **kwargs)(check)
+
+    return decorate
 
 
 def shard_asset(**kwargs):

@@ -5,7 +5,7 @@ import dagster as dg
 
 from prep_platform.defs.frames.assets import clip_frames
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.shard_assets import per_shard_check, shard_asset_check
+from prep_platform.defs.shard_assets import shard_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.stages.frames import clip_statuses, read_frames_manifest, window_summary
@@ -19,11 +19,7 @@ from prep_platform.lib.statuses import NO_CLEAN_WINDOW, OK, failed_share, failur
     "the configured share (the max_failed_share setting, default 20%) of the shard's clips failed (clips dropped for "
     "no_clean_window are not failures: clip_frames_windows_check watches them).",
 )
-def clip_frames_images_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    return per_shard_check(context, lambda scenario, shard: _images_check(settings, scenario, shard))
-
-
-def _images_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
+def clip_frames_images_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
     layout = settings.layout()
     manifest = read_frames_manifest(layout.frames_manifest(scenario, shard))
     if manifest is None:
@@ -55,11 +51,7 @@ def _images_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> 
     "shard's clips were dropped because no shot holds a window (no_clean_window), with the shot lengths of the "
     "first of them; counts of clips by number of shots and windows taken.",
 )
-def clip_frames_windows_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    return per_shard_check(context, lambda scenario, shard: _windows_check(settings, scenario, shard))
-
-
-def _windows_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
+def clip_frames_windows_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
     manifest = read_frames_manifest(settings.layout().frames_manifest(scenario, shard))
     if manifest is None:
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,

@@ -4,7 +4,7 @@ import dagster as dg
 
 from prep_platform.defs.latents.assets import clip_latents
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.shard_assets import per_shard_check, shard_asset_check
+from prep_platform.defs.shard_assets import shard_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.files.latent_file import latent_file_problems, latent_shape
@@ -20,11 +20,7 @@ from prep_platform.lib.statuses import OK
     "values finite and within bounds (no all-zero or garbage latents); at most the max_failed_share setting (default "
     "20%) of the ok samples without a cache.",
 )
-def clip_latents_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    return per_shard_check(context, lambda scenario, shard: _files_check(settings, scenario, shard))
-
-
-def _files_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
+def clip_latents_files_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
     layout = settings.layout()
     frames = read_frames_manifest(layout.frames_manifest(scenario, shard))
     latents = read_latents_manifest(layout.latents_manifest(scenario, shard))

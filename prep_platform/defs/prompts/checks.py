@@ -3,7 +3,7 @@
 import dagster as dg
 
 from prep_platform.defs.markdown import bullets
-from prep_platform.defs.shard_assets import per_shard_check, shard_asset_check
+from prep_platform.defs.shard_assets import shard_asset_check
 from prep_platform.defs.prompts.assets import prompt_embeddings
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib import pipeline
@@ -17,11 +17,7 @@ from prep_platform.lib.stages.prompt_embeddings import prompts_of, read_prompt_m
     description="Every prompt variant of every clip of the shard has a readable embedding of its own prompt "
     "([max_length, hidden], the header's prompt sha256), made by one encoder.",
 )
-def prompt_embeddings_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-    return per_shard_check(context, lambda scenario, shard: _files_check(settings, scenario, shard))
-
-
-def _files_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
+def prompt_embeddings_files_check(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
     layout = settings.layout()
     manifest = read_prompt_manifest(layout.prompt_embeds_manifest(scenario, shard))
     if manifest is None:
