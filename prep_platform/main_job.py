@@ -146,5 +146,19 @@ def _summarise(result, job_name: str, partition: str | None) -> bool:
     return result.success and not failed_error_checks
 
 
+def _main_or_one_line() -> int:
+    """main(), with a setting the environment gives wrong (a PREP_PLATFORM_* variable, the scenarios file) told in
+    one line and exit 2, not an import traceback."""
+    from prep_platform.lib.deployment import DeploymentSettingError
+    from prep_platform.lib.scenarios import ScenarioConfigError
+    from prep_platform.lib.settings import SettingsError
+
+    try:
+        return main()
+    except (SettingsError, DeploymentSettingError, ScenarioConfigError) as exc:
+        print(f"prep_platform.main_job: error: {exc}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main_or_one_line())

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.stages.metadata import metadata_schema_problems
 from prep_platform.lib.settings import DEMO_FRAME_SIZE
@@ -117,3 +119,15 @@ def test_a_failed_main_job_prints_one_line_per_failed_step_and_exits_non_zero(tm
     assert len(failed) == 1 and "step msr_vtt_raw FAILED: HubDownloadError: cannot download" in failed[0]
     assert "127.0.0.1:9" in failed[0]
     assert output.strip().splitlines()[-1].startswith("FAILURE")
+
+
+@pytest.mark.parametrize("variable, value", [("PREP_PLATFORM_WORKERS", "-1"), ("PREP_PLATFORM_VAE_PRESET", "huge"),
+                                             ("PREP_PLATFORM_SHARDS_PER_RUN", "0")])
+def test_a_bad_setting_in_the_environment_is_one_line_and_exit_2(tmp_path, variable, value):
+    env = {**os.environ, variable: value, "DAGSTER_HOME": str(tmp_path / "home")}
+    done = subprocess.run(CLI + ["prep_platform.main_job", "--data-root", str(tmp_path / "data")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"prep_platform.main_job: error: {variable}={value!r}: ") and "Traceback" not in lines[0]
+    assert not (tmp_path / "data").exists()  # nothing was run

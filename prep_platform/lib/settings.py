@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.model_settings import TextEncoderSettings, VaeSettings
@@ -40,6 +40,10 @@ def env_values(names, environ: Mapping[str, str], aliases: Mapping[str, str] | N
         if inner:
             values[name] = inner
     return values
+
+
+class SettingsError(ValueError):
+    """A setting's value from the environment (or given explicitly) cannot be used: one line naming the variable."""
 
 
 ENV_ALIASES = {
@@ -153,13 +157,17 @@ class PrepSettings(BaseModel):
     def from_env(cls, *, default_source: str = "hub", environ: Mapping[str, str] | None = None, **explicit) -> PrepSettings:
         """Defaults, then PREP_PLATFORM_* variables, then `explicit` values. With the sample source, the frame size
         defaults to the demo's small frame (DEMO_FRAME_SIZE) unless set."""
-        values = env_values(cls.model_fields, os.environ if environ is None else environ, ENV_ALIASES,
-                            nested=NESTED_SETTINGS)
+        from_environment = env_values(cls.model_fields, os.environ if environ is None else environ, ENV_ALIASES,
+                                      nested=NESTED_SETTINGS)
+        values = dict(from_environment)
         values.setdefault("msr_vtt_source", default_source)
         values.update({k: v for k, v in explicit.items() if v is not None})
         if values["msr_vtt_source"] == SAMPLE and "frame_size" not in values:
             values["frame_size"] = DEMO_FRAME_SIZE
-        return cls.model_validate(values)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise SettingsError(_one_line(exc, from_environment, explicit)) from None
 
     def with_values(self, **values) -> PrepSettings:
         """A copy with the given fields changed (None leaves a field as it is), validated like the original. A
@@ -242,6 +250,20 @@ class PrepSettings(BaseModel):
 # Settings models nested in PrepSettings: each is a field holding the model's settings, read from
 # PREP_PLATFORM_<NAME>_<FIELD> and given to its tool's options and its Dagster resource field by field.
 NESTED_SETTINGS: dict[str, type[BaseModel]] = {"vae": VaeSettings, "text_encoder": TextEncoderSettings}
+
+
+def _one_line(error: ValidationError, from_environment: Mapping, explicit: Mapping) -> str:
+    """The first problem of a settings validation as one line naming where the value came from: the variable
+    (PREP_PLATFORM_WORKERS='-1': ...) or the setting."""
+    first = error.errors()[0]
+    where = [str(part) for part in first["loc"]]
+    message = first["msg"].removeprefix("Value error, ")
+    if not where:
+        return f"settings: {message}"
+    name = "_".join(where[:2]) if where[0] in NESTED_SETTINGS else where[0]
+    came_from_env = where[0] in from_environment and where[0] not in explicit
+    label = env_variable(name, ENV_ALIASES) if came_from_env else f"setting {'.'.join(where[:2])}"
+    return f"{label}={first.get('input')!r}: {message}"
 
 
 def split_names(value: str) -> tuple[str, ...]:

@@ -3,7 +3,12 @@ the settings, and which errors are the machine's."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
+
 from prep_platform_tests.support.cli_runs import run_module
 
 
@@ -69,3 +74,12 @@ def test_an_error_caused_by_a_full_disk_is_the_machines(tmp_path):
         assert is_environment_error(wrapped)
     assert not is_environment_error(HubDownloadError("the repository does not exist"))
     assert not is_environment_error(FileNotFoundError(errno.ENOENT, "no such metadata file"))
+
+
+def test_a_bad_setting_in_the_environment_is_one_line_and_exit_2(tmp_path):
+    for tool in ("preprocess_video_latents", "encode_prompts", "download_msr_vtt"):
+        done = subprocess.run([sys.executable, "-m", f"prep_platform.data_prep.{tool}", "--help"], cwd=tmp_path,
+                              env={**os.environ, "PREP_PLATFORM_WORKERS": "-1"}, capture_output=True, text=True, timeout=120)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 2 and lines == [f"{tool}: error: PREP_PLATFORM_WORKERS='-1': Input should be greater "
+                                                  "than or equal to 0"], (tool, done.stderr[-2000:])

@@ -7,7 +7,7 @@ import pydantic
 import pytest
 
 from prep_platform.lib.models.model_settings import VaeSettings
-from prep_platform.lib.settings import DEMO_FRAME_SIZE, NESTED_SETTINGS, PrepSettings
+from prep_platform.lib.settings import DEMO_FRAME_SIZE, NESTED_SETTINGS, PrepSettings, SettingsError
 from prep_platform.lib.statuses import environment_failures, failed_share, failure_count
 
 
@@ -27,7 +27,7 @@ def test_the_model_settings_are_nested_settings_read_from_their_own_variables():
     # one field changed keeps the model's others; a bad value is refused where it is set
     changed = settings.with_values(vae={"tiling": True})
     assert (changed.vae.tiling, changed.vae.batch_size) == (True, 4)
-    with pytest.raises(pydantic.ValidationError, match="preset"):
+    with pytest.raises(SettingsError, match=r"^PREP_PLATFORM_VAE_PRESET='huge': unknown VAE preset 'huge'; choose one of"):
         PrepSettings.from_env(environ={"PREP_PLATFORM_VAE_PRESET": "huge"})
     with pytest.raises(pydantic.ValidationError):
         settings.with_values(text_encoder={"batch_size": 0})
@@ -58,8 +58,11 @@ def test_the_free_space_reserve_is_small_on_the_demo_and_60_gb_on_real_data():
 def test_bad_values_are_refused_where_they_are_set():
     with pytest.raises(pydantic.ValidationError):
         PrepSettings(validation_ratio=1.0)
-    with pytest.raises(pydantic.ValidationError):
+    # From the environment: one line naming the variable and the problem (a tool prints it and exits 2).
+    with pytest.raises(SettingsError, match=r"^PREP_PLATFORM_WORKERS='-1': Input should be greater than or equal to 0$"):
         PrepSettings.from_env(environ={"PREP_PLATFORM_WORKERS": "-1"})
+    with pytest.raises(SettingsError, match=r"^setting frames='x': "):
+        PrepSettings.from_env(environ={}, frames="x")
     with pytest.raises(ValueError, match="8N\\+1"):
         PrepSettings(frames=10).frame_config()
     assert PrepSettings(splits="train").split_names() == ("train",)
