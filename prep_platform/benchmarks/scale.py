@@ -13,8 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from prep_platform.lib.stages.frames import frame_stage_clip
+from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.stages.frames import frame_stage_clip, place_outputs
 from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.video.shot_settings import ShotSettings
 from prep_platform.lib.video.window import read_window
 from prep_platform.samples.synthetic_clips import write_clip
 
@@ -25,13 +27,15 @@ def measure(samples: int) -> tuple[float, float]:
     config = FrameConfig()
     decode, frames = [], []
     with tempfile.TemporaryDirectory() as tmp:
+        layout = DataLayout(Path(tmp), config)
         for i in range(samples):
             clip = Path(tmp) / f"panda{i}.mp4"
             write_clip(clip, width=640, height=360, fps=30, seconds=8.5, textured=True, crf=23, seed=i)
             started = time.process_time()
             read_window(clip, config, want_frames=True, count_all=False)
             decode.append(time.process_time() - started)
-            frames.append(frame_stage_clip(str(clip), str(Path(tmp) / f"img{i}.png"), config)["cpu_s"])
+            record = place_outputs({"video_id": f"panda{i}", "scenario": "bench", "video_path": str(clip)}, layout)
+            frames.append(frame_stage_clip(record, layout, ShotSettings())[0]["cpu_s"])
     return statistics.median(decode), statistics.median(frames)
 
 
