@@ -1,7 +1,7 @@
 """A loopback HTTP server that speaks the part of the Hugging Face Hub protocol that file downloads use.
 
-It serves folders as dataset repos at `/datasets/<repo_id>/resolve/<revision>/<path>` (HEAD and GET with
-Range), answers with the Hub's error codes (RepoNotFound, RevisionNotFound, EntryNotFound), and can drop a
+It serves folders as repos at `/datasets/<repo_id>/resolve/<revision>/<path>` (dataset repos) and
+`/<repo_id>/resolve/<revision>/<path>` (model repos), HEAD and GET with Range, answers with the Hub's error codes (RepoNotFound, RevisionNotFound, EntryNotFound), and can drop a
 connection part-way through a file to exercise resume. The real `huggingface_hub` client talks to it through
 HF_ENDPOINT; nothing is mocked on the client side.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-_RESOLVE = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<path>.+)$")
+_RESOLVE = re.compile(r"^/(?:datasets/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<path>.+)$")
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Pretrained models from the Hugging Face Hub, loaded so that a machine without them fails in one line, fast.
 
-A model already in the local cache is loaded from it alone (no network call). One that is not: with
-`HF_HUB_OFFLINE` set, or when the Hub's endpoint cannot be reached within a few seconds, the load is refused at
-once, naming the model, where it was looked for and the cause, instead of the libraries retrying for a minute and
+With the Hub reachable, the hub client loads as it always does (its cache, then the network). With
+`HF_HUB_OFFLINE` set, or when the Hub's endpoint cannot be reached within a few seconds, a model in the local cache
+is loaded from it alone, and one that is not is refused at once, naming the model, where it was looked for and the cause, instead of the libraries retrying for a minute and
 then blaming the model ("does not appear to have a file named config.json"). A failure of the load itself (a gated
 repo without `HF_TOKEN`, a repo that does not exist) is told the same way. ModelUnavailable is the machine's
 problem: the tools exit 3 with its one line.
@@ -66,8 +66,15 @@ def unreachable(endpoint: str, timeout: float = REACH_TIMEOUT_S) -> str:
 
 
 def source_options(what: str, model_id: str, revision: str, subfolder: str | None = None, *, hint: str = "") -> dict:
-    """How to load a pretrained model: `{"local_files_only": True}` when it is cached, `{}` to download it; or
-    ModelUnavailable at once when it is not cached and cannot be downloaded here."""
+    """How to load a pretrained model: `{}` when the Hub can be reached (the client's cache, then the network: a
+    cache holding only the model's config, as after a config read, still fetches the weights); `{"local_files_only":
+    True}` for a local folder, or when the Hub cannot be used and the model is cached; ModelUnavailable at once when
+    it is neither cached nor downloadable here."""
+    if os.path.isdir(model_id):
+        return {"local_files_only": True}
+    cannot = "HF_HUB_OFFLINE is set" if _offline() else unreachable(_endpoint())
+    if not cannot:
+        return {}
     if is_cached(model_id, revision, subfolder):
         return {"local_files_only": True}
     where = f"{what} {model_id} (revision {revision}) is not in the local Hugging Face cache ({_cache_dir()})"
@@ -75,10 +82,7 @@ def source_options(what: str, model_id: str, revision: str, subfolder: str | Non
     if _offline():
         raise ModelUnavailable(f"{where} and HF_HUB_OFFLINE is set: download it once with network "
                                f"(huggingface-cli download {model_id}){advice}")
-    why = unreachable(_endpoint())
-    if why:
-        raise ModelUnavailable(f"{where} and the Hub cannot be reached, no network? ({why}){advice}")
-    return {}
+    raise ModelUnavailable(f"{where} and the Hub cannot be reached, no network? ({cannot}){advice}")
 
 
 def load_failure(exc: BaseException, what: str, model_id: str, *, hint: str = "") -> ModelUnavailable:

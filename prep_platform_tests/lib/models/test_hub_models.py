@@ -1,12 +1,18 @@
-"""A pretrained model that cannot be fetched (offline, or the Hub out of reach): one line, exit 3, at once."""
+"""Pretrained models from the Hub: one that cannot be fetched (offline, or the Hub out of reach) is one line, exit
+3, at once; one that can is downloaded whole (config, then weights) and later loads offline from the cache alone."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import time
+
 import pytest
+
 from prep_platform_tests.support.cli_runs import CLI, closed_port, metadata_file_of_clips
+from prep_platform_tests.support.hub_server import LoopbackHub
 
 
 @pytest.mark.parametrize("network", ["HF_HUB_OFFLINE", "unreachable"])
@@ -39,3 +45,40 @@ def test_a_pretrained_model_that_cannot_be_fetched_exits_3_in_one_line_within_se
     line = errors[0]
     assert "THUDM/CogVideoX-5b-I2V" in line and str(tmp_path / "hf") in line and "preset tiny" in line
     assert ("HF_HUB_OFFLINE is set" in line) if network == "HF_HUB_OFFLINE" else ("cannot be reached" in line)
+
+
+LOAD_VAE = """
+import json
+from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
+encoder = VaeEncoder(VaeSettings(preset="default", model_id="org/tiny-vae", device="cpu"))
+encoder.load()
+print(json.dumps({"channels": encoder.identity()["latent_channels"], "loaded": encoder.loaded}))
+"""
+
+
+def test_a_pretrained_vae_reads_its_config_then_downloads_its_weights_and_later_loads_offline(tmp_path):
+    """The encoder reads the VAE's config first (its identity) and its weights when it loads: the config in the cache
+    must not make the weights' load local-only (it did: every first pretrained load on a fresh machine failed)."""
+    from diffusers import AutoencoderKLCogVideoX
+
+    from prep_platform.lib.models.vae import TINY_CONFIG, _class_defaults
+
+    repo = tmp_path / "repo"
+    AutoencoderKLCogVideoX.from_config(_class_defaults(AutoencoderKLCogVideoX, TINY_CONFIG)).save_pretrained(repo / "vae")
+    hub = LoopbackHub(repos={"org/tiny-vae": repo}).start()
+    try:
+        env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+        env.pop("HF_HUB_OFFLINE", None)
+        online = subprocess.run([sys.executable, "-c", LOAD_VAE], env=env, capture_output=True, text=True, timeout=300)
+        assert online.returncode == 0, online.stderr[-3000:]
+        assert json.loads(online.stdout.splitlines()[-1]) == {"channels": 4, "loaded": True}
+        fetched = {entry.path.rsplit("/", 1)[-1] for entry in hub.log if entry.method == "GET" and entry.status == 200}
+        assert {"config.json", "diffusion_pytorch_model.safetensors"} <= fetched
+        requests = len(hub.log)
+        offline = subprocess.run([sys.executable, "-c", LOAD_VAE], env={**env, "HF_HUB_OFFLINE": "1"},
+                                 capture_output=True, text=True, timeout=300)
+        assert offline.returncode == 0, offline.stderr[-3000:]
+        assert json.loads(offline.stdout.splitlines()[-1]) == {"channels": 4, "loaded": True}
+        assert len(hub.log) == requests  # from the cache alone
+    finally:
+        hub.stop()
