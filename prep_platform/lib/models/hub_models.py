@@ -85,6 +85,16 @@ def source_options(what: str, model_id: str, revision: str, subfolder: str | Non
     raise ModelUnavailable(f"{where} and the Hub cannot be reached, no network? ({cannot}){advice}")
 
 
+def load_pretrained(what: str, model_id: str, revision: str, subfolder: str | None, load, *, hint: str = ""):
+    """`load(**options)` of a pretrained model: refused at once when it cannot be had here (source_options, before
+    `load` imports its library), a failed load told in one line (load_failure)."""
+    options = source_options(what, model_id, revision, subfolder, hint=hint)
+    try:
+        return load(**options)
+    except (OSError, ValueError) as exc:
+        raise load_failure(exc, what, model_id, hint=hint) from exc
+
+
 def load_failure(exc: BaseException, what: str, model_id: str, *, hint: str = "") -> ModelUnavailable:
     """A failed from_pretrained as one line with its cause (gated, missing, not downloadable)."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError

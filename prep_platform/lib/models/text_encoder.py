@@ -13,10 +13,11 @@ import torch
 
 from prep_platform.lib.models.model_settings import MAX_LENGTH, TEXT_ENCODER_PRESETS, TextEncoderSettings  # noqa: F401
 from prep_platform.lib.models.vae import resolve_device, resolve_dtype
-from prep_platform.lib.models.hub_models import load_failure, source_options
+from prep_platform.lib.models.hub_models import load_pretrained
 
 TINY_T5_CONFIG = {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4,
                   "relative_attention_num_buckets": 8, "dropout_rate": 0.0}
+TEXT_ENCODER_HINT = "or encode with --text-encoder-preset tiny (random weights: a demo)"
 # T5's special tokens and their ids: the tiny tokenizer keeps them where T5 has them.
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 
@@ -39,16 +40,12 @@ class TextEncoder:
     def __init__(self, settings: TextEncoderSettings, *, tokenizer=None):
         """`tokenizer`: the tiny preset's (it has no repo to load one from): the caller gives it, e.g. the demo's
         offline word-level tokenizer (prep_platform.samples.tiny_text.tiny_tokenizer, placed by lib.pipeline)."""
-        hint = "or encode with --text-encoder-preset tiny (random weights: a demo)"
-        if settings.preset != "tiny":
-            # Whether the model can be had at all, before transformers is imported: offline, the refusal is at once.
-            options = source_options("the text encoder", settings.model_id, settings.revision, "text_encoder", hint=hint)
-        from transformers import AutoTokenizer, T5Config, T5EncoderModel
-
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.dtype = resolve_dtype(settings.dtype, self.device)
         if settings.preset == "tiny":
+            from transformers import T5Config, T5EncoderModel
+
             if tokenizer is None:
                 raise ValueError("the tiny text encoder needs its tokenizer (pipeline.load_text_encoder gives the demo's)")
             self.tokenizer = tokenizer
@@ -57,13 +54,16 @@ class TextEncoder:
             model = T5EncoderModel(config).to(self.dtype)
             self.model_id, self.revision = "tiny-random-t5-encoder(seed=0)", "none"
         else:
-            try:
-                self.tokenizer = AutoTokenizer.from_pretrained(settings.model_id, subfolder="tokenizer",
-                                                               revision=settings.revision, **options)
-                model = T5EncoderModel.from_pretrained(settings.model_id, subfolder="text_encoder",
-                                                       revision=settings.revision, torch_dtype=self.dtype, **options)
-            except (OSError, ValueError) as exc:
-                raise load_failure(exc, "the text encoder", settings.model_id, hint=hint) from exc
+            def load(**options):
+                from transformers import AutoTokenizer, T5EncoderModel  # after the check: offline, refused before
+
+                return (AutoTokenizer.from_pretrained(settings.model_id, subfolder="tokenizer", revision=settings.revision,
+                                                      **options),
+                        T5EncoderModel.from_pretrained(settings.model_id, subfolder="text_encoder",
+                                                       revision=settings.revision, torch_dtype=self.dtype, **options))
+
+            self.tokenizer, model = load_pretrained("the text encoder", settings.model_id, settings.revision,
+                                                    "text_encoder", load, hint=TEXT_ENCODER_HINT)
             self.model_id, self.revision = settings.model_id, settings.revision
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.hidden_size = int(self.model.config.d_model)

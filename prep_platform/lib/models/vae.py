@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import torch
-from prep_platform.lib.models.hub_models import load_failure, source_options
+from prep_platform.lib.models.hub_models import load_pretrained
 from prep_platform.lib.models.model_settings import DEFAULT_MODEL_ID, VAE_PRESETS, VaeSettings  # noqa: F401 (re-exported)
 
 TINY_CONFIG = {"block_out_channels": (8, 8, 8, 8), "latent_channels": 4, "layers_per_block": 1, "norm_num_groups": 2}
@@ -53,16 +53,19 @@ def vae_config(settings: VaeSettings) -> dict:
 
         overrides = TINY_CONFIG if settings.preset == "tiny" else RANDOM_FULL_CONFIG
         return _class_defaults(AutoencoderKLCogVideoX, overrides)
-    # Whether the model can be had at all, before diffusers is imported (seconds): offline, the refusal is at once.
-    options = source_options("the VAE", settings.model_id, settings.revision, settings.subfolder or None, hint=VAE_HINT)
-    from diffusers import AutoencoderKLCogVideoX
 
-    try:
+    def load(**options) -> dict:
+        from diffusers import AutoencoderKLCogVideoX  # after the check: offline, the refusal comes before this import
+
         return dict(AutoencoderKLCogVideoX.load_config(
-            settings.model_id, subfolder=settings.subfolder or None, revision=settings.revision, **options,
-        ))
-    except (OSError, ValueError) as exc:
-        raise load_failure(exc, "the VAE", settings.model_id, hint=VAE_HINT) from exc
+            settings.model_id, subfolder=settings.subfolder or None, revision=settings.revision, **options))
+
+    return _pretrained(settings, load)
+
+
+def _pretrained(settings: VaeSettings, load):
+    return load_pretrained("the VAE", settings.model_id, settings.revision, settings.subfolder or None, load,
+                           hint=VAE_HINT)
 
 
 def _class_defaults(model_class, overrides: dict) -> dict:
@@ -149,15 +152,9 @@ class VaeEncoder:
             if self.dtype != torch.float32:
                 vae = vae.to(dtype=self.dtype)
         else:
-            options = source_options("the VAE", self.settings.model_id, self.settings.revision,
-                                     self.settings.subfolder or None, hint=VAE_HINT)
-            try:
-                vae = AutoencoderKLCogVideoX.from_pretrained(
-                    self.settings.model_id, subfolder=self.settings.subfolder or None, revision=self.settings.revision,
-                    torch_dtype=self.dtype, **options,
-                )
-            except (OSError, ValueError) as exc:
-                raise load_failure(exc, "the VAE", self.settings.model_id, hint=VAE_HINT) from exc
+            vae = _pretrained(self.settings, lambda **options: AutoencoderKLCogVideoX.from_pretrained(
+                self.settings.model_id, subfolder=self.settings.subfolder or None, revision=self.settings.revision,
+                torch_dtype=self.dtype, **options))
         vae = vae.to(self.device).eval().requires_grad_(False)
         if self.tiling:
             vae.enable_tiling()
