@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from prep_platform.lib.settings import env_values, env_variable
+from prep_platform.lib.settings import env_error_line, env_values, env_variable
 
 PROFILES = ("local", "distributed", "kubernetes")
 
@@ -40,9 +40,7 @@ class DeploymentSettings(BaseModel):
         try:
             settings = cls(**given)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            name = str(first["loc"][0])
-            raise DeploymentSettingError(f"{env_variable(name)}={given.get(name)!r}: {first['msg']}") from None
+            raise DeploymentSettingError(env_error_line(exc, given)) from None
         if settings.profile not in PROFILES:
             raise DeploymentSettingError(f"{env_variable('profile')}={settings.profile!r}: choose one of {', '.join(PROFILES)}")
         return settings

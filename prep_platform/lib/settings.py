@@ -167,7 +167,7 @@ class PrepSettings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise SettingsError(_one_line(exc, from_environment, explicit)) from None
+            raise SettingsError(env_error_line(exc, from_environment, explicit, aliases=ENV_ALIASES)) from None
 
     def with_values(self, **values) -> PrepSettings:
         """A copy with the given fields changed (None leaves a field as it is), validated like the original. A
@@ -252,9 +252,12 @@ class PrepSettings(BaseModel):
 NESTED_SETTINGS: dict[str, type[BaseModel]] = {"vae": VaeSettings, "text_encoder": TextEncoderSettings}
 
 
-def _one_line(error: ValidationError, from_environment: Mapping, explicit: Mapping) -> str:
-    """The first problem of a settings validation as one line naming where the value came from: the variable
-    (PREP_PLATFORM_WORKERS='-1': ...) or the setting."""
+def env_error_line(error: ValidationError, from_environment: Mapping, explicit: Mapping | None = None, *,
+                   aliases: Mapping[str, str] | None = None) -> str:
+    """The first problem of validating settings read by env_values, as one line naming where the value came from:
+    the variable (PREP_PLATFORM_WORKERS='-1': ...) or, for a value given explicitly, the setting. The run settings
+    and the deployment settings (lib.deployment) both report through it."""
+    explicit = explicit or {}
     first = error.errors()[0]
     where = [str(part) for part in first["loc"]]
     message = first["msg"].removeprefix("Value error, ")
@@ -262,7 +265,7 @@ def _one_line(error: ValidationError, from_environment: Mapping, explicit: Mappi
         return f"settings: {message}"
     name = "_".join(where[:2]) if where[0] in NESTED_SETTINGS else where[0]
     came_from_env = where[0] in from_environment and where[0] not in explicit
-    label = env_variable(name, ENV_ALIASES) if came_from_env else f"setting {'.'.join(where[:2])}"
+    label = env_variable(name, aliases) if came_from_env else f"setting {'.'.join(where[:2])}"
     return f"{label}={first.get('input')!r}: {message}"
 
 
