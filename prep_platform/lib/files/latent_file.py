@@ -48,7 +48,7 @@ WINDOW_FACTS = ("window_index", "window_start_s", "window_end_s", "shot_index", 
 @dataclass(frozen=True)
 class LatentHeader(JsonHeader):
     """What a cache file was made of and with; on disk one flat JSON object whose keys are these fields (lib.files.
-    json_header). Built once by `build`, checked by `is_current`."""
+    json_header). Built once by `build`, checked by `is_current`; its latent shape is header_latent_shape's."""
 
     # the sample
     video_id: str | None = None
@@ -135,11 +135,6 @@ class LatentHeader(JsonHeader):
     def is_current(self, source_fingerprint: str, config_fingerprint: str) -> bool:
         """Made from these source bytes with this configuration (frame geometry, VAE, augmentation, window)."""
         return self.source_fingerprint == source_fingerprint and self.config_fingerprint == config_fingerprint
-
-    def latent_shape(self) -> tuple[int, int, int, int]:
-        """[C, T, h, w] of the video latents this header describes."""
-        return latent_shape(self.frames, self.height, self.width, self.latent_channels or 0,
-                            temporal=self.temporal_compression_ratio, spatial=self.spatial_compression_ratio)
 
 
 def write_latent_file(path: Path | str, arrays: dict[str, np.ndarray], header: LatentHeader) -> None:
