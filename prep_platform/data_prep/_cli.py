@@ -108,10 +108,9 @@ class SettingsParser(CliParser):
 
     def setting(self, flag: str, name: str, *, help: str | None = None, **kwargs) -> None:
         """An option for the setting `name`; `vae.batch_size` names a field of a nested model's settings."""
-        owner, field = name.split(".") if "." in name else (None, name)
-        model = type(getattr(self.setting_defaults, owner)) if owner else PrepSettings
-        info = model.model_fields[field]
-        default = getattr(getattr(self.setting_defaults, owner) if owner else self.setting_defaults, field)
+        owner, _, field = name.rpartition(".")
+        source = getattr(self.setting_defaults, owner) if owner else self.setting_defaults
+        info, default = type(source).model_fields[field], getattr(source, field)
         # The setting's own meaning always; a tool may add what the setting means for it.
         text = info.description + (f"; here: {help}" if help else "")
         if info.annotation in (bool, bool | None):

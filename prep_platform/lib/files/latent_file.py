@@ -106,11 +106,11 @@ class LatentHeader(JsonHeader):
 
     @classmethod
     def build(cls, *, video_id: str, sample_id: str, augmentation: str, source_path: str, source_fingerprint: str,
-              frame_config, decoded: Mapping, window: Mapping, encoder, frame_fingerprint: str,
+              frame_config, decoded: Mapping, window: Mapping, encoder, frame_fingerprint: str, vae_fingerprint: str,
               config_fingerprint: str) -> LatentHeader:
         """The header of a fresh encoding. `frame_config`: the stage's FrameConfig; `decoded`: the window reader's
         facts (crop box, start and end, padding, source fps); `window`: the frame stage's WINDOW_FACTS of the
-        sample; `encoder`: the VaeEncoder that encoded it."""
+        sample; `encoder`: the VaeEncoder that encoded it (`vae_fingerprint`: its identity's, computed once a run)."""
         from prep_platform import __version__
 
         identity = encoder.identity()
@@ -124,7 +124,7 @@ class LatentHeader(JsonHeader):
             **identity, encode_dtype=identity["dtype"], device=str(encoder.device), tiling=encoder.tiling,
             slicing=encoder.slicing, batch_size=encoder.batch_size, batch_choice=encoder.batch_choice,
             compiled=encoder.compiled, frame_config_fingerprint=frame_fingerprint,
-            vae_fingerprint=encoder.identity_fingerprint(), config_fingerprint=config_fingerprint,
+            vae_fingerprint=vae_fingerprint, config_fingerprint=config_fingerprint,
             package_version=__version__, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
 
@@ -150,6 +150,12 @@ def read_latent_header(path: Path | str) -> LatentHeader | None:
             return LatentHeader.from_json(json.loads(str(data["header"])))
     except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, EOFError):
         return None
+
+
+def is_current_file(path: Path | str, source_fingerprint: str, config_fingerprint: str) -> bool:
+    """A readable cache at `path` made from these source bytes with this configuration."""
+    header = read_latent_header(path)
+    return header is not None and header.is_current(source_fingerprint, config_fingerprint)
 
 
 def load_latent_file(path: Path | str) -> tuple[LatentHeader, dict[str, np.ndarray]]:

@@ -30,8 +30,8 @@ from prep_platform.lib.files.latent_file import (
     WINDOW_FACTS,
     LatentHeader,
     config_fingerprint,
+    is_current_file,
     latent_values_problem,
-    read_latent_header,
     write_latent_file,
 )
 from prep_platform.lib.layout import WINDOW_SUFFIX, DataLayout, sample_id_of, variant_path
@@ -118,8 +118,7 @@ def plan_latent_stage(
             if stat is not None and _recorded_current(recorded.get(str(target)), stat, item.source_fingerprint, expected):
                 done.append(_clip_row(item, variant, "skipped", target, "cache is current", facts=(stat, item.source_fingerprint, expected)))
                 continue
-            header = read_latent_header(target) if stat is not None else None
-            if header is not None and header.is_current(item.source_fingerprint, expected):
+            if stat is not None and is_current_file(target, item.source_fingerprint, expected):
                 done.append(_clip_row(item, variant, "skipped", target, "cache is current", facts=(stat, item.source_fingerprint, expected)))
                 continue
             moved_from = _find_elsewhere(item, variant, latents_root, expected)
@@ -154,8 +153,7 @@ def _find_elsewhere(item: LatentItem, variant: str, latents_root: Path, expected
     for folder in latents_root.iterdir():
         candidate = folder / name
         if folder.is_dir() and candidate != variant_path(item.latent_path, variant) and candidate.exists():
-            header = read_latent_header(candidate)
-            if header is not None and header.is_current(item.source_fingerprint, expected_config):
+            if is_current_file(candidate, item.source_fingerprint, expected_config):
                 return candidate
     return None
 
@@ -357,7 +355,7 @@ def _encode_batch(batch, encoder, frame_fp: str, vae_fp: str, config: FrameConfi
             header = LatentHeader.build(
                 video_id=item.video_id, sample_id=item.name, augmentation=variant, source_path=item.video_path,
                 source_fingerprint=item.source_fingerprint, frame_config=config, decoded=facts, window=item.window,
-                encoder=encoder, frame_fingerprint=frame_fp,
+                encoder=encoder, frame_fingerprint=frame_fp, vae_fingerprint=vae_fp,
                 config_fingerprint=item.config_fingerprint(frame_fp, vae_fp, variant))
             writer.put(item, variant, target, arrays, header)
     return rows

@@ -10,6 +10,7 @@ import pytest
 from prep_platform.lib.files.latent_file import (
     LatentHeader,
     header_latent_shape,
+    is_current_file,
     latent_shape,
     load_latent_file,
     read_latent_header,
@@ -33,7 +34,7 @@ def test_a_built_header_reads_back_equal_and_knows_when_it_is_current(tmp_path):
         video_id="video1", sample_id="video1__w1", augmentation="hflip", source_path="/clips/video1.mp4",
         source_fingerprint="src", frame_config=config, decoded={"crop_box": [0, 1, 2, 3], "window_start_s": 1.5},
         window={"window_index": 1, "clean_window": True, "not_a_window_fact": 7}, encoder=encoder,
-        frame_fingerprint=config.fingerprint(), config_fingerprint="cfg")
+        frame_fingerprint=config.fingerprint(), vae_fingerprint=encoder.identity_fingerprint(), config_fingerprint="cfg")
     assert (header.model_id, header.encode_dtype, header.latent_channels) == (encoder.model_id, "float32", 4)
     assert header.vae_fingerprint == encoder.identity_fingerprint() and header.window_index == 1
     assert "not_a_window_fact" not in header.to_json()
@@ -41,6 +42,8 @@ def test_a_built_header_reads_back_equal_and_knows_when_it_is_current(tmp_path):
     write_latent_file(path, _arrays(), header)
     assert read_latent_header(path) == header == load_latent_file(path)[0]
     assert header.is_current("src", "cfg") and not header.is_current("src", "other") and not header.is_current("x", "cfg")
+    assert is_current_file(path, "src", "cfg") and not is_current_file(path, "src", "other")
+    assert not is_current_file(tmp_path / "absent.npz", "src", "cfg")
     # the one shape rule, from the VAE config's compression ratios recorded in the header
     assert header_latent_shape(header.to_json(), header.latent_channels) == latent_shape(9, 96, 144, 4) == (4, 3, 12, 18)
     assert TINY_CONFIG["latent_channels"] == header.latent_channels
