@@ -38,7 +38,10 @@ def test_a_pretrained_model_that_cannot_be_fetched_exits_3_in_one_line_within_se
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     elapsed = time.monotonic() - started
     assert done.returncode == 3, done.stderr[-3000:]
-    assert elapsed < 10, f"{elapsed:.1f} s"
+    # The failure this guards against is huggingface_hub's retry loop (a minute and more per file). The bound sits
+    # well under that and well over the tool's own start-up (torch and diffusers imports: ~3 s idle, 10 s and more on
+    # two cores loaded by the rest of the suite), so load alone cannot fail it.
+    assert elapsed < 40, f"{elapsed:.1f} s"
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.replace("\r", "\n").splitlines() if "error:" in line]
     assert len(errors) == 1, errors
