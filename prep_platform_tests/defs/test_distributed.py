@@ -97,12 +97,14 @@ def test_a_backfill_of_two_scenarios_by_two_shards_encodes_on_two_gpu_workers_at
     from prep_platform.defs.partitions import shard_run_ranges
     from prep_platform_tests.support.file_comparison import comparable, files_under
 
-    # 49 frames at 240x160: a GPU step long enough to see two at once (the tiny VAE runs on CPU here); two cpu
+    # 25 frames at 192x128: a GPU step long enough to see two at once (the tiny VAE runs on CPU here: ~1 s a clip, 6
+    # clips a run, after ~6 s of loading; the two steps start within a second of each other), short enough not to
+    # double the test (49 frames at 240x160 took 45 s a step and 80 s more in all); two cpu
     # workers, so both runs' frame steps run at once and their GPU steps start together. The runs hold the frame,
     # latent and index steps: clip_latents is then each run's one `gpu` step (prompt embeddings, the other, would
     # take a gpu worker for a moment and make the order of the two latent steps a matter of timing).
     sharding = {"PREP_PLATFORM_SHARD_SIZE": "3", "PREP_PLATFORM_SHARDS_PER_RUN": "2",
-                "PREP_PLATFORM_FRAME_SIZE": "240x160", "PREP_PLATFORM_FRAMES": "49"}
+                "PREP_PLATFORM_FRAME_SIZE": "192x128", "PREP_PLATFORM_FRAMES": "25"}
     assets = "--assets=clip_frames,clip_latents,training_index"
     queues = [("cpuA", "cpu,dagster"), ("cpuB", "cpu,dagster"), ("gpuA", "gpu"), ("gpuB", "gpu")]
     # The production visibility timeout: with the 8 s one the worker-kill test needs, Redis hands a GPU step that runs
