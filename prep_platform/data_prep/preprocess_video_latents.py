@@ -13,6 +13,7 @@ import sys
 
 from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, ProgressBars, SettingsParser, run_cli
 from prep_platform.lib import pipeline
+from prep_platform.lib.models.hub_models import refuse_if_unobtainable
 from prep_platform.lib.models.model_settings import VAE_PRESETS
 from prep_platform.lib.shards import shard_key
 from prep_platform.lib.statuses import environment_failures, is_success
@@ -78,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     shards = pipeline.chosen_shards(settings, layout, args.scenario, args.shard)
     encoder = None
     if args.encode_latents:
+        vae_settings = settings.vae_settings()
+        refuse_if_unobtainable(vae_settings.hub_model())  # before the frames and torch's imports: told at once
         from prep_platform.lib.models.vae import VaeEncoder
 
-        encoder = VaeEncoder(settings.vae_settings())
+        encoder = VaeEncoder(vae_settings)
     summary: dict[str, dict] = {}
     environment_failed: list[dict] = []
     for scenario, shard in shards:

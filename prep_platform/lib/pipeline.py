@@ -334,7 +334,12 @@ def prepare_scenario(settings: PrepSettings, layout: DataLayout, scenario: str, 
 
 def load_text_encoder(encoder_settings):
     """The text encoder for `encoder_settings` (lib.models.text_encoder.TextEncoderSettings); the tiny preset gets
-    the demo's offline tokenizer from the sample package (the model code knows no demo data)."""
+    the demo's offline tokenizer from the sample package (the model code knows no demo data). A pretrained encoder
+    that cannot be had here is refused before torch and transformers are imported (seconds saved on the way to the
+    one-line error)."""
+    from prep_platform.lib.models.hub_models import refuse_if_unobtainable
+
+    refuse_if_unobtainable(encoder_settings.hub_model())
     from prep_platform.lib.models.text_encoder import TextEncoder
 
     if encoder_settings.preset == "tiny":

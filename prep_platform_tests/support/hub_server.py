@@ -1,7 +1,8 @@
 """A loopback HTTP server that speaks the part of the Hugging Face Hub protocol that file downloads use.
 
 It serves folders as repos at `/datasets/<repo_id>/resolve/<revision>/<path>` (dataset repos) and
-`/<repo_id>/resolve/<revision>/<path>` (model repos), HEAD and GET with Range, answers with the Hub's error codes (RepoNotFound, RevisionNotFound, EntryNotFound), and can drop a
+`/<repo_id>/resolve/<revision>/<path>` (model repos), HEAD and GET with Range, answers with the Hub's error codes (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo for a repo in
+`gated` asked without a token), and can drop a
 connection part-way through a file to exercise resume. The real `huggingface_hub` client talks to it through
 HF_ENDPOINT; nothing is mocked on the client side.
 """
@@ -45,6 +46,7 @@ class LoopbackHub:
     repos: dict[str, Path] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
+    gated: set[str] = field(default_factory=set)  # repo ids that answer 401 GatedRepo to a request without a token
     log: list[RequestLog] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -103,6 +105,8 @@ class LoopbackHub:
                 repo, revision, rel = match["repo"], match["revision"], match["path"]
                 if repo not in hub.repos:
                     return self._reply_error(404, "RepoNotFound", "Repository not found")
+                if repo in hub.gated and not self.headers.get("Authorization"):
+                    return self._reply_error(401, "GatedRepo", "Access to this model is restricted")
                 if revision not in ("main", COMMIT):
                     return self._reply_error(404, "RevisionNotFound", "Invalid rev id")
                 file = hub.repos[repo] / rel

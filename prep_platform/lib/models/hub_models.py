@@ -14,6 +14,8 @@ import os
 import socket
 from urllib.parse import urlparse
 
+from prep_platform.lib.models.model_settings import HubModel
+
 REACH_TIMEOUT_S = 3.0
 
 
@@ -65,44 +67,54 @@ def unreachable(endpoint: str, timeout: float = REACH_TIMEOUT_S) -> str:
         return f"{host}:{port} cannot be reached ({exc.strerror or type(exc).__name__})"
 
 
-def source_options(what: str, model_id: str, revision: str, subfolder: str | None = None, *, hint: str = "") -> dict:
+def source_options(model: HubModel) -> dict:
     """How to load a pretrained model: `{}` when the Hub can be reached (the client's cache, then the network: a
     cache holding only the model's config, as after a config read, still fetches the weights); `{"local_files_only":
     True}` for a local folder, or when the Hub cannot be used and the model is cached; ModelUnavailable at once when
     it is neither cached nor downloadable here."""
-    if os.path.isdir(model_id):
+    if os.path.isdir(model.model_id):
         return {"local_files_only": True}
     cannot = "HF_HUB_OFFLINE is set" if _offline() else unreachable(_endpoint())
     if not cannot:
         return {}
-    if is_cached(model_id, revision, subfolder):
+    if is_cached(model.model_id, model.revision, model.subfolder):
         return {"local_files_only": True}
-    where = f"{what} {model_id} (revision {revision}) is not in the local Hugging Face cache ({_cache_dir()})"
-    advice = f"; {hint}" if hint else ""
+    where = (f"{model.what} {model.model_id} (revision {model.revision}) is not in the local Hugging Face cache "
+             f"({_cache_dir()})")
+    advice = f"; {model.hint}" if model.hint else ""
     if _offline():
         raise ModelUnavailable(f"{where} and HF_HUB_OFFLINE is set: download it once with network "
-                               f"(huggingface-cli download {model_id}){advice}")
+                               f"(huggingface-cli download {model.model_id}){advice}")
     raise ModelUnavailable(f"{where} and the Hub cannot be reached, no network? ({cannot}){advice}")
 
 
-def load_pretrained(what: str, model_id: str, revision: str, subfolder: str | None, load, *, hint: str = ""):
+def refuse_if_unobtainable(model: HubModel | None) -> None:
+    """ModelUnavailable now when `model` can be neither loaded from the cache nor downloaded: what a tool calls before
+    it imports torch and the model libraries (seconds of imports, more on a loaded machine), so that a machine without
+    the model is told in well under a second. None (a preset built here) always passes."""
+    if model is not None:
+        source_options(model)
+
+
+def load_pretrained(model: HubModel, load):
     """`load(**options)` of a pretrained model: refused at once when it cannot be had here (source_options, before
     `load` imports its library), a failed load told in one line (load_failure)."""
-    options = source_options(what, model_id, revision, subfolder, hint=hint)
+    options = source_options(model)
     try:
         return load(**options)
     except (OSError, ValueError) as exc:
-        raise load_failure(exc, what, model_id, hint=hint) from exc
+        raise load_failure(exc, model) from exc
 
 
-def load_failure(exc: BaseException, what: str, model_id: str, *, hint: str = "") -> ModelUnavailable:
+def load_failure(exc: BaseException, model: HubModel) -> ModelUnavailable:
     """A failed from_pretrained as one line with its cause (gated, missing, not downloadable)."""
+    what, model_id = model.what, model.model_id
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     cause = exc
     while cause is not None and not isinstance(cause, (GatedRepoError, RepositoryNotFoundError)):
         cause = cause.__cause__ or cause.__context__
-    advice = f"; {hint}" if hint else ""
+    advice = f"; {model.hint}" if model.hint else ""
     if isinstance(cause, GatedRepoError):
         return ModelUnavailable(f"{what} {model_id} is gated: accept its terms on the Hub and set HF_TOKEN{advice}")
     if isinstance(cause, RepositoryNotFoundError):

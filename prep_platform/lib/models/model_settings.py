@@ -5,6 +5,8 @@ PrepSettings, the command-line options and the Dagster resources are generated f
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_MODEL_ID = "THUDM/CogVideoX-5b-I2V"
@@ -13,6 +15,20 @@ TEXT_ENCODER_PRESETS = ("default", "tiny")
 MAX_LENGTH = 226  # CogVideoX's prompt length: what every trainer pads and truncates to
 AUTO_PRESET = ("unset: tiny when the data root's MSR-VTT was made from the embedded sample (or the source is sample), "
                "default otherwise")
+
+
+class HubModel(NamedTuple):
+    """A pretrained model as the Hub knows it, and what to tell a user who cannot have it (lib.models.hub_models)."""
+
+    what: str  # "the VAE": how a message names it
+    model_id: str
+    revision: str
+    subfolder: str | None
+    hint: str  # the way out when it cannot be had here
+
+
+VAE_HINT = "or encode with --vae-preset tiny (random weights: a demo, not a model to train on)"
+TEXT_ENCODER_HINT = "or encode with --text-encoder-preset tiny (random weights: a demo)"
 
 
 def _preset_in(value: str | None, presets: tuple[str, ...], model: str) -> str | None:
@@ -57,6 +73,12 @@ class VaeSettings(BaseModel):
             return self.model_copy(update={"preset": "default"})
         return self
 
+    def hub_model(self) -> HubModel | None:
+        """The pretrained VAE these settings load (None: a preset built here from a config, nothing to fetch)."""
+        if self.resolved().preset in ("tiny", "random_full"):
+            return None
+        return HubModel("the VAE", self.model_id, self.revision, self.subfolder or None, VAE_HINT)
+
 
 class TextEncoderSettings(BaseModel):
     """How the prompt stage runs the CogVideoX text encoder (T5)."""
@@ -77,3 +99,9 @@ class TextEncoderSettings(BaseModel):
     @classmethod
     def _known_preset(cls, value: str | None) -> str | None:
         return _preset_in(value, TEXT_ENCODER_PRESETS, "text encoder")
+
+    def hub_model(self) -> HubModel | None:
+        """The pretrained text encoder (and tokenizer) these settings load (None: the tiny preset, built here)."""
+        if self.preset == "tiny":
+            return None
+        return HubModel("the text encoder", self.model_id, self.revision, "text_encoder", TEXT_ENCODER_HINT)

@@ -17,7 +17,6 @@ from prep_platform.lib.models.hub_models import load_pretrained
 
 TINY_T5_CONFIG = {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4,
                   "relative_attention_num_buckets": 8, "dropout_rate": 0.0}
-TEXT_ENCODER_HINT = "or encode with --text-encoder-preset tiny (random weights: a demo)"
 # T5's special tokens and their ids: the tiny tokenizer keeps them where T5 has them.
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 
@@ -62,8 +61,7 @@ class TextEncoder:
                         T5EncoderModel.from_pretrained(settings.model_id, subfolder="text_encoder",
                                                        revision=settings.revision, torch_dtype=self.dtype, **options))
 
-            self.tokenizer, model = load_pretrained("the text encoder", settings.model_id, settings.revision,
-                                                    "text_encoder", load, hint=TEXT_ENCODER_HINT)
+            self.tokenizer, model = load_pretrained(settings.hub_model(), load)
             self.model_id, self.revision = settings.model_id, settings.revision
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.hidden_size = int(self.model.config.d_model)

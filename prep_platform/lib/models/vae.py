@@ -41,9 +41,6 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 RANDOM_FULL_CONFIG = {"scaling_factor": 1.15258426}  # the released VAE's scaling factor on the class defaults
 
 
-VAE_HINT = "or encode with --vae-preset tiny (random weights: a demo, not a model to train on)"
-
-
 def vae_config(settings: VaeSettings) -> dict:
     """The VAE's config without its weights: what the encoder will be built from (the preset's config on the class
     defaults, or the pretrained model's config.json). Facts such as the latent channel count come from here,
@@ -60,12 +57,7 @@ def vae_config(settings: VaeSettings) -> dict:
         return dict(AutoencoderKLCogVideoX.load_config(
             settings.model_id, subfolder=settings.subfolder or None, revision=settings.revision, **options))
 
-    return _pretrained(settings, load)
-
-
-def _pretrained(settings: VaeSettings, load):
-    return load_pretrained("the VAE", settings.model_id, settings.revision, settings.subfolder or None, load,
-                           hint=VAE_HINT)
+    return load_pretrained(settings.hub_model(), load)
 
 
 def _class_defaults(model_class, overrides: dict) -> dict:
@@ -152,7 +144,7 @@ class VaeEncoder:
             if self.dtype != torch.float32:
                 vae = vae.to(dtype=self.dtype)
         else:
-            vae = _pretrained(self.settings, lambda **options: AutoencoderKLCogVideoX.from_pretrained(
+            vae = load_pretrained(self.settings.hub_model(), lambda **options: AutoencoderKLCogVideoX.from_pretrained(
                 self.settings.model_id, subfolder=self.settings.subfolder or None, revision=self.settings.revision,
                 torch_dtype=self.dtype, **options))
         vae = vae.to(self.device).eval().requires_grad_(False)

@@ -34,16 +34,19 @@ def test_a_pretrained_model_that_cannot_be_fetched_exits_3_in_one_line_within_se
         command = CLI + ["prep_platform.data_prep.preprocess_video_latents", "--metadata", str(metadata), "--output-dir",
                          str(tmp_path / "latents"), "--size", "144x96", "--frames", "9", "--workers", "0",
                          "--scenario", "urban", "--encode-latents", "--vae-preset", "default"]
+    command = [command[0], "-X", "importtime", *command[1:]]  # which modules the refusal needed (stderr)
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     elapsed = time.monotonic() - started
     assert done.returncode == 3, done.stderr[-3000:]
-    # The failure this guards against is huggingface_hub's retry loop (a minute and more per file). The bound sits
-    # well under that and well over the tool's own start-up (torch and diffusers imports: ~3 s idle, 10 s and more on
-    # two cores loaded by the rest of the suite), so load alone cannot fail it.
-    assert elapsed < 40, f"{elapsed:.1f} s"
+    # The tool refuses before it imports torch and the model libraries (~0.8 s idle; with those imports first it took
+    # ~2.5 s idle and 10.4 s once on a loaded CI runner): the issue's 10 s bound with room for a loaded machine.
+    assert elapsed < 10, f"{elapsed:.1f} s"
     assert "Traceback" not in done.stderr
-    errors = [line for line in done.stderr.replace("\r", "\n").splitlines() if "error:" in line]
+    imported = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert imported and not imported & {"torch", "diffusers", "transformers"}, "refused only after the model libraries"
+    errors = [line for line in done.stderr.replace("\r", "\n").splitlines()
+              if "error:" in line and not line.startswith("import time:")]
     assert len(errors) == 1, errors
     line = errors[0]
     assert "THUDM/CogVideoX-5b-I2V" in line and str(tmp_path / "hf") in line and "preset tiny" in line
@@ -85,3 +88,40 @@ def test_a_pretrained_vae_reads_its_config_then_downloads_its_weights_and_later_
         assert len(hub.log) == requests  # from the cache alone
     finally:
         hub.stop()
+
+
+READ_VAE_CONFIG = """
+import sys
+from prep_platform.lib.models.hub_models import ModelUnavailable
+from prep_platform.lib.models.vae import VaeSettings, vae_config
+try:
+    vae_config(VaeSettings(preset="default", model_id=sys.argv[1]))
+except ModelUnavailable as exc:
+    print(exc)
+"""
+
+
+def test_a_gated_or_missing_repo_is_one_line_saying_which_and_what_to_do(tmp_path):
+    """With the Hub reachable, a repo the user may not read without a token, or one that does not exist, is told as
+    that (not as the libraries' 'does not appear to have a file named config.json')."""
+    repo = tmp_path / "repo"
+    (repo / "vae").mkdir(parents=True)
+    (repo / "vae" / "config.json").write_text("{}")
+    hub = LoopbackHub(repos={"org/gated-vae": repo}, gated={"org/gated-vae"}).start()
+    try:
+        env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+        for name in ("HF_HUB_OFFLINE", "HF_TOKEN"):
+            env.pop(name, None)
+        said = {}
+        for model_id in ("org/gated-vae", "org/no-such-vae"):
+            done = subprocess.run([sys.executable, "-c", READ_VAE_CONFIG, model_id], env=env, capture_output=True,
+                                  text=True, timeout=120)
+            assert done.returncode == 0, done.stderr[-3000:]
+            said[model_id] = done.stdout.strip()
+        assert any(entry.status == 401 for entry in hub.log)
+    finally:
+        hub.stop()
+    gated, missing = said["org/gated-vae"], said["org/no-such-vae"]
+    assert len(gated.splitlines()) == 1 and "the VAE org/gated-vae is gated" in gated and "HF_TOKEN" in gated, gated
+    assert "--vae-preset tiny" in gated
+    assert len(missing.splitlines()) == 1 and "org/no-such-vae: no such repo" in missing and hub.endpoint in missing, missing
