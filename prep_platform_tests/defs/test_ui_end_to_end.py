@@ -133,17 +133,23 @@ def _run_to_completion(client, job: str, tags: dict | None = None, timeout: floa
     return run_id
 
 
-def test_materialise_a_shard_partition_through_graphql_and_read_its_checks(dagster_dev):
+@pytest.fixture(scope="module")
+def materialised_shard(dagster_dev):
+    """The shard urban.0000 materialised through the UI's GraphQL API (the runs launched as the UI launches them),
+    once for the tests that read it back."""
     from dagster_graphql import DagsterGraphQLClient
 
-    port = dagster_dev["port"]
-    client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev["port"])
     _run_to_completion(client, "sources_job")
     _run_to_completion(client, "panda_ingest_job", {"dagster/asset_partition_range_start": "00000",
                                                     "dagster/asset_partition_range_end": "00001.tar"})
     _run_to_completion(client, "metadata_job")
     _run_to_completion(client, "latents_job", {"dagster/partition": "urban.0000"})
+    return "urban.0000"
 
+
+def test_materialise_a_shard_partition_through_graphql_and_read_its_checks(dagster_dev, materialised_shard):
+    port = dagster_dev["port"]
     data = _graphql(port, """{ assetNodes(assetKeys: [{path: ["clip_latents"]}, {path: ["clip_frames"]}]) {
         assetKey { path }
         assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } }""")
@@ -178,9 +184,9 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 @pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
                     reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
-def test_contact_sheet_renders_as_an_image_in_the_browser(dagster_dev):
-    # clip_frames[urban.0000] was materialised by the GraphQL test above. Its contact sheet is Markdown metadata with
-    # the PNG inline: the UI lists it as "[Show Markdown]", and one click renders the image (a path would stay text).
+def test_contact_sheet_renders_as_an_image_in_the_browser(dagster_dev, materialised_shard):
+    # The contact sheet of clip_frames[urban.0000] is Markdown metadata with the PNG inline: the UI lists it as
+    # "[Show Markdown]", and one click renders the image (a path would stay text).
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
