@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         from prep_platform.defs.partitions import partition_range_tags, shard_partitions, shard_run_ranges
         from prep_platform.defs.raw.panda70m import download_shard_partitions
         from prep_platform.defs.progress import PROGRESS_TO_STDERR_ENV
-        from prep_platform.defs.resources import SOURCE_ENV, PrepPlatformSettings
+        from prep_platform.defs.resources import SOURCE_ENV, PrepPlatformSettings, TextEncoderResource, VaeResource
     except ScenarioConfigError as exc:  # a bad PREP_PLATFORM_SCENARIOS: one line, not an import traceback
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -61,7 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[PROGRESS_TO_STDERR_ENV] = "1"  # step processes inherit it: progress lines every ~10% on stderr
     from_env = PrepPlatformSettings.from_env()
     settings = PrepPlatformSettings(**{**from_env.model_dump(), "data_root": args.data_root, "msr_vtt_source": args.source})
-    defs = build_definitions(settings)
+    vae, text_encoder = VaeResource.from_env(), TextEncoderResource.from_env()
+    from prep_platform.lib.models.hub_models import ModelUnavailable, refuse_if_unobtainable
+
+    try:  # a pretrained model this machine cannot have: told now, not after the downloads and the metadata
+        for model_settings in (vae.settings(), text_encoder.settings()):
+            refuse_if_unobtainable(model_settings.hub_model())
+    except ModelUnavailable as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 3
+    defs = build_definitions(settings, vae, text_encoder)
     ok = True
     with dg.DagsterInstance.get() as instance:
         def run(job_name: str, label: str | None = None, **target):

@@ -107,8 +107,10 @@ def test_a_bad_scenarios_setting_is_one_line_from_the_main_job(tmp_path):
 
 
 def test_a_failed_main_job_prints_one_line_per_failed_step_and_exits_non_zero(tmp_path):
+    # The tiny models: with the Hub's data source the pretrained ones would be asked for, and refused before any run
+    # (the next test); here the download step is the one to fail.
     env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "DAGSTER_HOME": str(tmp_path / "home"),
-           "HF_HUB_OFFLINE": "0"}
+           "HF_HUB_OFFLINE": "0", "PREP_PLATFORM_VAE_PRESET": "tiny", "PREP_PLATFORM_TEXT_ENCODER_PRESET": "tiny"}
     env.pop("PREP_PLATFORM_SCENARIOS", None)
     done = subprocess.run(CLI + ["prep_platform.main_job", "--source", "hub", "--data-root", str(tmp_path / "data")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -119,6 +121,21 @@ def test_a_failed_main_job_prints_one_line_per_failed_step_and_exits_non_zero(tm
     assert len(failed) == 1 and "step msr_vtt_raw FAILED: HubDownloadError: cannot download" in failed[0]
     assert "127.0.0.1:9" in failed[0]
     assert output.strip().splitlines()[-1].startswith("FAILURE")
+
+
+@pytest.mark.parametrize("preset", ["PREP_PLATFORM_VAE_PRESET", "PREP_PLATFORM_TEXT_ENCODER_PRESET"])
+def test_a_pretrained_model_that_cannot_be_had_is_refused_before_any_run(tmp_path, preset):
+    """Offline, a main job asked for a pretrained model not in the cache says so at once (one line, exit 3), instead
+    of running the downloads and the metadata first and failing in a step half a minute later."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "DAGSTER_HOME": str(tmp_path / "home"),
+           "PREP_PLATFORM_VAE_PRESET": "tiny", "PREP_PLATFORM_TEXT_ENCODER_PRESET": "tiny", preset: "default"}
+    done = subprocess.run(CLI + ["prep_platform.main_job", "--data-root", str(tmp_path / "data")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert done.returncode == 3 and len(lines) == 1, lines
+    model = "the VAE" if "VAE" in preset else "the text encoder"
+    assert lines[0].startswith(f"prep_platform.main_job: error: {model} THUDM/CogVideoX-5b-I2V ") and "HF_HUB_OFFLINE" in lines[0]
+    assert str(tmp_path / "hf") in lines[0] and not (tmp_path / "data").exists()  # nothing was run
 
 
 @pytest.mark.parametrize("variable, value", [("PREP_PLATFORM_WORKERS", "-1"), ("PREP_PLATFORM_VAE_PRESET", "huge"),
