@@ -1,8 +1,9 @@
 """One export: the samples written in a format's layout into a fresh folder beside the target, read back whole by
 the trainer's rules, and only then swapped in (an atomic exchange where the file system has one), all under one
 lock: a broken export never replaces a good one, and a kill at any moment leaves the old export or the new one
-plus leftovers the next run removes. An export writes only into a folder it created or one holding its own
-`export.json`; anything else is refused before anything is touched. Inputs unchanged: nothing is rewritten."""
+plus leftovers the next run removes (known by the owner file each carries, never by their name). An export writes
+only into a folder it created or one holding its own `export.json`; anything else is refused before anything is
+touched. Inputs unchanged: nothing is rewritten."""
 
 from __future__ import annotations
 
@@ -17,13 +18,20 @@ from pathlib import Path
 from prep_platform import __version__
 from prep_platform.lib.exports.collect import SHARED_FACTS, SPREAD, ExportError, ExportSample, inputs_fingerprint
 from prep_platform.lib.exports.formats import FORMATS, ExportFormat
-from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_json_atomic
+from prep_platform.lib.files.atomic import (folder_lock, host_tag, read_json_file, read_json_if_present, write_json_atomic,
+                                             writer_gone)
 from prep_platform.lib.prompt_text import prompt_problem
 
 EXPORT_FORMAT_VERSION = 2  # 2: seeded spread order, launch commands, image moments, cache dtype
 EXPORT_FILE = "export.json"
 PARTIAL = ".partial-"  # `.<name>.partial-<pid>`: an export being written (or, after the exchange, the old one)
 OLD = ".old-"  # `.<name>.old-<pid>`: the old export between two renames where no atomic exchange exists
+# `<folder>.export-owner.json` beside each of those: the output it serves and its writer (host, pid). It is written
+# before the folder exists and removed after it is gone, so a kill at any moment leaves only folders the next run
+# can tell apart from a user's `.out.old-photos`. Beside, not inside: the exchange swaps whole folders, so a file
+# inside the new export would be published with it and the old export would come back to the partial name without.
+OWNER_SUFFIX = ".export-owner.json"
+_OWNER_FILE_MAX = 64 << 10  # an owner file is a few hundred bytes: anything larger is not one
 DTYPES = ("bf16", "fp16", "fp32")
 
 
@@ -105,14 +113,67 @@ def check_output_folder(output: Path | str, protected: dict[str, Path]) -> Path:
     return output
 
 
+def _owner_file(folder: Path) -> Path:
+    return folder.with_name(folder.name + OWNER_SUFFIX)
+
+
+def _claim(output: Path, kind: str) -> Path:
+    """A free name beside `output` for a folder of `kind` (PARTIAL or OLD), claimed by its owner file before the
+    folder is made. A name something else already holds (a user's folder or file, a live run's) is passed over."""
+    base = f".{output.name}{kind}{os.getpid()}"
+    for n in range(100):
+        folder = output.parent / (base if n == 0 else f"{base}-{n}")
+        owner = _owner_file(folder)
+        if any(os.path.lexists(path) for path in (folder, owner)):
+            continue
+        write_json_atomic(owner, {"export_leftover": kind.strip(".-"), "output": str(output), "folder": folder.name,
+                                  "host": host_tag(), "pid": os.getpid()})
+        return folder
+    raise ExportRefused(f"{output.parent / base}: this name and 99 others beside the output are taken; "
+                        f"remove what is there or choose another --output-dir")
+
+
+def _discard(folder: Path) -> None:
+    """Remove a folder this export claimed, then its owner file (kept while the folder stays: a later run ends it)."""
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder, ignore_errors=True)
+    if not folder.is_dir() or folder.is_symlink():
+        _owner_file(folder).unlink(missing_ok=True)
+
+
+def _leftover_of(owner: Path, output: Path) -> Path | None:
+    """The folder `owner` claims when it is an owner file of an export into `output` whose writer is gone."""
+    try:
+        if not owner.is_file() or owner.is_symlink() or owner.stat().st_size > _OWNER_FILE_MAX:
+            return None
+        record = read_json_file(owner)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("output") != str(output):
+        return None
+    name = record.get("folder")
+    if (not isinstance(name, str) or owner.name != name + OWNER_SUFFIX
+            or not name.startswith((f".{output.name}{PARTIAL}", f".{output.name}{OLD}"))):
+        return None
+    # The lock serialises exports into one parent; a live writer is still left alone, should a caller not hold it.
+    return output.parent / name if writer_gone(record.get("pid"), record.get("host")) else None
+
+
 def remove_leftovers(output: Path) -> list[Path]:
-    """What killed exports into `output` left beside it (call under the lock): their partial folders and old copies."""
+    """What killed exports into `output` left beside it (call under the lock): the partial folders and old copies
+    whose owner file names `output` and a writer that is gone from this host. A folder that merely has such a name
+    is someone else's and stays. The name is taken literally (iterdir, never a glob: it may hold `*` or `[`)."""
     removed = []
-    for pattern in (f".{output.name}{PARTIAL}*", f".{output.name}{OLD}*"):
-        for path in output.parent.glob(pattern):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path)
+    prefix = f".{output.name}."
+    for owner in sorted(output.parent.iterdir()):
+        if not (owner.name.startswith(prefix) and owner.name.endswith(OWNER_SUFFIX)):
+            continue
+        folder = _leftover_of(owner, output)
+        if folder is None:
+            continue
+        if folder.is_dir() and not folder.is_symlink():
+            removed.append(folder)
+        _discard(folder)
     return removed
 
 
@@ -142,7 +203,7 @@ def run_export(samples: list[ExportSample], export_format: str, output: Path | s
             why = "; ".join(f"{item['sample']}: {item['reason']}" for item in (left_out or [])[:3])
             raise ExportError(f"nothing to export: no sample of the chosen scenarios and split has a current latent "
                               f"cache and prompt{(' (left out: ' + why + ')') if why else ''}{kept}")
-        partial = output.parent / f".{output.name}{PARTIAL}{os.getpid()}"
+        partial = _claim(output, PARTIAL)
         try:
             partial.mkdir()
             files = module.write(samples, partial, options=options, final=output)
@@ -181,9 +242,8 @@ def run_export(samples: list[ExportSample], export_format: str, output: Path | s
                                     f"({len(problems)} problem(s); first: {problems[0]})"
                                     + (f"; {output} is unchanged" if output.exists() else ""))
             _swap_in(partial, output)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
+        finally:  # after the swap: the old export (exchange) or nothing; on failure: the unpublished export
+            _discard(partial)
     return ExportResult(output, export_format, "written", len(samples), round(time.perf_counter() - started, 3), export,
                         round(read_back_s, 3))
 
@@ -222,12 +282,15 @@ def _swap_in(partial: Path, output: Path) -> None:
         os.rename(partial, output)
         return
     if _exchange(partial, output):
-        shutil.rmtree(partial, ignore_errors=True)
-        return
-    old = output.parent / f".{output.name}{OLD}{os.getpid()}"
+        return  # the old export is now at `partial`, which the caller discards
+    old = _claim(output, OLD)
     os.rename(output, old)
-    os.rename(partial, output)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.rename(partial, output)
+    except BaseException:
+        os.rename(old, output)  # the old export back in place: a failed publish never leaves none
+        raise
+    _discard(old)
 
 
 # --- read-back -----------------------------------------------------------------------------------------------

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -24,15 +27,12 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     target = Path(target)
     with named_write_errors(target):
         target.parent.mkdir(parents=True, exist_ok=True)
-        # The writer's pid in the name: a run cleaning stale temp files leaves those of live writers alone.
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+        tmp = _new_temp_file(target)
     try:
         with named_write_errors(target):  # disk full, quota, permissions: one message that names the file
             yield tmp
             if tmp.exists():
-                os.chmod(tmp, 0o644)  # mkstemp creates 0600; the result is an ordinary data file
+                os.chmod(tmp, 0o644)  # created 0600; the result is an ordinary data file
             os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -57,42 +57,62 @@ class WriteError(OSError):
         return self.strerror or super().__str__()
 
 
-# `.<name>.<random>.tmp`: what atomic_path leaves behind only when the process is killed mid-write.
+# `.<name>.<pid>-<host>-<random>.tmp`: what atomic_path leaves behind only when its process is killed mid-write.
+# The writer's pid and host in the name let a later run tell a dead writer's file from a live one's, and the exact
+# shape lets it tell ours from anyone else's (a user's `.notes.tmp` is never touched).
 TEMP_SUFFIX = ".tmp"
+_OUR_TEMP = re.compile(r"\A\..+\.(?P<pid>[0-9]{1,10})-(?P<host>[0-9a-f]{8})-[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + r"\Z",
+                       re.DOTALL)
+
+
+@functools.lru_cache(maxsize=1)
+def host_tag() -> str:
+    """This machine, as 8 hex digits of its host name: a pid means something only on the host that gave it."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def writer_gone(pid: object, host: object) -> bool:
+    """Whether the writer `pid` of host `host` has surely ended. A writer of another host (a data root shared by
+    machines) is never taken for gone: its pid cannot be checked from here. A reused pid keeps a dead writer's
+    file until that process ends too: a leak, never a live file removed."""
+    if host != host_tag() or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
+
+
+def _new_temp_file(target: Path) -> Path:
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{os.getpid()}-{host_tag()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temp name beside {target}")
 
 
 def remove_stale_temp_files(folder: Path | str) -> list[Path]:
-    """Delete the temp files of writes that were killed (kill -9, power loss) in `folder`.
-
-    Call it only while holding the folder's lock (`folder_lock`): then no other writer is mid-write there.
-    """
-    removed = []
+    """Delete the temp files atomic_path left in `folder` when its writer was killed (kill -9, power loss): only
+    files of that exact naming whose writer's process is gone from this host. Safe without the folder's lock: a
+    live writer's file and anyone else's are left alone. A stage calls it when it starts on a folder it owns."""
     folder = Path(folder)
-    if not folder.is_dir():
-        return removed
-    for path in folder.glob(f".*{TEMP_SUFFIX}"):
-        if path.is_file() and not path.is_symlink() and not _writer_alive(path):
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
-
-
-_WRITER_PID = re.compile(r"\.(\d+)-[^.]*" + re.escape(TEMP_SUFFIX) + "$")
-
-
-def _writer_alive(path: Path) -> bool:
-    """Whether the process that is writing this temp file still runs (a manifest is written after a stage lets go
-    of its folder's lock: another run taking the lock then must not delete it mid-write)."""
-    match = _WRITER_PID.search(path.name)
-    if not match:
-        return False  # a temp name without a pid: left by an older version, stale
+    removed = []
     try:
-        os.kill(int(match.group(1)), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        match = _OUR_TEMP.match(entry.name)
+        if match and entry.is_file(follow_symlinks=False) and writer_gone(int(match["pid"]), match["host"]):
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+    return removed
 
 
 LOCK_NAME = ".prep_platform.lock"

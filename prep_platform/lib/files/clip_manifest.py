@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from prep_platform.lib.files.atomic import write_text_atomic
+from prep_platform.lib.files.atomic import remove_stale_temp_files, write_text_atomic
 from prep_platform.lib.statuses import OK, status_counts
 
 
@@ -40,6 +40,7 @@ def write_manifest(path: Path | str, rows: Iterable[ManifestRow]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if v is None else v) for k, v in asdict(row).items()})
+    remove_stale_temp_files(Path(path).parent)  # what a killed write of this or another source file left
     write_text_atomic(path, buffer.getvalue())
 
 

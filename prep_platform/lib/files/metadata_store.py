@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from prep_platform.lib.files.atomic import atomic_path, read_json_file, write_json_atomic
+from prep_platform.lib.files.atomic import atomic_path, read_json_file, remove_stale_temp_files, write_json_atomic
 
 SPLITS = ("train", "validation")
 STORE_SUFFIX = ".parquet"
@@ -81,6 +81,7 @@ def write_store(path: Path | str, shard_tables: Iterable[pa.Table]) -> int:
     """The store from tables of rows (SCHEMA) already in store order, one per shard: each becomes one row group.
     Atomic: the file appears whole or not at all. Returns the number of records."""
     written = 0
+    remove_stale_temp_files(Path(path).parent)  # a killed build's temp store (and view, report) beside it
     with atomic_path(path) as tmp:  # a failure names the file (Arrow's message does not)
         with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
             for table in shard_tables:

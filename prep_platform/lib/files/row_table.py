@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from prep_platform.lib.files.atomic import atomic_path, read_json_if_present, write_json_atomic
+from prep_platform.lib.files.atomic import atomic_path, read_json_if_present, remove_stale_temp_files, write_json_atomic
 
 EXTRA, PRESENT = "extra", "keys_present"
 SAMPLE_ROWS = 3  # rows shown in the JSON view
@@ -117,6 +117,9 @@ def table_rows(table: pa.Table, row_type: type) -> list[dict]:
 
 def write_rows(path: Path | str, rows: list[dict], row_type: type) -> None:
     """The rows as one Parquet file, written atomically (a failure names the file: Arrow's message does not)."""
+    # A manifest's folder is locked by no stage (only the per-sample folders are): the temp files a killed write of
+    # a manifest or an index left are removed here, by the next write into that folder.
+    remove_stale_temp_files(Path(path).parent)
     with atomic_path(path) as tmp:
         pq.write_table(rows_table(rows, row_type), tmp, compression="zstd")
 

@@ -1,25 +1,48 @@
 """Atomic writes and folder locks: a failed write names the file and keeps the old content, a killed writer's temp
-files are removed by the next run, a live writer's are left alone."""
+files are removed by the next run, a live writer's and files of any other naming are left alone."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import textwrap
+
 import pytest
-from prep_platform.lib.files.atomic import WriteError, folder_lock, write_json_atomic
+from prep_platform.lib.files.atomic import WriteError, folder_lock, host_tag, write_json_atomic
 
 
-def test_a_killed_writes_temp_files_are_removed_by_the_next_run(tmp_path):
+KILLED_WRITER = textwrap.dedent("""
+    import os, signal, sys
+    from prep_platform.lib.files.atomic import atomic_path
+
+    with atomic_path(sys.argv[1]) as tmp:
+        tmp.write_bytes(b"half of a latent file")
+        os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_a_killed_writes_temp_files_are_removed_by_the_next_run_and_no_one_elses(tmp_path):
     folder = tmp_path / "latents" / "urban"
     folder.mkdir(parents=True)
-    leftover = folder / ".video0.npz.k2j3h4.tmp"  # what kill -9 during write_latent_file leaves
-    leftover.write_bytes(b"partial")
-    unrelated = folder / "notes.txt"
-    unrelated.write_text("mine")
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(folder / "video0.npz")], stderr=subprocess.PIPE,
+                              text=True)
+    assert writer.wait(timeout=60) == -9, writer.stderr.read()
+    [leftover] = folder.glob(".video0.npz.*.tmp")  # what kill -9 during write_latent_file leaves
+    assert leftover.name.startswith(f".video0.npz.{writer.pid}-{host_tag()}-")
+    # Files of other namings are not ours, whatever they look like: a user's, an older tool's, another host's.
+    foreign = [folder / ".x.tmp", folder / ".video0.npz.k2j3h4.tmp", folder / "notes.txt",
+               folder / f".video1.npz.{_dead_pid()}-00000000-ab12cd34.tmp"]
+    for path in foreign:
+        path.write_text("mine")
     with folder_lock([folder]) as removed:
         assert removed == [leftover]
-    assert not leftover.exists() and unrelated.exists()
+    assert not leftover.exists() and all(path.exists() for path in foreign)
+
+
+def _dead_pid() -> int:
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
 
 
 def test_a_write_error_names_the_file_and_leaves_the_old_content(tmp_path, small_disk):
@@ -39,11 +62,9 @@ def test_a_live_writers_temp_file_is_left_alone_by_another_run(tmp_path):
     folder.mkdir(parents=True)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = folder / f".latents_manifest.json.{sleeper.pid}-ab12cd.tmp"
+        live = folder / f".latents_manifest.json.{sleeper.pid}-{host_tag()}-ab12cd34.tmp"
         live.write_bytes(b"being written")
-        dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                                  text=True).stdout.strip()
-        dead = folder / f".video1.npz.{dead_pid}-ef34gh.tmp"
+        dead = folder / f".video1.npz.{_dead_pid()}-{host_tag()}-ef34ab12.tmp"
         dead.write_bytes(b"left by a killed run")
         with folder_lock([folder]) as removed:
             assert removed == [dead]
