@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="MSR-VTT source: sample, hub or a local folder ($PREP_PLATFORM_MSR_VTT_SOURCE; default: "
                         "%(default)s)")
     args = parser.parse_args(argv)
+    _refuse_bad_settings(defaults, args)  # every PREP_PLATFORM_* value, before DAGSTER_HOME or any run
     home = _prepare_dagster_home()
 
     import dagster as dg  # after DAGSTER_HOME is set
@@ -98,6 +99,22 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "SUCCESS" if ok else "FAILURE (the failed steps are listed above; full errors in the Dagster event log)"
     print(f"\n{verdict}: runs recorded in DAGSTER_HOME={home}")
     return 0 if ok else 1
+
+
+def _refuse_bad_settings(defaults, args: argparse.Namespace) -> None:
+    """Every setting this job will run with, validated now (SettingsError or DeploymentSettingError: one line naming
+    the variable, exit 2): the run settings with --data-root and --source (frames 8N+1 and the other frame rules
+    included), the source folders, the label model and the deployment settings. A bad value would otherwise fail
+    every step of every run with the same line."""
+    from prep_platform.lib.deployment import DeploymentSettings
+    from prep_platform.lib.models.sentence_encoder import LABEL_MODEL_ENV, check_label_model
+    from prep_platform.lib.settings import PrepSettings
+
+    given = {name: value for name, value in (("data_root", args.data_root), ("msr_vtt_source", args.source))
+             if value != getattr(defaults, name)}  # only what the options changed: the rest is named by its variable
+    PrepSettings.from_env(default_source="sample", **given).check_local_sources()
+    check_label_model(os.environ.get(LABEL_MODEL_ENV))
+    DeploymentSettings.from_env()
 
 
 # Dagster's console logger prints every event, a failed step's stack traces included (238 lines when the Hub

@@ -6,13 +6,23 @@ naming the variable."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
-from prep_platform.lib.settings import env_error_line, env_values, env_variable
+from prep_platform.lib.setting_rules import SETTINGS_CONFIG, Url, one_of
+from prep_platform.lib.settings import env_error_line, env_values
 
 PROFILES = ("local", "distributed", "kubernetes")
+
+
+def _namespace(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):  # Kubernetes' own rule (RFC 1123 label)
+        raise ValueError("a Kubernetes namespace: lowercase letters, digits and '-', at most 63, not starting or "
+                         "ending with '-'")
+    return value
 
 
 class DeploymentSettingError(ValueError):
@@ -20,17 +30,17 @@ class DeploymentSettingError(ValueError):
 
 
 class DeploymentSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SETTINGS_CONFIG
 
-    profile: str = Field("local", description="local (one machine), distributed (Celery workers, PostgreSQL "
+    profile: Annotated[str, one_of(*PROFILES)] = Field("local", description="local (one machine), distributed (Celery workers, PostgreSQL "
                                               "storage) or kubernetes (one pod per step)")
     shards_per_run: int = Field(4, ge=1, description="shards of work a backfill run takes (BackfillPolicy.multi_run): "
                                                      "each run loads the VAE once for them; N runs go to N GPU workers")
-    celery_broker: str = Field("redis://127.0.0.1:6379/0", description="the Celery broker URL")
-    celery_backend: str = Field("redis://127.0.0.1:6379/1", description="the Celery result backend URL")
+    celery_broker: Url = Field("redis://127.0.0.1:6379/0", description="the Celery broker URL")
+    celery_backend: Url = Field("redis://127.0.0.1:6379/1", description="the Celery result backend URL")
     celery_visibility_timeout: int = Field(3600, ge=1, description="seconds before a task a dead worker held is "
                                                                   "given to another worker")
-    k8s_namespace: str = Field("prep-platform", description="the Kubernetes namespace step jobs run in")
+    k8s_namespace: Annotated[str, AfterValidator(_namespace)] = Field("prep-platform", description="the Kubernetes namespace step jobs run in")
     k8s_max_concurrent: int = Field(16, ge=1, description="step pods in flight at once")
     k8s_gpus: int = Field(1, ge=1, description="GPU steps in flight at once: the GPUs the cluster lends")
 
@@ -38,9 +48,6 @@ class DeploymentSettings(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DeploymentSettings:
         given = env_values(cls.model_fields, os.environ if environ is None else environ)
         try:
-            settings = cls(**given)
+            return cls(**given)
         except ValidationError as exc:
             raise DeploymentSettingError(env_error_line(exc, given)) from None
-        if settings.profile not in PROFILES:
-            raise DeploymentSettingError(f"{env_variable('profile')}={settings.profile!r}: choose one of {', '.join(PROFILES)}")
-        return settings

@@ -12,13 +12,19 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.model_settings import TextEncoderSettings, VaeSettings
+from prep_platform.lib.setting_rules import (
+    SETTINGS_CONFIG, Name, OptionalName, OptionalRepoPath, OptionalText, OptionalUrl, RepoPath, Text, one_of,
+)
 from prep_platform.lib.sources.msr_vtt_release import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
-from prep_platform.lib.video.shot_settings import MAX_WINDOWS_PER_CLIP, ShotSettings
+from prep_platform.lib.video.shot_settings import (
+    DETECTORS, MAX_WINDOWS_PER_CLIP, UNCLEAN_WINDOW_CHOICES, WINDOW_POLICIES, ShotSettings,
+)
 from prep_platform.lib.video.frame_config import FrameConfig, min_window_duration, parse_size
 
 ENV_PREFIX = "PREP_PLATFORM_"
@@ -57,45 +63,65 @@ SAMPLE = "sample"
 DEMO_FRAME_SIZE = "240x160"
 FREE_SPACE_RESERVE_GB = 60.0
 DEMO_FREE_SPACE_RESERVE_GB = 1.0  # the demo writes a few MB: a laptop with 40 GB free must not see a WARN
+SPLIT_CHOICES = ("train", "validation", "all")
+# The VATEX splits (lib.sources.vatex.ANNOTATION_FILES's keys; a test keeps them equal): that module pulls the Hub
+# client and the video probe, too heavy for every tool's settings.
+VATEX_SPLITS = ("training", "validation", "public_test")
+
+
+def _frame_rule(setting: str) -> AfterValidator:
+    """One frame setting checked by FrameConfig's own rule (frames 8N+1, a size in multiples of 8), so the settings
+    refuse up front what every frame step would fail on, and the rule stays written once."""
+    def check(value):
+        if setting == "frame_size":
+            width, height = parse_size(value)
+            FrameConfig(width=width, height=height)
+        else:
+            FrameConfig(**{setting: value})
+        return value
+
+    return AfterValidator(check)
 
 
 class PrepSettings(BaseModel):
     """Where the data lives, where it comes from, and how each stage runs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SETTINGS_CONFIG
 
-    data_root: str = Field("data", description="data root; every path under it is laid out by lib.layout")
+    data_root: Text = Field("data", description="data root; every path under it is laid out by lib.layout")
     # --- sources ---
-    msr_vtt_source: str = Field(
+    msr_vtt_source: Text = Field(
         "hub", description="'hub' (Hugging Face dataset repo; HF_ENDPOINT and HF_TOKEN honoured), 'sample' (the "
         "embedded offline sample) or a local folder laid out like the repo")
-    msr_vtt_repo_id: str = Field(DEFAULT_REPO_ID, description="MSR-VTT dataset repo")
-    msr_vtt_revision: str = Field("main", description="branch, tag or commit of the MSR-VTT repo")
-    msr_vtt_annotation_file: str = Field(DEFAULT_ANNOTATION_FILE, description="annotation path in the repo")
-    msr_vtt_videos_archive: str = Field(DEFAULT_VIDEOS_ARCHIVE, description="videos archive path in the repo")
+    msr_vtt_repo_id: Name = Field(DEFAULT_REPO_ID, description="MSR-VTT dataset repo")
+    msr_vtt_revision: Name = Field("main", description="branch, tag or commit of the MSR-VTT repo")
+    msr_vtt_annotation_file: RepoPath = Field(DEFAULT_ANNOTATION_FILE, description="annotation path in the repo")
+    msr_vtt_videos_archive: RepoPath = Field(DEFAULT_VIDEOS_ARCHIVE, description="videos archive path in the repo")
     msr_vtt_limit: int = Field(1500, ge=0, description="MSR-VTT clips to extract (train split, then validate); 0 for all")
     min_clip_duration_s: float | None = Field(
         None, ge=0, description="seconds a raw clip needs to be usable (None: what `frames` at `fps` span)")
-    hub_endpoint: str | None = Field(None, description="Hub endpoint (None: $HF_ENDPOINT or the public Hub)")
-    vatex_source: str | None = Field(
+    hub_endpoint: OptionalUrl = Field(None, description="Hub endpoint (None: $HF_ENDPOINT or the public Hub)")
+    vatex_source: OptionalText = Field(
         None, description="VATEX: 'hub', 'sample' or a local folder (None: 'sample' with the MSR-VTT sample, else 'hub')")
-    vatex_repo_id: str | None = Field(None, description="a dataset repo holding the VATEX annotation files (hub source)")
-    vatex_revision: str = Field("main", description="branch, tag or commit of the VATEX annotation repo")
-    vatex_annotation_file: str | None = Field(None, description="annotation path in the repo (None: the split's official name)")
-    vatex_video_repo_id: str | None = Field(None, description="a mirror repo holding <videoID>.mp4 (None: vatex_repo_id)")
-    vatex_video_revision: str = Field("main", description="branch, tag or commit of the VATEX video mirror")
-    vatex_split: str = Field("validation", description="VATEX split to fetch")
+    vatex_repo_id: OptionalName = Field(None, description="a dataset repo holding the VATEX annotation files (hub source)")
+    vatex_revision: Name = Field("main", description="branch, tag or commit of the VATEX annotation repo")
+    vatex_annotation_file: OptionalRepoPath = Field(None, description="annotation path in the repo (None: the split's official name)")
+    vatex_video_repo_id: OptionalName = Field(None, description="a mirror repo holding <videoID>.mp4 (None: vatex_repo_id)")
+    vatex_video_revision: Name = Field("main", description="branch, tag or commit of the VATEX video mirror")
+    vatex_split: Annotated[str, one_of(*VATEX_SPLITS)] = Field(
+        "validation", description=f"VATEX split to fetch: {', '.join(VATEX_SPLITS)}")
     vatex_limit: int = Field(50, ge=0, description="first N VATEX clips of the split; 0 for all")
     vatex_download_videos: bool = Field(True, description="fetch the VATEX clips from the mirror")
-    vatex_video_prefix: str = Field("videos/", description="folder of the clips in the VATEX mirror")
+    vatex_video_prefix: RepoPath = Field("videos/", description="folder of the clips in the VATEX mirror")
     vatex_retry_failed: bool = Field(False, description="re-attempt the VATEX clips that failed before (only those)")
     panda_sample: bool | None = Field(
         None, description="place the embedded Panda-70M sample (a CSV and four shard clips) in the Panda-70M folder "
         "(None: when the MSR-VTT source is the sample)")
     panda_subset_total: int = Field(500, ge=1, description="Panda-70M subset size")
-    panda_min_matching_score: float = Field(0.4, description="Panda-70M caption matching-score threshold")
+    panda_min_matching_score: float = Field(
+        0.4, ge=0.0, le=1.0, description="Panda-70M caption matching-score threshold (a caption-video similarity, 0..1)")
     # --- scenario metadata ---
-    scenarios_file: str | None = Field(None, description="scenarios YAML (None: the packaged scenarios.yaml)")
+    scenarios_file: OptionalText = Field(None, description="scenarios YAML (None: the packaged scenarios.yaml)")
     metadata_limit: int = Field(1500, ge=0, description="first N MSR-VTT manifest clips labelled; 0 for all")
     validation_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="validation share per scenario")
     split_seed: int = Field(0, description="split seed: same input and seed, same split")
@@ -104,11 +130,13 @@ class PrepSettings(BaseModel):
         "scenario.nnnn, e.g. urban.0003): 500 is ~6-9 minutes of the VAE on one H200. A clip keeps its shard while it keeps its "
         "scenario; a new size applies to clips added after")
     # --- frames and latents ---
-    frame_size: str = Field("720x480", description="frame size, width x height (multiples of 8)")
-    frames: int = Field(49, description="window length in frames, 8N+1")
+    frame_size: Annotated[str, _frame_rule("frame_size")] = Field(
+        "720x480", description="frame size, width x height (multiples of 8)")
+    frames: Annotated[int, _frame_rule("frames")] = Field(
+        49, description="window length in frames, 8N+1 (9, 17, ..., 49: the frame stage's rule, FrameConfig)")
     fps: float = Field(8.0, gt=0, description="training frame rate")
     pad_short: bool = Field(False, description="pad a too-short clip with its last frame (recorded) instead of skipping it")
-    shot_detector: str = Field(
+    shot_detector: Annotated[str, one_of(*DETECTORS)] = Field(
         "combined", description="shot boundaries found while the frame stage decodes: 'combined' (PySceneDetect's "
         "adaptive rule, or its content rule on a frame that stands out 1.5x from its neighbours), 'content', "
         "'adaptive' or 'none' (no detection)")
@@ -117,41 +145,40 @@ class PrepSettings(BaseModel):
         3.0, ge=0, description="adaptive rule: a cut's HSV change over the mean of the 2 frames on either side")
     shot_min_content: float = Field(15.0, ge=0, description="adaptive rule: the least HSV change of a cut")
     min_shot_s: float = Field(0.5, ge=0, description="seconds from one cut to the next, at least")
-    window_policy: str = Field("first", description="which shot a window is taken from: 'first' long enough, or 'longest'")
+    window_policy: Annotated[str, one_of(*WINDOW_POLICIES)] = Field(
+        "first", description="which shot a window is taken from: 'first' long enough, or 'longest'")
     windows_per_clip: int = Field(
         1, ge=1, le=MAX_WINDOWS_PER_CLIP, description="up to N non-overlapping windows per clip inside shots, each its "
         f"own sample (<id>__w<k>); at most {MAX_WINDOWS_PER_CLIP} (a 26-minute clip of 6.1 s windows)")
-    unclean_window: str = Field(
+    unclean_window: Annotated[str, one_of(*UNCLEAN_WINDOW_CHOICES)] = Field(
         "drop", description="a clip with no shot long enough: 'drop' it (status no_clean_window) or 'keep' its best "
         "window, marked clean_window=false")
-    splits: str = Field("all", description="which metadata splits the per-scenario stages (frames, latents, prompt "
-                        "embeddings) prepare: train, validation or all")
+    splits: Annotated[str, one_of(*SPLIT_CHOICES)] = Field(
+        "all", description="which metadata splits the per-scenario stages (frames, latents, prompt embeddings) "
+        "prepare: train, validation or all")
     augment: bool = Field(False, description="also encode a horizontally flipped variant per clip (<id>.hflip.npz)")
     workers: int = Field(2, ge=0, description="decode worker processes (0: in-process)")
     prefetch: int = Field(4, ge=1, description="decoded clips queued ahead of the encoder")
-    export_split: str = Field("train", description="which split the training exports hold: train, validation or all")
+    export_split: Annotated[str, one_of(*SPLIT_CHOICES)] = Field(
+        "train", description="which split the training exports hold: train, validation or all")
     # --- checks ---
     max_failed_share: float = Field(0.2, ge=0.0, le=1.0, description="checks fail when a larger share of a stage's clips failed")
     max_no_clean_window_share: float = Field(
         0.3, ge=0.0, le=1.0, description="WARN when a larger share of a scenario's clips has no shot long enough for a window")
-    storage_budget_gb: float = Field(6.0, description="budget of the curated subset (clips in the metadata; a Panda-70M subset's download)")
+    storage_budget_gb: float = Field(
+        6.0, gt=0, description="budget of the curated subset (clips in the metadata; a Panda-70M subset's download)")
     free_space_reserve_gb: float | None = Field(
         None, ge=0, description="WARN when less would remain free after the next materialisation (default 60 GB; 1 GB "
         "on the demo sample, which needs a few MB and must not warn on a laptop with less than 60 GB free)")
-    budget_raw_gb: float = Field(40.0, description="raw layer budget (WARN when over)")
-    budget_metadata_gb: float = Field(1.0, description="metadata layer budget (WARN when over)")
-    budget_frames_gb: float = Field(10.0, description="frames layer budget (WARN when over)")
-    budget_latents_gb: float = Field(200.0, description="latents layer budget (WARN when over)")
-    budget_eval_gb: float = Field(5.0, description="eval layer budget (WARN when over)")
+    budget_raw_gb: float = Field(40.0, gt=0, description="raw layer budget (WARN when over)")
+    budget_metadata_gb: float = Field(1.0, gt=0, description="metadata layer budget (WARN when over)")
+    budget_frames_gb: float = Field(10.0, gt=0, description="frames layer budget (WARN when over)")
+    budget_latents_gb: float = Field(200.0, gt=0, description="latents layer budget (WARN when over)")
+    budget_eval_gb: float = Field(5.0, gt=0, description="eval layer budget (WARN when over)")
     # --- the models (PREP_PLATFORM_VAE_<FIELD>, PREP_PLATFORM_TEXT_ENCODER_<FIELD>) ---
     vae: VaeSettings = Field(default_factory=VaeSettings, description="the VAE of the latent stage")
     text_encoder: TextEncoderSettings = Field(default_factory=TextEncoderSettings,
                                               description="the text encoder of the prompt embeddings")
-
-    @model_validator(mode="after")
-    def _shot_settings_are_valid(self) -> PrepSettings:
-        self.shot_settings()  # a ValueError naming the setting and its choices (pydantic reports it as invalid)
-        return self
 
     @classmethod
     def from_env(cls, *, default_source: str = "hub", environ: Mapping[str, str] | None = None, **explicit) -> PrepSettings:
@@ -168,6 +195,14 @@ class PrepSettings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise SettingsError(env_error_line(exc, from_environment, explicit, aliases=ENV_ALIASES)) from None
+
+    def check_local_sources(self) -> None:
+        """A source that names a folder which is not there, refused now in one line naming its variable (the main job
+        calls it before its first run). Not a field rule: the code location may be loaded where the data is not."""
+        for name in ("msr_vtt_source", "vatex_source"):
+            value = getattr(self, name)
+            if value not in (None, "hub", SAMPLE) and not Path(value).is_dir():
+                raise SettingsError(f"{env_variable(name, ENV_ALIASES)}={value!r}: not 'hub', 'sample' or an existing folder")
 
     def with_values(self, **values) -> PrepSettings:
         """A copy with the given fields changed (None leaves a field as it is), validated like the original. A

@@ -5,14 +5,19 @@ PrepSettings, the command-line options and the Dagster resources are generated f
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import re
+from typing import Annotated, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
+
+from prep_platform.lib.setting_rules import SETTINGS_CONFIG, Name, Text, one_of
 
 DEFAULT_MODEL_ID = "THUDM/CogVideoX-5b-I2V"
 VAE_PRESETS = ("default", "low_memory", "tiny", "random_full")
 TEXT_ENCODER_PRESETS = ("default", "tiny")
 MAX_LENGTH = 226  # CogVideoX's prompt length: what every trainer pads and truncates to
+# The names lib.models.vae.resolve_dtype takes (torch is not imported here to list them).
+DTYPES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
 AUTO_PRESET = ("unset: tiny when the data root's MSR-VTT was made from the embedded sample (or the source is sample), "
                "default otherwise")
 
@@ -31,6 +36,17 @@ VAE_HINT = "or encode with --vae-preset tiny (random weights: a demo, not a mode
 TEXT_ENCODER_HINT = "or encode with --text-encoder-preset tiny (random weights: a demo)"
 
 
+def _device(value: str) -> str:
+    # What torch.device takes for the machines this runs on; a typo ("cude") would fail only when the model loads.
+    if not re.fullmatch(r"auto|cpu|mps|(cuda|xpu)(:\d+)?", value):
+        raise ValueError("must be auto, cpu, cuda, cuda:<n>, mps or xpu[:<n>]")
+    return value
+
+
+Device = Annotated[str, AfterValidator(_device)]
+Dtype = Annotated[str, one_of(*DTYPES)]
+
+
 def _preset_in(value: str | None, presets: tuple[str, ...], model: str) -> str | None:
     if value is not None and value not in presets:
         raise ValueError(f"unknown {model} preset {value!r}; choose one of {', '.join(presets)}")
@@ -40,17 +56,17 @@ def _preset_in(value: str | None, presets: tuple[str, ...], model: str) -> str |
 class VaeSettings(BaseModel):
     """How the latent stage runs the CogVideoX VAE."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SETTINGS_CONFIG
 
     preset: str | None = Field(
         None, description="default: the pretrained VAE, untiled; low_memory: tiling + slicing + batch 1 (fits a 24 GB "
         "card at 49x480x720); tiny: the same class with random weights and a tiny config (CPU demo, tests); "
         f"random_full: the full-size config with random weights (GPU benchmarks without a download); {AUTO_PRESET}")
-    model_id: str = Field(DEFAULT_MODEL_ID, description="the VAE's pretrained repo id or local folder")
-    subfolder: str = Field("vae", description="the VAE's folder inside the model repo")
-    revision: str = Field("main", description="branch, tag or commit of the VAE's repo")
-    device: str = Field("auto", description="auto: cuda when available")
-    dtype: str = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
+    model_id: Text = Field(DEFAULT_MODEL_ID, description="the VAE's pretrained repo id or local folder")
+    subfolder: Text = Field("vae", description="the VAE's folder inside the model repo")
+    revision: Name = Field("main", description="branch, tag or commit of the VAE's repo")
+    device: Device = Field("auto", description="auto: cuda when available")
+    dtype: Dtype = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
     batch_size: int = Field(
         0, ge=0, description="clips per VAE call (0: on CUDA the largest of 4, 2 that fits the free GPU memory, else "
         "the tiled path at 1; 1 on CPU)")
@@ -83,15 +99,15 @@ class VaeSettings(BaseModel):
 class TextEncoderSettings(BaseModel):
     """How the prompt stage runs the CogVideoX text encoder (T5)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = SETTINGS_CONFIG
 
     preset: str | None = Field(
         None, description="default: the model's own T5 encoder and tokenizer; tiny: the same classes with a tiny "
         f"random config and an offline tokenizer (CPU demo, tests); {AUTO_PRESET}")
-    model_id: str = Field(DEFAULT_MODEL_ID, description="model repo id or local folder holding text_encoder/ and tokenizer/")
-    revision: str = Field("main", description="branch, tag or commit of the text encoder's repo")
-    device: str = Field("auto", description="auto: cuda when available")
-    dtype: str = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
+    model_id: Text = Field(DEFAULT_MODEL_ID, description="model repo id or local folder holding text_encoder/ and tokenizer/")
+    revision: Name = Field("main", description="branch, tag or commit of the text encoder's repo")
+    device: Device = Field("auto", description="auto: cuda when available")
+    dtype: Dtype = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
     batch_size: int = Field(8, ge=1, description="prompts encoded together")
     max_length: int = Field(MAX_LENGTH, ge=1, description="tokens per prompt: padded and truncated to it (CogVideoX: 226)")
 

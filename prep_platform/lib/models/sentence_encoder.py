@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import zipfile
 from dataclasses import dataclass, field
@@ -135,6 +136,26 @@ def model_file_hashes(folder: Path | str) -> dict[str, str]:
             for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
+# A Hub model id (`name` or `org/name`), with an optional `@revision`: the Hub's own characters.
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?(@[\w./-]+)?", re.ASCII)
+
+
+def check_label_model(value: str | None) -> str | None:
+    """The PREP_PLATFORM_LABEL_MODEL value (None or empty: the packaged default) when it can name a model: an
+    existing folder, or a Hub id. Refused otherwise (lib.settings.SettingsError naming the variable), before any
+    labelling: a path that is not there would otherwise be sent to the Hub as an id and fail in the middle of a run."""
+    if not value:
+        return value
+    if Path(value).is_dir():
+        return value
+    if not _HUB_ID.fullmatch(value) or ".." in value or value.startswith((".", "~")):
+        from prep_platform.lib.settings import SettingsError
+
+        raise SettingsError(f"{LABEL_MODEL_ENV}={value!r}: neither an existing folder nor a Hub model id "
+                            f"(name, org/name or org/name@revision)")
+    return value
+
+
 # Models this process has loaded, by identity: a second labeller (another stage, another data root) reuses the
 # verified weights instead of unpacking and checking 90 MB again.
 _LOADED: dict[str, object] = {}
@@ -157,7 +178,7 @@ class SentenceEncoder:
     @classmethod
     def from_env(cls, models_dir: Path, environ=None) -> SentenceEncoder:
         environ = os.environ if environ is None else environ
-        return cls(model=environ.get(LABEL_MODEL_ENV) or DEFAULT_MODEL, models_dir=Path(models_dir))
+        return cls(model=check_label_model(environ.get(LABEL_MODEL_ENV)) or DEFAULT_MODEL, models_dir=Path(models_dir))
 
     @property
     def tag(self) -> str:
