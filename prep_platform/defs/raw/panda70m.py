@@ -11,7 +11,9 @@ from prep_platform.defs.resources import PrepPlatformSettings, run_config_class,
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.defs.versioning import file_data_version
 from prep_platform.lib import pipeline
-from prep_platform.lib.sources.panda70m import NO_CSV_PRESENT, download_shards, find_csvs, shard_signature
+from prep_platform.lib.sources.panda70m import (
+    NO_CSV_PRESENT, download_shards, find_csvs, shard_name_problem, shard_signature,
+)
 
 PANDA_ASSET = dict(op_tags=CPU_STEP_TAGS, group_name="raw", kinds={"python"}, owners=["team:data-prep"])
 
@@ -22,7 +24,13 @@ download_shard_partitions = dg.DynamicPartitionsDefinition(name="panda_download_
 
 
 def register_download_shards(instance: dg.DagsterInstance, names: list[str]) -> list[str]:
-    return add_new_partitions(instance, download_shard_partitions, names)
+    """Adds the shards the ingest accepts (lib.sources.panda70m.shard_name_problem) as partitions; the new ones."""
+    return add_new_partitions(instance, download_shard_partitions, [n for n in names if not shard_name_problem(n)])
+
+
+def refused_shard_names(names) -> dict[str, str]:
+    """name -> why, for the shards whose name the ingest refuses: never partitions, told instead."""
+    return {name: problem for name in names if (problem := shard_name_problem(name))}
 
 
 @dg.asset(
@@ -35,10 +43,15 @@ def panda70m_instructions(context: dg.AssetExecutionContext, settings: PrepPlatf
     path = pipeline.panda_instructions(settings.core(), layout)
     csvs = find_csvs(layout.panda.root)
     # Download shards already there (the sample's, or a user's) become ingest partitions now; the sensor adds later ones.
-    added = register_download_shards(context.instance, list(download_shards(layout.panda)))
+    shards = list(download_shards(layout.panda))
+    added = register_download_shards(context.instance, shards)
+    refused = refused_shard_names(shards)
+    for problem in refused.values():
+        context.log.warning(f"download shard not ingested: {problem}")
     return dg.MaterializeResult(
         metadata={"readme": dg.MetadataValue.path(str(path)), "csvs_present": dg.MetadataValue.json([p.name for p in csvs]),
-                  "download_shards_added": dg.MetadataValue.json(added)}
+                  "download_shards_added": dg.MetadataValue.json(added),
+                  "download_shards_refused": dg.MetadataValue.json(refused)}
     )
 
 
@@ -117,14 +130,19 @@ with warnings.catch_warnings():  # backfill_policy is beta in dagster 1.13: used
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Watches raw/panda70m/shards: a download shard (folder or tar) that appears becomes a partition of "
     "panda70m_shards and is ingested; one that grew or changed since (the downloader still writing it) is ingested "
-    "again. Stat only: no clip is read by the sensor.",
+    "again. Stat only: no clip is read by the sensor. A shard whose name the ingest refuses (a space, a newline, "
+    "over 128 characters) is never a partition: the sensor logs why, once per change.",
 )
 def panda70m_shards_sensor(context: dg.SensorEvaluationContext, settings: PrepPlatformSettings):
     seen = json.loads(context.cursor) if context.cursor else {}
     now = {name: shard_signature(path) for name, path in download_shards(settings.layout().panda).items()}
+    refused = refused_shard_names(now)
+    for name, problem in refused.items():
+        if seen.get(name) != now[name]:  # in the cursor like the others: told when it appears or changes, not every tick
+            context.log.warning(f"download shard not ingested: {problem}")
     known = set(context.instance.get_dynamic_partitions(download_shard_partitions.name))
-    new = [name for name in now if name not in known]
-    changed = [name for name, signature in now.items() if seen.get(name) != signature]
+    new = [name for name in now if name not in known and name not in refused]
+    changed = [name for name, signature in now.items() if seen.get(name) != signature and name not in refused]
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=f"{name}:{now[name]}", partition_key=name) for name in changed],
         dynamic_partitions_requests=[download_shard_partitions.build_add_request(new)] if new else [],

@@ -9,6 +9,8 @@ import hashlib
 import io
 import json
 import math
+import os
+import tarfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -218,6 +220,8 @@ def select_subset(
     """Desirable clips above the score threshold, labelled from their caption, the same number per scenario
     (at most `total // len(scenarios)`; best matching score first, ties by id). Every clip left out is counted
     with the reason."""
+    if not math.isfinite(min_matching_score):  # nan passes no comparison: the filter would silently be off
+        raise ValueError(f"min_matching_score must be a finite number, got {min_matching_score}")
     filtered: Counter = Counter()
     candidates: dict[str, list[PandaClip]] = {name: [] for name in scenarios}
     labeller.prepare([c.caption for c in clips if c.caption])  # embedded in large batches, kept in the cache
@@ -360,6 +364,7 @@ class _ShardClip:
     caption_path: str | None  # None: the shard has no such file or member
     meta_path: str | None
     inside: Path | None = None  # files layout: the shards folder no file of the clip may lead out of
+    refused: str = ""  # webdataset: why the clip cannot be read in place (a member that is a link), "" when it can
 
     def read(self, path: str) -> bytes:
         if split_member(path) is None:
@@ -401,16 +406,25 @@ def _folder_clips(folder: Path, shards: Path) -> list[_ShardClip]:
 
 def _tar_clips(tar: Path) -> tuple[list[_ShardClip], str]:
     """The clips of a webdataset tar (members grouped by key: the name up to its first dot), and why its headers
-    could not all be read ("" when they could)."""
+    could not all be read ("" when they could). A key with a member that is not a regular file (a symbolic or hard
+    link, a device, a FIFO) is a clip refused with the reason, video or not: such a member has no bytes of its own
+    to read in place, and it is never skipped without a row."""
     index = index_tar(tar)
+    irregular = _irregular_members(tar)
     by_key: dict[str, dict[str, str]] = {}
-    for name in index.members:
+    for name in [*index.members, *irregular]:
         folder, _, base = name.rpartition("/")
         key, dot, extension = base.partition(".")
-        if dot:
-            by_key.setdefault(f"{folder}/{key}" if folder else key, {})[extension] = name
+        by_key.setdefault(f"{folder}/{key}" if folder else key, {})[extension if dot else ""] = name
     clips = []
     for key, members in sorted(by_key.items()):
+        links = [name for name in members.values() if name in irregular]
+        if links:
+            video = members["mp4"] if "mp4" in members else links[0]
+            reason = "; ".join(f"{member_path(tar, name)}: {irregular[name]}: a member that is not a regular file is "
+                               f"not read" for name in links)
+            clips.append(_ShardClip(member_path(tar, video), key.rpartition("/")[2], None, None, refused=reason))
+            continue
         if "mp4" not in members:
             continue
         side = {ext: member_path(tar, members[ext]) if ext in members else None for ext in ("txt", "json")}
@@ -418,11 +432,39 @@ def _tar_clips(tar: Path) -> tuple[list[_ShardClip], str]:
     return clips, index.problem
 
 
+def _irregular_members(tar: Path) -> dict[str, str]:
+    """name -> what it is, for every member of the tar that is neither a regular file nor a folder (headers only:
+    files.clip_source's index lists the regular members alone)."""
+    found: dict[str, str] = {}
+    if not os.path.isfile(tar):  # a FIFO or a device is never opened
+        return found
+    try:
+        with tarfile.open(tar, mode="r:") as archive:
+            while True:
+                try:
+                    info = archive.next()
+                except tarfile.TarError:  # a damaged header: the index reports it; what came before stays
+                    break
+                if info is None:
+                    break
+                if info.issym():
+                    found[info.name] = f"a symbolic link to {info.linkname!r}"
+                elif info.islnk():
+                    found[info.name] = f"a hard link to {info.linkname!r}"
+                elif not (info.isfile() or info.isdir()):
+                    found[info.name] = "a device or FIFO entry"
+    except (tarfile.TarError, OSError):
+        pass  # not a readable tar: the index says so
+    return found
+
+
 def _ingest_shard_clip(clip: _ShardClip, shard_name: str, min_duration_s: float) -> tuple[str, ManifestRow, str, dict]:
     """(video id, manifest row, caption, source facts) of one downloaded clip; _ClipRejected when it cannot be."""
-    reason = unsafe_id_reason(shard_name)
+    reason = shard_name_problem(shard_name)
     if reason:
-        raise _ClipRejected(UNSAFE_ID, f"{clip.video}: shard {reason}")
+        raise _ClipRejected(UNSAFE_ID, f"{clip.video}: {reason}")
+    if clip.refused:
+        raise _ClipRejected(UNSAFE_PATH, clip.refused)
     if clip.inside is not None:
         video = Path(clip.video)
         for path in (video, video.with_suffix(".json"), video.with_suffix(".txt")):
@@ -457,9 +499,23 @@ def _ingest_shard_clip(clip: _ShardClip, shard_name: str, min_duration_s: float)
 # --- download shards: each shard folder or tar is ingested on its own, once per version ------------------------
 
 
+def shard_name_problem(name: str) -> str | None:
+    """Why a download shard's name cannot be ingested, None when it can: the one rule the ingest and the sensor
+    share. The name becomes the file name of the shard's manifest and a partition key, so it must be a safe id
+    (lib.safe_paths: no space, newline or separator, at most 128 characters) and hold no '...' (a range of
+    partitions is written `first...last`)."""
+    reason = unsafe_id_reason(name)
+    if reason:
+        return f"shard name {reason}"
+    if "..." in name:
+        return f"shard name {name!r} holds '...', which separates the ends of a partition range"
+    return None
+
+
 def download_shards(panda: PandaFolder) -> dict[str, Path]:
     """shard name -> its folder (`shards/NNNNN/`, the `files` layout) or tar (`shards/NNNNN.tar`, `webdataset`), in
-    name order. The name is a Dagster partition of the ingest (`00000`, `00001.tar`)."""
+    name order. The name is a Dagster partition of the ingest (`00000`, `00001.tar`) when shard_name_problem
+    accepts it. A `.tar` that is a link is listed even when it leads nowhere: the ingest records why it is refused."""
     shards = panda.shards_dir
     if not shards.is_dir():
         return {}
@@ -467,9 +523,24 @@ def download_shards(panda: PandaFolder) -> dict[str, Path]:
     for entry in sorted(shards.iterdir()):
         if entry.name.startswith("."):
             continue  # a downloader's temporary file
-        if entry.is_dir() or (entry.is_file() and entry.suffix == ".tar"):
+        if entry.is_dir() or (entry.suffix == ".tar" and (entry.is_file() or entry.is_symlink())):
             found[entry.name] = entry
     return found
+
+
+def _shard_refusal(shard: Path, shards_dir: Path) -> tuple[str, str] | None:
+    """(status, reason) when a shard cannot be read at all, None when it can. As in the files layout, nothing that
+    leads out of the shards folder is read (a shard that is a link elsewhere), and a link to nothing is missing; a
+    `.tar` that is not a regular file (a link to a FIFO or a device) is never opened."""
+    try:
+        ensure_inside(shards_dir, shard)
+    except UnsafeIdError as exc:
+        return UNSAFE_PATH, f"{shard}: a link that leaves the shards folder: {exc}"
+    if not shard.exists():
+        return "missing", f"{shard}: a link to nothing ({os.readlink(shard)!r})"
+    if not shard.is_dir() and not shard.is_file():
+        return "unreadable", f"{shard}: not a regular file (a FIFO or a device): never opened"
+    return None
 
 
 def shard_signature(path: Path) -> str:
@@ -485,19 +556,21 @@ def shard_signature(path: Path) -> str:
 def ingest_download_shard(folder: Path | str, name: str, *, min_duration_s: float = 6.0) -> dict:
     """Probe every clip of one download shard into `ingested/<name>.csv` (the MSR-VTT manifest format, ids prefixed
     `panda_`) and its captions, with the shard's signature; an unchanged shard (same signature, same settings) is
-    not read again. A broken clip (unreadable JSON or caption, a dangling or escaping link, an unsafe key, a member
-    cut short by a truncated tar) gets its status and a reason naming the file; the other clips go on."""
+    not read again. A broken clip (unreadable JSON or caption, a dangling or escaping link, a tar member that is a
+    link, an unsafe key, a member cut short by a truncated tar) gets its status and a reason naming the file; the
+    other clips go on. A shard that is itself a link out of the shards folder, or to nothing, is one refused row."""
     panda = PandaFolder(Path(folder))
     shard = download_shards(panda).get(name)
     if shard is None:
         raise FileNotFoundError(f"{panda.shards_dir / name}: no such download shard (a folder or a .tar)")
-    unsafe = unsafe_id_reason(name)
+    unsafe = shard_name_problem(name)
     if unsafe:  # its manifest cannot be named after it: each clip is reported, nothing is written
-        clips = sorted(shard.glob("*.mp4")) if shard.is_dir() else [shard]
-        failed = [{"video_id": f"panda_rejected_{n}", "status": UNSAFE_ID, "reason": f"{clip}: shard {unsafe}"}
+        readable = _shard_refusal(shard, panda.shards_dir) is None
+        clips = sorted(shard.glob("*.mp4")) if shard.is_dir() and readable else [shard]
+        failed = [{"video_id": f"panda_rejected_{n}", "status": UNSAFE_ID, "reason": f"{clip}: {unsafe}"}
                   for n, clip in enumerate(clips)]
         return {"shard": name, "clips": len(failed), "counts": {UNSAFE_ID: len(failed)} if failed else {},
-                "manifest": None, "problem": f"{shard}: shard name {unsafe}", "failed": failed, "skipped": False}
+                "manifest": None, "problem": f"{shard}: {unsafe}", "failed": failed, "skipped": False}
     signature = shard_signature(shard)
     settings = {"min_duration_s": min_duration_s, "version": INGEST_VERSION}
     previous = _read_ingest_report(panda.ingest_report(name))
@@ -514,7 +587,13 @@ def ingest_download_shard(folder: Path | str, name: str, *, min_duration_s: floa
             label = f"panda_rejected_{Path(name).stem}_{len(rows)}"
         return ManifestRow(label, video, None, None, None, None, None, None, status, reason, -1, "panda70m")
 
-    clips, problem = _tar_clips(shard) if shard.is_file() else (_folder_clips(shard, panda.shards_dir), "")
+    webdataset = shard.suffix == ".tar" and not shard.is_dir()
+    refusal = _shard_refusal(shard, panda.shards_dir)
+    if refusal:  # one row for the whole shard: nothing in it is listed or read
+        clips, problem = [], refusal[1]
+        rows.append(rejected(str(shard), Path(name).stem, *refusal))
+    else:
+        clips, problem = _tar_clips(shard) if webdataset else (_folder_clips(shard, panda.shards_dir), "")
     for clip in clips:
         try:
             video_id, row, caption, facts = _ingest_shard_clip(clip, name, min_duration_s)
@@ -532,7 +611,7 @@ def ingest_download_shard(folder: Path | str, name: str, *, min_duration_s: floa
         extras[video_id] = facts
     write_manifest(panda.ingested_manifest(name), rows)
     write_json_atomic(panda.ingested_captions(name), {"captions": captions, "source_meta": extras})
-    report = {"shard": name, "layout": "webdataset" if shard.is_file() else "files", "signature": signature,
+    report = {"shard": name, "layout": "webdataset" if webdataset else "files", "signature": signature,
               "settings": settings, "clips": len(rows), "counts": dict(sorted(Counter(r.status for r in rows).items())),
               "manifest": str(panda.ingested_manifest(name)), "problem": problem,
               "failed": [{"video_id": r.video_id, "status": r.status, "reason": r.error} for r in rows if r.status != "ok"]}
@@ -540,7 +619,7 @@ def ingest_download_shard(folder: Path | str, name: str, *, min_duration_s: floa
     return {**report, "skipped": False}
 
 
-INGEST_VERSION = 2  # bumped when a shard's ingest would come out differently: every shard is read again
+INGEST_VERSION = 3  # bumped when a shard's ingest would come out differently: every shard is read again
 
 
 def _read_ingest_report(path: Path) -> dict | None:
@@ -566,7 +645,7 @@ def ingest_panda_shards(folder: Path | str, *, min_duration_s: float = 6.0, shar
 
 def ingested_shard_names(panda: PandaFolder) -> list[str]:
     """Every download shard whose ingest finished (its report exists), in shard order."""
-    return [name for name in download_shards(panda) if not unsafe_id_reason(name) and panda.ingest_report(name).exists()]
+    return [name for name in download_shards(panda) if not shard_name_problem(name) and panda.ingest_report(name).exists()]
 
 
 @dataclass
