@@ -186,3 +186,14 @@ def clip_progress(description: str) -> Iterator[Callable[[int, int, Counter], No
         yield bars(description)
     finally:
         bars.close()
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type for counts such as --limit: a negative one is refused (a slice by -1 silently drops one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: give 0 or more")
+    return value

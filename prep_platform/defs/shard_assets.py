@@ -8,6 +8,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from prep_platform.defs.partitions import OWNERS, SHARDS_PER_RUN, shard_partitions
+from prep_platform.lib.files.parquet_read import ParquetFileError
 from prep_platform.lib.shards import parse_shard_key, shard_key
 
 
@@ -30,8 +31,14 @@ def shard_asset_check(**kwargs):
     from prep_platform.defs.resources import PrepPlatformSettings
 
     def decorate(check_one: Callable[..., dg.AssetCheckResult]):
+        def check_shard(settings: PrepPlatformSettings, scenario: str, shard: int) -> dg.AssetCheckResult:
+            try:
+                return check_one(settings, scenario, shard)
+            except ParquetFileError as exc:  # a damaged manifest or index: the check fails naming it, never errors
+                return dg.AssetCheckResult(passed=False, metadata={"problem": str(exc)})
+
         def check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
-            return per_shard_check(context, lambda scenario, shard: check_one(settings, scenario, shard))
+            return per_shard_check(context, lambda scenario, shard: check_shard(settings, scenario, shard))
 
         check.__name__, check.__doc__ = check_one.__name__, check_one.__doc__
         return partitioned_asset_check(shard_partitions, **kwargs)(check)

@@ -156,9 +156,13 @@ def write_text_atomic(path: Path | str, text: str) -> None:
 
 
 def read_text_file(path: Path | str) -> str:
-    """A UTF-8 text file; one that is not UTF-8 is a ValueError naming the file and the first bad byte."""
+    """A UTF-8 text file; one that is not UTF-8, or a folder, is a ValueError naming the file (and the first bad
+    byte)."""
     path = Path(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ValueError(f"{path}: a folder, not a file") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -172,6 +176,8 @@ def read_json_file(path: Path | str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:  # `[[[[...` tens of thousands deep: json's parser recurses once a level
+        raise ValueError(f"{path}: not valid JSON: nested too deeply") from None
 
 
 def read_json_if_present(path: Path | str) -> Any | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tarfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -50,11 +51,41 @@ class TarIndex:
     problem: str = ""  # why reading the headers stopped early ("" when the tar was read to its end)
 
 
+def not_a_file_reason(path: Path | str) -> str:
+    """Why `path` must not be opened as a clip or a tar: it is a device, a FIFO, a folder or a socket (opening a FIFO
+    blocks until someone writes; /dev/zero never ends, and reports a size of 0). "" for a regular file (a symbolic
+    link to one included) or a path that is not there (that is said where it is opened). Only stat: never blocks."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+    if stat.S_ISREG(mode):
+        return ""
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    return f"{path}: {kind}, not a regular file: refused without opening it"
+
+
+class NotARegularFile(OSError):
+    """A clip or tar path that names a device, a FIFO, a folder or a socket: refused before it is opened."""
+
+
+def _refuse_unless_regular(path: Path | str) -> None:
+    reason = not_a_file_reason(path)
+    if reason:
+        raise NotARegularFile(reason)
+
+
 def index_tar(tar: Path | str) -> TarIndex:
     """Every regular member of the tar with its data offset and size. Never raises for a bad tar: a truncated or
-    corrupt one gives the members read before the damage, and the problem."""
-    stat = os.stat(tar)
-    return _index(str(tar), stat.st_size, stat.st_mtime_ns)
+    corrupt one gives the members read before the damage, and the problem (a tar that is not a regular file gives
+    none, unopened)."""
+    reason = not_a_file_reason(tar)
+    if reason:
+        return TarIndex({}, reason)
+    info = os.stat(tar)
+    return _index(str(tar), info.st_size, info.st_mtime_ns)
 
 
 @lru_cache(maxsize=64)
@@ -131,9 +162,12 @@ def _member(path: Path | str) -> tuple[Path, TarMember]:
 
 
 def open_clip(path: Path | str) -> io.BufferedReader:
-    """The clip's bytes, read-only and seekable (a file, or a tar member in place). OSError when unreadable."""
+    """The clip's bytes, read-only and seekable (a file, or a tar member in place). OSError when unreadable,
+    NotARegularFile (before any open) when the file or the tar is a device, a FIFO or a folder."""
     if split_member(path) is None:
+        _refuse_unless_regular(path)
         return open(path, "rb")
+    _refuse_unless_regular(split_member(path)[0])
     tar, member = _member(path)
     return io.BufferedReader(_MemberReader(tar, member.offset, member.size))
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prep_platform.lib.files.atomic import atomic_path, read_json_file, remove_stale_temp_files, write_json_atomic
+from prep_platform.lib.files.parquet_read import WRITE_OPTIONS, ParquetFileError, column_problem, open_parquet, reading
 
 SPLITS = ("train", "validation")
 STORE_SUFFIX = ".parquet"
@@ -37,6 +38,13 @@ JSON_COLUMNS = frozenset({"source", "label"})
 # the schema check (stages.metadata.metadata_schema_problems) names the record and the field, instead of a write
 # failing with Arrow's message.
 SCHEMA = pa.schema([pa.field(name, kind, nullable=True) for name, kind in COLUMNS.items()])
+# A store is refused on open without one of these columns (the record's required fields); a stage reading its records
+# refuses a null in those it keys on or hands on (video_id, caption...), naming the record, where a KeyError or a
+# TypeError deep inside the stage would name neither the file nor the clip. The whole-dataset schema check reads
+# the records without that refusal: it lists every bad record instead of stopping at the first.
+REQUIRED_COLUMNS = tuple(name for name in COLUMNS if name != "original_caption")
+NOT_NULL = ("video_id", "split", "scenario", "shard", "video_path", "caption", "prompt_variants")
+STORE_KIND = "scenario metadata store"  # how a refusal names the file
 
 
 def is_store(path: Path | str) -> bool:
@@ -83,7 +91,7 @@ def write_store(path: Path | str, shard_tables: Iterable[pa.Table]) -> int:
     written = 0
     remove_stale_temp_files(Path(path).parent)  # a killed build's temp store (and view, report) beside it
     with atomic_path(path) as tmp:  # a failure names the file (Arrow's message does not)
-        with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
+        with pq.ParquetWriter(tmp, SCHEMA, **WRITE_OPTIONS) as writer:
             for table in shard_tables:
                 writer.write_table(table, row_group_size=max(1, table.num_rows))
                 written += table.num_rows
@@ -116,15 +124,19 @@ def record_from_row(row: dict) -> dict:
     """A row of the store as the record it holds (a null is a field the record did not have)."""
     record = {name: value for name, value in row.items() if value is not None}
     for name in JSON_COLUMNS & set(record):
-        record[name] = json.loads(record[name])
+        try:
+            record[name] = json.loads(record[name])
+        except json.JSONDecodeError as exc:  # a hand edit: which field, not only where in it
+            raise ValueError(f"{name} is not JSON text ({exc.msg})") from None
     return record
 
 
 def read_records(path: Path | str, *, scenario: str | None = None, shard: int | None = None,
                  splits: Iterable[str] | None = None, columns: list[str] | None = None,
-                 stats: ReadStats | None = None) -> list[dict]:
+                 stats: ReadStats | None = None, check_values: bool = True) -> list[dict]:
     """The records of one scenario (and shard, and splits) with the given columns (all: None). From the store,
-    only the row groups whose statistics can hold them are read."""
+    only the row groups whose statistics can hold them are read, and a null among their required values is refused
+    (ParquetFileError naming the record; `check_values=False`: kept, for the checks that list them)."""
     splits = set(splits) if splits is not None else None
     if not is_store(path):
         document = read_json_file(path)
@@ -134,7 +146,7 @@ def read_records(path: Path | str, *, scenario: str | None = None, shard: int | 
         if stats is not None:
             stats.rows, stats.row_groups = len(records), 1
         return [{k: r[k] for k in columns if k in r} for r in chosen] if columns else chosen
-    file = pq.ParquetFile(path)
+    file = open_store(path)
     names = file.schema_arrow.names
     wanted = [c for c in (columns or names) if c in names]
     needed = sorted(set(wanted) | {"scenario", "shard", "split"})
@@ -143,15 +155,55 @@ def read_records(path: Path | str, *, scenario: str | None = None, shard: int | 
         stats.row_groups, stats.rows, stats.columns = len(groups), 0, needed
     if not groups:
         return []
-    table = file.read_row_groups(groups, columns=needed)
+    with reading(path, STORE_KIND):  # a damaged page shows only now
+        table = file.read_row_groups(groups, columns=needed)
+    if check_values:
+        _refuse_nulls(path, table, file, groups)
     if stats is not None:
         stats.rows = table.num_rows
     out = []
     for row in table.to_pylist():
         if (scenario is None or row["scenario"] == scenario) and (shard is None or row["shard"] == shard) \
                 and (splits is None or row["split"] in splits):
-            out.append(record_from_row({k: row[k] for k in wanted}))
+            try:
+                out.append(record_from_row({k: row[k] for k in wanted}))
+            except ValueError as exc:
+                raise ParquetFileError(f"{path}: record {row.get('video_id')!r}: {exc}") from exc
     return out
+
+
+def open_store(path: Path | str) -> pq.ParquetFile:
+    """The store with its footer read and its columns checked against SCHEMA: a damaged, truncated or foreign file,
+    a missing column or one of another type (a `shard` stored as text) is refused here, naming the file and the
+    column, before any step filters on it."""
+    file = open_parquet(path, STORE_KIND)
+    problem = column_problem(file.schema_arrow, COLUMNS, REQUIRED_COLUMNS)
+    if problem:
+        raise ParquetFileError(f"{path}: not a {STORE_KIND}: {problem}")
+    return file
+
+
+def _refuse_nulls(path: Path | str, table: pa.Table, file: pq.ParquetFile, groups: list[int]) -> None:
+    """ParquetFileError naming the first record (its video_id, else its row in the file) with a null in a NOT_NULL
+    column of `table` (the row groups `groups` of `file`, in order)."""
+    for name in NOT_NULL:
+        if name not in table.column_names or not table.column(name).null_count:
+            continue
+        column = table.column(name).combine_chunks()
+        at = column.is_null().to_pylist().index(True)
+        video_id = table.column("video_id")[at].as_py() if "video_id" in table.column_names else None
+        if video_id is not None:
+            who = f"record {video_id!r}"
+        else:  # no id to name it by: its row in the file, counted over every row group
+            row = at
+            for group in groups:
+                rows = file.metadata.row_group(group).num_rows
+                if row < rows:
+                    break
+                row -= rows
+            who = f"the record at row {sum(file.metadata.row_group(g).num_rows for g in range(group)) + row}"
+        more = f" ({column.null_count} records in all)" if column.null_count > 1 else ""
+        raise ParquetFileError(f"{path}: {who} has no {name} (null){more}")
 
 
 def _may_hold(group, names: list[str], scenario: str | None, shard: int | None) -> bool:
@@ -176,11 +228,13 @@ def record_groups(path: Path | str, columns: list[str] | None = None) -> Iterato
         if records:
             yield records
         return
-    file = pq.ParquetFile(path)
+    file = open_store(path)
     names = file.schema_arrow.names
     wanted = [c for c in (columns or names) if c in names]
     for i in range(file.num_row_groups):
-        yield [record_from_row(row) for row in file.read_row_group(i, columns=wanted).to_pylist()]
+        with reading(path, STORE_KIND):
+            table = file.read_row_group(i, columns=wanted)
+        yield [record_from_row(row) for row in table.to_pylist()]
 
 
 def record_columns(path: Path | str, columns: list[str]) -> pa.Table:
@@ -188,12 +242,14 @@ def record_columns(path: Path | str, columns: list[str]) -> pa.Table:
     if not is_store(path):
         records = read_records(path)
         return pa.table({name: pa.array([r.get(name) for r in records], SCHEMA.field(name).type) for name in columns})
-    return pq.read_table(path, columns=columns)
+    file = open_store(path)
+    with reading(path, STORE_KIND):
+        return file.read(columns=columns)
 
 
 def read_document(path: Path | str) -> dict:
     """Every record, as the `{"train": [...], "validation": [...]}` document the whole-dataset checks take."""
-    records = read_records(path)
+    records = read_records(path, check_values=False)  # what the checks judge, record by record
     return {split: [r for r in records if r["split"] == split] for split in SPLITS}
 
 
@@ -203,7 +259,10 @@ def scenario_shard_column(path: Path | str, scenario: str) -> pa.Table:
         rows = read_records(path, scenario=scenario, columns=["video_id", "shard"])
         return pa.table({"video_id": pa.array([r["video_id"] for r in rows], pa.string()),
                          "shard": pa.array([int(r.get("shard", 0)) for r in rows], pa.int32())})
-    return pq.read_table(path, columns=["video_id", "shard"], filters=[("scenario", "==", scenario)])
+    open_store(path)  # the columns checked (a text `shard` would fail the filter with Arrow's words)
+    with reading(path, STORE_KIND):
+        return pq.read_table(path, columns=["video_id", "shard"], filters=[("scenario", "==", scenario)],
+                             page_checksum_verification=True)
 
 
 def shards_in_store(path: Path | str) -> dict[str, set[int]]:
@@ -214,7 +273,7 @@ def shards_in_store(path: Path | str) -> dict[str, set[int]]:
         for record in read_records(path, columns=["scenario", "shard"]):
             found.setdefault(record["scenario"], set()).add(int(record.get("shard", 0)))
         return found
-    file = pq.ParquetFile(path)
+    file = open_store(path)
     names = file.schema_arrow.names
     found = {}
     for i in range(file.num_row_groups):
@@ -225,7 +284,8 @@ def shards_in_store(path: Path | str) -> dict[str, set[int]]:
         if all(s is not None and s.has_min_max and s.min == s.max and s.null_count == 0 for s in stats):
             found.setdefault(stats[0].min, set()).add(int(stats[1].min))
             continue
-        table = file.read_row_group(i, columns=["scenario", "shard"])
+        with reading(path, STORE_KIND):
+            table = file.read_row_group(i, columns=["scenario", "shard"])
         for scenario, shard in zip(table.column("scenario").to_pylist(), table.column("shard").to_pylist()):
             found.setdefault(scenario, set()).add(int(shard or 0))
     return found

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prep_platform.lib.files.atomic import atomic_path, read_json_if_present, remove_stale_temp_files, write_json_atomic
+from prep_platform.lib.files.parquet_read import WRITE_OPTIONS, ParquetFileError, column_problem, open_parquet, reading
 
 EXTRA, PRESENT = "extra", "keys_present"
 SAMPLE_ROWS = 3  # rows shown in the JSON view
@@ -121,11 +122,24 @@ def write_rows(path: Path | str, rows: list[dict], row_type: type) -> None:
     # a manifest or an index left are removed here, by the next write into that folder.
     remove_stale_temp_files(Path(path).parent)
     with atomic_path(path) as tmp:
-        pq.write_table(rows_table(rows, row_type), tmp, compression="zstd")
+        pq.write_table(rows_table(rows, row_type), tmp, **WRITE_OPTIONS)
 
 
 def read_rows(path: Path | str, row_type: type) -> list[dict]:
-    return table_rows(pq.read_table(path), row_type)
+    """The rows of a file write_rows wrote. A damaged or truncated file, a column of the row class missing or of
+    another type is ParquetFileError naming the file (and the column), never a KeyError or wrong values later."""
+    what = f"table of {row_type.__name__}s"
+    file = open_parquet(path, what)
+    schema = row_schema(row_type)
+    problem = column_problem(file.schema_arrow, {f.name: f.type for f in schema}, schema.names)
+    if problem:
+        raise ParquetFileError(f"{path}: not a {what}: {problem}")
+    with reading(path, what):
+        table = file.read()
+    try:
+        return table_rows(table, row_type)
+    except (ValueError, TypeError) as exc:  # a JSON column edited into something that is not JSON
+        raise ParquetFileError(f"{path}: not a {what}: {exc}") from exc
 
 
 def rows_path(view: Path | str) -> Path:
@@ -142,14 +156,17 @@ def write_manifest(view: Path | str, header: dict, key: str, rows: list[dict], r
 
 def read_manifest(view: Path | str, key: str, row_type: type) -> dict | None:
     """The header with its rows under `key`, or None when the manifest is not there or not whole (the rows file is
-    missing or holds another number of rows than the view says: a run stopped between the two writes)."""
+    missing or holds another number of rows than the view says: a run stopped between the two writes). A rows file
+    that is there but damaged is no such state (both files are written atomically): ParquetFileError naming it."""
     header = read_json_if_present(view)
     if header is None:
         return None
     try:
         rows = read_rows(rows_path(view), row_type)
-    except (OSError, pa.ArrowException, ValueError):
+    except FileNotFoundError:
         return None
+    except ParquetFileError as exc:
+        raise ParquetFileError(f"{exc}; remove it and {Path(view).name} to have its stage write them again") from exc
     if len(rows) != header.get("rows"):
         return None
     header = {k: v for k, v in header.items() if k not in ("rows_file", "rows", f"sample_{key}")}

@@ -5,28 +5,72 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+
+from prep_platform.lib.safe_paths import SAFE_ID_PATTERN
 
 NONE = "none"
 
 
-def read_labels(path: Path | str) -> dict[str, str]:
-    """video_id -> label from a JSON-lines file whose rows hold `video_id` and `label` or `scenario` (null, "" or
-    "none": no scenario). A bad line names the file and line."""
+def _lines(path: Path | str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-blank line; a folder or a file that is not UTF-8 is a ValueError naming it."""
     from prep_platform.lib.files.atomic import read_text_file
 
-    labels = {}
     for number, line in enumerate(read_text_file(path).split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            video_id = row["video_id"]
-            label = row["label"] if "label" in row else row["scenario"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: line {number} is not a label row with video_id and label/scenario ({exc})") from None
-        labels[str(video_id)] = NONE if label in (None, "", NONE) else str(label)
+        if line.strip():
+            yield number, line
+
+
+def _parse(path: Path | str, number: int, line: str) -> object:
+    """One line's JSON value; one that is not JSON (nested too deeply for the parser included) is a ValueError
+    naming the file and the line."""
+    try:
+        return json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"{path}: line {number} is not JSON ({exc})") from None
+    except RecursionError:  # `[[[[...` 100,000 deep: json's parser recurses once a level
+        raise ValueError(f"{path}: line {number} is not JSON (nested too deeply)") from None
+
+
+def read_labels(path: Path | str) -> dict[str, str]:
+    """video_id -> label from a JSON-lines file whose rows hold `video_id` and `label` or `scenario` (null, "" or
+    "none": no scenario). A bad line names the file and line; so does a second row for a clip (which label to score
+    would be a guess)."""
+    labels: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for number, line in _lines(path):
+        row = _parse(path, number, line)
+        if not (isinstance(row, dict) and "video_id" in row and ("label" in row or "scenario" in row)):
+            raise ValueError(f"{path}: line {number} is not a label row (an object with video_id and label or scenario)")
+        video_id = str(row["video_id"])
+        label = row["label"] if "label" in row else row["scenario"]
+        if video_id in lines:
+            raise ValueError(f"{path}: line {number}: a second label for clip {video_id!r} (the first is on line "
+                             f"{lines[video_id]}); give each clip one row")
+        lines[video_id] = number
+        labels[video_id] = NONE if label in (None, "", NONE) else str(label)
     return labels
+
+
+def read_ids(path: Path | str) -> set[str]:
+    """The video_ids of a file of one id a line: a JSON string (`"video12"`), an object with `video_id` (so a labels
+    file will do: its other keys are ignored), or the bare id (`video12`, as `cut -f1` would give). A line that is
+    none of these names the file and the line."""
+    ids = set()
+    for number, line in _lines(path):
+        text = line.strip()
+        if SAFE_ID_PATTERN.fullmatch(text) and not text.isdigit() and text not in ("true", "false", "null"):
+            ids.add(text)  # a bare id (what JSON would read as a number or a literal is read as JSON)
+            continue
+        row = _parse(path, number, line)
+        if isinstance(row, dict) and "video_id" in row:
+            row = row["video_id"]
+        if not isinstance(row, (str, int)) or isinstance(row, bool):
+            raise ValueError(f"{path}: line {number} is not a video_id (\"video12\", {{\"video_id\": \"video12\"}} "
+                             f"or video12)")
+        ids.add(str(row))
+    return ids
 
 
 def evaluate(reference: dict[str, str], predicted: dict[str, str]) -> dict:

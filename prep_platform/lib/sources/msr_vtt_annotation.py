@@ -65,17 +65,39 @@ def format_validation_error(error: ValidationError, *, limit: int = 10) -> list[
     return lines
 
 
-def load_annotation(path: Path | str) -> MsrVttAnnotation:
-    """Parse and validate an MSR-VTT annotation file; errors name the file and each bad field."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":  # the official release files are often kept compressed
-            import gzip
+# The most an annotation may hold, decompressed: the release's MSRVTT_data.json is about 22 MB, so this leaves room
+# for a larger one of the same schema, while a gzip bomb (1 MB inflating to 1 GiB) is refused once this much has
+# been read, never inflated whole (label_captions' --help states it).
+MAX_ANNOTATION_BYTES = 64 << 20
 
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
+
+def read_annotation_bytes(path: Path | str, limit: int = MAX_ANNOTATION_BYTES) -> bytearray:
+    """The file's bytes (a `.gz` decompressed as it is read), refused with AnnotationError once they pass `limit`:
+    memory stays near `limit` whatever the file inflates to."""
+    import gzip
+    import zlib
+
+    path = Path(path)
+    compressed = path.suffix == ".gz"  # the official release files are often kept compressed
+    data = bytearray()
+    try:
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as handle:
+            while chunk := handle.read(min(1 << 20, limit + 1 - len(data))):
+                data += chunk
+                if len(data) > limit:
+                    raise AnnotationError(
+                        f"{path}: {'decompresses to ' if compressed else ''}more than {limit >> 20} MiB "
+                        f"(an annotation may hold at most {limit >> 20} MiB): refused")
+    except (OSError, EOFError, zlib.error) as exc:
         raise AnnotationError(f"{path}: cannot read the annotation file: {exc}") from exc
+    return data
+
+
+def load_annotation(path: Path | str) -> MsrVttAnnotation:
+    """Parse and validate an MSR-VTT annotation file; errors name the file and each bad field. A file of more than
+    MAX_ANNOTATION_BYTES (decompressed) is refused while it is read."""
+    path = Path(path)
+    raw = read_annotation_bytes(path)
     try:
         # Parsing and validating in one pass (pydantic-core) is faster than json.loads plus validation.
         annotation = _ANNOTATION_ADAPTER.validate_json(raw)

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from prep_platform.lib.files import row_table
 from prep_platform.lib.files.row_table import column
+from prep_platform.lib.files.parquet_read import ParquetFileError
 from prep_platform.lib.layout import DataLayout, sample_id_of
 from prep_platform.lib.stages.latents import cached_variants
 from prep_platform.lib.statuses import OK
@@ -87,7 +88,7 @@ def read_training_index(path: Path | str) -> list[dict]:
     try:
         return row_table.read_rows(path, IndexRow)
     except (pa.ArrowException, ValueError) as exc:
-        raise ValueError(f"{path}: not a training index ({exc})") from exc
+        raise ParquetFileError(f"{path}: not a training index ({str(exc).removeprefix(f'{path}: ')})") from exc
 
 
 def write_training_index(path: Path | str, index: TrainingIndex) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import av
 
-from prep_platform.lib.files.clip_source import clip_size, open_clip, split_member
+from prep_platform.lib.files.clip_source import NotARegularFile, clip_size, not_a_file_reason, open_clip, split_member
 from prep_platform.lib.statuses import OK
 
 # Statuses a clip can end in; `ok` is the only one that flows downstream.
@@ -21,6 +21,7 @@ UNREADABLE = "unreadable"
 NO_VIDEO_STREAM = "no_video_stream"
 TRUNCATED = "truncated"
 TOO_SHORT = "too_short"
+NOT_A_FILE = "not_a_file"  # a device, a FIFO, a folder: never opened (a FIFO would block, /dev/zero never end)
 
 
 @dataclass
@@ -48,12 +49,16 @@ def open_video(path: Path) -> tuple[av.container.InputContainer | None, str, str
     if split_member(path) is not None:  # a clip inside a webdataset tar, read in place
         try:
             source = open_clip(path)
+        except NotARegularFile as exc:
+            return None, NOT_A_FILE, str(exc)
         except OSError as exc:
             return None, MISSING if "no member" in str(exc) else TRUNCATED, str(exc)
         if clip_size(path) == 0:
             return None, EMPTY, f"{path}: tar member is empty (0 bytes)"
     elif not path.exists():
         return None, MISSING, f"{path}: file does not exist"
+    elif not_a_file_reason(path):  # before its size: a device or a FIFO says 0 bytes
+        return None, NOT_A_FILE, not_a_file_reason(path)
     elif path.stat().st_size == 0:
         return None, EMPTY, f"{path}: file is empty (0 bytes)"
     else:
