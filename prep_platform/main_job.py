@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # The settings' own defaults and PREP_PLATFORM_* variables (the main job's source defaults to the sample).
     defaults = PrepSettings.from_env(default_source="sample")
-    parser = argparse.ArgumentParser(prog="prep_platform.main_job", description=__doc__.splitlines()[0])
+    from prep_platform.data_prep._cli import CliParser  # a mistyped option: one line with the closest valid one
+
+    parser = CliParser(prog="prep_platform.main_job", description=__doc__.splitlines()[0], epilog=EXIT_STATUS_HELP)
     parser.add_argument("--data-root", default=defaults.data_root,
                         help="where the data goes ($PREP_PLATFORM_DATA_ROOT; default: %(default)s)")
     parser.add_argument("--source", default=defaults.msr_vtt_source,
@@ -58,11 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
 
-    os.environ.setdefault(SOURCE_ENV, args.source)  # the VAE preset and frame size follow the source
+    os.environ[SOURCE_ENV] = args.source  # the frame size follows the source (--source wins over the variable)
     os.environ[PROGRESS_TO_STDERR_ENV] = "1"  # step processes inherit it: progress lines every ~10% on stderr
     from_env = PrepPlatformSettings.from_env()
     settings = PrepPlatformSettings(**{**from_env.model_dump(), "data_root": args.data_root, "msr_vtt_source": args.source})
-    vae, text_encoder = VaeResource.from_env(), TextEncoderResource.from_env()
+    # The models of this data root and source. The source decides their presets: the job downloads from it before it
+    # encodes, so `hub` on a data root made from the sample asks for the pretrained models (refused below if this
+    # machine cannot have them), never the tiny ones the sample's report would pick.
+    core = PrepSettings.from_env(default_source="sample", data_root=args.data_root, msr_vtt_source=args.source)
+    vae, text_encoder = VaeResource.from_env(core), TextEncoderResource.from_env(core)
     from prep_platform.lib.models.hub_models import ModelUnavailable, refuse_if_unobtainable
 
     try:  # a pretrained model this machine cannot have: told now, not after the downloads and the metadata
@@ -117,6 +123,9 @@ def _refuse_bad_settings(defaults, args: argparse.Namespace) -> None:
     DeploymentSettings.from_env()
 
 
+EXIT_STATUS_HELP = ("exit status: 0 every run succeeded; 1 a step or an ERROR check failed (each listed); 2 bad "
+                    "arguments or settings; 3 a pretrained model this machine can neither find nor download.")
+
 # Dagster's console logger prints every event, a failed step's stack traces included (238 lines when the Hub
 # was unreachable). Here the console shows a line as each run starts and a summary as it ends, with one line per
 # failed step; the full log, traces included, stays in the event log (UI, `dagster debug`).
@@ -135,6 +144,8 @@ def _summarise(result, job_name: str, partition: str | None) -> bool:
     label = job_name + (f"[{partition}]" if partition else "")
     print(f"\n{label} run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
     # A run over several partitions materialises each of them with the same (summed) metadata: one line per asset.
+    # Dagster emits a run's partitions (and parallel steps) in no fixed order: every list here is sorted, so two runs
+    # of the same work print the same summary.
     partitions: dict[str, list[str]] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
@@ -145,12 +156,14 @@ def _summarise(result, job_name: str, partition: str | None) -> bool:
         partitions[name] = [materialization.partition]
         metadata = materialization.metadata
         summary = {k: metadata[k].value for k in SUMMARY_KEYS if k in metadata}
-        path = metadata.get("manifest") or metadata.get("path") or metadata.get("subset_csv") or metadata.get("readme")
-        where = path.value if path else (metadata["shards"].value if "shards" in metadata else "")
-        print(f"  materialised {name}: {summary} -> {where}")
-    for name, keys in partitions.items():
+        where = _where(metadata)
+        partitions[name].insert(0, f"  materialised {name}: {summary}" + (f" -> {where}" if where else ""))
+    for name in sorted(partitions):
+        line, *keys = partitions[name]
+        print(line)
         if len(keys) > 1:
-            print(f"  ({name}: {len(keys)} partitions, {', '.join(map(str, keys))})")
+            print(f"  ({name}: {len(keys)} partitions, {', '.join(sorted(map(str, keys)))})")
+    failures = []
     for event in result.all_events:
         if event.is_step_failure:
             # One line per failed step; the stack trace stays in the event log (UI, `dagster debug`).
@@ -160,16 +173,36 @@ def _summarise(result, job_name: str, partition: str | None) -> bool:
             lines = (error.message if error else "no error recorded").strip().splitlines() or [""]
             head, _, rest = lines[0].partition(": ")  # "package.module.ClassName: text" -> "ClassName: text"
             first = f"{head.rsplit('.', 1)[-1]}: {rest}" if rest and " " not in head else lines[0]
-            print(f"  step {event.step_key} FAILED: {first}")
+            failures.append(f"  step {event.step_key} FAILED: {first}")
+    for line in sorted(failures):
+        print(line)
     failed_error_checks = 0
+    checks = []
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             severity = evaluation.severity.value
             verdict = "passed" if evaluation.passed else f"FAILED ({severity})"
             failed_error_checks += (not evaluation.passed) and severity == "ERROR"
-            print(f"  check {evaluation.check_name}: {verdict}")
+            checks.append(f"  check {evaluation.check_name}: {verdict}")
+    for line in sorted(checks):
+        print(line)
     return result.success and not failed_error_checks
+
+
+def _where(metadata) -> str:
+    """Where a materialisation's output is: its file, else its shards, else the folder of its manifests (a run of
+    Panda-70M download shards); "" when it names none."""
+    path = metadata.get("manifest") or metadata.get("path") or metadata.get("subset_csv") or metadata.get("readme")
+    if path:
+        return str(path.value)
+    if "shards" in metadata:
+        return str(metadata["shards"].value)
+    manifests = metadata["manifests"].value if "manifests" in metadata else None
+    if manifests:
+        folders = sorted({str(Path(m).parent) for m in manifests})
+        return folders[0] if len(folders) == 1 else ", ".join(sorted(map(str, manifests)))
+    return ""
 
 
 def _main_or_one_line() -> int:

@@ -62,10 +62,20 @@ def test_readme_main_job_command_materialises_every_asset(tmp_path):
     listed = [line.strip().removeprefix("(clip_latents: ").rstrip(")").split(", ")
               for line in result.stdout.splitlines() if line.strip().startswith("(clip_latents: ")]
     assert [sorted(keys[1:]) for keys in listed] == [sorted(shards[:SHARDS_PER_RUN])]
+    assert listed[0][1:] == sorted(listed[0][1:])  # the same order every run (Dagster emits them in any order)
     assert listed[0][0] == f"{SHARDS_PER_RUN} partitions"
-    # Progress while it works: a line as each run starts, and the long steps' ~10% lines (never a stack trace).
+    # Progress while it works: a line as each run starts, and the long steps' ~10% lines (never a stack trace),
+    # each naming its shard (a run holds several) and counting what it counts.
     assert result.stdout.count("running latents_job[") == runs
-    assert "clip_latents: latents: " in result.stderr and "msr_vtt_raw: extract + probe: 31/31 clips" in result.stderr
+    assert "msr_vtt_raw: extract + probe: 31/31 clips" in result.stderr
+    for shard in shards:
+        assert f"    clip_frames[{shard}]: frames: " in result.stderr and f"    clip_latents[{shard}]: latents: " in result.stderr
+        assert re.search(rf"    prompt_embeddings\[{re.escape(shard)}\]: prompts: (\d+)/\1 prompts, ", result.stderr)
+    assert "    clip_latents: latents:" not in result.stderr  # a line of a run of 4 shards, naming none
+    assert re.search(r"    scenario_metadata: msr-vtt: labelling clips: (\d+)/\1 clips", result.stderr)
+    assert not [line for line in result.stdout.splitlines() if line.rstrip().endswith("->")]  # every output named
+    panda = next(line for line in result.stdout.splitlines() if line.startswith("  materialised panda70m_shards:"))
+    assert panda.endswith(" -> data/raw/panda70m/ingested"), panda
     assert "Traceback" not in result.stderr + result.stdout
     # 14 unpartitioned checks, 4 per latents run (frame images, shot windows, prompts, latents: each over the run's
     # shards), 1 per export format.

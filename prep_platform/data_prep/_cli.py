@@ -4,12 +4,14 @@ statuses in --help), error reporting and progress bars."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import errno
 import sys
 import typing
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pydantic
 from tqdm import tqdm
@@ -63,6 +65,74 @@ class CliParser(argparse.ArgumentParser):
         if not kwargs.get("help") and args and str(args[0]).startswith("-"):
             kwargs["help"] = "default: %(default)s"
         return super().add_argument(*args, **kwargs)
+
+    # A mistyped option or value is one line naming the closest valid one: argparse's usage block (10-12 lines for
+    # these tools) buried the one line that mattered, and it never suggests anything.
+    def error(self, message: str) -> typing.NoReturn:
+        unknown = self._unknown_options(getattr(self, "_argv", []))
+        if unknown and message.startswith("the following arguments are required"):
+            # `--fromat x` leaves --format missing: the typo is the mistake to name, not the option it hid.
+            message = self._unrecognized(unknown)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+    def parse_args(self, args=None, namespace=None):
+        self._argv = sys.argv[1:] if args is None else list(args)
+        namespace, extras = self.parse_known_args(self._argv, namespace)
+        if extras:
+            self.error(self._unrecognized(extras))
+        return namespace
+
+    def _option_strings(self) -> list[str]:
+        return [option for action in self._actions for option in action.option_strings]
+
+    def _unknown_options(self, argv: list[str]) -> list[str]:
+        """The tokens of `argv` that look like options this parser does not have (nor abbreviates)."""
+        options = self._option_strings()
+        unknown = []
+        for token in argv:
+            if token == "--":
+                break
+            name = token.split("=", 1)[0]
+            if not name.startswith("-") or name[1:2].isdigit() or name == "-":  # a value, or a negative number
+                continue
+            if name not in options and not (name.startswith("--") and self.allow_abbrev and
+                                            sum(option.startswith(name) for option in options) == 1):
+                unknown.append(token)
+        return unknown
+
+    def _unrecognized(self, extras: list[str]) -> str:
+        flag = next((token for token in extras if token.startswith("-")), None)
+        if flag is None:  # a stray value: no option to suggest
+            return f"unrecognized argument{'s' if len(extras) > 1 else ''} {' '.join(extras)}"
+        name = flag.split("=", 1)[0]
+        return f"unrecognized argument {name}{did_you_mean(name, self._option_strings())}"
+
+    def _check_value(self, action: argparse.Action, value) -> None:
+        if action.choices is not None and value not in action.choices:
+            choices = [str(choice) for choice in action.choices]
+            raise argparse.ArgumentError(action, f"invalid choice {value!r}{did_you_mean(str(value), choices)} "
+                                                 f"(choose from {', '.join(choices)})")
+
+
+def existing_folder(what: str) -> Callable[[str], str]:
+    """An argparse type for an input folder: one that is there, else `PATH: not found (what)`. A mistyped input
+    folder was read as empty (--panda-dir: nothing labelled from it, exit 0) or told as a file missing inside it."""
+    def check(text: str) -> str:
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise argparse.ArgumentTypeError(f"{text}: not found ({what})")
+        if not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text}: not a folder ({what})")
+        return text
+
+    return check
+
+
+def did_you_mean(word: str, candidates: list[str]) -> str:
+    """'; did you mean <closest>?' when one of `candidates` is close to `word` (difflib's ratio, 0.5: `cogvidx` is
+    0.58 from cogvideox-factory), else ''."""
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 # errno values that say the machine failed (space, quota, memory, device), whatever the input was.
@@ -143,7 +213,7 @@ class SettingsParser(CliParser):
             first = exc.errors()[0]
             dest = ".".join(str(part) for part in first["loc"][:2]) if first["loc"][0] in NESTED_SETTINGS else first["loc"][0]
             flag = next((a.option_strings[0] for a in self._actions if a.dest == dest), dest)
-            self.error(f"{flag}: {first['msg']} (got {first.get('input')!r})")
+            self.error(f"{flag}: {first['msg'].removeprefix('Value error, ')} (got {first.get('input')!r})")
 
 
 class ProgressBars:

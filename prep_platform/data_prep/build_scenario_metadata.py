@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from prep_platform.data_prep._cli import SettingsParser, run_cli
+from prep_platform.data_prep._cli import ProgressBars, SettingsParser, existing_folder, run_cli
 from prep_platform.lib import pipeline
 
 
@@ -21,8 +21,9 @@ def build_parser() -> SettingsParser:
         "train/validation per scenario, and write the metadata JSON plus a report of how it was made and which clips "
         "were kept out and why.",
     )
-    parser.add_argument("--msr-vtt", default=None, help="folder written by download_msr_vtt (default: <data-root>/raw/msr-vtt)")
-    parser.add_argument("--panda-dir", default=None,
+    parser.add_argument("--msr-vtt", default=None, type=existing_folder("the folder download_msr_vtt writes"),
+                        help="folder written by download_msr_vtt (default: <data-root>/raw/msr-vtt)")
+    parser.add_argument("--panda-dir", default=None, type=existing_folder("a Panda-70M folder"),
                         help="Panda-70M folder whose ingested shards are labelled beside MSR-VTT when present "
                         "(default: <data-root>/raw/panda70m)")
     parser.add_argument("--output", default=None,
@@ -48,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         msr_vtt=args.msr_vtt, panda=args.panda_dir, metadata_file=args.output,
         images_root=f"{prepared}/images" if prepared else None, latents_root=f"{prepared}/latents" if prepared else None,
     )
-    result = pipeline.build_metadata(settings, layout)
+    bars = ProgressBars()  # the first run loads the label model (~20 s): a bar from the start, not silence
+    try:
+        result = pipeline.build_metadata(settings, layout, progress_for=bars)
+    finally:
+        bars.close()
     print(json.dumps({"output": str(layout.metadata_file), "report": str(layout.metadata_report), **result.counts}, indent=1))
     return 0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from prep_platform.data_prep._cli import SettingsParser, run_cli
+from prep_platform.data_prep._cli import SettingsParser, existing_folder, run_cli
 from prep_platform.lib import pipeline
 from prep_platform.lib.exports.export import DTYPES, FORMATS, ExportRequest
 
@@ -33,8 +33,10 @@ def build_parser() -> SettingsParser:
     parser.add_argument("--output-dir", default=None, help="the export folder: new, empty, or an earlier export "
                         "(one holding export.json); anything else is refused (default: <data-root>/exports/<format>)")
     parser.add_argument("--scenario", action="append", help="only these scenarios (repeatable; default: all)")
-    parser.add_argument("--latents-dir", default=None, help="latent caches and training indexes (default: <data-root>/prepared/latents)")
-    parser.add_argument("--prompt-embeds-dir", default=None, help="prompt embeddings (default: <data-root>/prepared/prompt_embeds)")
+    parser.add_argument("--latents-dir", default=None, type=existing_folder("latent caches"),
+                        help="latent caches and training indexes (default: <data-root>/prepared/latents)")
+    parser.add_argument("--prompt-embeds-dir", default=None, type=existing_folder("prompt embeddings"),
+                        help="prompt embeddings (default: <data-root>/prepared/prompt_embeds)")
     parser.add_argument("--dtype", choices=DTYPES, default="bf16",
                         help="cogvideo-finetune: the dtype of the latent cache, which must be the dtype you train in "
                         "(the trainer casts the prompt embeddings to it; printed as --mixed_precision) (default: %(default)s)")

@@ -55,8 +55,11 @@ class _VaeResourceBase(dg.ConfigurableResource):
         return VaeEncoder(self.settings())
 
     @classmethod
-    def from_env(cls) -> "VaeResource":
-        return cls(**PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE).vae_settings().model_dump())
+    def from_env(cls, settings: PrepSettings | None = None) -> "VaeResource":
+        """From these settings (default: the code location's, from the environment). The source decides the preset
+        (by_source): this shell downloads from it before it encodes."""
+        settings = settings or PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE)
+        return cls(**settings.vae_settings(by_source=True).model_dump())
 
 
 VaeResource = pydantic.create_model("VaeResource", __base__=_VaeResourceBase, __module__=__name__,
@@ -75,8 +78,10 @@ class _TextEncoderResourceBase(dg.ConfigurableResource):
         return pipeline.load_text_encoder(self.settings())
 
     @classmethod
-    def from_env(cls) -> "TextEncoderResource":
-        return cls(**PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE).text_encoder_settings().model_dump())
+    def from_env(cls, settings: PrepSettings | None = None) -> "TextEncoderResource":
+        """From these settings (default: the code location's, from the environment); the source decides the preset."""
+        settings = settings or PrepSettings.from_env(default_source=LOCATION_DEFAULT_SOURCE)
+        return cls(**settings.text_encoder_settings(by_source=True).model_dump())
 
 
 TextEncoderResource = pydantic.create_model("TextEncoderResource", __base__=_TextEncoderResourceBase,

@@ -37,6 +37,7 @@ from prep_platform.lib.stages.latents import (
     write_latents_manifest,
 )
 from prep_platform.lib.stages.metadata import (
+    ProgressFor,
     ScenarioMetadataResult,
     build_scenario_metadata,
     write_scenario_metadata,
@@ -148,11 +149,14 @@ def ingest_panda_shards(settings: PrepSettings, layout: DataLayout, shards: list
 # --- scenario metadata ----------------------------------------------------------------------------------------
 
 
-def build_metadata(settings: PrepSettings, layout: DataLayout) -> ScenarioMetadataResult:
-    """Label MSR-VTT (and ingested Panda-70M shard) clips, split per scenario, write the metadata and its report."""
+def build_metadata(settings: PrepSettings, layout: DataLayout, *,
+                   progress_for: ProgressFor | None = None) -> ScenarioMetadataResult:
+    """Label MSR-VTT (and ingested Panda-70M shard) clips, split per scenario, write the metadata and its report;
+    `progress_for(what, unit)`: progress of each part (embedding captions, labelling clips)."""
     result = build_scenario_metadata(layout, scenarios=settings.scenarios_file, limit=settings.metadata_limit or None,
                                      validation_ratio=settings.validation_ratio, seed=settings.split_seed,
-                                     shard_size=settings.shard_size, previous=layout.metadata_file)
+                                     shard_size=settings.shard_size, previous=layout.metadata_file,
+                                     progress_for=progress_for)
     try:
         write_scenario_metadata(result, layout.metadata_file)
     finally:
@@ -215,10 +219,17 @@ def chosen_shards(settings: PrepSettings, layout: DataLayout, scenarios: list[st
                   shards: list[str] | None) -> list[tuple[str, int]]:
     """(scenario, shard) pairs a tool runs on: every shard of the chosen scenarios, or only the requested ones (a
     shard number, for each chosen scenario that has it, or a partition key such as `urban.0003`). An unknown
-    scenario or a shard no chosen scenario has is refused with one line naming what there is."""
-    known = work_shards(settings, layout)
+    scenario or a shard no chosen scenario has is refused with one line naming what there is. Only shards the
+    metadata has: a scenario without clips there has none (its empty shard 0 is a Dagster partition, so that every
+    scenario gets its manifests; a tool has no work there, and listed it as if it had)."""
+    present = shards_in_store(layout.metadata_file)
+    known = {scenario: [n for n in numbers if n in present.get(scenario, ())]
+             for scenario, numbers in work_shards(settings, layout).items()}
     chosen = chosen_scenarios(settings, layout, scenarios)
     if not shards:
+        empty = [scenario for scenario in scenarios or [] if not known[scenario]]
+        if empty:
+            raise UnknownScenarioError(f"scenario {empty[0]!r} has no clips in {layout.metadata_file}: nothing to run")
         return [(scenario, shard) for scenario in chosen for shard in known[scenario]]
     pairs: list[tuple[str, int]] = []
     for text in shards:

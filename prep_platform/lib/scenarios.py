@@ -354,8 +354,8 @@ class ScenarioLabeller:
     def prompt_variants(self, scenario: str, caption: str, other_captions: Sequence[str] = ()) -> list[str]:
         return prompt_variants(self.config, scenario, caption, other_captions)
 
-    def prepare(self, captions: Sequence[str]) -> None:
-        """Nothing to compute ahead (the embedding labeller embeds here): every labeller is called alike."""
+    def prepare(self, captions: Sequence[str], progress=None) -> None:
+        """Nothing to compute ahead (the embedding labeller embeds here, with progress): every labeller is called alike."""
 
     def close(self) -> None:
         """Nothing to keep (the embedding labeller writes its caption cache here)."""

@@ -243,11 +243,15 @@ class PrepSettings(BaseModel):
     def export_split_names(self) -> tuple[str, ...]:
         return split_names(self.export_split)
 
-    def runs_on_sample(self) -> bool:
+    def runs_on_sample(self, *, by_source: bool = False) -> bool:
         """The demo: MSR-VTT comes from the embedded sample, or the data root's MSR-VTT folder was made from it
-        (its download report says so), whatever the source setting of this run."""
+        (its download report says so), whatever the source setting of this run. `by_source`: the source alone
+        decides, for a shell that downloads before it encodes (the main job, the code location): `hub` on a data root
+        made from the sample encodes real data once its download ran."""
         if self.msr_vtt_source == SAMPLE:
             return True
+        if by_source:
+            return False
         try:
             report = json.loads(self.layout().msr_vtt.report.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -260,26 +264,26 @@ class PrepSettings(BaseModel):
             return self.free_space_reserve_gb
         return DEMO_FREE_SPACE_RESERVE_GB if self.runs_on_sample() else FREE_SPACE_RESERVE_GB
 
-    def text_encoder_preset(self) -> str:
+    def text_encoder_preset(self, *, by_source: bool = False) -> str:
         """The text encoder's preset when set (also by PREP_PLATFORM_TEXT_ENCODER_PRESET); else the tiny T5 on the
-        demo's data (runs_on_sample), the model's own text encoder otherwise."""
-        return self.text_encoder.preset or ("tiny" if self.runs_on_sample() else "default")
+        demo's data (runs_on_sample) unless a model is named, the model's own text encoder otherwise."""
+        return self.text_encoder_settings(by_source=by_source).preset
 
-    def text_encoder_settings(self) -> TextEncoderSettings:
+    def text_encoder_settings(self, *, by_source: bool = False) -> TextEncoderSettings:
         """The text encoder's settings with its preset decided."""
-        return self.text_encoder.model_copy(update={"preset": self.text_encoder_preset()})
+        return self.text_encoder.decided(demo=self.runs_on_sample(by_source=by_source))
 
     def places_panda_sample(self) -> bool:
         return self.panda_sample if self.panda_sample is not None else self.msr_vtt_source == SAMPLE
 
-    def vae_preset(self) -> str:
+    def vae_preset(self, *, by_source: bool = False) -> str:
         """The VAE's preset when set (also by PREP_PLATFORM_VAE_PRESET); else the demo's data (runs_on_sample) is
-        encoded with the tiny VAE on CPU and real data with the pretrained one."""
-        return self.vae.preset or ("tiny" if self.runs_on_sample() else "default")
+        encoded with the tiny VAE on CPU, unless a model is named, and real data with the pretrained one."""
+        return self.vae_settings(by_source=by_source).preset
 
-    def vae_settings(self) -> VaeSettings:
+    def vae_settings(self, *, by_source: bool = False) -> VaeSettings:
         """The VAE's settings with its preset decided."""
-        return self.vae.model_copy(update={"preset": self.vae_preset()})
+        return self.vae.decided(demo=self.runs_on_sample(by_source=by_source))
 
 
 # Settings models nested in PrepSettings: each is a field holding the model's settings, read from

@@ -83,3 +83,29 @@ def test_a_bad_setting_in_the_environment_is_one_line_and_exit_2(tmp_path):
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert done.returncode == 2 and lines == [f"{tool}: error: PREP_PLATFORM_WORKERS='-1': Input should be greater "
                                                   "than or equal to 0"], (tool, done.stderr[-2000:])
+
+
+@pytest.mark.parametrize("module, args, line", [
+    ("prep_platform.data_prep.export_training_set", ["--fromat", "cogvideox-factory"],
+     "export_training_set: error: unrecognized argument --fromat; did you mean --format?"),
+    ("prep_platform.data_prep.export_training_set", ["--format", "cogvidoex-factory"],
+     "export_training_set: error: argument --format: invalid choice 'cogvidoex-factory'; did you mean "
+     "cogvideox-factory? (choose from cogvideo-finetune, cogvideox-factory, diffusers-videos, finetrainers)"),
+    ("prep_platform.data_prep.preprocess_video_latents", ["--vae-preset", "tinny"],
+     "preprocess_video_latents: error: argument --vae-preset: invalid choice 'tinny'; did you mean tiny? (choose from "
+     "default, low_memory, tiny, random_full)"),
+    ("prep_platform.data_prep.download_msr_vtt", ["--limt=5"],
+     "download_msr_vtt: error: unrecognized argument --limt; did you mean --limit?"),
+    ("prep_platform.data_prep.evaluate_labels", ["--refrence", "a.jsonl", "--predicted", "b.jsonl"],
+     "evaluate_labels: error: unrecognized argument --refrence; did you mean --reference?"),
+    ("prep_platform.main_job", ["--data-rot", "x"],
+     "prep_platform.main_job: error: unrecognized argument --data-rot; did you mean --data-root?"),
+    ("prep_platform.data_prep.encode_prompts", ["--qqqq"], "encode_prompts: error: unrecognized argument --qqqq"),
+])
+def test_a_mistyped_option_or_value_is_one_line_with_the_closest_valid_one(tmp_path, module, args, line):
+    """argparse printed 10-12 lines of usage and never a suggestion; a typo that hides a required option (`--fromat`
+    for `--format`) was told as the missing option."""
+    done = run_module(module, *args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == "" and done.stderr.splitlines() == [line]
+    assert not (tmp_path / "x").exists() and not (tmp_path / "data").exists()  # nothing was run

@@ -52,7 +52,8 @@ def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSetting
 
 def _frames(context: dg.AssetExecutionContext, prep, layout, scenario: str, shard: int) -> dict:
     config = layout.frame_config
-    result = pipeline.prepare_frames(prep, layout, scenario, shard, progress=clip_progress_logger(context, "frames"))
+    result = pipeline.prepare_frames(prep, layout, scenario, shard,
+                                     progress=clip_progress_logger(context, "frames", shard=shard_key(scenario, shard)))
     counts = result.counts
     ok = result.samples
     failed = [clip for clip in result.clips if clip["status"] != OK and clip["status"] not in DROPPED_STATUSES]

@@ -11,6 +11,7 @@ from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource, run_config_class, run_settings
 from prep_platform.lib import pipeline
 from prep_platform.lib.models.vae import VaeEncoder
+from prep_platform.lib.shards import shard_key
 from prep_platform.lib.statuses import CACHED_STATUSES
 from prep_platform.defs.table_schemas import column_schema_metadata
 from prep_platform.lib.stages.latents import LatentRow
@@ -42,7 +43,8 @@ def clip_latents(
 
 def _latents(context: dg.AssetExecutionContext, prep, layout, encoder, scenario: str, shard: int) -> dict:
     try:
-        result = pipeline.encode_latents(prep, layout, scenario, shard, encoder, progress=clip_progress_logger(context, "latents"))
+        result = pipeline.encode_latents(prep, layout, scenario, shard, encoder, progress=clip_progress_logger(
+            context, "latents", shard=shard_key(scenario, shard)))
     except pipeline.MissingInputError as exc:
         raise dg.Failure(str(exc)) from None
     counts = result.counts

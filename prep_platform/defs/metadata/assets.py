@@ -6,6 +6,7 @@ import dagster as dg
 from prep_platform import __version__
 from prep_platform.defs.automation.conditions import downstream_automation
 from prep_platform.defs.partitions import SCENARIOS, register_shards
+from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.raw.msr_vtt import msr_vtt_raw
 from prep_platform.defs.raw.panda70m import panda70m_shards
 from prep_platform.defs.resources import PrepPlatformSettings, run_config_class, run_settings
@@ -56,7 +57,8 @@ def scenario_metadata(
 ) -> dg.MaterializeResult:
     prep = run_settings(settings, config)
     layout = prep.layout()
-    result = pipeline.build_metadata(prep, layout)
+    result = pipeline.build_metadata(prep, layout, progress_for=lambda what, unit: clip_progress_logger(
+        context, what, unit=unit, failed="kept out"))
     output = layout.metadata_file
     shard_keys = pipeline.shard_keys(prep, layout)
     added = register_shards(context.instance, shard_keys)

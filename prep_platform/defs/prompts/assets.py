@@ -7,6 +7,7 @@ from prep_platform.defs.shard_assets import gpu_shard_asset, per_shard
 from prep_platform.defs.progress import clip_progress_logger
 from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource
 from prep_platform.lib import pipeline
+from prep_platform.lib.shards import shard_key
 from prep_platform.defs.table_schemas import column_schema_metadata
 from prep_platform.lib.stages.prompt_embeddings import PromptRow
 
@@ -29,7 +30,8 @@ def prompt_embeddings(context: dg.AssetExecutionContext, settings: PrepPlatformS
 
 def _prompts(context: dg.AssetExecutionContext, settings: PrepPlatformSettings, layout, encoder, scenario: str, shard: int) -> dict:
     result = pipeline.encode_prompts(settings.core(), layout, scenario, shard, encoder,
-                                     progress=clip_progress_logger(context, "prompts"))
+                                     progress=clip_progress_logger(context, "prompts", shard=shard_key(scenario, shard),
+                                                                   unit="prompt"))
     counts = result.counts
     return {
         "dagster/row_count": len(result.rows),

@@ -8,7 +8,7 @@ from prep_platform.defs.resources import PrepPlatformSettings, run_config_class,
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.defs.versioning import file_data_version
 from prep_platform.lib import pipeline
-from prep_platform.lib.sources.vatex import NOT_CONFIGURED
+from prep_platform.lib.sources.vatex import NOT_CONFIGURED, read_json_report
 
 VatexRawConfig = run_config_class(
     "VatexRawConfig", "vatex_split", "vatex_limit", "vatex_download_videos", "vatex_retry_failed", "vatex_video_prefix",
@@ -30,9 +30,14 @@ def vatex_raw(context: dg.AssetExecutionContext, config: VatexRawConfig, setting
     if result is None:
         # VATEX has no canonical Hub repo: an unset one is a state to report (and warn about), not a failed run.
         context.log.warning(f"VATEX is not configured: {pipeline.VATEX_NOT_CONFIGURED_HINT}")
-        return dg.MaterializeResult(
-            metadata={"state": NOT_CONFIGURED, "what_to_set": pipeline.VATEX_NOT_CONFIGURED_HINT, "dagster/row_count": 0}
-        )
+        metadata = {"state": NOT_CONFIGURED, "what_to_set": pipeline.VATEX_NOT_CONFIGURED_HINT, "dagster/row_count": 0}
+        kept = read_json_report(layout.vatex.report)
+        if kept and kept.get("state") != NOT_CONFIGURED:  # an earlier download stays as it was (lib.sources.vatex)
+            source = (kept.get("provenance") or {}).get("source", "?")
+            context.log.warning(f"the earlier VATEX download in {layout.vatex.root} (source {source}) is kept as it was")
+            metadata["kept_earlier_download"] = dg.MetadataValue.path(str(layout.vatex.root))
+            metadata["kept_earlier_source"] = str(source)
+        return dg.MaterializeResult(metadata=metadata)
     report = result.report
     failures = [c for c in result.clips if c["video_status"] in ("failed", "unavailable")]
     return dg.MaterializeResult(

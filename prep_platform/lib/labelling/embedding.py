@@ -17,6 +17,7 @@ import numpy as np
 from prep_platform.lib.labelling.cache import EmbeddingCache
 from prep_platform.lib.scenarios import NO_MATCH, WEAK_MATCH, LabelResult, ScenarioConfig, prompt_variants
 from prep_platform.lib.msr_vtt_categories import CATEGORY_NAMES
+from prep_platform.lib.progress import ProgressCallback
 
 OTHER = "other"
 NEUTRAL = "neutral"  # captions that say nothing about the scene: they abstain
@@ -46,6 +47,9 @@ def prototypes(config: ScenarioConfig) -> list[Prototype]:
     return found
 
 
+PROGRESS_BATCH = 512  # captions embedded between two progress reports: ~1-2 s on one CPU core
+
+
 class EmbeddingLabeller:
     """`encoder`: lib.models.sentence_encoder.SentenceEncoder (or anything with `encode(list[str]) -> [N, D]` unit
     vectors and a `tag`); `cache_dir`: where caption embeddings are kept (None: in memory only)."""
@@ -70,11 +74,24 @@ class EmbeddingLabeller:
             self._proto_vectors = self._vectors([p.text for p in self.protos])
         return self._proto_vectors
 
-    def prepare(self, captions: Sequence[str]) -> None:
+    def prepare(self, captions: Sequence[str], progress: ProgressCallback | None = None) -> None:
         """Embed every caption not in the cache yet, in large batches, and keep them (call once before labelling
-        many clips; `label` embeds what is still missing itself)."""
-        self._vectors(captions)
+        many clips; `label` embeds what is still missing itself). `progress` (captions embedded, captions to embed)
+        from the start, before the model loads (the first run's ~20 s), then after each batch."""
+        encode = self._encode if progress is None else self._encoding_with(progress)
+        self.cache.vectors(list(captions), encode)
         self.cache.flush()
+
+    def _encoding_with(self, progress: ProgressCallback):
+        def encode(texts: list[str]) -> np.ndarray:
+            progress(0, len(texts), Counter())
+            parts = []
+            for start in range(0, len(texts), PROGRESS_BATCH):
+                parts.append(self._encode(texts[start:start + PROGRESS_BATCH]))
+                progress(min(start + PROGRESS_BATCH, len(texts)), len(texts), Counter())
+            return np.concatenate(parts)
+
+        return encode
 
     def _vectors(self, captions: Sequence[str]) -> np.ndarray:
         return self.cache.vectors(list(captions), self._encode).astype(np.float32)

@@ -53,6 +53,22 @@ def _preset_in(value: str | None, presets: tuple[str, ...], model: str) -> str |
     return value
 
 
+def _model_served(model_id: str, preset: str | None, built_here: tuple[str, ...]) -> str:
+    # A preset built here from a config loads no model: a model named beside it would be silently ignored.
+    if preset in built_here and model_id != DEFAULT_MODEL_ID:
+        raise ValueError(f"the {preset} preset builds its model from a config with random weights and loads none, so "
+                         f"the model {model_id!r} would be ignored: drop one of the two")
+    return model_id
+
+
+def _auto_preset(preset: str | None, model_id: str, demo: bool) -> str:
+    """The preset set; else the tiny model on the demo's data, unless a model was named (what the user asked for,
+    never silently replaced by the tiny one: if it cannot be had, it is refused up front); else the pretrained one."""
+    if preset is not None:
+        return preset
+    return "tiny" if demo and model_id == DEFAULT_MODEL_ID else "default"
+
+
 class VaeSettings(BaseModel):
     """How the latent stage runs the CogVideoX VAE."""
 
@@ -80,6 +96,15 @@ class VaeSettings(BaseModel):
     @classmethod
     def _known_preset(cls, value: str | None) -> str | None:
         return _preset_in(value, VAE_PRESETS, "VAE")
+
+    @field_validator("model_id")
+    @classmethod
+    def _served_by_the_preset(cls, value: str, info) -> str:
+        return _model_served(value, info.data.get("preset"), ("tiny", "random_full"))
+
+    def decided(self, *, demo: bool) -> VaeSettings:
+        """These settings with the preset decided (demo: the data is the embedded sample's)."""
+        return self.model_copy(update={"preset": _auto_preset(self.preset, self.model_id, demo)})
 
     def resolved(self) -> VaeSettings:
         """Apply the preset's switches on top of the explicit ones (an unset preset is the pretrained default)."""
@@ -115,6 +140,15 @@ class TextEncoderSettings(BaseModel):
     @classmethod
     def _known_preset(cls, value: str | None) -> str | None:
         return _preset_in(value, TEXT_ENCODER_PRESETS, "text encoder")
+
+    @field_validator("model_id")
+    @classmethod
+    def _served_by_the_preset(cls, value: str, info) -> str:
+        return _model_served(value, info.data.get("preset"), ("tiny",))
+
+    def decided(self, *, demo: bool) -> TextEncoderSettings:
+        """These settings with the preset decided (demo: the data is the embedded sample's)."""
+        return self.model_copy(update={"preset": _auto_preset(self.preset, self.model_id, demo)})
 
     def hub_model(self) -> HubModel | None:
         """The pretrained text encoder (and tokenizer) these settings load (None: the tiny preset, built here)."""

@@ -78,14 +78,17 @@ class NoUsableClipsError(ValueError):
 
 
 def _fetch_source(config: MsrVttSourceConfig, folder: MsrVttFolder) -> tuple[Path, Path, dict]:
-    """Return (annotation path, archive path, provenance) for the configured source."""
+    """Return (annotation path, archive path, provenance) for the configured source. Nothing an earlier run wrote is
+    replaced until the source has delivered both files: a failed download leaves the folder as it was."""
     if config.source == "hub":
-        annotation = download_hub_file(
-            config.repo_id, config.annotation_file, folder.annotation,
-            revision=config.revision, endpoint=config.endpoint, token=config.token,
-        )
+        # The archive first: the annotation lands where an earlier run's copy is (the sample's, a local source's), and
+        # would describe clips its manifest does not have if the archive then failed.
         archive = download_hub_file(
             config.repo_id, config.videos_archive, folder.download(config.videos_archive),
+            revision=config.revision, endpoint=config.endpoint, token=config.token,
+        )
+        annotation = download_hub_file(
+            config.repo_id, config.annotation_file, folder.annotation,
             revision=config.revision, endpoint=config.endpoint, token=config.token,
         )
         provenance = {
@@ -106,18 +109,24 @@ def _fetch_source(config: MsrVttSourceConfig, folder: MsrVttFolder) -> tuple[Pat
     else:
         release = Path(config.source)
         if not release.is_dir():
-            raise SourceError(f"--source {config.source!r}: not 'hub', 'sample' or an existing folder")
+            raise SourceError(f"--source {config.source!r}: not found (a folder laid out like the Hub repo; or 'hub', "
+                              f"'sample')")
         provenance = {"source": "local", "release_dir": str(release.resolve())}
     annotation_src = release / config.annotation_file
     archive = release / config.videos_archive
     for needed in (annotation_src, archive):
         if not needed.is_file():
             raise SourceError(f"{release}: expected {needed.relative_to(release)} (layout of the Hub repo)")
-    # The annotation is small: keep a copy so the output folder is self-contained.
+    return annotation_src, archive, provenance
+
+
+def _keep_annotation(source: Path, folder: MsrVttFolder) -> Path:
+    """The folder's copy of the annotation (the Hub's lands there already): small, and it makes the folder
+    self-contained."""
     annotation = folder.annotation
-    if not annotation.exists() or annotation.read_bytes() != annotation_src.read_bytes():
-        copy_atomic(annotation_src, annotation)
-    return annotation, archive, provenance
+    if source != annotation and (not annotation.exists() or annotation.read_bytes() != source.read_bytes()):
+        copy_atomic(source, annotation)
+    return annotation
 
 
 def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path) -> bool:
@@ -144,8 +153,10 @@ def download_msr_vtt(
     output_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
-    annotation_path, archive_path, provenance = _fetch_source(config, folder)
-    annotation = load_annotation(annotation_path)
+    # The source's annotation and archive are read before the folder's copy is replaced: a broken one is refused
+    # with the earlier run's files as they were.
+    annotation_source, archive_path, provenance = _fetch_source(config, folder)
+    annotation = load_annotation(annotation_source)
     selected = select_training_clips(annotation, limit)
 
     rows: list[ManifestRow] = []
@@ -155,6 +166,7 @@ def download_msr_vtt(
         archive = zipfile.ZipFile(archive_path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise SourceError(f"{archive_path}: not a readable zip archive: {exc}") from exc
+    annotation_path = _keep_annotation(annotation_source, folder)
     with archive:
         # Match members by file name so any folder prefix (`video/`, `MSRVTT/videos/all/`) works.
         members = {Path(info.filename).name: info for info in archive.infolist() if not info.is_dir()}

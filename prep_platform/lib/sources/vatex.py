@@ -132,7 +132,8 @@ def _resolve_release(config: VatexSourceConfig, output_dir: Path) -> Path | None
         return Path(config.sample_release)
     release = Path(config.source)
     if not release.is_dir():
-        raise VatexError(f"--source {config.source!r}: not 'hub', 'sample' or an existing folder")
+        raise VatexError(f"--source {config.source!r}: not found (a folder laid out like a VATEX repo; or 'hub', "
+                         f"'sample')")
     return release
 
 
@@ -167,6 +168,7 @@ def download_vatex(
         source_file = release / annotation_name
         if not source_file.is_file():
             raise VatexError(f"{release}: expected the annotation file {annotation_name}")
+        load_vatex_annotation(source_file)  # a broken one is refused before it replaces an earlier run's copy
         copy_atomic(source_file, annotation_path)
         provenance["release_dir"] = str(release)
     entries = load_vatex_annotation(annotation_path)
@@ -219,15 +221,28 @@ def download_vatex(
     return VatexResult(output_dir, annotation_path, clips, report)
 
 
-def write_not_configured(output_dir: Path | str, hint: str) -> None:
-    """Record that no VATEX source is set up: the report says what to set, and no manifest (an older one from a
-    configured run would describe clips this state no longer vouches for) is left behind."""
+def write_not_configured(output_dir: Path | str, hint: str) -> dict | None:
+    """Record that no VATEX source is set up (the report says what to set), unless an earlier run downloaded VATEX
+    here: a setting that names no source does not undo what a configured one did (a switch to `hub` without
+    PREP_PLATFORM_VATEX_REPO deleted the sample's manifest), so that download is left byte for byte and its report,
+    which says where it came from, is returned."""
     folder = VatexFolder(Path(output_dir))
-    folder.manifest.unlink(missing_ok=True)
+    earlier = read_json_report(folder.report)
+    if earlier is not None and earlier.get("state", "downloaded") != NOT_CONFIGURED and folder.manifest.exists():
+        return earlier
     write_json_atomic(folder.report, {
         "tool": "prep_platform.data_prep.download_vatex", "package_version": __version__, "state": NOT_CONFIGURED,
         "what_to_set": hint, "clips": 0, "video_counts": {}, "available_share": None,
     })
+
+
+def read_json_report(path: Path) -> dict | None:
+    """A download report, or None when there is none (or it is not a JSON object: nothing to keep)."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
 
 
 def read_vatex_state(output_dir: Path | str) -> str | None:

@@ -13,7 +13,7 @@ import math
 import shutil
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -47,6 +47,7 @@ from prep_platform.lib.sources.msr_vtt_annotation import captions_by_video, form
 from prep_platform.lib.labelling.labellers import labeller_identity, make_labeller
 from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, load_scenarios, packaged_scenarios_path
 from prep_platform.lib.shards import hash_order, scenario_shards
+from prep_platform.lib.progress import ProgressCallback
 
 DEFAULT_SHARD_SIZE = 500  # clips: ~6-9 minutes of the VAE on one H200 (0.9-1.5 clips/s, reference/performance.md)
 EMPTY_CAPTION = "empty_caption"  # every caption of the clip is empty or whitespace only: no prompt to train on
@@ -194,6 +195,11 @@ class LabelTally:
         }
 
 
+# progress_for(what, unit) -> a progress callback for that part of the work (or None): the command-line tools give
+# a bar per part (data_prep._cli.ProgressBars), the asset a log line every ~10% (defs.progress).
+ProgressFor = Callable[[str, str], ProgressCallback | None]
+
+
 @dataclass
 class ClipChunk:
     """Clips of one dataset labelled together: probed manifest rows and their captions."""
@@ -201,6 +207,11 @@ class ClipChunk:
     dataset: str
     rows: list[ManifestRow]
     captions: Mapping[str, list[str]]
+    name: str = ""  # a Panda-70M download shard's name: progress lines say which shard
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} {self.name}".strip()
 
 
 def msr_vtt_chunks(manifest: list[ManifestRow], captions: Mapping[str, list[str]]) -> Iterator[ClipChunk]:
@@ -210,8 +221,8 @@ def msr_vtt_chunks(manifest: list[ManifestRow], captions: Mapping[str, list[str]
 
 def panda_chunks(panda: PandaFolder, names: list[str]) -> Iterator[ClipChunk]:
     """The ingested Panda-70M download shards `names` (sources.panda70m.ingest_panda_shards), one at a time."""
-    for shard in ingested_shards(panda, names):
-        yield ClipChunk("panda-70m", shard.rows, shard.captions)
+    for name, shard in zip(names, ingested_shards(panda, names)):
+        yield ClipChunk("panda-70m", shard.rows, shard.captions, name)
 
 
 def build_scenario_metadata(
@@ -225,6 +236,7 @@ def build_scenario_metadata(
     encoder=None,
     shard_size: int = DEFAULT_SHARD_SIZE,
     previous: Path | str | None = None,
+    progress_for: ProgressFor | None = None,
 ) -> ScenarioMetadataResult:
     """Label the ok clips of the layout's MSR-VTT raw folder (annotation + manifest), plus its ingested Panda-70M
     shards when there are any, and split them per scenario. `limit` applies to the MSR-VTT clips. A record holds
@@ -234,7 +246,8 @@ def build_scenario_metadata(
 
     Memory follows a chunk of clips, not the dataset: labelled records go to a spill on disk as each chunk is done
     (files.record_spill); only each clip's split and shard are kept per clip. Write the result with
-    write_scenario_metadata, then release it."""
+    write_scenario_metadata, then release it. `progress_for`: progress of each chunk's caption embedding and
+    labelling (the first embedding loads the label model: ~20 s on a fresh machine, told from its start)."""
     started = time.perf_counter()
     if not 0.0 <= validation_ratio < 1.0:
         raise ValueError(f"validation ratio must be in [0, 1), got {validation_ratio}")
@@ -265,7 +278,7 @@ def build_scenario_metadata(
         chunks = chain(msr_vtt_chunks(manifest, msr_vtt_captions), panda_chunks(layout.panda, panda_shards))
         for chunk in chunks:
             per_dataset[chunk.dataset] += len(chunk.rows)
-            _label_chunk(chunk, labeller, layout, spill, excluded, tally)
+            _label_chunk(chunk, labeller, layout, spill, excluded, tally, progress_for)
         spill.finish()
         excluded.finish()
         considered = sum(per_dataset.values())
@@ -327,11 +340,12 @@ def build_scenario_metadata(
 
 
 def _label_chunk(chunk: ClipChunk, labeller, layout: DataLayout, spill: RecordSpill, excluded: ExcludedClips,
-                 tally: LabelTally) -> None:
+                 tally: LabelTally, progress_for: ProgressFor | None = None) -> None:
     """Label one chunk's clips and spill its records by scenario; record every clip kept out."""
     usable = [row for row in chunk.rows if row.status == "ok" and not unsafe_id_reason(row.video_id)]
     clip_labels = dict(zip((row.video_id for row in usable), label_clips(
-        labeller, [(row.video_id, chunk.captions.get(row.video_id, []), row.category) for row in usable])))
+        labeller, [(row.video_id, chunk.captions.get(row.video_id, []), row.category) for row in usable],
+        progress_for=progress_for, what=chunk.label)))
     by_scenario: dict[str, list[dict]] = defaultdict(list)
     for row in chunk.rows:
         if row.status != "ok":
@@ -436,20 +450,29 @@ def caption_prompts(raw_captions: list) -> tuple[list[str], list[str]]:
     return [c for c in normalized if c], [raw for raw, clean in zip(raw_captions, normalized) if clean]
 
 
-def label_clips(labeller, clips: list[tuple[str, list, int | None]]) -> list[ClipLabel]:
+def label_clips(labeller, clips: list[tuple[str, list, int | None]], *, progress_for: ProgressFor | None = None,
+                what: str = "") -> list[ClipLabel]:
     """Each clip's label from all of its captions, as every tool labels (the metadata stage, label_captions): the
     captions normalised once, embedded in one batch (from the cache where they are), then labelled; a clip whose
-    captions are all blank is `empty_caption`. `clips`: (video id, raw captions, category or -1/None)."""
+    captions are all blank is `empty_caption`. `clips`: (video id, raw captions, category or -1/None). `what` names
+    the clips in progress lines (`msr-vtt: labelling clips`)."""
+    def progress(part: str, unit: str) -> ProgressCallback | None:
+        return progress_for(f"{what}: {part}" if what else part, unit) if progress_for else None
+
     prompts = [caption_prompts(raw) for _, raw, _ in clips]
-    labeller.prepare([caption for kept, _ in prompts for caption in kept])
+    labeller.prepare([caption for kept, _ in prompts for caption in kept], progress=progress("embedding captions", "caption"))
+    labelling, counts = progress("labelling clips", "clip"), Counter()
     labels = []
-    for (video_id, raw, category), (kept, originals) in zip(clips, prompts):
+    for done, ((video_id, raw, category), (kept, originals)) in enumerate(zip(clips, prompts), start=1):
         if raw and not kept:
             labels.append(ClipLabel(None, [], [], EMPTY_CAPTION,
                                     f"clip {video_id}: all {len(raw)} caption(s) are empty or whitespace only"))
-            continue
-        result = labeller.label(kept, category if category is not None and category >= 0 else None)
-        labels.append(ClipLabel(result, kept, originals, result.reason, result.detail))
+        else:
+            result = labeller.label(kept, category if category is not None and category >= 0 else None)
+            labels.append(ClipLabel(result, kept, originals, result.reason, result.detail))
+        counts[labels[-1].reason.partition(":")[0] or "ok"] += 1  # "other_content: cooking" counts as other_content
+        if labelling:
+            labelling(done, len(clips), counts)
     labeller.close()
     return labels
 

@@ -48,6 +48,10 @@ if _inside_forkserver():
 
 def _worker_init() -> None:
     die_with_parent()  # the parent is the forkserver, which itself dies with the run
+    # Ctrl-C reaches the whole process group. The run answers it in one line ("interrupted; run the same command
+    # again"); a worker that took it too printed a KeyboardInterrupt traceback of its own (~20 lines each). The
+    # workers leave it to the run, and go when it shuts the pool down (or dies: see die_with_parent).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # One thread per worker process: the parallelism is across clips.
     import cv2
 

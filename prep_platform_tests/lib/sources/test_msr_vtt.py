@@ -171,3 +171,19 @@ def test_endpoint_credentials_are_never_written(loopback_hub, tmp_path, monkeypa
         assert "s3cr3t-pw" not in text and "alice" not in text and "hf_tokenThatMustNotLeak" not in text, path
     report = json.loads((out / "download_report.json").read_text())
     assert report["provenance"]["endpoint"] == loopback_hub.endpoint
+
+
+def test_a_source_that_fails_leaves_the_earlier_folder_byte_for_byte(sample_release, tmp_path):
+    """A new source whose archive cannot be read is refused before anything of the earlier run is replaced (its
+    annotation was copied over the earlier one first, describing clips the kept manifest does not have)."""
+    out = tmp_path / "raw"
+    download_msr_vtt(out, config=MsrVttSourceConfig(source=str(sample_release)), limit=None)
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    other = tmp_path / "other-release"
+    annotation = other / "raw_data" / "MSRVTT_data.json"
+    annotation.parent.mkdir(parents=True)
+    annotation.write_text(json.dumps(json.loads((sample_release / "raw_data" / "MSRVTT_data.json").read_text()), indent=2))
+    (other / VIDEOS_ARCHIVE).write_bytes(b"not a zip archive")
+    with pytest.raises(SourceError, match="not a readable zip archive"):
+        download_msr_vtt(out, config=MsrVttSourceConfig(source=str(other)), limit=None)
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before

@@ -137,3 +137,23 @@ def test_eval_prompts_have_both_languages_labels_and_images_for_clips_with_video
     summary = document["summary"]
     assert summary["unlabelled"]["en"] == 1 and sum(row["zh"] for row in summary.values()) == 10
     assert sum(row["with_image"] for row in summary.values()) == 8
+
+
+def test_an_unconfigured_source_leaves_an_earlier_download_byte_for_byte(tmp_path):
+    """Switching to `hub` without a VATEX repo deleted the sample's manifest and rewrote its report as
+    not_configured; on a fresh folder the state is still recorded."""
+    from prep_platform.lib import pipeline
+    from prep_platform.lib.settings import PrepSettings
+
+    sample = PrepSettings(data_root=str(tmp_path / "data"), msr_vtt_source="sample", vatex_limit=3)
+    assert pipeline.fetch_vatex(sample, sample.layout()) is not None
+    folder = sample.layout().vatex.root
+    before = {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    hub = sample.with_values(msr_vtt_source="hub")
+    assert not pipeline.vatex_configured(hub)
+    assert pipeline.fetch_vatex(hub, hub.layout()) is None
+    assert {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()} == before
+
+    fresh = PrepSettings(data_root=str(tmp_path / "fresh"), msr_vtt_source="hub")
+    assert pipeline.fetch_vatex(fresh, fresh.layout()) is None
+    assert json.loads(fresh.layout().vatex.report.read_text())["state"] == "not_configured"
