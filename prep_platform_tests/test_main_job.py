@@ -91,15 +91,22 @@ def test_readme_main_job_command_materialises_every_asset(tmp_path):
 
     document = load_metadata_document(tmp_path / "data/metadata/scenario_metadata.parquet")
     view = json.loads((tmp_path / "data/metadata/scenario_metadata.json").read_text())  # a view, not the store
-    assert view["store"].endswith("scenario_metadata.parquet") and set(view["samples"]) == set(DEFAULT_SCENARIOS)
+    assert view["store"] == "scenario_metadata.parquet"
+    assert {r["scenario"] for r in view["train"]} == set(DEFAULT_SCENARIOS)
+    # The seed's record: every clip the assets prepared names its image and latent, where the run put them.
+    assert all(r["built"] == {"image_path": True, "latent_path": True} for r in view["train"] if r["scenario"] == "urban")
+    assert [r["video_id"] for r in view["train"]] == [r["video_id"] for r in document["train"]]
     assert metadata_schema_problems(document) == []
     assert len(document["train"]) >= 15 and len(document["validation"]) >= 5
     assert (tmp_path / ".dagster_home" / "dagster.yaml").exists()  # runs recorded for `dagster dev`
     record = document["train"][0]
-    # The metadata names no frame-dependent path; the latent and image are where the run's layout put them.
+    # The store names no frame-dependent path; its view names the latent and image where the run's layout put them.
     assert "latent_path" not in record and "image_path" not in record
     width, height = parse_size(DEMO_FRAME_SIZE)  # the demo's frame
     layout = DataLayout(tmp_path / "data", FrameConfig(width=width, height=height))
+    shown = next(r for r in view["train"] if r["video_id"] == record["video_id"])
+    assert tmp_path / shown["latent_path"] == layout.latent(record["scenario"], record["video_id"])
+    assert tmp_path / shown["image_path"] == layout.image(record["scenario"], record["video_id"])
     assert layout.latent(record["scenario"], record["video_id"]).exists()
     assert layout.image(record["scenario"], record["video_id"]).exists()
 

@@ -47,7 +47,7 @@ def build_parser() -> SettingsParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, settings = build_parser().parse(argv)
-    layout = settings.layout().relocated(metadata_file=args.metadata, prompt_embeds_root=args.output_dir)
+    layout = settings.layout().relocated(metadata_file=pipeline.metadata_input(args.metadata), prompt_embeds_root=args.output_dir)
     shards = pipeline.chosen_shards(settings, layout, args.scenario, args.shard)
 
     encoder = pipeline.load_text_encoder(settings.text_encoder_settings())

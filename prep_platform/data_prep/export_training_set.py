@@ -50,7 +50,7 @@ def build_parser() -> SettingsParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, settings = build_parser().parse(argv)
-    layout = settings.layout().relocated(metadata_file=args.metadata, latents_root=args.latents_dir,
+    layout = settings.layout().relocated(metadata_file=pipeline.metadata_input(args.metadata), latents_root=args.latents_dir,
                                          prompt_embeds_root=args.prompt_embeds_dir)
     request = ExportRequest(dtype=args.dtype, trainer_model_name=args.trainer_model_name, order_seed=args.order_seed)
     result = pipeline.export_training_set(settings, layout, args.export_format, scenarios=args.scenario,

@@ -74,7 +74,7 @@ def build_parser() -> SettingsParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, settings = build_parser().parse(argv)
-    layout = settings.layout().relocated(metadata_file=args.metadata).with_latents_root(
+    layout = settings.layout().relocated(metadata_file=pipeline.metadata_input(args.metadata)).with_latents_root(
         args.output_dir, frames_root=args.frames_dir, images_root=args.images_dir)
     shards = pipeline.chosen_shards(settings, layout, args.scenario, args.shard)
     encoder = None

@@ -7,7 +7,8 @@ resolves inside its root, so nothing a dataset or a hand-edited metadata file sa
     <root>/raw/panda70m/       README.md, the user's CSVs, panda70m_subset.csv (+ report), shards/ (NNNNN/ or NNNNN.tar
                                as the downloader writes them), ingested/<shard>.csv (+ .captions.json, .report.json)
     <root>/metadata/           scenario_metadata.parquet (the store: a row group per shard of work), its view
-                               scenario_metadata.json (counts and a few records) and scenario_metadata.report.json
+                               scenario_metadata.json (the records in the seed's schema, with the image and latent
+                               paths the stages made) and scenario_metadata.report.json
     <root>/prepared/frames/<scenario>/shard-<nnnn>/   frames_manifest.json (a view; + .parquet: its rows), contact_sheet.png
     <root>/prepared/images/<scenario>/<frame tag>/    <sample>.png: conditioning images, one folder per frame config
     <root>/prepared/latents/<scenario>/               <sample>.npz, <sample>.hflip.npz
@@ -260,7 +261,8 @@ class DataLayout:
 
     @property
     def metadata_view(self) -> Path:
-        """What a person reads: counts per scenario, split and shard, and a few records (not the store)."""
+        """What a person (and the seed's `jq '.train[0]'`) reads: the records in the seed's schema with their image
+        and latent paths (stages.metadata_view); a tool given it reads the store."""
         return metadata_view_path(self.metadata_file)
 
     @property

@@ -14,8 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prep_platform.lib.files.atomic import write_json_atomic
-from prep_platform.lib.files.metadata_store import ReadStats, read_records, shards_in_store
+from prep_platform.lib.files.atomic import read_json_if_present, write_json_atomic
+from prep_platform.lib.files.metadata_store import (
+    ReadStats,
+    read_records,
+    resolve_metadata_input,
+    shards_in_store,
+    store_for_output,
+)
 from prep_platform.lib.files.images import contact_sheet
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.labelling.labellers import make_labeller
@@ -42,6 +48,7 @@ from prep_platform.lib.stages.metadata import (
     build_scenario_metadata,
     write_scenario_metadata,
 )
+from prep_platform.lib.stages.metadata_view import write_metadata_view
 from prep_platform.lib.stages.training_index import (
     TrainingIndex,
     build_training_index,
@@ -60,6 +67,39 @@ CONTACT_SHEET_CLIPS = 16
 
 class MissingInputError(ValueError):
     """A step ran before the step it reads from (e.g. latents before frames): say which one to run first."""
+
+
+class EmptyInputError(ValueError):
+    """A step's input held no records while the output it would replace has rows: the output is kept (exit 2)."""
+
+
+def keep_output_unless_input(input_rows: int, what_input: str, output: Path, output_rows: int, key: str) -> None:
+    """Never replace a non-empty manifest, index or export with an empty one because the input held nothing (a
+    wrong metadata file, a split with no clips there): say why and keep it."""
+    if input_rows == 0 and output_rows > 0:
+        raise EmptyInputError(f"{key}: {what_input} holds no records for this shard, so {output} ({output_rows} rows) "
+                              f"is kept rather than replaced by an empty one (if the shard is meant to be empty now, "
+                              f"remove that file and run again)")
+
+
+def rows_in(path: Path) -> int:
+    """How many rows a manifest (its JSON view says) or a Parquet index holds; 0 when it is absent or unreadable."""
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+        header = read_json_if_present(path)
+        return int(header.get("rows") or 0) if isinstance(header, dict) else 0
+    except (OSError, ValueError, TypeError):
+        return 0
+
+
+def metadata_input(path: Path | str | None) -> Path | None:
+    """The file a tool reads records from when the user names `--metadata` (a store, its JSON view, which stands
+    for the store beside it, or a JSON document of records); None keeps the layout's store. A path that is not
+    there, or a file that is none of these, is refused naming it."""
+    return None if path is None else resolve_metadata_input(path)
 
 
 # --- sources --------------------------------------------------------------------------------------------------
@@ -153,12 +193,13 @@ def build_metadata(settings: PrepSettings, layout: DataLayout, *,
                    progress_for: ProgressFor | None = None) -> ScenarioMetadataResult:
     """Label MSR-VTT (and ingested Panda-70M shard) clips, split per scenario, write the metadata and its report;
     `progress_for(what, unit)`: progress of each part (embedding captions, labelling clips)."""
+    layout = layout.relocated(metadata_file=store_for_output(layout.metadata_file))  # a .json output: its store beside
     result = build_scenario_metadata(layout, scenarios=settings.scenarios_file, limit=settings.metadata_limit or None,
                                      validation_ratio=settings.validation_ratio, seed=settings.split_seed,
                                      shard_size=settings.shard_size, previous=layout.metadata_file,
                                      progress_for=progress_for)
     try:
-        write_scenario_metadata(result, layout.metadata_file)
+        write_scenario_metadata(result, layout.metadata_file, layout)
     finally:
         result.release()  # the records are in the store now (or the write failed): the spill goes
     return result
@@ -259,10 +300,13 @@ def prepare_frames(settings: PrepSettings, layout: DataLayout, scenario: str, sh
     images. A clip whose rows in the last manifest are still current is not decoded again."""
     manifest = layout.frames_manifest(scenario, shard)
     previous = read_frames_manifest(manifest) or {}
-    result = run_frame_stage(scenario_records(settings, layout, scenario, shard), layout,
-                             shot_settings=settings.shot_settings(), workers=settings.workers,
+    records = scenario_records(settings, layout, scenario, shard)
+    keep_output_unless_input(len(records), f"the metadata {layout.metadata_file} (splits: {settings.splits})", manifest,
+                             len(previous.get("clips", ())), shard_key(scenario, shard))
+    result = run_frame_stage(records, layout, shot_settings=settings.shot_settings(), workers=settings.workers,
                              previous=previous.get("clips"), progress=progress)
     write_frames_manifest(manifest, result, shard_key(scenario, shard))
+    write_metadata_view(layout)  # the records' image paths follow the frames just made
     ok = [(clip["video_id"], clip["image_path"]) for clip in result.clips if clip["status"] == OK]
     sheet = layout.contact_sheet(scenario, shard)
     if contact_sheet(ok[:CONTACT_SHEET_CLIPS], sheet) is None:
@@ -278,12 +322,18 @@ def encode_latents(settings: PrepSettings, layout: DataLayout, scenario: str, sh
         raise MissingInputError(f"no frames manifest for {shard_key(scenario, shard)!r} "
                                 f"({layout.frames_manifest(scenario, shard)}): run the frame stage for it first")
     scenario_clips = {row["video_id"] for row in read_records(layout.metadata_file, scenario=scenario, columns=["video_id"])}
-    previous = read_latents_manifest(layout.latents_manifest(scenario, shard)) or {}
+    manifest = layout.latents_manifest(scenario, shard)
+    previous = read_latents_manifest(manifest) or {}
+    keep_output_unless_input(len(frames["clips"]), f"the frames manifest {layout.frames_manifest(scenario, shard)}",
+                             manifest, len(previous.get("clips", ())), shard_key(scenario, shard))
     result = run_latent_stage(latent_items_from_frames(frames["clips"], layout), layout, encoder, augment=settings.augment,
                               workers=settings.workers, prefetch=settings.prefetch, progress=progress,
                               scenario_clips=scenario_clips, previous=previous.get("clips", ()))
-    write_latents_manifest(layout.latents_manifest(scenario, shard), result, shard_key(scenario, shard),
-                           {"augment": settings.augment, **encoder.identity(), "vae_preset": encoder.settings.preset})
+    write_latents_manifest(manifest, result, shard_key(scenario, shard),
+                           {"augment": settings.augment, **encoder.identity(), "vae_preset": encoder.settings.preset,
+                            # which frames the caches were made from: the metadata view trusts them only for those
+                            "frame_config_fingerprint": (frames.get("frame_config") or {}).get("fingerprint")})
+    write_metadata_view(layout)  # the records' latent paths follow the caches just made
     return result
 
 
@@ -292,9 +342,12 @@ def write_index(settings: PrepSettings, layout: DataLayout, scenario: str, shard
     latents = read_latents_manifest(layout.latents_manifest(scenario, shard))
     if latents is None:
         raise MissingInputError(f"no latents manifest for {shard_key(scenario, shard)!r}: encode its latents first")
-    index = build_training_index(scenario_records(settings, layout, scenario, shard),
-                                 read_frames_manifest(layout.frames_manifest(scenario, shard)), latents, layout)
-    write_training_index(layout.training_index(scenario, shard), index)
+    records = scenario_records(settings, layout, scenario, shard)
+    path = layout.training_index(scenario, shard)
+    keep_output_unless_input(len(records), f"the metadata {layout.metadata_file} (splits: {settings.splits})", path,
+                             rows_in(path), shard_key(scenario, shard))
+    index = build_training_index(records, read_frames_manifest(layout.frames_manifest(scenario, shard)), latents, layout)
+    write_training_index(path, index)
     return index
 
 
@@ -365,8 +418,12 @@ def encode_prompts(settings: PrepSettings, layout: DataLayout, scenario: str, sh
     """Every prompt variant of the shard's records encoded once per distinct prompt; the shard's manifest."""
     from prep_platform.lib.stages.prompt_embeddings import run_prompt_stage, write_prompt_manifest
 
-    result = run_prompt_stage(scenario_records(settings, layout, scenario, shard), layout, encoder, progress=progress)
-    write_prompt_manifest(layout.prompt_embeds_manifest(scenario, shard), result, shard_key(scenario, shard))
+    records = scenario_records(settings, layout, scenario, shard)
+    manifest = layout.prompt_embeds_manifest(scenario, shard)
+    keep_output_unless_input(len(records), f"the metadata {layout.metadata_file} (splits: {settings.splits})", manifest,
+                             rows_in(manifest), shard_key(scenario, shard))
+    result = run_prompt_stage(records, layout, encoder, progress=progress)
+    write_prompt_manifest(manifest, result, shard_key(scenario, shard))
     return result
 
 

@@ -27,6 +27,20 @@ def packaged_scenarios_path() -> Path:
     return Path(str(resources.files("prep_platform") / "config" / "scenarios.yaml"))
 
 
+# The seed's commands name the scenarios file `configs/data/scenarios.yaml` (the seed project's folder). This project
+# ships it as prep_platform/config/scenarios.yaml; where no file of the seed's name exists, that name means it, so
+# the seed's commands run as written. A file that does exist there is always the one read.
+SEED_SCENARIOS_NAME = Path("configs/data/scenarios.yaml")
+
+
+def scenarios_path(path: Path | str | None) -> Path:
+    """The scenarios YAML a run reads: the one named, the packaged one for None or the seed's name when absent."""
+    if path is None:
+        return packaged_scenarios_path()
+    path = Path(path)
+    return packaged_scenarios_path() if path == SEED_SCENARIOS_NAME and not path.exists() else path
+
+
 class ScenarioConfigError(ValueError):
     """The scenarios YAML is malformed; the message names the file, the key and the problem."""
 
@@ -180,8 +194,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_scenarios(path: Path | str | None = None) -> ScenarioConfig:
-    """Load and validate a scenarios YAML (the packaged one when `path` is None)."""
-    path = Path(path) if path is not None else packaged_scenarios_path()
+    """Load and validate a scenarios YAML (the packaged one when `path` is None or the seed's absent name)."""
+    path = scenarios_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -6,8 +6,10 @@ with min/max statistics on `scenario` and `shard`, lets a step read only its row
 for) from a store of millions of records, so its memory follows its shard, not the dataset; the whole store is read
 only by the checks that are about the whole dataset. pandas and pyarrow read it as it is.
 
-A JSON document `{"train": [...], "validation": [...]}` (hand-made, or another tool's) is read too, whole: the
-stage of a small hand-made set has no store to filter.
+Beside the store lies its JSON view (`scenario_metadata.json`, stages.metadata_view): the seed's record schema for
+people and `jq`. Given as `--metadata`, the view stands for its store (`resolve_metadata_input`): a tool reads the
+same records from either. A JSON document `{"train": [...], "validation": [...]}` that is no view (hand-made, or
+another tool's) is read too, whole: the stage of a small hand-made set has no store to filter.
 """
 
 from __future__ import annotations
@@ -47,8 +49,63 @@ NOT_NULL = ("video_id", "split", "scenario", "shard", "video_path", "caption", "
 STORE_KIND = "scenario metadata store"  # how a refusal names the file
 
 
+VIEW_KIND = "prep_platform scenario metadata view"  # what marks a JSON file as a store's view, not a document
+
+
 def is_store(path: Path | str) -> bool:
     return Path(path).suffix == STORE_SUFFIX
+
+
+class MetadataInputError(ValueError):
+    """A metadata file a tool was given that it cannot read records from (one line naming it, exit 2)."""
+
+
+def store_for_output(path: Path | str) -> Path:
+    """Where a metadata build asked to write `path` puts the store: the path itself (`.parquet`), or the store
+    beside the view it names (`scenario_metadata.json` -> `scenario_metadata.parquet`: the seed's command names the
+    JSON, and every later tool reads the store)."""
+    path = Path(path)
+    if path.suffix == STORE_SUFFIX:
+        return path
+    if path.suffix == ".json":
+        return path.with_suffix(STORE_SUFFIX)
+    raise MetadataInputError(f"{path}: the metadata output must end in .parquet (the store) or .json (its view, "
+                             f"with the store beside it)")
+
+
+def view_store(path: Path | str, document: object) -> Path | None:
+    """The store a JSON view stands for (beside it, by the name it records); None when `document` is no view."""
+    if not (isinstance(document, dict) and document.get("kind") == VIEW_KIND and isinstance(document.get("store"), str)):
+        return None
+    return Path(path).with_name(Path(document["store"]).name)
+
+
+def resolve_metadata_input(path: Path | str) -> Path:
+    """The file a tool reads records from when given `path`: a store as it is, a view's store, or a JSON
+    `{train, validation}` document as it is. Anything else, or a path that is not there, is refused naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise MetadataInputError(f"{path}: not found (the scenario metadata: build it with build_scenario_metadata)")
+    if not path.is_file():
+        raise MetadataInputError(f"{path}: not a file (give the metadata store .parquet or its .json view)")
+    if is_store(path):
+        return path
+    try:
+        document = read_json_file(path)
+    except ValueError as exc:
+        raise MetadataInputError(f"{exc} (give the metadata store .parquet, its .json view, or a JSON "
+                                 f"{{train, validation}} document)") from None
+    store = view_store(path, document)
+    if store is not None:
+        if not store.is_file():
+            raise MetadataInputError(f"{path}: a view of the store {store}, which is not found (rebuild the metadata "
+                                     f"with build_scenario_metadata)")
+        return store
+    if not (isinstance(document, dict) and set(document) & set(SPLITS)
+            and all(isinstance(document.get(split, []), list) for split in SPLITS)):
+        raise MetadataInputError(f"{path}: neither a scenario metadata store, its view, nor a JSON {{train, "
+                                 f"validation}} document")
+    return path
 
 
 @dataclass
@@ -140,6 +197,12 @@ def read_records(path: Path | str, *, scenario: str | None = None, shard: int | 
     splits = set(splits) if splits is not None else None
     if not is_store(path):
         document = read_json_file(path)
+        store = view_store(path, document)
+        if store is not None:  # a view holds some records; its store holds them all
+            return read_records(resolve_metadata_input(path), scenario=scenario, shard=shard, splits=splits,
+                                columns=columns, stats=stats, check_values=check_values)
+        if check_values:
+            _refuse_bad_document_records(path, document)
         records = [r for split in SPLITS for r in document.get(split, [])]
         chosen = [r for r in records if (scenario is None or r["scenario"] == scenario)
                   and (shard is None or r.get("shard", 0) == shard) and (splits is None or r["split"] in splits)]
@@ -170,6 +233,24 @@ def read_records(path: Path | str, *, scenario: str | None = None, shard: int | 
             except ValueError as exc:
                 raise ParquetFileError(f"{path}: record {row.get('video_id')!r}: {exc}") from exc
     return out
+
+
+def _refuse_bad_document_records(path: Path | str, document: object) -> None:
+    """A JSON document's records as a stage needs them: each a mapping with every NOT_NULL field set (`shard` may
+    be left out: a hand-made set is one shard). The first that is not is refused naming the file and the record,
+    where a KeyError deep inside a stage would name neither."""
+    if not isinstance(document, dict):
+        raise MetadataInputError(f"{path}: not a {{train, validation}} document")
+    for split in SPLITS:
+        records = document.get(split, [])
+        if not isinstance(records, list):
+            raise MetadataInputError(f"{path}: {split!r} is not a list of records")
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise MetadataInputError(f"{path}: {split}[{i}] is not a record (a JSON object)")
+            missing = [name for name in NOT_NULL if name != "shard" and record.get(name) is None]
+            if missing:
+                raise MetadataInputError(f"{path}: {split}[{i}] ({record.get('video_id')!r}): no {missing[0]!r}")
 
 
 def open_store(path: Path | str) -> pq.ParquetFile:

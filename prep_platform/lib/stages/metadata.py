@@ -24,17 +24,18 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from prep_platform import __version__
-from prep_platform.lib.files.atomic import atomic_path, write_json_atomic, write_text_atomic
+from prep_platform.lib.files.atomic import atomic_path, write_json_atomic
 from prep_platform.lib.files.metadata_store import (
     SPLITS,
-    is_store,
     read_document,
     record_from_row,
     record_groups,
     scenario_shard_column,
+    store_for_output,
     store_row,
     write_store,
 )
+from prep_platform.lib.stages.metadata_view import write_metadata_view
 from prep_platform.lib.files.record_spill import RecordSpill
 from prep_platform.lib.layout import DataLayout, PandaFolder, metadata_excluded_path, metadata_report_path, metadata_view_path
 from prep_platform.lib.safe_paths import MAX_ID_LENGTH, UNSAFE_ID, unsafe_id_reason
@@ -45,7 +46,7 @@ from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest
 from prep_platform.lib.msr_vtt_categories import CATEGORY_NAMES
 from prep_platform.lib.sources.msr_vtt_annotation import captions_by_video, format_validation_error, load_annotation
 from prep_platform.lib.labelling.labellers import labeller_identity, make_labeller
-from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, load_scenarios, packaged_scenarios_path
+from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, load_scenarios, scenarios_path
 from prep_platform.lib.shards import hash_order, scenario_shards
 from prep_platform.lib.progress import ProgressCallback
 
@@ -255,7 +256,7 @@ def build_scenario_metadata(
         raise ValueError(f"shard size must be at least 1, got {shard_size}")
     scenarios_source = None
     if not isinstance(scenarios, ScenarioConfig):
-        scenarios_source = Path(scenarios) if scenarios is not None else packaged_scenarios_path()
+        scenarios_source = scenarios_path(scenarios)  # the report names the file read
         scenarios = load_scenarios(scenarios_source)
     labeller = make_labeller(scenarios, cache_root=layout.cache_root, labeller=labeller_kind, encoder=encoder)
 
@@ -503,67 +504,22 @@ def label_annotation(annotation_path: Path | str, scenarios: ScenarioConfig, *, 
 CONFIDENCE_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
-def _document_json(document: dict) -> str:
-    """One record per line: readable and diffable, and fast (the C encoder only runs without `indent`)."""
-    parts = []
-    for split in SPLITS:
-        body = ",\n".join(f"  {json.dumps(record, ensure_ascii=False)}" for record in document[split])
-        parts.append(f'"{split}": [\n{body}\n]' if body else f'"{split}": []')
-    return "{" + ",\n".join(parts) + "}\n"
-
-
-def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str) -> Path:
-    """Write the metadata, the list of clips kept out and the report, each atomically (the report last: it
-    describes finished files). A `.parquet` output is the store (files.metadata_store), written a shard at a time,
-    with a JSON view beside it; any other is one JSON document (gathered in memory: small sets)."""
-    output = Path(output)
-    if is_store(output):
-        view = MetadataView(output, result.counts)
-        write_store(output, view.watch(result.shard_tables()))
-        write_json_atomic(metadata_view_path(output), view.document())
-    else:
-        write_text_atomic(output, _document_json(result.document))
-    excluded_list = metadata_excluded_path(output)
+def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str, layout: DataLayout | None = None) -> Path:
+    """Write the store (a `.parquet` output, or the store beside a `.json` one: files.metadata_store.
+    store_for_output), the list of clips kept out, the report, each atomically (the report last: it describes
+    finished files), then the JSON view (stages.metadata_view) with the paths `layout` plans for each clip's image
+    and latent (default: the standard layout of the data root holding `<root>/metadata/`). Returns the store."""
+    store = store_for_output(output)
+    layout = (layout or DataLayout(root=store.parent.parent)).relocated(metadata_file=store)
+    write_store(store, result.shard_tables())
+    excluded_list = metadata_excluded_path(store)
     with atomic_path(excluded_list) as tmp:
         shutil.copyfile(result.excluded.path, tmp)
-    write_json_atomic(metadata_report_path(output), {**result.report, "output": str(output),
-                                                     "excluded_list": str(excluded_list)})
-    return output
-
-
-VIEW_SAMPLES = 3  # records per scenario shown in the view
-
-
-class MetadataView:
-    """The JSON a person reads: where the store is, counts per scenario, split and shard, a few records of each
-    scenario. Not the store: the stages read the Parquet file. Gathered from the shard tables as they are written."""
-
-    def __init__(self, store: Path, counts: dict):
-        self.store = store
-        self.counts = counts
-        self.per_shard: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
-        self.samples: dict[str, list[dict]] = defaultdict(list)
-
-    def watch(self, shard_tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
-        for table in shard_tables:
-            if table.num_rows:
-                first = table.slice(0, VIEW_SAMPLES).to_pylist()
-                scenario, shard = first[0]["scenario"], str(first[0]["shard"])
-                splits = Counter(table.column("split").to_pylist())
-                self.per_shard[scenario][shard] = {split: splits[split] for split in SPLITS if splits[split]}
-                room = VIEW_SAMPLES - len(self.samples[scenario])
-                self.samples[scenario] += [record_from_row(row) for row in first[:room]]
-            yield table
-
-    def document(self) -> dict:
-        return {
-            "store": str(self.store),
-            "about": "a view of the scenario metadata: the records are in the store (Parquet, one row group per shard "
-                     "of work; pandas.read_parquet reads it)",
-            "counts": {k: self.counts[k] for k in ("train", "validation", "excluded", "per_scenario", "shards_per_scenario")},
-            "records_per_shard": dict(self.per_shard),
-            "samples": dict(self.samples),
-        }
+    write_json_atomic(metadata_report_path(store), {**result.report, "output": str(store),
+                                                    "view": str(metadata_view_path(store)),
+                                                    "excluded_list": str(excluded_list)})
+    write_metadata_view(layout)
+    return store
 
 
 # --- validation, shared by the checks and the tests -------------------------------------------------------

@@ -83,8 +83,21 @@ def test_limit_takes_the_first_manifest_clips(msr_vtt_raw_dir):
 
 def test_written_files_are_complete_and_say_how_they_were_made(msr_vtt_raw_dir, tmp_path):
     result = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None)
+    from prep_platform.lib.files.metadata_store import read_document
+    from prep_platform.lib.stages.metadata_view import SEED_FIELDS
+
+    # The seed names the JSON: the store is written beside it, and the JSON is its view in the seed's schema.
     output = write_scenario_metadata(result, tmp_path / "metadata" / "scenario_metadata.json")
-    assert json.loads(output.read_text()) == result.document
+    assert output == tmp_path / "metadata" / "scenario_metadata.parquet"
+    assert read_document(output) == result.document
+    view = json.loads((tmp_path / "metadata" / "scenario_metadata.json").read_text())
+    for split in ("train", "validation"):
+        assert [r["video_id"] for r in view[split]] == [r["video_id"] for r in result.document[split]]
+        for shown, record in zip(view[split], result.document[split]):
+            assert list(shown)[:len(SEED_FIELDS)] == list(SEED_FIELDS)
+            assert shown["built"] == {"image_path": False, "latent_path": False}  # planned: no stage ran yet
+            assert shown["latent_path"] == str(tmp_path / "prepared" / "latents" / record["scenario"] / f"{record['video_id']}.npz")
+            assert {k: v for k, v in shown.items() if k not in ("image_path", "latent_path", "built")} == record
     report = json.loads(metadata_report_path(output).read_text())
     assert report["inputs"]["annotation_sha256"] and report["inputs"]["scenarios_fingerprint"]
     assert report["settings"]["validation_ratio"] == 0.1 and report["package_version"]
