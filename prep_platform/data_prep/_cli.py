@@ -7,6 +7,7 @@ import argparse
 import difflib
 import errno
 import sys
+import time
 import typing
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -224,9 +225,11 @@ class ProgressBars:
     def __init__(self, prefix: str = ""):
         self._prefix = prefix
         self._bar: tqdm | None = None
+        self._drawn: float | None = None  # when the bar was last drawn (monotonic seconds)
 
     def __call__(self, description: str, unit: str = "clip") -> Callable[[int, int, Counter], None]:
         self.close()
+        self._drawn = None
         label = f"{self._prefix}{description}"
 
         def update(done: int, total: int, counts: Counter) -> None:
@@ -237,8 +240,12 @@ class ProgressBars:
             self._bar.n = done
             others = {status: n for status, n in sorted(counts.items()) if not is_success(status) and n}
             self._bar.set_postfix(done=done - sum(others.values()), **others, refresh=False)
-            if done < total:  # the final state is printed by close(), once
+            # At most ten lines a second (a stage reporting every clip of 10,000 would print each one into a log);
+            # the final state is printed by close(), once.
+            now = time.monotonic()
+            if done < total and (self._drawn is None or now - self._drawn >= 0.1):
                 self._bar.refresh()
+                self._drawn = now
 
         return update
 

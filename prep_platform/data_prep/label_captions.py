@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from prep_platform.data_prep._cli import SettingsParser, non_negative_int, run_cli
+from prep_platform.data_prep._cli import ProgressBars, SettingsParser, non_negative_int, run_cli
 from prep_platform.lib.files.atomic import write_text_atomic
 from prep_platform.lib.scenarios import LABELLERS, load_scenarios
 from prep_platform.lib.sources.msr_vtt_annotation import MAX_ANNOTATION_BYTES
@@ -44,8 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     refuse_output(args.output, args.annotation)
     scenarios = load_scenarios(settings.scenarios_file)
     cache_root = Path(args.cache_dir) if args.cache_dir else settings.layout().cache_root
-    rows, facts = label_annotation(args.annotation, scenarios, cache_root=cache_root, labeller_kind=args.labeller,
-                                   limit=args.limit)
+    bars = ProgressBars()  # the first run embeds every caption (minutes for MSR-VTT on a CPU): never silence
+    try:
+        rows, facts = label_annotation(args.annotation, scenarios, cache_root=cache_root, labeller_kind=args.labeller,
+                                       limit=args.limit, progress_for=bars)
+    finally:
+        bars.close()
     write_text_atomic(args.output, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     print(json.dumps({"output": args.output, **facts}, indent=1))
     return 0

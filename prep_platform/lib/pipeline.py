@@ -263,6 +263,7 @@ def chosen_shards(settings: PrepSettings, layout: DataLayout, scenarios: list[st
     scenario or a shard no chosen scenario has is refused with one line naming what there is. Only shards the
     metadata has: a scenario without clips there has none (its empty shard 0 is a Dagster partition, so that every
     scenario gets its manifests; a tool has no work there, and listed it as if it had)."""
+    _require_metadata(layout)  # "build it first", not the Parquet reader's words for a missing file
     present = shards_in_store(layout.metadata_file)
     known = {scenario: [n for n in numbers if n in present.get(scenario, ())]
              for scenario, numbers in work_shards(settings, layout).items()}

@@ -13,6 +13,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from prep_platform.lib.files.atomic import unreadable
+
 from prep_platform.lib.msr_vtt_categories import CATEGORY_IDS, CATEGORY_NAMES
 from prep_platform.lib.prompt_text import normalize_prompt
 
@@ -199,7 +201,7 @@ def load_scenarios(path: Path | str | None = None) -> ScenarioConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ScenarioConfigError(f"{path}: cannot read the scenarios file: {exc}") from None
+        raise ScenarioConfigError(f"{path}: cannot read the scenarios file: {unreadable(exc)}") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except DuplicateKeyError as exc:

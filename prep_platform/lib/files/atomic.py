@@ -155,14 +155,25 @@ def write_text_atomic(path: Path | str, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def unreadable(exc: OSError) -> str:
+    """Why an input file could not be read, in the words a user looks for: "not found" for a mistyped path."""
+    if isinstance(exc, FileNotFoundError):
+        return "not found"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not a file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or str(exc)
+
+
 def read_text_file(path: Path | str) -> str:
-    """A UTF-8 text file; one that is not UTF-8, or a folder, is a ValueError naming the file (and the first bad
-    byte)."""
+    """A UTF-8 text file; one that is not there, not UTF-8, or a folder, is a ValueError naming the file (and the
+    first bad byte)."""
     path = Path(path)
     try:
         data = path.read_bytes()
-    except IsADirectoryError:
-        raise ValueError(f"{path}: a folder, not a file") from None
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise ValueError(f"{path}: {unreadable(exc)}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

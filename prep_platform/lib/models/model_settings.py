@@ -32,8 +32,11 @@ class HubModel(NamedTuple):
     hint: str  # the way out when it cannot be had here
 
 
-VAE_HINT = "or encode with --vae-preset tiny (random weights: a demo, not a model to train on)"
-TEXT_ENCODER_HINT = "or encode with --text-encoder-preset tiny (random weights: a demo)"
+# Both shells: the tools take the option, the main job and the code location the variable.
+VAE_HINT = ("or encode with --vae-preset tiny (PREP_PLATFORM_VAE_PRESET=tiny for the main job and the UI; random "
+            "weights: a demo, not a model to train on)")
+TEXT_ENCODER_HINT = ("or encode with --text-encoder-preset tiny (PREP_PLATFORM_TEXT_ENCODER_PRESET=tiny for the main "
+                     "job and the UI; random weights: a demo)")
 
 
 def _device(value: str) -> str:

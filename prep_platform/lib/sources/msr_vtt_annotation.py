@@ -77,6 +77,8 @@ def read_annotation_bytes(path: Path | str, limit: int = MAX_ANNOTATION_BYTES) -
     import gzip
     import zlib
 
+    from prep_platform.lib.files.atomic import unreadable
+
     path = Path(path)
     compressed = path.suffix == ".gz"  # the official release files are often kept compressed
     data = bytearray()
@@ -88,7 +90,9 @@ def read_annotation_bytes(path: Path | str, limit: int = MAX_ANNOTATION_BYTES) -
                     raise AnnotationError(
                         f"{path}: {'decompresses to ' if compressed else ''}more than {limit >> 20} MiB "
                         f"(an annotation may hold at most {limit >> 20} MiB): refused")
-    except (OSError, EOFError, zlib.error) as exc:
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot read the annotation file: {unreadable(exc)}") from None
+    except (EOFError, zlib.error) as exc:  # a gzip cut short or damaged
         raise AnnotationError(f"{path}: cannot read the annotation file: {exc}") from exc
     return data
 

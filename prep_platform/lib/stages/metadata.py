@@ -479,16 +479,18 @@ def label_clips(labeller, clips: list[tuple[str, list, int | None]], *, progress
 
 
 def label_annotation(annotation_path: Path | str, scenarios: ScenarioConfig, *, cache_root: Path | None,
-                     labeller_kind: str | None = None, limit: int | None = None, encoder=None) -> tuple[list[dict], dict]:
+                     labeller_kind: str | None = None, limit: int | None = None, encoder=None,
+                     progress_for: ProgressFor | None = None) -> tuple[list[dict], dict]:
     """Labels from an MSR-VTT annotation's captions and categories alone (no videos), with exactly the labeller and
     rules the metadata stage uses: one row per video (`video_id`, `scenario` or None, `reason`, `confidence`), and
-    how they were made. A `.gz` annotation is read as it is."""
+    how they were made. A `.gz` annotation is read as it is. `progress_for`: as build_scenario_metadata's."""
     annotation = load_annotation(annotation_path)
     captions = captions_by_video(annotation)
     videos = annotation["videos"][:limit] if limit else annotation["videos"]
     labeller = make_labeller(scenarios, cache_root=cache_root, labeller=labeller_kind, encoder=encoder)
     started = time.perf_counter()
-    clips = label_clips(labeller, [(v["video_id"], captions.get(v["video_id"], []), v.get("category")) for v in videos])
+    clips = label_clips(labeller, [(v["video_id"], captions.get(v["video_id"], []), v.get("category")) for v in videos],
+                        progress_for=progress_for)
     rows = [{"video_id": video["video_id"], "scenario": clip.result.scenario if clip.result else None,
              "reason": clip.reason, "confidence": (clip.result.evidence if clip.result else {}).get("confidence")}
             for video, clip in zip(videos, clips)]
