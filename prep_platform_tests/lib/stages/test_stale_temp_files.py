@@ -81,7 +81,7 @@ def test_a_killed_metadata_builds_temp_store_is_cleaned_by_the_next_build(tmp_pa
     foreign = store.parent / ".x.tmp"
     foreign.write_text("mine")
     record = {"video_id": "video1", "scenario": "urban", "split": "train", "caption": "a street",
-              "video_path": "/clips/video1.mp4"}
+              "video_path": "/clips/video1.mp4", "prompt_variants": ["a street"]}
     write_records(store, [record])
     assert not leftover.exists() and foreign.exists()
     assert [r["video_id"] for r in read_records(store)] == ["video1"]
