@@ -48,7 +48,7 @@ from prep_platform.lib.stages.metadata import (
     build_scenario_metadata,
     write_scenario_metadata,
 )
-from prep_platform.lib.stages.metadata_view import write_metadata_view
+from prep_platform.lib.stages.metadata_view import refuse_foreign_view, write_metadata_view
 from prep_platform.lib.stages.training_index import (
     TrainingIndex,
     build_training_index,
@@ -194,6 +194,7 @@ def build_metadata(settings: PrepSettings, layout: DataLayout, *,
     """Label MSR-VTT (and ingested Panda-70M shard) clips, split per scenario, write the metadata and its report;
     `progress_for(what, unit)`: progress of each part (embedding captions, labelling clips)."""
     layout = layout.relocated(metadata_file=store_for_output(layout.metadata_file))  # a .json output: its store beside
+    refuse_foreign_view(layout.metadata_view)  # before the labelling: told at once, nothing written
     result = build_scenario_metadata(layout, scenarios=settings.scenarios_file, limit=settings.metadata_limit or None,
                                      validation_ratio=settings.validation_ratio, seed=settings.split_seed,
                                      shard_size=settings.shard_size, previous=layout.metadata_file,

@@ -35,7 +35,7 @@ from prep_platform.lib.files.metadata_store import (
     store_row,
     write_store,
 )
-from prep_platform.lib.stages.metadata_view import write_metadata_view
+from prep_platform.lib.stages.metadata_view import refuse_foreign_view, write_metadata_view
 from prep_platform.lib.files.record_spill import RecordSpill
 from prep_platform.lib.layout import DataLayout, PandaFolder, metadata_excluded_path, metadata_report_path, metadata_view_path
 from prep_platform.lib.safe_paths import MAX_ID_LENGTH, UNSAFE_ID, unsafe_id_reason
@@ -513,6 +513,7 @@ def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str, 
     and latent (default: the standard layout of the data root holding `<root>/metadata/`). Returns the store."""
     store = store_for_output(output)
     layout = (layout or DataLayout(root=store.parent.parent)).relocated(metadata_file=store)
+    refuse_foreign_view(metadata_view_path(store))
     write_store(store, result.shard_tables())
     excluded_list = metadata_excluded_path(store)
     with atomic_path(excluded_list) as tmp:
@@ -520,7 +521,7 @@ def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str, 
     write_json_atomic(metadata_report_path(store), {**result.report, "output": str(store),
                                                     "view": str(metadata_view_path(store)),
                                                     "excluded_list": str(excluded_list)})
-    write_metadata_view(layout)
+    write_metadata_view(layout, checked=True)  # refuse_foreign_view said the name is ours, before the report changed
     return store
 
 

@@ -17,7 +17,14 @@ from collections import Counter
 from pathlib import Path
 
 from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_text_atomic
-from prep_platform.lib.files.metadata_store import SPLITS, VIEW_KIND, is_store, record_columns, record_groups
+from prep_platform.lib.files.metadata_store import (
+    SPLITS,
+    VIEW_KIND,
+    MetadataInputError,
+    is_store,
+    record_columns,
+    record_groups,
+)
 from prep_platform.lib.layout import DataLayout, metadata_report_path, metadata_view_path
 from prep_platform.lib.stages.frames import read_frames_manifest
 from prep_platform.lib.stages.latents import CACHED_STATUSES, read_latents_manifest
@@ -30,17 +37,53 @@ VIEW_RECORD_LIMIT = 20_000
 SEED_FIELDS = ("video_path", "image_path", "caption", "prompt_variants", "scenario", "latent_path")
 
 
-def write_metadata_view(layout: DataLayout) -> Path | None:
+def write_metadata_view(layout: DataLayout, *, checked: bool = False) -> Path | None:
     """The view of `layout`'s store, written atomically under the metadata folder's lock (shards prepared at once
     each write it whole from what is on disk, so the last writer's view has every shard's latest paths). None when
-    the metadata is a JSON document of its own (a user's file is never rewritten) or there is no store yet."""
+    the metadata is a JSON document of its own, or a file that is no view of ours stands at the view's name (a
+    user's file is never rewritten; `checked`: the caller made sure before writing anything), or there is no store
+    yet."""
     store = layout.metadata_file
     if not is_store(store) or not store.is_file():
         return None
     view = metadata_view_path(store)
     with folder_lock([store.parent]):
+        if not checked and view.exists() and not is_our_view(view):
+            return None  # a file of the user's that happens to bear the view's name: never replaced
         write_text_atomic(view, view_json(metadata_view(layout)))
     return view
+
+
+def refuse_foreign_view(view: Path) -> None:
+    """MetadataInputError (one line, exit 2) when a file that is no view of ours stands where a metadata build would
+    write its view: called before the build writes anything (and, by the pipeline, before it labels)."""
+    if view.exists() and not is_our_view(view):
+        raise MetadataInputError(f"{view}: exists and is not a metadata view this tool wrote (the view goes beside the "
+                                 f"store {view.with_suffix('.parquet').name}); move it, or give another --output")
+
+
+def is_our_view(path: Path) -> bool:
+    """Whether `path` is a view this module wrote (its `kind` comes first: the head of the file tells, however large
+    the file is), or a file an earlier version's metadata build wrote there (its view without `kind`, or the whole
+    JSON document it wrote for a .json output): the report beside it names that build's output."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(256)
+    except OSError:
+        return False
+    if f'"kind": "{VIEW_KIND}"'.encode() in head:
+        return True
+    # An earlier version's files have the shapes its writers gave them, and its report beside them names them.
+    earlier_view = head.startswith(b'{\n "store": ') and b'"about": "a view of the scenario metadata' in head
+    earlier_document = head.startswith(b'{"train": [') or head.startswith(b'{"train": []')
+    if not (earlier_view or earlier_document):
+        return False
+    try:
+        report = read_json_if_present(metadata_report_path(path))
+    except (OSError, ValueError):
+        return False
+    output = report.get("output") if isinstance(report, dict) else None
+    return isinstance(output, str) and Path(output).name == (path.with_suffix(".parquet").name if earlier_view else path.name)
 
 
 def view_json(document: dict) -> str:

@@ -128,3 +128,53 @@ def test_a_record_of_a_json_document_without_a_caption_is_refused_naming_it(tmp_
     document.write_text(json.dumps({"train": [records[0], "video3"]}))
     with pytest.raises(MetadataInputError, match=r"mine\.json: train\[1\] is not a record"):
         read_records(document, scenario="urban")
+
+
+def test_a_users_file_at_the_views_name_is_never_replaced(msr_vtt_raw_dir, tmp_path):
+    from prep_platform.lib.stages.metadata_view import write_metadata_view
+
+    mine = tmp_path / "metadata" / "scenario_metadata.json"
+    mine.parent.mkdir()
+    mine.write_text('{"train": [], "validation": [], "note": "my own file"}')
+    result = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None)
+    with pytest.raises(MetadataInputError, match=r"scenario_metadata\.json: exists and is not a metadata view"):
+        write_scenario_metadata(result, tmp_path / "metadata" / "scenario_metadata.parquet")
+    assert mine.read_text() == '{"train": [], "validation": [], "note": "my own file"}'
+    assert sorted(p.name for p in mine.parent.iterdir()) == ["scenario_metadata.json"]  # nothing written beside it
+    mine.unlink()
+    store = write_scenario_metadata(result, tmp_path / "metadata" / "scenario_metadata.parquet")
+    mine.write_text("my notes")  # a stage finishing a shard never replaces it either
+    assert write_metadata_view(layout_around(msr_vtt_raw_dir).relocated(metadata_file=store)) is None
+    assert mine.read_text() == "my notes"
+
+
+def test_a_build_whose_view_would_replace_a_users_json_is_refused_before_it_starts(msr_vtt_raw_dir, tmp_path):
+    mine = tmp_path / "out" / "scenario_metadata.json"
+    mine.parent.mkdir()
+    mine.write_text('{"train": [], "validation": []}')
+    settings = PrepSettings(data_root=str(tmp_path / "data"), msr_vtt_source="sample")
+    layout = settings.layout().relocated(msr_vtt=msr_vtt_raw_dir, metadata_file=mine)
+    with pytest.raises(MetadataInputError, match=r"scenario_metadata\.json: exists and is not a metadata view"):
+        pipeline.build_metadata(settings, layout)
+    assert mine.read_text() == '{"train": [], "validation": []}' and not mine.with_suffix(".parquet").exists()
+
+
+def test_a_view_or_document_an_earlier_version_wrote_is_replaced(msr_vtt_raw_dir, tmp_path):
+    from prep_platform.lib.layout import metadata_report_path
+    from prep_platform.lib.stages.metadata_view import is_our_view
+
+    earlier = tmp_path / "metadata" / "scenario_metadata.json"
+    earlier.parent.mkdir()
+    earlier.write_text('{"train": [\n  {"video_id": "video0"}\n],\n"validation": []}\n')  # the old .json output
+    assert not is_our_view(earlier)  # a user's file, as far as anything beside it tells
+    metadata_report_path(earlier).write_text(json.dumps({"tool": "build_scenario_metadata", "output": str(earlier)}))
+    assert is_our_view(earlier)
+    settings = PrepSettings(data_root=str(tmp_path), msr_vtt_source="sample", metadata_limit=0)
+    pipeline.build_metadata(settings, settings.layout().relocated(msr_vtt=msr_vtt_raw_dir, metadata_file=earlier))
+    assert json.loads(earlier.read_text())["kind"] == "prep_platform scenario metadata view"
+    # The view an earlier version wrote beside its store (no `kind`; its report names the store).
+    earlier.write_text(json.dumps({"store": "data/metadata/scenario_metadata.parquet",
+                                   "about": "a view of the scenario metadata: the records are in the store"}, indent=1))
+    assert is_our_view(earlier)
+    metadata_report_path(earlier).write_text(json.dumps({"output": "elsewhere/other.parquet"}))
+    assert not is_our_view(earlier)
