@@ -14,7 +14,7 @@ import pytest
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.stages.metadata import metadata_schema_problems
 from prep_platform.lib.settings import DEMO_FRAME_SIZE
-from prep_platform.lib.video.frame_config import FrameConfig, parse_size
+from prep_platform.lib.frame_config import FrameConfig, parse_size
 from prep_platform_tests.support.cli_runs import CLI
 
 REPO = Path(__file__).resolve().parents[1]

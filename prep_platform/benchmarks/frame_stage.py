@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from prep_platform.lib.video.frame_config import FrameConfig, parse_size
+from prep_platform.lib.frame_config import FrameConfig, parse_size
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.stages.frames import run_frame_stage
 from prep_platform.samples.synthetic_clips import write_clip

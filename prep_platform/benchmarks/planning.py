@@ -29,7 +29,7 @@ from prep_platform.lib.stages import latents as latent_stage
 from prep_platform.lib.stages.frames import frame_stage_key, run_frame_stage
 from prep_platform.lib.stages.latents import LatentItem, latent_items_from_frames, run_latent_stage
 from prep_platform.lib.video.shot_settings import ShotSettings
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 
 
 def _no_video(*args, **kwargs):

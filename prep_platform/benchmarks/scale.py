@@ -15,7 +15,7 @@ from pathlib import Path
 
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.stages.frames import frame_stage_clip, place_outputs
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.video.shot_settings import ShotSettings
 from prep_platform.lib.video.window import read_window
 from prep_platform.samples.synthetic_clips import write_clip

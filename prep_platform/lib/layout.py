@@ -41,7 +41,7 @@ from pathlib import Path
 
 from prep_platform.lib.safe_paths import check_id, path_inside
 from prep_platform.lib.shards import shard_folder_name
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 
 SAMPLE_RELEASE_DIR = ".sample-release"  # where a source's embedded sample is generated, inside its raw folder
 WINDOW_SUFFIX = "__w"

@@ -25,7 +25,7 @@ from prep_platform.lib.sources.msr_vtt_release import DEFAULT_ANNOTATION_FILE, D
 from prep_platform.lib.video.shot_settings import (
     DETECTORS, MAX_WINDOWS_PER_CLIP, UNCLEAN_WINDOW_CHOICES, WINDOW_POLICIES, ShotSettings,
 )
-from prep_platform.lib.video.frame_config import FrameConfig, min_window_duration, parse_size
+from prep_platform.lib.frame_config import FrameConfig, min_window_duration, parse_size
 
 ENV_PREFIX = "PREP_PLATFORM_"
 def env_variable(name: str, aliases: Mapping[str, str] | None = None) -> str:

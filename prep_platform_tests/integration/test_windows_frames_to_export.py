@@ -19,7 +19,7 @@ from prep_platform.lib.stages.latents import latent_items_from_frames, run_laten
 from prep_platform.lib.stages.training_index import build_training_index
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW, failure_count
 from prep_platform.lib.video.shot_settings import ShotSettings
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.video.window import read_window
 
 CONFIG = FrameConfig(width=144, height=96, frames=9, fps=8.0)  # a window spans 1.0 s and needs 1.125 s

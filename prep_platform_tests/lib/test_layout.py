@@ -11,7 +11,7 @@ import pytest
 
 from prep_platform.lib.layout import DataLayout, metadata_report_path, variant_path
 from prep_platform.lib.safe_paths import UnsafeIdError
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 
 PACKAGE = Path(__file__).resolve().parents[2] / "prep_platform"
 

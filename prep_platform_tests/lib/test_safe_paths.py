@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.stages.metadata import build_scenario_metadata
 from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_vtt
 from prep_platform.lib.sources.panda70m import ingest_panda_shards

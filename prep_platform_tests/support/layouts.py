@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 
 
 def layout_around(msr_vtt_dir: Path | str | None = None, *, prepared: Path | str | None = None,

@@ -304,7 +304,7 @@ def build_vatex_eval_prompts(
     """Per clip: English and Chinese captions, the scenario from the training labeller (English captions), and
     for clips with video the conditioning image (first frame, cover-cropped to the training size)."""
     from prep_platform.lib.files.images import write_png
-    from prep_platform.lib.video.frame_config import FrameConfig
+    from prep_platform.lib.frame_config import FrameConfig
     from prep_platform.lib.video.window import read_window
     from prep_platform.lib.scenarios import ScenarioConfig, load_scenarios
 

@@ -25,7 +25,7 @@ from prep_platform.lib.stages.workers import worker_pool
 from prep_platform.lib.statuses import ENVIRONMENT, NO_CLEAN_WINDOW, OK, status_counts
 from prep_platform.lib.video.probe import EMPTY, NO_VIDEO_STREAM, TOO_SHORT, UNREADABLE
 from prep_platform.lib.video.shot_settings import ShotSettings
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.video.clip_scan import scan_clip
 from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 

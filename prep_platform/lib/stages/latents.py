@@ -38,7 +38,7 @@ from prep_platform.lib.layout import WINDOW_SUFFIX, DataLayout, sample_id_of, va
 from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 from prep_platform.lib.stages.workers import worker_pool
 from prep_platform.lib.statuses import CACHED_STATUSES, ENVIRONMENT, OK, status_counts
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.video.window import read_window
 
 

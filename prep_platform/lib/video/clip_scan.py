@@ -11,7 +11,7 @@ import numpy as np
 
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW
 from prep_platform.lib.video.crop import FrameConverter
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.video.probe import OK, TOO_SHORT, TRUNCATED, UNREADABLE
 from prep_platform.lib.video.shot_settings import EPSILON_S, ShotSettings
 from prep_platform.lib.video.shots import (

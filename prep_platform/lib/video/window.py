@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from prep_platform.lib.video.crop import FrameConverter
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.video.probe import OK, TOO_SHORT, TRUNCATED, UNREADABLE
 from prep_platform.lib.video.stream import ClipFrames, SampleAndHold, StreamFacts, clip_frames
 

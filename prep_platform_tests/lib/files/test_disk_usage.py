@@ -6,7 +6,7 @@ import numpy as np
 
 from prep_platform.lib.files.fingerprints import file_fingerprint
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
 from prep_platform.lib.files.disk_usage import directory_bytes, latent_file_bytes, layer_bytes, next_materialisation_bytes
 from prep_platform.samples.synthetic_clips import write_clip

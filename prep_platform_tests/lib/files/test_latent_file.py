@@ -17,7 +17,7 @@ from prep_platform.lib.files.latent_file import (
     write_latent_file,
 )
 from prep_platform.lib.models.vae import TINY_CONFIG, VaeEncoder, VaeSettings
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 
 
 def _arrays(shape=(4, 3, 12, 18)):

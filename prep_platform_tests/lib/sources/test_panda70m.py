@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.files.latent_file import load_latent_file
 from prep_platform.lib.stages.metadata import build_scenario_metadata, metadata_schema_problems
 from prep_platform.lib.sources.panda70m import (

@@ -17,7 +17,7 @@ from prep_platform.samples.panda70m import webdataset_tar
 from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.sources.panda70m import download_shards, ingest_download_shard, ingest_panda_shards
 from prep_platform.lib.layout import PandaFolder
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.video.window import read_window
 
 

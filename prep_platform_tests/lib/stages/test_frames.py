@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import cv2
 
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.stages.frames import run_frame_stage
 from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.layout import DataLayout

@@ -11,7 +11,7 @@ import pytest
 from prep_platform.samples.synthetic_clips import scene_of, write_clip, write_shots_clip
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW
 from prep_platform.lib.video.shot_settings import ShotSettings
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.video.clip_scan import scan_clip
 from prep_platform.lib.video.window import read_window
 
@@ -159,7 +159,7 @@ def test_windows_per_clip_is_bounded_and_window_starts_are_made_as_the_clip_play
     from prep_platform.data_prep import preprocess_video_latents
     from prep_platform.lib.settings import PrepSettings
     from prep_platform.lib.video.shot_settings import MAX_WINDOWS_PER_CLIP, ShotSettings
-    from prep_platform.lib.video.frame_config import FrameConfig
+    from prep_platform.lib.frame_config import FrameConfig
     from prep_platform.lib.video.clip_scan import _ShotScan
 
     with pytest.raises(pydantic.ValidationError, match="windows_per_clip"):

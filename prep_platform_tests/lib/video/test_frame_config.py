@@ -1,9 +1,9 @@
-"""The frame configuration's rules (lib.video.frame_config)."""
+"""The frame configuration's rules (lib.frame_config)."""
 
 from __future__ import annotations
 
 import pytest
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 
 
 def test_frame_count_must_be_8n_plus_1():

@@ -14,7 +14,7 @@ from prep_platform.lib.files.clip_source import NotARegularFile, index_tar, memb
 from prep_platform.lib.files.fingerprints import file_fingerprint
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.stages.frames import run_frame_stage
-from prep_platform.lib.video.frame_config import FrameConfig
+from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.video.probe import NOT_A_FILE, probe_video
 from prep_platform.samples.synthetic_clips import write_clip
 
