@@ -3,7 +3,7 @@ per worker, so one worker stands for one GPU), measured side by side in one run.
 
     python -m prep_platform.benchmarks.celery_scaling [--runs 2] [--shard-size 4] [--repeats 1]
 
-Needs PostgreSQL and redis-server binaries (the distributed tests' services). Starts a real cluster (PostgreSQL
+Needs PostgreSQL and redis-server binaries (prep_platform.deploy.local_cluster). Starts a real cluster (PostgreSQL
 instance storage, Redis broker, one `cpu` worker), prepares the embedded sample (sources, Panda-70M ingest,
 metadata, frames) at 49 frames of 240x160, then for N = 1, 2 `gpu` workers (the gpu pool's limit set to N, one slot
 per GPU): removes every latent cache and launches the latents of every shard as `--runs` runs at once, as a
@@ -25,16 +25,17 @@ import time
 from pathlib import Path
 
 from prep_platform.defs.partitions import shard_run_ranges
-from prep_platform_tests.support.cluster import REPO, running_cluster
-from prep_platform_tests.support.services import missing_services
+from prep_platform.deploy.local_cluster.cluster import REPO, running_cluster
+from prep_platform.deploy.local_cluster.services import missing_services
 
+BACKFILL_STEP = "prep_platform.deploy.local_cluster.backfill_step"  # run with -m: one step of the backfill, one JSON line
 SETTINGS = {"PREP_PLATFORM_FRAME_SIZE": "240x160", "PREP_PLATFORM_FRAMES": "49", "PREP_PLATFORM_WORKERS": "0",
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # one core per worker: one worker is one "GPU"
 
 
 def step(env: dict, *args: str) -> dict:
-    done = subprocess.run([sys.executable, "-m", "prep_platform_tests.support.distributed_backfill", *args], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run([sys.executable, "-m", BACKFILL_STEP, *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=1800)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {done.stderr[-3000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -47,9 +48,8 @@ def encode_everything(env: dict, data: Path, ranges: list[tuple[str, str]]) -> t
     for folder in (data / "prepared" / "latents").glob("*"):
         shutil.rmtree(folder)  # every cache again
     started = time.perf_counter()
-    runs = [subprocess.Popen([sys.executable, "-m", "prep_platform_tests.support.distributed_backfill", first, last,
-                              "--assets=clip_latents"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True) for first, last in ranges]
+    runs = [subprocess.Popen([sys.executable, "-m", BACKFILL_STEP, first, last, "--assets=clip_latents"], cwd=REPO,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for first, last in ranges]
     reports = []
     for run in runs:
         stdout, stderr = run.communicate(timeout=1800)

@@ -11,6 +11,7 @@ import sys
 from prep_platform.data_prep._cli import EXIT_ENVIRONMENT, EXIT_OK, SettingsParser, clip_progress, run_cli
 from prep_platform.lib import pipeline
 from prep_platform.lib.sources.msr_vtt import WRITE_FAILED
+from prep_platform.samples import DEMO_SAMPLE
 
 
 def build_parser() -> SettingsParser:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args, settings = build_parser().parse(argv)
     layout = settings.layout().relocated(msr_vtt=args.output_dir)
     with clip_progress("extract + probe") as progress:
-        result = pipeline.fetch_msr_vtt(settings, layout, progress=progress)
+        result = pipeline.fetch_msr_vtt(settings, layout, sample=DEMO_SAMPLE, progress=progress)
     report = result.report
     print(json.dumps({"manifest": str(result.manifest_path), "counts": result.counts,
                       "extracted": report["extracted"], "already_extracted": report["already_extracted"],

@@ -12,6 +12,7 @@ import json
 from prep_platform.data_prep._cli import SettingsParser, run_cli
 from prep_platform.lib import pipeline
 from prep_platform.lib.sources.panda70m import NO_CSV_PRESENT
+from prep_platform.samples import DEMO_SAMPLE
 
 
 def build_parser() -> SettingsParser:
@@ -40,7 +41,7 @@ def build_parser() -> SettingsParser:
 def main(argv: list[str] | None = None) -> int:
     args, settings = build_parser().parse(argv)
     layout = settings.layout().relocated(panda=args.output_dir)
-    readme = pipeline.panda_instructions(settings, layout)
+    readme = pipeline.panda_instructions(settings, layout, sample=DEMO_SAMPLE)
     summary: dict = {"instructions": str(readme)}
     if not args.instructions_only:
         report = pipeline.select_panda_subset(settings, layout)

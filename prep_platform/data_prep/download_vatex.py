@@ -13,6 +13,7 @@ import sys
 from prep_platform.data_prep._cli import EXIT_USAGE, SettingsParser, clip_progress, run_cli
 from prep_platform.lib import pipeline
 from prep_platform.lib.sources.vatex import ANNOTATION_FILES
+from prep_platform.samples import DEMO_SAMPLE
 
 
 def build_parser() -> SettingsParser:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     with clip_progress("vatex clips") as progress:
-        result = pipeline.fetch_vatex(settings, layout, progress=progress)
+        result = pipeline.fetch_vatex(settings, layout, sample=DEMO_SAMPLE, progress=progress)
     prompts = pipeline.build_eval_prompts(settings, layout)
     report = result.report
     print(json.dumps({"annotation": str(result.annotation_path), "clips": report["clips"],

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from prep_platform.lib.demo_sample import DemoSample, sample_writer
 from prep_platform.lib.files.atomic import read_json_if_present, write_json_atomic
 from prep_platform.lib.files.metadata_store import (
     ReadStats,
@@ -32,8 +33,6 @@ from prep_platform.lib.shards import parse_shard_key, shard_key
 from prep_platform.lib.sources import panda70m, vatex
 from prep_platform.lib.sources.msr_vtt import MsrVttRawResult, MsrVttSourceConfig, download_msr_vtt
 from prep_platform.lib.progress import ProgressCallback
-from prep_platform.samples.msr_vtt import generate_sample_release
-from prep_platform.samples.vatex import generate_vatex_sample
 from prep_platform.lib.stages.frames import FrameStageResult, read_frames_manifest, run_frame_stage, write_frames_manifest
 from prep_platform.lib.stages.latents import (
     LatentStageResult,
@@ -105,18 +104,22 @@ def metadata_input(path: Path | str | None) -> Path | None:
 # --- sources --------------------------------------------------------------------------------------------------
 
 
-def place_sample(source: str, generate, folder: Path) -> Path | None:
-    """The embedded sample release written to `folder` when the source is `sample` (its folder), else None: the
-    sources read a release folder; the sample (prep_platform.samples) is placed here, not by them."""
-    return generate(folder) if source == "sample" else None
+def place_sample(source: str, sample: DemoSample | None, part: str, folder: Path, what: str) -> Path | None:
+    """The demo sample's `part` (a DemoSample field) written to `folder` when the source is `sample` (its folder),
+    else None: the sources read a release folder; the sample is placed here, not by them, and given by the shells
+    (prep_platform.samples.DEMO_SAMPLE: the core imports no demo data). Refused in one line when none was given."""
+    return sample_writer(sample, part, f"the {what} source is 'sample'")(folder) if source == "sample" else None
 
 
-def fetch_msr_vtt(settings: PrepSettings, layout: DataLayout, *, progress: ProgressCallback | None = None) -> MsrVttRawResult:
+def fetch_msr_vtt(settings: PrepSettings, layout: DataLayout, *, sample: DemoSample | None = None,
+                  progress: ProgressCallback | None = None) -> MsrVttRawResult:
+    """The MSR-VTT clips and their manifest; `sample`: the demo sample placed when the source is `sample`."""
     source = MsrVttSourceConfig(
         source=settings.msr_vtt_source, repo_id=settings.msr_vtt_repo_id, revision=settings.msr_vtt_revision,
         annotation_file=settings.msr_vtt_annotation_file, videos_archive=settings.msr_vtt_videos_archive,
         endpoint=settings.hub_endpoint,
-        sample_release=place_sample(settings.msr_vtt_source, generate_sample_release, layout.msr_vtt.sample_release),
+        sample_release=place_sample(settings.msr_vtt_source, sample, "msr_vtt_release", layout.msr_vtt.sample_release,
+                                    "MSR-VTT"),
     )
     return download_msr_vtt(layout.msr_vtt.root, config=source, limit=settings.msr_vtt_limit or None,
                             min_duration_s=settings.clip_duration_needed_s(), progress=progress)
@@ -134,8 +137,10 @@ def vatex_configured(settings: PrepSettings) -> bool:
     return settings.resolved_vatex_source() != "hub" or bool(settings.vatex_repo_id)
 
 
-def fetch_vatex(settings: PrepSettings, layout: DataLayout, *, progress: ProgressCallback | None = None) -> vatex.VatexResult | None:
-    """The split's annotation and clips; None (with the state recorded in the folder) when VATEX is not configured."""
+def fetch_vatex(settings: PrepSettings, layout: DataLayout, *, sample: DemoSample | None = None,
+                progress: ProgressCallback | None = None) -> vatex.VatexResult | None:
+    """The split's annotation and clips; None (with the state recorded in the folder) when VATEX is not configured.
+    `sample`: the demo sample placed when the source is `sample`."""
     if not vatex_configured(settings):
         vatex.write_not_configured(layout.vatex.root, VATEX_NOT_CONFIGURED_HINT)
         return None
@@ -143,7 +148,8 @@ def fetch_vatex(settings: PrepSettings, layout: DataLayout, *, progress: Progres
         source=settings.resolved_vatex_source(), repo_id=settings.vatex_repo_id, revision=settings.vatex_revision,
         annotation_file=settings.vatex_annotation_file, video_repo_id=settings.vatex_video_repo_id,
         video_revision=settings.vatex_video_revision, video_prefix=settings.vatex_video_prefix, endpoint=settings.hub_endpoint,
-        sample_release=place_sample(settings.resolved_vatex_source(), generate_vatex_sample, layout.vatex.sample_release),
+        sample_release=place_sample(settings.resolved_vatex_source(), sample, "vatex_release",
+                                    layout.vatex.sample_release, "VATEX"),
     )
     return vatex.download_vatex(layout.vatex.root, config=source, split=settings.vatex_split,
                                 limit=settings.vatex_limit or None, download_videos=settings.vatex_download_videos,
@@ -164,13 +170,12 @@ def build_eval_prompts(settings: PrepSettings, layout: DataLayout) -> dict | Non
     return document
 
 
-def panda_instructions(settings: PrepSettings, layout: DataLayout) -> Path:
-    """The manual-access README; with the sample source, a small CSV and four shard clips where a user puts them."""
+def panda_instructions(settings: PrepSettings, layout: DataLayout, *, sample: DemoSample | None = None) -> Path:
+    """The manual-access README; with the sample source (settings.places_panda_sample), the demo `sample`'s small
+    CSV and four shard clips where a user puts them."""
     readme = panda70m.write_instructions(layout.panda.root)
     if settings.places_panda_sample():
-        from prep_platform.samples.panda70m import generate_panda_sample
-
-        generate_panda_sample(layout.panda.root)
+        sample_writer(sample, "panda_files", "the Panda-70M sample is to be placed")(layout.panda.root)
     return readme
 
 
@@ -399,19 +404,14 @@ def prepare_scenario(settings: PrepSettings, layout: DataLayout, scenario: str, 
 
 
 def load_text_encoder(encoder_settings):
-    """The text encoder for `encoder_settings` (lib.models.text_encoder.TextEncoderSettings); the tiny preset gets
-    the demo's offline tokenizer from the sample package (the model code knows no demo data). A pretrained encoder
-    that cannot be had here is refused before torch and transformers are imported (seconds saved on the way to the
-    one-line error)."""
+    """The text encoder for `encoder_settings` (lib.models.text_encoder.TextEncoderSettings; the tiny preset builds
+    its own offline tokenizer). A pretrained encoder that cannot be had here is refused before torch and
+    transformers are imported (seconds saved on the way to the one-line error)."""
     from prep_platform.lib.models.hub_models import refuse_if_unobtainable
 
     refuse_if_unobtainable(encoder_settings.hub_model())
     from prep_platform.lib.models.text_encoder import TextEncoder
 
-    if encoder_settings.preset == "tiny":
-        from prep_platform.samples.tiny_text import tiny_tokenizer
-
-        return TextEncoder(encoder_settings, tokenizer=tiny_tokenizer())
     return TextEncoder(encoder_settings)
 
 

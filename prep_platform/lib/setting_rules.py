@@ -14,6 +14,13 @@ from pydantic import AfterValidator, ConfigDict
 # comparison, so a threshold set to it would silently filter nothing).
 SETTINGS_CONFIG = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
+
+class SettingsError(ValueError):
+    """A setting's value from the environment (or given explicitly) cannot be used: one line naming the variable.
+    Defined here, with the rules, so that a model's settings (lib.models) refuse a value without importing
+    lib.settings, which imports them (re-exported there)."""
+
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 

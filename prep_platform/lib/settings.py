@@ -18,8 +18,9 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.model_settings import TextEncoderSettings, VaeSettings
-from prep_platform.lib.setting_rules import (
-    SETTINGS_CONFIG, Name, OptionalName, OptionalRepoPath, OptionalText, OptionalUrl, RepoPath, Text, one_of,
+from prep_platform.lib.setting_rules import (  # SettingsError: defined there, imported from here by its users
+    SETTINGS_CONFIG, Name, OptionalName, OptionalRepoPath, OptionalText, OptionalUrl, RepoPath, SettingsError, Text,
+    one_of,
 )
 from prep_platform.lib.sources.msr_vtt_release import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
 from prep_platform.lib.video.shot_settings import (
@@ -46,10 +47,6 @@ def env_values(names, environ: Mapping[str, str], aliases: Mapping[str, str] | N
         if inner:
             values[name] = inner
     return values
-
-
-class SettingsError(ValueError):
-    """A setting's value from the environment (or given explicitly) cannot be used: one line naming the variable."""
 
 
 ENV_ALIASES = {

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from prep_platform_tests.support.cluster import running_cluster
-from prep_platform_tests.support.services import missing_services
+from prep_platform.deploy.local_cluster.cluster import running_cluster
+from prep_platform.deploy.local_cluster.services import missing_services
 from prep_platform.lib.stages.latents import read_latents_manifest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def test_gpu_steps_run_only_on_the_gpu_worker_and_outputs_match_a_local_run(clus
 
 
 def _backfill_step(env: dict, *args: str, timeout: float = 600) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "prep_platform_tests.support.distributed_backfill", *args], cwd=REPO,
+    return subprocess.Popen([sys.executable, "-m", "prep_platform.deploy.local_cluster.backfill_step", *args], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

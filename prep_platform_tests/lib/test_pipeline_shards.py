@@ -10,6 +10,7 @@ import pytest
 from prep_platform.lib import pipeline
 from prep_platform.lib.files.metadata_store import ReadStats, read_records
 from prep_platform.lib.settings import PrepSettings
+from prep_platform.samples import DEMO_SAMPLE
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def sharded(tmp_path_factory):
     settings = PrepSettings(data_root=str(root), msr_vtt_source="sample", frame_size="144x96", frames=9, workers=0,
                             shard_size=2, metadata_limit=12)
     layout = settings.layout()
-    pipeline.fetch_msr_vtt(settings, layout)
+    pipeline.fetch_msr_vtt(settings, layout, sample=DEMO_SAMPLE)
     pipeline.build_metadata(settings, layout)
     return settings, layout
 

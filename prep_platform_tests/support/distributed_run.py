@@ -8,21 +8,8 @@ import time
 
 import dagster as dg
 
-from prep_platform_tests.support import recon_jobs
-
-
-def worker_of_steps(result) -> dict[str, str]:
-    workers = {}
-    for event in result.all_events:
-        if event.event_type_value == "ENGINE_EVENT" and event.step_key:
-            metadata = event.event_specific_data.metadata if event.event_specific_data else {}
-            if "Celery worker" in metadata:
-                workers[event.step_key] = str(metadata["Celery worker"].value)
-    return workers
-
-
-# The embedded sample's Panda-70M download shards (a folder and a webdataset tar), registered by sources_job.
-PANDA_SAMPLE_SHARDS = {"dagster/asset_partition_range_start": "00000", "dagster/asset_partition_range_end": "00001.tar"}
+from prep_platform.deploy.local_cluster import recon_jobs
+from prep_platform.deploy.local_cluster.backfill_step import PANDA_SAMPLE_SHARDS, worker_of_steps
 
 
 def main(partition: str, in_process: bool) -> None:

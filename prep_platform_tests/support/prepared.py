@@ -9,6 +9,7 @@ from prep_platform.lib import pipeline
 from prep_platform.lib.models.text_encoder import TextEncoderSettings
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform.lib.settings import PrepSettings
+from prep_platform.samples import DEMO_SAMPLE
 
 SCENARIOS = ("urban", "nature")
 
@@ -18,7 +19,7 @@ def prepare_sample_root(root: Path, *, scenarios=SCENARIOS, frame_size: str = "1
     settings = PrepSettings(data_root=str(root), msr_vtt_source="sample", frame_size=frame_size, frames=frames,
                             workers=0, augment=augment, msr_vtt_limit=16, export_split="all")
     layout = settings.layout()
-    pipeline.fetch_msr_vtt(settings, layout)
+    pipeline.fetch_msr_vtt(settings, layout, sample=DEMO_SAMPLE)
     pipeline.build_metadata(settings, layout)
     vae = VaeEncoder(VaeSettings(preset="tiny"))
     text = pipeline.load_text_encoder(TextEncoderSettings(preset="tiny", batch_size=4))

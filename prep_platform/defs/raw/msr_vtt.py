@@ -8,6 +8,7 @@ from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.defs.versioning import file_data_version
 from prep_platform.lib import pipeline
 from prep_platform.lib.files.clip_manifest import MANIFEST_COLUMNS
+from prep_platform.samples import DEMO_SAMPLE
 
 MANIFEST_SCHEMA = dg.TableSchema(
     columns=[
@@ -40,7 +41,8 @@ def msr_vtt_raw(
     prep = run_settings(settings, config)
     layout = prep.layout()
     context.log.info(f"MSR-VTT from {prep.msr_vtt_source!r} into {layout.msr_vtt.root}")
-    result = pipeline.fetch_msr_vtt(prep, layout, progress=clip_progress_logger(context, "extract + probe"))
+    result = pipeline.fetch_msr_vtt(prep, layout, sample=DEMO_SAMPLE,
+                                   progress=clip_progress_logger(context, "extract + probe"))
     report = result.report
     failures = [row for row in result.rows if row.status != "ok"]
     failure_table = "\n".join(

@@ -14,6 +14,7 @@ from prep_platform.lib import pipeline
 from prep_platform.lib.sources.panda70m import (
     NO_CSV_PRESENT, download_shards, find_csvs, shard_name_problem, shard_signature,
 )
+from prep_platform.samples import DEMO_SAMPLE
 
 PANDA_ASSET = dict(op_tags=CPU_STEP_TAGS, group_name="raw", kinds={"python"}, owners=["team:data-prep"])
 
@@ -40,7 +41,7 @@ def refused_shard_names(names) -> dict[str, str]:
 )
 def panda70m_instructions(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
     layout = settings.layout()
-    path = pipeline.panda_instructions(settings.core(), layout)
+    path = pipeline.panda_instructions(settings.core(), layout, sample=DEMO_SAMPLE)
     csvs = find_csvs(layout.panda.root)
     # Download shards already there (the sample's, or a user's) become ingest partitions now; the sensor adds later ones.
     shards = list(download_shards(layout.panda))

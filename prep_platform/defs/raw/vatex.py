@@ -9,6 +9,7 @@ from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.defs.versioning import file_data_version
 from prep_platform.lib import pipeline
 from prep_platform.lib.sources.vatex import NOT_CONFIGURED, read_json_report
+from prep_platform.samples import DEMO_SAMPLE
 
 VatexRawConfig = run_config_class(
     "VatexRawConfig", "vatex_split", "vatex_limit", "vatex_download_videos", "vatex_retry_failed", "vatex_video_prefix",
@@ -26,7 +27,7 @@ VatexRawConfig = run_config_class(
 def vatex_raw(context: dg.AssetExecutionContext, config: VatexRawConfig, settings: PrepPlatformSettings) -> dg.MaterializeResult:
     prep = run_settings(settings, config)
     layout = prep.layout()
-    result = pipeline.fetch_vatex(prep, layout, progress=clip_progress_logger(context, "vatex clips"))
+    result = pipeline.fetch_vatex(prep, layout, sample=DEMO_SAMPLE, progress=clip_progress_logger(context, "vatex clips"))
     if result is None:
         # VATEX has no canonical Hub repo: an unset one is a state to report (and warn about), not a failed run.
         context.log.warning(f"VATEX is not configured: {pipeline.VATEX_NOT_CONFIGURED_HINT}")

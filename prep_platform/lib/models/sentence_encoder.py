@@ -149,7 +149,7 @@ def check_label_model(value: str | None) -> str | None:
     if Path(value).is_dir():
         return value
     if not _HUB_ID.fullmatch(value) or ".." in value or value.startswith((".", "~")):
-        from prep_platform.lib.settings import SettingsError
+        from prep_platform.lib.setting_rules import SettingsError
 
         raise SettingsError(f"{LABEL_MODEL_ENV}={value!r}: neither an existing folder nor a Hub model id "
                             f"(name, org/name or org/name@revision)")

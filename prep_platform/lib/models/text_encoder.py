@@ -17,8 +17,6 @@ from prep_platform.lib.models.hub_models import load_pretrained
 
 TINY_T5_CONFIG = {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4,
                   "relative_attention_num_buckets": 8, "dropout_rate": 0.0}
-# T5's special tokens and their ids: the tiny tokenizer keeps them where T5 has them.
-PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -37,17 +35,17 @@ class TextEncoder:
     """Loads the tokenizer and the T5 encoder once; `encode` turns prompts into [B, max_length, hidden] states."""
 
     def __init__(self, settings: TextEncoderSettings, *, tokenizer=None):
-        """`tokenizer`: the tiny preset's (it has no repo to load one from): the caller gives it, e.g. the demo's
-        offline word-level tokenizer (prep_platform.samples.tiny_text.tiny_tokenizer, placed by lib.pipeline)."""
+        """`tokenizer`: another one for the tiny preset (it has no repo to load one from); by default its own offline
+        word-level tokenizer (lib.models.tiny_tokenizer). The pretrained presets load the model's."""
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.dtype = resolve_dtype(settings.dtype, self.device)
         if settings.preset == "tiny":
             from transformers import T5Config, T5EncoderModel
 
-            if tokenizer is None:
-                raise ValueError("the tiny text encoder needs its tokenizer (pipeline.load_text_encoder gives the demo's)")
-            self.tokenizer = tokenizer
+            from prep_platform.lib.models.tiny_tokenizer import tiny_tokenizer
+
+            self.tokenizer = tokenizer if tokenizer is not None else tiny_tokenizer()
             torch.manual_seed(0)  # the same random weights every time: stored embeddings stay valid across runs
             config = T5Config(vocab_size=len(self.tokenizer), pad_token_id=0, eos_token_id=1, **TINY_T5_CONFIG)
             model = T5EncoderModel(config).to(self.dtype)

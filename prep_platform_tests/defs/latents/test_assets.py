@@ -138,7 +138,7 @@ EXECUTOR_SCRIPT = """
 import json, sys
 import dagster as dg
 from prep_platform.definitions import build_definitions
-from prep_platform_tests.support import recon_jobs
+from prep_platform.deploy.local_cluster import recon_jobs
 from prep_platform_tests.support.dagster_results import run_prep
 
 with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:

@@ -144,16 +144,17 @@ def test_an_unconfigured_source_leaves_an_earlier_download_byte_for_byte(tmp_pat
     not_configured; on a fresh folder the state is still recorded."""
     from prep_platform.lib import pipeline
     from prep_platform.lib.settings import PrepSettings
+    from prep_platform.samples import DEMO_SAMPLE
 
     sample = PrepSettings(data_root=str(tmp_path / "data"), msr_vtt_source="sample", vatex_limit=3)
-    assert pipeline.fetch_vatex(sample, sample.layout()) is not None
+    assert pipeline.fetch_vatex(sample, sample.layout(), sample=DEMO_SAMPLE) is not None
     folder = sample.layout().vatex.root
     before = {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
     hub = sample.with_values(msr_vtt_source="hub")
     assert not pipeline.vatex_configured(hub)
-    assert pipeline.fetch_vatex(hub, hub.layout()) is None
+    assert pipeline.fetch_vatex(hub, hub.layout(), sample=DEMO_SAMPLE) is None
     assert {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()} == before
 
     fresh = PrepSettings(data_root=str(tmp_path / "fresh"), msr_vtt_source="hub")
-    assert pipeline.fetch_vatex(fresh, fresh.layout()) is None
+    assert pipeline.fetch_vatex(fresh, fresh.layout(), sample=DEMO_SAMPLE) is None
     assert json.loads(fresh.layout().vatex.report.read_text())["state"] == "not_configured"

@@ -13,15 +13,16 @@ from prep_platform.lib.stages.metadata import records as metadata_records
 from prep_platform.lib import pipeline
 from prep_platform.lib.files.prompt_embedding_file import load_prompt_embedding, prompt_sha256
 from prep_platform.lib.models.text_encoder import MAX_LENGTH, TextEncoderSettings
-from prep_platform.samples.tiny_text import tiny_tokenizer
+from prep_platform.lib.models.tiny_tokenizer import tiny_tokenizer
 from prep_platform.lib.settings import PrepSettings
 from prep_platform.lib.stages.prompt_embeddings import read_prompt_manifest
+from prep_platform.samples import DEMO_SAMPLE
 
 
 @pytest.fixture
 def prepared(tmp_path):
     settings = PrepSettings(data_root=str(tmp_path), msr_vtt_source="sample", msr_vtt_limit=12, frame_size="144x96", frames=9)
-    pipeline.fetch_msr_vtt(settings, settings.layout())
+    pipeline.fetch_msr_vtt(settings, settings.layout(), sample=DEMO_SAMPLE)
     pipeline.build_metadata(settings, settings.layout())
     return settings
 
@@ -90,3 +91,14 @@ def test_the_tiny_tokenizer_pads_truncates_and_ends_like_t5():
     assert ids[5] == tokenizer.eos_token_id == 1 and ids[6:] == [0, 0] and tokenizer.unk_token_id not in ids[:5]
     long = tokenizer(["street " * 300], padding="max_length", max_length=MAX_LENGTH, truncation=True).input_ids[0]
     assert len(long) == MAX_LENGTH
+
+
+def test_the_tiny_vocabulary_holds_every_word_of_the_sample_captions():
+    """The tiny tokenizer's caption words are written out in lib (the model imports no demo data): they still cover
+    every caption the embedded sample writes, so the demo's prompts meet no <unk>."""
+    from prep_platform.lib.models.tiny_tokenizer import CAPTION_WORDS, words_of
+    from prep_platform.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_PHRASES
+
+    texts = [*NEUTRAL_CAPTIONS, *(phrase for phrases in SCENARIO_PHRASES.values() for phrase in phrases)]
+    assert set().union(*map(words_of, texts)) - set(CAPTION_WORDS) == set()
+    assert list(CAPTION_WORDS) == sorted(set(CAPTION_WORDS))

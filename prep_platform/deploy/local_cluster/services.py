@@ -1,4 +1,5 @@
-"""Real PostgreSQL and Redis servers from Debian's packages, started on loopback ports for one test module."""
+"""Real PostgreSQL and Redis servers from Debian's packages, started on loopback ports for one cluster (a test
+module, a benchmark run)."""
 
 from __future__ import annotations
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from prep_platform_tests.support.services import postgres_server, redis_server
+from prep_platform.deploy.local_cluster.services import postgres_server, redis_server
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _env(base: dict, **extra) -> dict:

@@ -1,8 +1,9 @@
-"""One step of a backfill test, on the instance in DAGSTER_HOME through the profile's executor, printing one JSON line.
+"""One step of a backfill (a test's, a benchmark's), on the instance in DAGSTER_HOME through the profile's executor,
+printing one JSON line.
 
-    python -m prep_platform_tests.support.distributed_backfill prep [--in-process]
+    python -m prep_platform.deploy.local_cluster.backfill_step prep [--in-process]
         sources_job, panda_ingest_job, metadata_job; prints the shard partitions scenario_metadata registered.
-    python -m prep_platform_tests.support.distributed_backfill FIRST LAST [--in-process]
+    python -m prep_platform.deploy.local_cluster.backfill_step FIRST LAST [--in-process]
         latents_job over the shards FIRST..LAST (one run of a multi-run backfill); prints, per step, the Celery worker
         that ran it and when it started and ended, and clip_latents' metadata. `--assets=a,b`: only those assets.
 """
@@ -14,8 +15,21 @@ import time
 import dagster as dg
 
 from prep_platform.defs.partitions import partition_range_tags, shard_partitions
-from prep_platform_tests.support import recon_jobs
-from prep_platform_tests.support.distributed_run import PANDA_SAMPLE_SHARDS, worker_of_steps
+from prep_platform.deploy.local_cluster import recon_jobs
+
+# The embedded sample's Panda-70M download shards (a folder and a webdataset tar), registered by sources_job.
+PANDA_SAMPLE_SHARDS = {"dagster/asset_partition_range_start": "00000", "dagster/asset_partition_range_end": "00001.tar"}
+
+
+def worker_of_steps(result) -> dict[str, str]:
+    """step key -> the Celery worker that ran it, from the run's own events."""
+    workers = {}
+    for event in result.all_events:
+        if event.event_type_value == "ENGINE_EVENT" and event.step_key:
+            metadata = event.event_specific_data.metadata if event.event_specific_data else {}
+            if "Celery worker" in metadata:
+                workers[event.step_key] = str(metadata["Celery worker"].value)
+    return workers
 
 
 def _execute(factory, instance, tags: dict, in_process: bool, assets: list[str] | None = None) -> dict:
