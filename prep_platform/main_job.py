@@ -18,6 +18,9 @@ from pathlib import Path
 DEFAULT_HOME = ".dagster_home"
 
 
+PROFILE_ENV = "PREP_PLATFORM_PROFILE"
+
+
 def _prepare_dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / DEFAULT_HOME).resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -29,6 +32,7 @@ def _prepare_dagster_home() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from prep_platform.lib.profiles import PROFILES
     from prep_platform.lib.settings import PrepSettings
 
     # The settings' own defaults and PREP_PLATFORM_* variables (the main job's source defaults to the sample).
@@ -41,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default=defaults.msr_vtt_source,
                         help="MSR-VTT source: sample, hub or a local folder ($PREP_PLATFORM_MSR_VTT_SOURCE; default: "
                         "%(default)s)")
+    parser.add_argument("--profile", default=defaults.profile, choices=tuple(PROFILES),
+                        help="the model the data is prepared for (lib.profiles: its fps, frame rule, size multiple, VAE "
+                        "and text encoder; its caches in folders of their own) ($PREP_PLATFORM_PROFILE; default: %(default)s)")
     args = parser.parse_args(argv)
+    os.environ[PROFILE_ENV] = args.profile  # the code location and its step processes read it (--profile wins)
     _refuse_bad_settings(defaults, args)  # every PREP_PLATFORM_* value, before DAGSTER_HOME or any run
     home = _prepare_dagster_home()
 
@@ -73,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:  # a pretrained model this machine cannot have: told now, not after the downloads and the metadata
         for model_settings in (vae.settings(), text_encoder.settings()):
-            refuse_if_unobtainable(model_settings.hub_model())
+            refuse_if_unobtainable(model_settings.hub_model(core.model()))
     except ModelUnavailable as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 3
@@ -109,14 +117,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _refuse_bad_settings(defaults, args: argparse.Namespace) -> None:
     """Every setting this job will run with, validated now (SettingsError or DeploymentSettingError: one line naming
-    the variable, exit 2): the run settings with --data-root and --source (frames 8N+1 and the other frame rules
-    included), the source folders, the label model and the deployment settings. A bad value would otherwise fail
+    the variable, exit 2): the run settings with --data-root, --source and --profile (the profile's frame and size
+    rules included), the source folders, the label model and the deployment settings. A bad value would otherwise fail
     every step of every run with the same line."""
     from prep_platform.lib.deployment import DeploymentSettings
     from prep_platform.lib.models.sentence_encoder import LABEL_MODEL_ENV, check_label_model
     from prep_platform.lib.settings import PrepSettings
 
-    given = {name: value for name, value in (("data_root", args.data_root), ("msr_vtt_source", args.source))
+    given = {name: value for name, value in (("data_root", args.data_root), ("msr_vtt_source", args.source),
+                                             ("profile", args.profile))
              if value != getattr(defaults, name)}  # only what the options changed: the rest is named by its variable
     PrepSettings.from_env(default_source="sample", **given).check_local_sources()
     check_label_model(os.environ.get(LABEL_MODEL_ENV))

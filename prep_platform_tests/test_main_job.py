@@ -84,8 +84,8 @@ def test_readme_main_job_command_materialises_every_asset(tmp_path):
     assert result.stdout.count("materialised training_exports") == 4
     for export_format in ("cogvideox-factory", "cogvideo-finetune", "finetrainers", "diffusers-videos"):
         assert (tmp_path / "data/exports" / export_format / "export.json").exists()
-    assert (tmp_path / "data/prepared/frames/urban/shard-0000/contact_sheet.png").exists()
-    assert (tmp_path / "data/prepared/latents/urban/shard-0000/training_index.parquet").exists()
+    assert (tmp_path / "data/prepared/frames/cogvideox/urban/shard-0000/contact_sheet.png").exists()
+    assert (tmp_path / "data/prepared/latents/cogvideox/urban/shard-0000/training_index.parquet").exists()
 
     from prep_platform.lib.stages.metadata import load_metadata_document
 

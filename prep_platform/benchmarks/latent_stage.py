@@ -1,7 +1,7 @@
 """Benchmark: the latent stage's start-up and steady state against the encoder alone and the plain diffusers call,
 same device, in one run.
 
-    python -m prep_platform.benchmarks.latent_stage [--clips 24] [--size 360x240] [--frames 49] [--preset tiny]
+    python -m prep_platform.benchmarks.latent_stage [--clips 24] [--size 352x240] [--frames 49] [--preset tiny]
         [--configs auto] [--repeats 3] [--cold-warm] [--rss 64,256]
 
 On a GPU (full-size architecture, random weights: the real cost):
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--size", default="360x240")
+    parser.add_argument("--size", default="352x240")
     parser.add_argument("--frames", type=int, default=49)
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--device", default="auto")

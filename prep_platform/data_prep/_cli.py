@@ -17,6 +17,7 @@ from pathlib import Path
 import pydantic
 from tqdm import tqdm
 
+from prep_platform.lib.profiles import PROFILES, ProfileRuleError
 from prep_platform.lib.settings import NESTED_SETTINGS, PrepSettings
 
 # Errors the core raises for bad input: shown as one clear message, not a traceback.
@@ -29,7 +30,7 @@ from prep_platform.lib.sources.msr_vtt import SourceError
 from prep_platform.lib.safe_paths import UnsafeIdError
 from prep_platform.lib.scenarios import ScenarioConfigError
 
-USER_ERRORS = (UnsafeIdError, HubDownloadError, ManifestError, AnnotationError, SourceError, ScenarioConfigError, ValueError, FileNotFoundError)
+USER_ERRORS = (ProfileRuleError, UnsafeIdError, HubDownloadError, ManifestError, AnnotationError, SourceError, ScenarioConfigError, ValueError, FileNotFoundError)
 
 
 # Exit statuses, the same for every tool (and printed by --help).
@@ -176,6 +177,11 @@ class SettingsParser(CliParser):
         super().__init__(**kwargs)
         self.setting_defaults = PrepSettings.from_env(default_source=default_source)
         self.setting("--data-root", "data_root")
+
+    def profile_option(self) -> None:
+        """--profile: the model profile (lib.profiles) a tool that prepares, encodes or exports works for; its frame
+        and size options are checked by that profile's rules."""
+        self.setting("--profile", "profile", choices=tuple(PROFILES))
 
     def setting(self, flag: str, name: str, *, help: str | None = None, **kwargs) -> None:
         """An option for the setting `name`; `vae.batch_size` names a field of a nested model's settings."""

@@ -24,6 +24,7 @@ def build_parser() -> SettingsParser:
         "image_path, caption, prompt_variants, scenario, latent_path, ...) plus a report of how it was made and which "
         "clips were kept out and why.",
     )
+    parser.profile_option()
     parser.add_argument("--msr-vtt", default=None, type=existing_folder("the folder download_msr_vtt writes"),
                         help="folder written by download_msr_vtt (default: <data-root>/raw/msr-vtt)")
     parser.add_argument("--panda-dir", default=None, type=existing_folder("a Panda-70M folder"),

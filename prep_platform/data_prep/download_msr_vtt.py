@@ -21,6 +21,7 @@ def build_parser() -> SettingsParser:
         "first N training clips (train split, then validate) and probe each into manifest.csv. "
         "Interrupted downloads resume; a second run with nothing changed downloads and extracts nothing.",
     )
+    parser.profile_option()
     parser.add_argument("--output-dir", default=None, help="output folder (default: <data-root>/raw/msr-vtt)")
     parser.setting("--limit", "msr_vtt_limit")
     parser.setting("--source", "msr_vtt_source")

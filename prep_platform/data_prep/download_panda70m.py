@@ -23,6 +23,7 @@ def build_parser() -> SettingsParser:
         "above the matching-score threshold, labels them, and writes a balanced urban/nature/transport/crowd subset "
         "(panda70m_subset.csv, in the official downloader's format) with a size and time estimate.",
     )
+    parser.profile_option()
     parser.add_argument("--output-dir", default=None, help="Panda-70M folder (default: <data-root>/raw/panda70m)")
     parser.add_argument("--instructions-only", action="store_true", help="only write README.md")
     parser.setting("--total", "panda_subset_total")
@@ -33,7 +34,7 @@ def build_parser() -> SettingsParser:
     parser.add_argument("--ingest-shards", action="store_true",
                         help="probe every download shard in <output-dir>/shards (folders or webdataset tars, read in "
                         "place) into <output-dir>/ingested/<shard>.csv; unchanged shards are skipped")
-    parser.setting("--frames", "frames", help="window length in frames, 8N+1: a clip shorter than the window is too_short")
+    parser.setting("--frames", "frames", help="a clip shorter than the window is too_short")
     parser.setting("--fps", "fps", help="training frame rate: with --frames, the seconds a clip needs")
     return parser
 

@@ -24,6 +24,7 @@ def build_parser() -> SettingsParser:
         "clip from a video mirror (a dataset repo holding <prefix><videoID>.mp4) and record ok / unavailable / failed; "
         "then write the evaluation prompts (English and Chinese, scenario, conditioning image) under <data-root>/eval.",
     )
+    parser.profile_option()  # the evaluation images' size follows the profile's rules
     parser.add_argument("--output-dir", default=None, help="output folder (default: <data-root>/raw/vatex)")
     parser.setting("--split", "vatex_split", choices=sorted(ANNOTATION_FILES))
     parser.setting("--limit", "vatex_limit")

@@ -25,6 +25,7 @@ def build_parser() -> SettingsParser:
         "named by its sha256 under <output-dir>/<encoder tag>/, recording model, revision, max length and tokenizer "
         "fingerprint. Identical prompts are encoded once; a run with nothing changed encodes nothing.",
     )
+    parser.profile_option()
     parser.add_argument("--metadata", default=None, help="scenario metadata: the store build_scenario_metadata writes (default: "
                         "<data-root>/metadata/scenario_metadata.parquet), or a JSON {train, validation} document")
     parser.add_argument("--output-dir", default=None, help="prompt embeddings root (default: <data-root>/prepared/prompt_embeds)")
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     layout = settings.layout().relocated(metadata_file=pipeline.metadata_input(args.metadata), prompt_embeds_root=args.output_dir)
     shards = pipeline.chosen_shards(settings, layout, args.scenario, args.shard)
 
-    encoder = pipeline.load_text_encoder(settings.text_encoder_settings())
+    encoder = pipeline.load_text_encoder(settings.text_encoder_settings(), settings.model())
     summary, machine_failures = {}, []
     for scenario, shard in shards:
         key = shard_key(scenario, shard)

@@ -25,6 +25,7 @@ def build_parser() -> SettingsParser:
         "replaces the folder, which must be new, empty or an earlier export; with unchanged inputs nothing is "
         "rewritten.",
     )
+    parser.profile_option()
     parser.add_argument("--format", required=True, choices=sorted(FORMATS), dest="export_format",
                         help="the trainer's layout (required)")
     parser.add_argument("--metadata", default=None, help="scenario metadata: the store build_scenario_metadata writes (default: "

@@ -29,6 +29,7 @@ def build_parser() -> SettingsParser:
         "(<sample>: the video id, or <video id>__w<k> for the k-th more window) and write the scenario's "
         "training index of each shard. Current caches are skipped; an interrupted run resumes.",
     )
+    parser.profile_option()
     parser.add_argument("--metadata", default=None, help="scenario metadata: the store build_scenario_metadata writes (default: "
                         "<data-root>/metadata/scenario_metadata.parquet), or a JSON {train, validation} document")
     parser.setting("--split", "splits", choices=("train", "validation", "all"))
@@ -80,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     encoder = None
     if args.encode_latents:
         vae_settings = settings.vae_settings()
-        refuse_if_unobtainable(vae_settings.hub_model())  # before the frames and torch's imports: told at once
+        refuse_if_unobtainable(vae_settings.hub_model(settings.model()))  # before the frames and torch: told at once
         from prep_platform.lib.models.vae import VaeEncoder
 
-        encoder = VaeEncoder(vae_settings)
+        encoder = VaeEncoder(vae_settings, settings.model())
     summary: dict[str, dict] = {}
     environment_failed: list[dict] = []
     for scenario, shard in shards:

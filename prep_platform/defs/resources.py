@@ -10,6 +10,7 @@ from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.model_settings import TextEncoderSettings, VaeSettings
 from prep_platform.lib.models.text_encoder import TextEncoder
 from prep_platform.lib.models.vae import VaeEncoder
+from prep_platform.lib.profiles import ModelProfile
 from prep_platform.lib.settings import ENV_PREFIX, NESTED_SETTINGS, PrepSettings
 
 SOURCE_ENV = ENV_PREFIX + "MSR_VTT_SOURCE"
@@ -46,13 +47,14 @@ PrepPlatformSettings = pydantic.create_model(
 
 
 class _VaeResourceBase(dg.ConfigurableResource):
-    """The CogVideoX VAE; its fields are PrepSettings.vae's (lib.models.model_settings.VaeSettings)."""
+    """The model profile's VAE; its fields are PrepSettings.vae's (lib.models.model_settings.VaeSettings)."""
 
     def settings(self) -> VaeSettings:
         return VaeSettings(**{name: getattr(self, name) for name in VaeSettings.model_fields})
 
-    def load(self) -> VaeEncoder:
-        return VaeEncoder(self.settings())
+    def load(self, profile: ModelProfile | None = None) -> VaeEncoder:
+        """The VAE of the run's model profile (PrepSettings.model)."""
+        return VaeEncoder(self.settings(), profile)
 
     @classmethod
     def from_env(cls, settings: PrepSettings | None = None) -> "VaeResource":
@@ -67,15 +69,16 @@ VaeResource = pydantic.create_model("VaeResource", __base__=_VaeResourceBase, __
 
 
 class _TextEncoderResourceBase(dg.ConfigurableResource):
-    """The CogVideoX text encoder; its fields are PrepSettings.text_encoder's (lib.models.model_settings)."""
+    """The model profile's text encoder; its fields are PrepSettings.text_encoder's (lib.models.model_settings)."""
 
     def settings(self) -> TextEncoderSettings:
         return TextEncoderSettings(**{name: getattr(self, name) for name in TextEncoderSettings.model_fields})
 
-    def load(self) -> TextEncoder:
+    def load(self, profile: ModelProfile | None = None) -> TextEncoder:
+        """The text encoder of the run's model profile (PrepSettings.model)."""
         from prep_platform.lib import pipeline
 
-        return pipeline.load_text_encoder(self.settings())
+        return pipeline.load_text_encoder(self.settings(), profile)
 
     @classmethod
     def from_env(cls, settings: PrepSettings | None = None) -> "TextEncoderResource":

@@ -13,9 +13,13 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from prep_platform.lib.setting_rules import SETTINGS_CONFIG, Url, one_of
-from prep_platform.lib.settings import env_error_line, env_values
+from prep_platform.lib.settings import DEPLOYMENT_PROFILES, env_error_line, env_values
 
-PROFILES = ("local", "distributed", "kubernetes")
+PROFILES = DEPLOYMENT_PROFILES
+# PREP_PLATFORM_PROFILE names the model profile (lib.profiles); the deployment's variable is PREP_PLATFORM_DEPLOYMENT.
+# A PREP_PLATFORM_PROFILE holding a deployment's name (its meaning before model profiles) is still read as one.
+DEPLOYMENT_ALIASES = {"profile": "PREP_PLATFORM_DEPLOYMENT"}
+OLD_VARIABLE = "PREP_PLATFORM_PROFILE"
 
 
 def _namespace(value: str) -> str:
@@ -46,8 +50,11 @@ class DeploymentSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DeploymentSettings:
-        given = env_values(cls.model_fields, os.environ if environ is None else environ)
+        environ = os.environ if environ is None else environ
+        given = env_values(cls.model_fields, environ, DEPLOYMENT_ALIASES)
+        if "profile" not in given and environ.get(OLD_VARIABLE) in PROFILES:
+            given["profile"] = environ[OLD_VARIABLE]
         try:
             return cls(**given)
         except ValidationError as exc:
-            raise DeploymentSettingError(env_error_line(exc, given)) from None
+            raise DeploymentSettingError(env_error_line(exc, given, aliases=DEPLOYMENT_ALIASES)) from None

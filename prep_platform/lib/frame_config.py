@@ -1,6 +1,7 @@
-"""A frame configuration: the fps, size and frame count of the windows a run takes, and the names that follow from
-it (the images' folder tag, the fingerprint caches are checked against). Light on purpose: the layout, the settings
-and the exports import it without the video stack (PyAV, OpenCV)."""
+"""A frame configuration: the model profile, fps, size and frame count of the windows a run takes, and the names that
+follow from it (the images' folder tag, the fingerprint caches are checked against). The profile decides the
+defaults and the rules (lib.profiles). Light on purpose: the layout, the settings and the exports import it without
+the video stack (PyAV, OpenCV)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
+
+from prep_platform.lib.profiles import DEFAULT_PROFILE, ModelProfile, profile_named
 
 # Bump when the way frames are selected or resized changes: it invalidates every cache built before.
 FRAME_PIPELINE_VERSION = "1"
@@ -23,22 +26,35 @@ def _config_fingerprint(config: "FrameConfig") -> str:
 
 @dataclass(frozen=True)
 class FrameConfig:
-    fps: float = 8.0
-    width: int = 720
-    height: int = 480
-    frames: int = 49
+    """Unset fps, size and frame count take the profile's defaults; a frame count or size the profile's model cannot
+    take is refused (ProfileRuleError, one line naming the rule)."""
+
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    frames: int | None = None
     window_start_s: float = 0.0  # seconds after the first frame where the window starts
     pad_short: bool = False  # repeat the last frame of a too-short clip instead of skipping it (recorded)
+    profile: str = DEFAULT_PROFILE
 
     def __post_init__(self) -> None:
-        if self.frames < 1 or (self.frames - 1) % 8 != 0:
-            raise ValueError(f"frames must be 8N+1 (9, 17, 25, 33, 41, 49, ...), got {self.frames}")
+        model = profile_named(self.profile)
+        default_width, default_height = model.default_size
+        for name, default in (("fps", model.fps), ("width", default_width), ("height", default_height),
+                              ("frames", model.default_frames)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+        object.__setattr__(self, "fps", float(self.fps))
+        model.check_frames(self.frames)
+        model.check_size(self.width, self.height)
         if not (self.fps > 0 and math.isfinite(self.fps)):
             raise ValueError(f"fps must be positive, got {self.fps}")
-        if self.width <= 0 or self.height <= 0 or self.width % 8 or self.height % 8:
-            raise ValueError(f"size must be positive multiples of 8 (the VAE's spatial factor), got {self.width}x{self.height}")
         if self.window_start_s < 0:
             raise ValueError(f"window_start_s must be >= 0, got {self.window_start_s}")
+
+    @property
+    def model(self) -> ModelProfile:
+        return profile_named(self.profile)
 
     @property
     def span_s(self) -> float:
@@ -49,8 +65,9 @@ class FrameConfig:
 
     @property
     def tag(self) -> str:
-        """A folder name per configuration, readable first (`720x480_49f_8fps_`) and unique by its fingerprint."""
-        return frame_tag(self.width, self.height, self.frames, self.fps, self.fingerprint())
+        """A folder name per configuration, readable first (`cogvideox_720x480_49f_8fps_`) and unique by its
+        fingerprint."""
+        return frame_tag(self.width, self.height, self.frames, self.fps, self.fingerprint(), self.profile)
 
 
 def min_window_duration(frames: int, fps: float) -> float:
@@ -60,9 +77,9 @@ def min_window_duration(frames: int, fps: float) -> float:
     return (frames - 1) / fps
 
 
-def frame_tag(width: int, height: int, frames: int, fps: float, fingerprint: str) -> str:
+def frame_tag(width: int, height: int, frames: int, fps: float, fingerprint: str, profile: str) -> str:
     """The folder name of a frame configuration's images; a latent header's facts give the same name back."""
-    return f"{width}x{height}_{frames}f_{fps:g}fps_{fingerprint[:8]}"
+    return f"{profile}_{width}x{height}_{frames}f_{fps:g}fps_{fingerprint[:8]}"
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -9,17 +9,24 @@ resolves inside its root, so nothing a dataset or a hand-edited metadata file sa
     <root>/metadata/           scenario_metadata.parquet (the store: a row group per shard of work), its view
                                scenario_metadata.json (the records in the seed's schema, with the image and latent
                                paths the stages made) and scenario_metadata.report.json
-    <root>/prepared/frames/<scenario>/shard-<nnnn>/   frames_manifest.json (a view; + .parquet: its rows), contact_sheet.png
+    <root>/prepared/frames/<profile>/<scenario>/shard-<nnnn>/   frames_manifest.json (a view; + .parquet: its rows),
+                                                      contact_sheet.png
     <root>/prepared/images/<scenario>/<frame tag>/    <sample>.png: conditioning images, one folder per frame config
-    <root>/prepared/latents/<scenario>/               <sample>.npz, <sample>.hflip.npz
-    <root>/prepared/latents/<scenario>/shard-<nnnn>/  latents_manifest.json (+ .parquet: its rows), training_index.parquet
-    <root>/prepared/prompt_embeds/<encoder tag>/<prompt sha256>.safetensors   one file per distinct prompt
-    <root>/prepared/prompt_embeds/manifests/<scenario>/shard-<nnnn>.json (+ .parquet)   prompt variants -> their files
+                                                      (the tag starts with the profile: cogvideox_720x480_49f_8fps_...)
+    <root>/prepared/latents/<profile>/<scenario>/     <sample>.npz, <sample>.hflip.npz
+    <root>/prepared/latents/<profile>/<scenario>/shard-<nnnn>/  latents_manifest.json (+ .parquet: its rows),
+                                                      training_index.parquet
+    <root>/prepared/prompt_embeds/<encoder tag>/<prompt sha256>.safetensors   one file per distinct prompt (shared
+                                                      by the profiles whose text encoders are the same)
+    <root>/prepared/prompt_embeds/manifests/<profile>/<scenario>/shard-<nnnn>.json (+ .parquet)   variants -> files
     <root>/exports/<format>/   a trainer's layout (export.json maps every stem to its clip)
     <root>/cache/torch/        torch.compile's caches (inductor, Triton): the next process skips the compile
     <root>/cache/labels/, models/   caption embeddings of the scenario labeller, its unpacked model
     <root>/cache/metadata-build/    a metadata build's spilled records while it runs (removed after)
     <root>/eval/vatex/         vatex_eval_prompts.json, images/
+
+`<profile>` is the model profile of the frame configuration (lib.profiles: cogvideox, cogvideox1.5, ...): two
+profiles' caches live side by side and neither is taken for the other's.
 
 Work is done per shard of a scenario (lib.shards: at most `shard_size` clips, a Dagster partition): each shard has
 its own manifests; the per-sample files of all shards share the scenario's folders, so a clip never changes folder
@@ -286,8 +293,13 @@ class DataLayout:
     def latents_root(self) -> Path:
         return self.latents_root_at or self.prepared_root / "latents"
 
+    @property
+    def profile(self) -> str:
+        """The model profile the frame configuration is for: its caches have folders of their own."""
+        return self.frame_config.profile
+
     def frames_folder(self, scenario: str) -> Path:
-        return path_inside(self.frames_root, check_id(scenario, "scenario"))
+        return path_inside(self.frames_root, check_id(self.profile, "profile"), check_id(scenario, "scenario"))
 
     def frames_shard_folder(self, scenario: str, shard: int) -> Path:
         return self.frames_folder(scenario) / shard_folder_name(shard)
@@ -310,7 +322,15 @@ class DataLayout:
         return path_inside(folder, f"{check_id(video_id, 'video_id')}.png")
 
     def latents_folder(self, scenario: str) -> Path:
-        return path_inside(self.latents_root, check_id(scenario, "scenario"))
+        return path_inside(self.latents_root, check_id(self.profile, "profile"), check_id(scenario, "scenario"))
+
+    def latent_scenario_folders(self) -> list[Path]:
+        """This profile's latent folders that exist, one per scenario (where a relabelled clip's cache is looked
+        for before it is encoded again)."""
+        profile_root = path_inside(self.latents_root, check_id(self.profile, "profile"))
+        if not profile_root.is_dir():
+            return []
+        return sorted(folder for folder in profile_root.iterdir() if folder.is_dir() and not folder.name.startswith("."))
 
     def latent(self, scenario: str, video_id: str, augmentation: str = "none") -> Path:
         clip = path_inside(self.latents_folder(scenario), f"{check_id(video_id, 'video_id')}.npz")
@@ -337,7 +357,8 @@ class DataLayout:
         return self.prompt_embedding_folder(encoder_tag) / f"{check_id(prompt_sha256, 'prompt sha256')}.safetensors"
 
     def prompt_embeds_manifest(self, scenario: str, shard: int) -> Path:
-        return path_inside(self.prompt_embeds_root, "manifests", check_id(scenario, "scenario"), f"{shard_folder_name(shard)}.json")
+        return path_inside(self.prompt_embeds_root, "manifests", check_id(self.profile, "profile"),
+                           check_id(scenario, "scenario"), f"{shard_folder_name(shard)}.json")
 
     @property
     def cache_root(self) -> Path:

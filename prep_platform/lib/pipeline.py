@@ -32,6 +32,7 @@ from prep_platform.lib.shards import SEPARATOR as SHARD_SEPARATOR
 from prep_platform.lib.shards import parse_shard_key, shard_key
 from prep_platform.lib.sources import panda70m, vatex
 from prep_platform.lib.sources.msr_vtt import MsrVttRawResult, MsrVttSourceConfig, download_msr_vtt
+from prep_platform.lib.profiles import ModelProfile
 from prep_platform.lib.progress import ProgressCallback
 from prep_platform.lib.stages.frames import FrameStageResult, read_frames_manifest, run_frame_stage, write_frames_manifest
 from prep_platform.lib.stages.latents import (
@@ -403,16 +404,16 @@ def prepare_scenario(settings: PrepSettings, layout: DataLayout, scenario: str, 
 # --- prompt embeddings and training exports -------------------------------------------------------------------
 
 
-def load_text_encoder(encoder_settings):
-    """The text encoder for `encoder_settings` (lib.models.text_encoder.TextEncoderSettings; the tiny preset builds
-    its own offline tokenizer). A pretrained encoder that cannot be had here is refused before torch and
-    transformers are imported (seconds saved on the way to the one-line error)."""
+def load_text_encoder(encoder_settings, profile: ModelProfile | None = None):
+    """The text encoder of the model profile (None: the default) for `encoder_settings` (lib.models.text_encoder.
+    TextEncoderSettings; the tiny preset builds its own offline tokenizer). A pretrained encoder that cannot be had
+    here is refused before torch and transformers are imported (seconds saved on the way to the one-line error)."""
     from prep_platform.lib.models.hub_models import refuse_if_unobtainable
 
-    refuse_if_unobtainable(encoder_settings.hub_model())
+    refuse_if_unobtainable(encoder_settings.hub_model(profile))
     from prep_platform.lib.models.text_encoder import TextEncoder
 
-    return TextEncoder(encoder_settings)
+    return TextEncoder(encoder_settings, profile)
 
 
 def encode_prompts(settings: PrepSettings, layout: DataLayout, scenario: str, shard: int, encoder, *,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.model_settings import TextEncoderSettings, VaeSettings
@@ -27,6 +27,7 @@ from prep_platform.lib.video.shot_settings import (
     DETECTORS, MAX_WINDOWS_PER_CLIP, UNCLEAN_WINDOW_CHOICES, WINDOW_POLICIES, ShotSettings,
 )
 from prep_platform.lib.frame_config import FrameConfig, min_window_duration, parse_size
+from prep_platform.lib.profiles import DEFAULT_PROFILE, PROFILES, ModelProfile, profile_named
 
 ENV_PREFIX = "PREP_PLATFORM_"
 def env_variable(name: str, aliases: Mapping[str, str] | None = None) -> str:
@@ -55,9 +56,13 @@ ENV_ALIASES = {
     "scenarios_file": "PREP_PLATFORM_SCENARIOS",  # also what the code location's scenario partitions are read from
 }
 SAMPLE = "sample"
-# The demo (the embedded sample on CPU) keeps the real temporal geometry (49 frames at 8 fps) at a small frame:
-# the tiny VAE still costs ~15 s per 49x480x720 clip on two CPU cores.
-DEMO_FRAME_SIZE = "240x160"
+# The demo (the embedded sample on CPU) keeps the profile's real temporal geometry (49 frames at 8 fps for
+# CogVideoX) at a small frame (the profile's demo_size): the tiny VAE still costs ~15 s per 49x480x720 clip on two
+# CPU cores.
+DEMO_FRAME_SIZE = "x".join(map(str, profile_named(None).demo_size))
+# The deployment's profiles (lib.deployment): PREP_PLATFORM_PROFILE named one before it named the model profile,
+# and such a value is still read as the deployment (its own variable is PREP_PLATFORM_DEPLOYMENT).
+DEPLOYMENT_PROFILES = ("local", "distributed", "kubernetes")
 FREE_SPACE_RESERVE_GB = 60.0
 DEMO_FREE_SPACE_RESERVE_GB = 1.0  # the demo writes a few MB: a laptop with 40 GB free must not see a WARN
 SPLIT_CHOICES = ("train", "validation", "all")
@@ -66,26 +71,15 @@ SPLIT_CHOICES = ("train", "validation", "all")
 VATEX_SPLITS = ("training", "validation", "public_test")
 
 
-def _frame_rule(setting: str) -> AfterValidator:
-    """One frame setting checked by FrameConfig's own rule (frames 8N+1, a size in multiples of 8), so the settings
-    refuse up front what every frame step would fail on, and the rule stays written once."""
-    def check(value):
-        if setting == "frame_size":
-            width, height = parse_size(value)
-            FrameConfig(width=width, height=height)
-        else:
-            FrameConfig(**{setting: value})
-        return value
-
-    return AfterValidator(check)
-
-
 class PrepSettings(BaseModel):
     """Where the data lives, where it comes from, and how each stage runs."""
 
     model_config = SETTINGS_CONFIG
 
     data_root: Text = Field("data", description="data root; every path under it is laid out by lib.layout")
+    profile: str = Field(
+        DEFAULT_PROFILE, description="the model the data is prepared for (lib.profiles): its fps, frame rule, size "
+        f"multiple, VAE and text encoder, and the folders its caches go to: {', '.join(PROFILES)}")
     # --- sources ---
     msr_vtt_source: Text = Field(
         "hub", description="'hub' (Hugging Face dataset repo; HF_ENDPOINT and HF_TOKEN honoured), 'sample' (the "
@@ -127,11 +121,12 @@ class PrepSettings(BaseModel):
         "scenario.nnnn, e.g. urban.0003): 500 is ~6-9 minutes of the VAE on one H200. A clip keeps its shard while it keeps its "
         "scenario; a new size applies to clips added after")
     # --- frames and latents ---
-    frame_size: Annotated[str, _frame_rule("frame_size")] = Field(
-        "720x480", description="frame size, width x height (multiples of 8)")
-    frames: Annotated[int, _frame_rule("frames")] = Field(
-        49, description="window length in frames, 8N+1 (9, 17, ..., 49: the frame stage's rule, FrameConfig)")
-    fps: float = Field(8.0, gt=0, description="training frame rate")
+    frame_size: str | None = Field(
+        None, description="frame size, width x height, in the profile's multiple (unset: the profile's, cogvideox "
+        f"720x480; {DEMO_FRAME_SIZE} on the embedded sample)")
+    frames: int | None = Field(
+        None, description="window length in frames, by the profile's rule (unset: the profile's; cogvideox: 8n+1, 49)")
+    fps: float | None = Field(None, gt=0, description="training frame rate (unset: the profile's; cogvideox: 8)")
     pad_short: bool = Field(False, description="pad a too-short clip with its last frame (recorded) instead of skipping it")
     shot_detector: Annotated[str, one_of(*DETECTORS)] = Field(
         "combined", description="shot boundaries found while the frame stage decodes: 'combined' (PySceneDetect's "
@@ -177,17 +172,41 @@ class PrepSettings(BaseModel):
     text_encoder: TextEncoderSettings = Field(default_factory=TextEncoderSettings,
                                               description="the text encoder of the prompt embeddings")
 
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        return profile_named(value).name
+
+    @field_validator("frames")
+    @classmethod
+    def _frames_by_the_profile(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and "profile" in info.data:  # (an unknown profile is refused on its own field)
+            profile_named(info.data["profile"]).check_frames(value)
+        return value
+
+    @field_validator("frame_size")
+    @classmethod
+    def _size_by_the_profile(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            width, height = parse_size(value)
+            if "profile" in info.data:
+                profile_named(info.data["profile"]).check_size(width, height)
+        return value
+
     @classmethod
     def from_env(cls, *, default_source: str = "hub", environ: Mapping[str, str] | None = None, **explicit) -> PrepSettings:
         """Defaults, then PREP_PLATFORM_* variables, then `explicit` values. With the sample source, the frame size
         defaults to the demo's small frame (DEMO_FRAME_SIZE) unless set."""
         from_environment = env_values(cls.model_fields, os.environ if environ is None else environ, ENV_ALIASES,
                                       nested=NESTED_SETTINGS)
+        if from_environment.get("profile") in DEPLOYMENT_PROFILES:  # the deployment's, by its older name
+            del from_environment["profile"]
         values = dict(from_environment)
         values.setdefault("msr_vtt_source", default_source)
         values.update({k: v for k, v in explicit.items() if v is not None})
-        if values["msr_vtt_source"] == SAMPLE and "frame_size" not in values:
-            values["frame_size"] = DEMO_FRAME_SIZE
+        profile = PROFILES.get(values.get("profile", DEFAULT_PROFILE))  # (an unknown one is refused below)
+        if values["msr_vtt_source"] == SAMPLE and "frame_size" not in values and profile is not None:
+            values["frame_size"] = "x".join(map(str, profile.demo_size))
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
@@ -212,9 +231,14 @@ class PrepSettings(BaseModel):
         return self.model_validate(current)
 
     # --- what the stages take ---
+    def model(self) -> ModelProfile:
+        """The model profile the data is prepared for."""
+        return profile_named(self.profile)
+
     def frame_config(self) -> FrameConfig:
-        width, height = parse_size(self.frame_size)
-        return FrameConfig(fps=self.fps, width=width, height=height, frames=self.frames, pad_short=self.pad_short)
+        width, height = parse_size(self.frame_size) if self.frame_size else (None, None)
+        return FrameConfig(fps=self.fps, width=width, height=height, frames=self.frames, pad_short=self.pad_short,
+                           profile=self.profile)
 
     def shot_settings(self) -> ShotSettings:
         return ShotSettings(detector=self.shot_detector, threshold=self.shot_threshold,
@@ -229,7 +253,8 @@ class PrepSettings(BaseModel):
         """What a raw clip needs to hold one training window (or the explicit setting)."""
         if self.min_clip_duration_s is not None:
             return self.min_clip_duration_s
-        return min_window_duration(self.frames, self.fps)
+        config = self.frame_config()
+        return min_window_duration(config.frames, config.fps)
 
     def split_names(self) -> tuple[str, ...]:
         return split_names(self.splits)

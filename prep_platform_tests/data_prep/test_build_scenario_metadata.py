@@ -28,8 +28,8 @@ def test_download_then_build_metadata_from_the_command_line(loopback_hub, tmp_pa
     record = document["train"][0]
     # The seed's schema: before any frame stage, the paths the layout plans, said to be not built yet.
     assert list(record)[:6] == ["video_path", "image_path", "caption", "prompt_variants", "scenario", "latent_path"]
-    assert record["latent_path"] == f"data/prepared/latents/{record['scenario']}/{record['video_id']}.npz"
-    assert record["image_path"].startswith(f"data/prepared/images/{record['scenario']}/720x480_49f_8fps_")
+    assert record["latent_path"] == f"data/prepared/latents/cogvideox/{record['scenario']}/{record['video_id']}.npz"
+    assert record["image_path"].startswith(f"data/prepared/images/{record['scenario']}/cogvideox_720x480_49f_8fps_")
     assert record["built"] == {"image_path": False, "latent_path": False}
     assert (tmp_path / record["video_path"]).exists()
     assert (tmp_path / "data/metadata/scenario_metadata.parquet").is_file()  # the store beside the view the seed names

@@ -48,7 +48,7 @@ def test_write_failures_of_clips_exit_3_and_input_failures_exit_0(tmp_path, smal
 
 def test_a_second_run_waits_for_the_first_and_then_skips_its_work(tmp_path):
     metadata = metadata_file_of_clips(tmp_path, 3)
-    latents = tmp_path / "out" / "latents" / "urban"
+    latents = tmp_path / "out" / "latents" / "cogvideox" / "urban"
     runs = [subprocess.Popen(
         CLI + ["prep_platform.data_prep.preprocess_video_latents", "--metadata", str(metadata), "--output-dir",
                str(tmp_path / "out" / "latents"), "--size", "144x96", "--frames", "9", "--workers", "0",

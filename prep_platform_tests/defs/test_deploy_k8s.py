@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _defs(monkeypatch, profile: str) -> dg.Definitions:
     import importlib
 
-    monkeypatch.setenv("PREP_PLATFORM_PROFILE", profile)
+    monkeypatch.setenv("PREP_PLATFORM_DEPLOYMENT", profile)
     monkeypatch.setenv("PREP_PLATFORM_K8S_GPUS", "4")
     import prep_platform.defs.automation.schedules as schedules
     import prep_platform.defs.automation.jobs as jobs
@@ -67,7 +67,7 @@ def test_every_gpu_step_parses_into_gpu_container_resources():
 def test_deploy_files_are_valid_yaml_and_consistent():
     values = yaml.safe_load((REPO / "prep_platform/deploy/kubernetes/values.yaml").read_text())
     env = {e["name"]: e.get("value") for e in values["dagster-user-deployments"]["deployments"][0]["env"]}
-    assert env["PREP_PLATFORM_PROFILE"] == "kubernetes"
+    assert env["PREP_PLATFORM_DEPLOYMENT"] == "kubernetes"
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     instance = yaml.safe_load((REPO / "prep_platform/deploy/distributed/dagster.yaml").read_text())
     assert "postgres" in instance["storage"]

@@ -61,7 +61,7 @@ def test_gpu_steps_run_only_on_the_gpu_worker_and_outputs_match_a_local_run(clus
     local_home = tmp_path / "home"
     local_home.mkdir()
     local_data = tmp_path / "data"
-    local_env = _env(cluster["base"], DAGSTER_HOME=str(local_home), PREP_PLATFORM_PROFILE="local",
+    local_env = _env(cluster["base"], DAGSTER_HOME=str(local_home), PREP_PLATFORM_DEPLOYMENT="local",
                      PREP_PLATFORM_DATA_ROOT=str(local_data))
     local = _run(local_env, "urban.0000", "--in-process")
     assert all(run["success"] for run in local["runs"])
@@ -70,8 +70,8 @@ def test_gpu_steps_run_only_on_the_gpu_worker_and_outputs_match_a_local_run(clus
 
     for relative in ("metadata/scenario_metadata.parquet", "metadata/scenario_metadata.json"):
         assert comparable(shared / relative, shared) == comparable(local_data / relative, local_data)
-    distributed_headers = _latent_headers(shared / "prepared/latents/urban")
-    local_headers = _latent_headers(local_data / "prepared/latents/urban")
+    distributed_headers = _latent_headers(shared / "prepared/latents/cogvideox/urban")
+    local_headers = _latent_headers(local_data / "prepared/latents/cogvideox/urban")
     assert len(distributed_headers) == 6 and distributed_headers == local_headers
     print(f"\nsample pipeline wall time: Celery {sum(run['seconds'] for run in report['runs']):.1f} s, "
           f"in-process {sum(run['seconds'] for run in local['runs']):.1f} s")
@@ -133,7 +133,7 @@ def test_a_backfill_of_two_scenarios_by_two_shards_encodes_on_two_gpu_workers_at
     # The same backfill in one process, one run after the other: the same files, file for file.
     local_home, local_data = tmp_path / "home", tmp_path / "local"
     local_home.mkdir()
-    local_env = _env(cluster["base"], DAGSTER_HOME=str(local_home), PREP_PLATFORM_PROFILE="local",
+    local_env = _env(cluster["base"], DAGSTER_HOME=str(local_home), PREP_PLATFORM_DEPLOYMENT="local",
                      PREP_PLATFORM_DATA_ROOT=str(local_data))
     assert _report(_backfill_step(local_env, "prep", "--in-process"))["shards"] == prep["shards"]
     for first, last in ranges:
@@ -162,7 +162,7 @@ def test_a_worker_killed_mid_step_leads_to_a_retried_step_and_a_complete_result(
     env = _env(cluster["base"])
     env.update(PREP_PLATFORM_FRAME_SIZE="240x160", PREP_PLATFORM_FRAMES="49")
     gpu = cluster["workers"]["gpu"]
-    caches = cluster["data"] / "prepared/latents/crowd"
+    caches = cluster["data"] / "prepared/latents/cogvideox/crowd"
     runner = subprocess.Popen([sys.executable, "-m", "prep_platform_tests.support.distributed_run", "crowd.0000"], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300

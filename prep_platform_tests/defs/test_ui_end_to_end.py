@@ -157,7 +157,7 @@ def test_materialise_a_shard_partition_through_graphql_and_read_its_checks(dagst
                 for n in data["assetNodes"] for c in n["assetChecksOrError"]["checks"]}
     assert statuses == {"clip_latents_files_check": "SUCCEEDED", "clip_frames_images_check": "SUCCEEDED",
                         "clip_frames_windows_check": "SUCCEEDED"}
-    latents = dagster_dev["data"] / "prepared" / "latents" / "urban"
+    latents = dagster_dev["data"] / "prepared" / "latents" / "cogvideox" / "urban"
     assert len(list(latents.glob("*.npz"))) == 6 and (latents / "shard-0000" / "training_index.parquet").exists()
 
 

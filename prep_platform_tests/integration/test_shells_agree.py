@@ -65,12 +65,12 @@ def assert_same_files(cli_root: Path, dagster_root: Path) -> None:
     assert sorted(map(str, cli_files ^ (dagster_files - vatex_and_eval))) == []
     for must in ("metadata/scenario_metadata.parquet", "metadata/scenario_metadata.json",
                  "metadata/scenario_metadata.report.json",
-                 "prepared/prompt_embeds/manifests/urban/shard-0000.json",
-                 "prepared/frames/urban/shard-0000/frames_manifest.json", "prepared/latents/urban/shard-0000/latents_manifest.json",
-                 "prepared/latents/urban/shard-0000/training_index.parquet",
-                 "prepared/frames/urban/shard-0000/frames_manifest.parquet",
-                 "prepared/latents/urban/shard-0000/latents_manifest.parquet",
-                 "prepared/prompt_embeds/manifests/urban/shard-0000.parquet"):
+                 "prepared/prompt_embeds/manifests/cogvideox/urban/shard-0000.json",
+                 "prepared/frames/cogvideox/urban/shard-0000/frames_manifest.json", "prepared/latents/cogvideox/urban/shard-0000/latents_manifest.json",
+                 "prepared/latents/cogvideox/urban/shard-0000/training_index.parquet",
+                 "prepared/frames/cogvideox/urban/shard-0000/frames_manifest.parquet",
+                 "prepared/latents/cogvideox/urban/shard-0000/latents_manifest.parquet",
+                 "prepared/prompt_embeds/manifests/cogvideox/urban/shard-0000.parquet"):
         assert Path(must) in cli_files, must
     assert any(p.suffix == ".npz" for p in cli_files) and any(p.suffix == ".png" for p in cli_files)
     assert all(list((root / "cache" / "labels").rglob("part-*.npz")) for root in (cli_root, dagster_root))

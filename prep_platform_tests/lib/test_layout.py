@@ -28,11 +28,11 @@ def test_every_path_of_a_clip_follows_the_documented_tree(tmp_path):
     assert layout.metadata_view == tmp_path / "metadata/scenario_metadata.json"
     assert layout.metadata_report == tmp_path / "metadata/scenario_metadata.report.json"
     assert layout.image("urban", "video7") == tmp_path / f"prepared/images/urban/{config.tag}/video7.png"
-    assert layout.latent("urban", "video7") == tmp_path / "prepared/latents/urban/video7.npz"
-    assert layout.latent("urban", "video7", "hflip") == tmp_path / "prepared/latents/urban/video7.hflip.npz"
-    assert layout.frames_manifest("urban", 0) == tmp_path / "prepared/frames/urban/shard-0000/frames_manifest.json"
-    assert layout.latents_manifest("urban", 0) == tmp_path / "prepared/latents/urban/shard-0000/latents_manifest.json"
-    assert layout.training_index("urban", 0) == tmp_path / "prepared/latents/urban/shard-0000/training_index.parquet"
+    assert layout.latent("urban", "video7") == tmp_path / "prepared/latents/cogvideox/urban/video7.npz"
+    assert layout.latent("urban", "video7", "hflip") == tmp_path / "prepared/latents/cogvideox/urban/video7.hflip.npz"
+    assert layout.frames_manifest("urban", 0) == tmp_path / "prepared/frames/cogvideox/urban/shard-0000/frames_manifest.json"
+    assert layout.latents_manifest("urban", 0) == tmp_path / "prepared/latents/cogvideox/urban/shard-0000/latents_manifest.json"
+    assert layout.training_index("urban", 0) == tmp_path / "prepared/latents/cogvideox/urban/shard-0000/training_index.parquet"
     assert layout.eval.prompts == tmp_path / "eval/vatex/vatex_eval_prompts.json"
     assert layout.export_root("cogvideox-factory") == tmp_path / "exports/cogvideox-factory"
     # Another frame configuration, another image folder; latents are told apart by their headers.
@@ -64,8 +64,8 @@ def test_a_symlinked_scenario_folder_that_leaves_the_root_is_refused(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     layout = DataLayout(tmp_path / "data")
-    layout.latents_root.mkdir(parents=True)
-    (layout.latents_root / "urban").symlink_to(outside)
+    (layout.latents_root / layout.profile).mkdir(parents=True)
+    (layout.latents_root / layout.profile / "urban").symlink_to(outside)
     with pytest.raises(UnsafeIdError):
         layout.latent("urban", "video1")
 

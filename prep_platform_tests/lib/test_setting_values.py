@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from prep_platform.lib.deployment import DeploymentSettingError, DeploymentSettings
+from prep_platform.lib.deployment import DEPLOYMENT_ALIASES, DeploymentSettingError, DeploymentSettings
 from prep_platform.lib.settings import ENV_ALIASES, NESTED_SETTINGS, VATEX_SPLITS, PrepSettings, SettingsError, env_variable
 
 BOOL = ["maybe"]
@@ -20,6 +20,7 @@ GB = ["nan", "inf", "-1", "0"]
 # field -> values it refuses. Nested model fields are `<model>_<field>`, as their variables are named.
 BAD_VALUES: dict[str, list[str]] = {
     "data_root": ["data\nroot"],
+    "profile": ["cogvidex", "wan9", "kubernets"],
     "msr_vtt_source": ["sample\n"],
     "msr_vtt_repo_id": ["org/my repo"],
     "msr_vtt_revision": ["main branch"],
@@ -125,7 +126,7 @@ def test_a_bad_run_setting_is_one_line_naming_the_variable(name, value):
 
 @pytest.mark.parametrize("name, value", [(n, v) for n, values in DEPLOYMENT_BAD_VALUES.items() for v in values])
 def test_a_bad_deployment_setting_is_one_line_naming_the_variable(name, value):
-    variable = env_variable(name)
+    variable = env_variable(name, DEPLOYMENT_ALIASES)
     with pytest.raises(DeploymentSettingError) as refused:
         DeploymentSettings.from_env({variable: value})
     message = str(refused.value)
@@ -143,7 +144,15 @@ def test_the_known_failures_say_the_rule():
     assert refused(PREP_PLATFORM_STORAGE_BUDGET_GB="-1") == "PREP_PLATFORM_STORAGE_BUDGET_GB='-1': Input should be greater than 0"
     assert refused(PREP_PLATFORM_SHOT_DETECTOR="bogus") == \
         "PREP_PLATFORM_SHOT_DETECTOR='bogus': choose one of combined, adaptive, content, none"
-    assert refused(PREP_PLATFORM_FRAMES="10").startswith("PREP_PLATFORM_FRAMES='10': frames must be 8N+1")
+    assert refused(PREP_PLATFORM_FRAMES="10") == "PREP_PLATFORM_FRAMES='10': cogvideox needs 8n+1 frames: 10 is not; 9 or 17"
+    assert PrepSettings.from_env(environ={"PREP_PLATFORM_PROFILE": "cogvideox1.5", "PREP_PLATFORM_FRAMES": "49"}
+                                 ).frame_config().frames == 49  # 16 * 3 + 1
+    assert refused(PREP_PLATFORM_PROFILE="cogvideox1.5", PREP_PLATFORM_FRAMES="57") == \
+        "PREP_PLATFORM_FRAMES='57': cogvideox1.5 needs 16n+1 frames: 57 is not; 49 or 65"
+    assert refused(PREP_PLATFORM_FRAME_SIZE="721x480") == "PREP_PLATFORM_FRAME_SIZE='721x480': cogvideox needs a " \
+        "width and height in multiples of 16: 721x480 is not; 720x480 or 736x480"
+    assert refused(PREP_PLATFORM_PROFILE="cogvidex").startswith("PREP_PLATFORM_PROFILE='cogvidex': unknown model "
+                                                                 "profile 'cogvidex'; did you mean cogvideox?")
     assert refused(PREP_PLATFORM_METADATA_LIMIT="-1").endswith("greater than or equal to 0")
     assert refused(PREP_PLATFORM_VAE_BATCH_SIZE="-1").startswith("PREP_PLATFORM_VAE_BATCH_SIZE='-1': ")
 
@@ -182,7 +191,7 @@ def run(module: str, *args: str, cwd, **env) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("variable, value, says", [
-    ("PREP_PLATFORM_FRAMES", "10", "frames must be 8N+1"),
+    ("PREP_PLATFORM_FRAMES", "10", "cogvideox needs 8n+1 frames: 10 is not; 9 or 17"),
     ("PREP_PLATFORM_PANDA_MIN_MATCHING_SCORE", "nan", "Input should be a finite number"),
     ("PREP_PLATFORM_SHARDS_PER_RUN", "0", "greater than or equal to 1"),
 ])

@@ -38,7 +38,9 @@ def test_environment_variables_set_settings_and_the_sample_brings_the_demo_frame
     env = {"PREP_PLATFORM_FRAMES": "17", "PREP_PLATFORM_VATEX_REPO": "org/vatex", "PREP_PLATFORM_SCENARIOS": "s.yaml"}
     settings = PrepSettings.from_env(environ=env)
     assert (settings.frames, settings.vatex_repo_id, settings.scenarios_file) == (17, "org/vatex", "s.yaml")
-    assert settings.msr_vtt_source == "hub" and settings.frame_size == "720x480"
+    # unset, the size is the profile's (cogvideox: 720x480)
+    assert settings.msr_vtt_source == "hub" and settings.frame_size is None
+    assert (settings.frame_config().width, settings.frame_config().height) == (720, 480)
     demo = PrepSettings.from_env(environ={}, default_source="sample")
     assert demo.frame_size == DEMO_FRAME_SIZE and demo.vae_preset() == "tiny"
     assert demo.places_panda_sample() and not settings.places_panda_sample()
@@ -63,7 +65,7 @@ def test_bad_values_are_refused_where_they_are_set():
         PrepSettings.from_env(environ={"PREP_PLATFORM_WORKERS": "-1"})
     with pytest.raises(SettingsError, match=r"^setting frames='x': "):
         PrepSettings.from_env(environ={}, frames="x")
-    with pytest.raises(ValueError, match="8N\\+1"):
+    with pytest.raises(ValueError, match="cogvideox needs 8n\\+1 frames: 10 is not; 9 or 17"):
         PrepSettings(frames=10).frame_config()
     assert PrepSettings(splits="train").split_names() == ("train",)
     assert PrepSettings().split_names() == ("train", "validation")

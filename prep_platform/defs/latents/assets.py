@@ -33,7 +33,7 @@ def clip_latents(
     prep = run_settings(settings, config)
     layout = prep.layout()
     # One encoder for every shard of the run: its weights load (and compile) once, and only if a cache is stale.
-    encoder = vae.load()
+    encoder = vae.load(prep.model())
     context.log.info(f"VAE {encoder.model_id} on {encoder.device} ({encoder.dtype}); loaded only if something must be encoded")
     loads_before = VaeEncoder.loads
     result = per_shard(context, lambda scenario, shard: _latents(context, prep, layout, encoder, scenario, shard))

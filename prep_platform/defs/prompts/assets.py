@@ -23,7 +23,7 @@ from prep_platform.lib.stages.prompt_embeddings import PromptRow
 def prompt_embeddings(context: dg.AssetExecutionContext, settings: PrepPlatformSettings,
                       text_encoder: TextEncoderResource) -> dg.MaterializeResult:
     layout = settings.layout()
-    encoder = text_encoder.load()  # once for every shard of the run
+    encoder = text_encoder.load(settings.core().model())  # once for every shard of the run
     context.log.info(f"text encoder {encoder.model_id} on {encoder.device} ({encoder.dtype}), tag {encoder.tag()}")
     return per_shard(context, lambda scenario, shard: _prompts(context, settings, layout, encoder, scenario, shard))
 

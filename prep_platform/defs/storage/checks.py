@@ -21,7 +21,7 @@ GB = 1e9
 )
 def storage_free_space_check(settings: PrepPlatformSettings, vae: VaeResource) -> dg.AssetCheckResult:
     layout = settings.layout()
-    channels = latent_channels(vae.settings())  # from the VAE's own config, not a guess
+    channels = latent_channels(vae.settings(), settings.core().model())  # from the VAE's own config, not a guess
     need = sum(next_materialisation_bytes(group, layout, channels=channels, augment=settings.augment,
                                           windows_per_clip=settings.windows_per_clip)
                for group in record_groups(layout.metadata_file, ["video_id", "scenario"]))  # a shard at a time

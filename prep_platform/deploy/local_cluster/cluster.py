@@ -41,7 +41,7 @@ def running_cluster(folder: Path, settings: dict, queues: list[tuple[str, str]],
         base = {
             "DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": pg["host"], "DAGSTER_PG_PORT": str(pg["port"]),
             "DAGSTER_PG_USER": pg["user"], "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": pg["db"],
-            "PREP_PLATFORM_PROFILE": "distributed",
+            "PREP_PLATFORM_DEPLOYMENT": "distributed",
             "PREP_PLATFORM_CELERY_BROKER": f"{redis['url']}/0", "PREP_PLATFORM_CELERY_BACKEND": f"{redis['url']}/1",
             "PREP_PLATFORM_CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout),
             "PREP_PLATFORM_DATA_ROOT": str(data), "PREP_PLATFORM_MSR_VTT_SOURCE": "sample",

@@ -20,6 +20,7 @@ from prep_platform.lib.files.prompt_embedding_file import prompt_sha256
 from prep_platform.lib.layout import DataLayout, sample_id_of
 from prep_platform.lib.prompt_text import normalize_prompt
 from prep_platform.lib.frame_config import frame_tag
+from prep_platform.lib.profiles import DEFAULT_PROFILE
 
 
 class ExportError(ValueError):
@@ -28,12 +29,12 @@ class ExportError(ValueError):
 
 
 # Header facts copied into export.json for every stem (never taken from a constant).
-HEADER_FACTS = ("model_id", "revision", "scaling_factor", "invert_scale_latents", "latent_channels", "frames", "fps",
+HEADER_FACTS = ("profile", "model_id", "revision", "normalisation", "scaling_factor", "invert_scale_latents", "latent_channels", "frames", "fps",
                 "width", "height", "temporal_compression_ratio", "spatial_compression_ratio", "vae_fingerprint",
                 "frame_config_fingerprint", "config_fingerprint", "source_fingerprint", "window_start_s",
                 "window_end_s", "window_index", "shot", "clean_window", "source_path", "stored_dtype", "format_version")
 # What every sample of one export must share: a trainer runs one VAE at one scale on one frame geometry.
-SHARED_FACTS = ("vae_fingerprint", "frame_config_fingerprint", "model_id", "scaling_factor", "invert_scale_latents",
+SHARED_FACTS = ("profile", "vae_fingerprint", "frame_config_fingerprint", "model_id", "scaling_factor", "invert_scale_latents",
                 "latent_channels", "frames", "fps", "width", "height")
 # Samples of one clip kept at least this many lines apart where the clips allow it (a batch of 4 never holds two).
 SPREAD = 4
@@ -79,7 +80,8 @@ def stem_for(scenario: str, sample_id: str, augmentation: str, prompt_variant: i
 
 def image_for(layout: DataLayout, scenario: str, sample: str, header: dict) -> Path:
     """The conditioning image the frame stage wrote for the configuration this latent was encoded with."""
-    tag = frame_tag(header["width"], header["height"], header["frames"], header["fps"], header["frame_config_fingerprint"])
+    tag = frame_tag(header["width"], header["height"], header["frames"], header["fps"], header["frame_config_fingerprint"],
+                    header.get("profile") or DEFAULT_PROFILE)
     return layout.image(scenario, sample, tag)
 
 

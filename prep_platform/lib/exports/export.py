@@ -220,9 +220,8 @@ def run_export(samples: list[ExportSample], export_format: str, output: Path | s
                 "options": options,
                 "order": {"kind": f"seeded shuffle, samples of one clip at least {SPREAD} lines apart where the clips allow",
                           "seed": request.order_seed},
-                "latents": {k: first.get(k) for k in ("model_id", "revision", "scaling_factor", "invert_scale_latents",
-                                                      "vae_fingerprint", "frame_config_fingerprint", "frames", "fps",
-                                                      "width", "height", "latent_channels")},
+                # what every stem shares (read back against the stems), and how the latents are normalised
+                "latents": {k: first.get(k) for k in dict.fromkeys((*SHARED_FACTS, "revision", "normalisation"))},
                 "counts": {"stems": len(samples), "clips": len({(s.scenario, s.video_id) for s in samples}),
                            "samples": len({(s.scenario, s.sample_id) for s in samples}),
                            "per_scenario": _count(s.scenario for s in samples),

@@ -9,7 +9,7 @@ from pathlib import Path
 from prep_platform.lib.files.latent_file import latent_shape
 from prep_platform.lib.layout import DataLayout
 
-HEADER_AND_ZIP_OVERHEAD = 8 * 1024
+HEADER_AND_ZIP_OVERHEAD = 12 * 1024  # the header names the profile, the VAE config hash, the window
 
 
 def directory_bytes(path: Path | str) -> int:

@@ -57,7 +57,8 @@ class LatentHeader(JsonHeader):
     source_path: str | None = None
     source_fingerprint: str | None = None
     source_fps: float | None = None
-    # the window's geometry, from the frame stage
+    # the window's geometry, from the frame stage (the model profile decides its rules)
+    profile: str | None = None
     frames: int | None = None
     fps: float | None = None
     width: int | None = None
@@ -79,6 +80,9 @@ class LatentHeader(JsonHeader):
     dtype: str | None = None
     scaling_factor: float | None = None
     invert_scale_latents: bool | None = None
+    normalisation: str | None = None
+    vae_class: str | None = None
+    vae_config_sha256: str | None = None
     latent_channels: int | None = None
     temporal_compression_ratio: int | None = None
     spatial_compression_ratio: int | None = None

@@ -47,7 +47,9 @@ class PromptEmbeddingHeader(JsonHeader):
     # the text encoder (its identity: lib.models.text_encoder.TextEncoder.identity)
     model_id: str | None = None
     revision: str | None = None
+    text_encoder_class: str | None = None
     text_encoder_subfolder: str | None = None
+    text_encoder_config_sha256: str | None = None
     tokenizer_fingerprint: str | None = None
     max_length: int | None = None
     padding: str | None = None

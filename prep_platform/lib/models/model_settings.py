@@ -1,5 +1,6 @@
-"""The settings of the two models the pipeline runs, with their meanings, written once: the CogVideoX VAE (latent
-stage) and its T5 text encoder (prompt embeddings). Light (pydantic only): lib.settings nests them in
+"""The settings of the two models the pipeline runs, with their meanings, written once: the VAE (latent stage) and
+the text encoder (prompt embeddings) of the run's model profile (lib.profiles: which classes and repos; unset
+model ids, subfolders and revisions are the profile's). Light (pydantic only): lib.settings nests them in
 PrepSettings, the command-line options and the Dagster resources are generated from these fields, and the models
 (lib.models.vae, lib.models.text_encoder) take them."""
 
@@ -10,12 +11,13 @@ from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from prep_platform.lib.setting_rules import SETTINGS_CONFIG, Name, Text, one_of
+from prep_platform.lib.profiles import ModelProfile, profile_named
+from prep_platform.lib.setting_rules import SETTINGS_CONFIG, OptionalName, OptionalText, one_of
 
-DEFAULT_MODEL_ID = "THUDM/CogVideoX-5b-I2V"
+DEFAULT_MODEL_ID = profile_named(None).vae.repo  # the default profile's (CogVideoX 1.0 5B I2V)
 VAE_PRESETS = ("default", "low_memory", "tiny", "random_full")
 TEXT_ENCODER_PRESETS = ("default", "tiny")
-MAX_LENGTH = 226  # CogVideoX's prompt length: what every trainer pads and truncates to
+MAX_LENGTH = profile_named(None).text_encoder.max_tokens  # CogVideoX's 226: what every trainer pads and truncates to
 # The names lib.models.vae.resolve_dtype takes (torch is not imported here to list them).
 DTYPES = ("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16")
 AUTO_PRESET = ("unset: tiny when the data root's MSR-VTT was made from the embedded sample (or the source is sample), "
@@ -56,24 +58,24 @@ def _preset_in(value: str | None, presets: tuple[str, ...], model: str) -> str |
     return value
 
 
-def _model_served(model_id: str, preset: str | None, built_here: tuple[str, ...]) -> str:
+def _model_served(model_id: str | None, preset: str | None, built_here: tuple[str, ...]) -> str | None:
     # A preset built here from a config loads no model: a model named beside it would be silently ignored.
-    if preset in built_here and model_id != DEFAULT_MODEL_ID:
+    if preset in built_here and model_id is not None:
         raise ValueError(f"the {preset} preset builds its model from a config with random weights and loads none, so "
                          f"the model {model_id!r} would be ignored: drop one of the two")
     return model_id
 
 
-def _auto_preset(preset: str | None, model_id: str, demo: bool) -> str:
+def _auto_preset(preset: str | None, model_id: str | None, demo: bool) -> str:
     """The preset set; else the tiny model on the demo's data, unless a model was named (what the user asked for,
     never silently replaced by the tiny one: if it cannot be had, it is refused up front); else the pretrained one."""
     if preset is not None:
         return preset
-    return "tiny" if demo and model_id == DEFAULT_MODEL_ID else "default"
+    return "tiny" if demo and model_id is None else "default"
 
 
 class VaeSettings(BaseModel):
-    """How the latent stage runs the CogVideoX VAE."""
+    """How the latent stage runs the profile's VAE."""
 
     model_config = SETTINGS_CONFIG
 
@@ -81,9 +83,10 @@ class VaeSettings(BaseModel):
         None, description="default: the pretrained VAE, untiled; low_memory: tiling + slicing + batch 1 (fits a 24 GB "
         "card at 49x480x720); tiny: the same class with random weights and a tiny config (CPU demo, tests); "
         f"random_full: the full-size config with random weights (GPU benchmarks without a download); {AUTO_PRESET}")
-    model_id: Text = Field(DEFAULT_MODEL_ID, description="the VAE's pretrained repo id or local folder")
-    subfolder: Text = Field("vae", description="the VAE's folder inside the model repo")
-    revision: Name = Field("main", description="branch, tag or commit of the VAE's repo")
+    model_id: OptionalText = Field(None, description="the VAE's pretrained repo id or local folder (unset: the model "
+                                   f"profile's, e.g. {DEFAULT_MODEL_ID})")
+    subfolder: OptionalText = Field(None, description="the VAE's folder inside the model repo (unset: the profile's, vae)")
+    revision: OptionalName = Field(None, description="branch, tag or commit of the VAE's repo (unset: the profile's)")
     device: Device = Field("auto", description="auto: cuda when available")
     dtype: Dtype = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
     batch_size: int = Field(
@@ -117,27 +120,37 @@ class VaeSettings(BaseModel):
             return self.model_copy(update={"preset": "default"})
         return self
 
-    def hub_model(self) -> HubModel | None:
-        """The pretrained VAE these settings load (None: a preset built here from a config, nothing to fetch)."""
+    def of_profile(self, profile: ModelProfile) -> VaeSettings:
+        """These settings with what is unset taken from the profile's VAE (the repo, its subfolder and revision)."""
+        return self.model_copy(update={"model_id": self.model_id or profile.vae.repo,
+                                       "subfolder": self.subfolder if self.subfolder is not None else profile.vae.subfolder,
+                                       "revision": self.revision or profile.vae.revision})
+
+    def hub_model(self, profile: ModelProfile | None = None) -> HubModel | None:
+        """The pretrained VAE these settings load for the profile (None: the default profile; a preset built here
+        from a config: None, nothing to fetch)."""
         if self.resolved().preset in ("tiny", "random_full"):
             return None
-        return HubModel("the VAE", self.model_id, self.revision, self.subfolder or None, VAE_HINT)
+        filled = self.of_profile(profile or profile_named(None))
+        return HubModel("the VAE", filled.model_id, filled.revision, filled.subfolder or None, VAE_HINT)
 
 
 class TextEncoderSettings(BaseModel):
-    """How the prompt stage runs the CogVideoX text encoder (T5)."""
+    """How the prompt stage runs the profile's text encoder."""
 
     model_config = SETTINGS_CONFIG
 
     preset: str | None = Field(
         None, description="default: the model's own T5 encoder and tokenizer; tiny: the same classes with a tiny "
         f"random config and an offline tokenizer (CPU demo, tests); {AUTO_PRESET}")
-    model_id: Text = Field(DEFAULT_MODEL_ID, description="model repo id or local folder holding text_encoder/ and tokenizer/")
-    revision: Name = Field("main", description="branch, tag or commit of the text encoder's repo")
+    model_id: OptionalText = Field(None, description="model repo id or local folder holding text_encoder/ and tokenizer/ "
+                                   "(unset: the model profile's)")
+    revision: OptionalName = Field(None, description="branch, tag or commit of the text encoder's repo (unset: the profile's)")
     device: Device = Field("auto", description="auto: cuda when available")
     dtype: Dtype = Field("auto", description="auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16, float32")
     batch_size: int = Field(8, ge=1, description="prompts encoded together")
-    max_length: int = Field(MAX_LENGTH, ge=1, description="tokens per prompt: padded and truncated to it (CogVideoX: 226)")
+    max_length: int | None = Field(None, ge=1, description="tokens per prompt: padded and truncated to it (unset: the "
+                                   "profile's, CogVideoX: 226)")
 
     @field_validator("preset")
     @classmethod
@@ -153,8 +166,17 @@ class TextEncoderSettings(BaseModel):
         """These settings with the preset decided (demo: the data is the embedded sample's)."""
         return self.model_copy(update={"preset": _auto_preset(self.preset, self.model_id, demo)})
 
-    def hub_model(self) -> HubModel | None:
-        """The pretrained text encoder (and tokenizer) these settings load (None: the tiny preset, built here)."""
+    def of_profile(self, profile: ModelProfile) -> TextEncoderSettings:
+        """These settings with what is unset taken from the profile's text encoder (repo, revision, prompt length)."""
+        return self.model_copy(update={"model_id": self.model_id or profile.text_encoder.repo,
+                                       "revision": self.revision or profile.text_encoder.revision,
+                                       "max_length": self.max_length or profile.text_encoder.max_tokens})
+
+    def hub_model(self, profile: ModelProfile | None = None) -> HubModel | None:
+        """The pretrained text encoder (and tokenizer) these settings load for the profile (None: the tiny preset,
+        built here)."""
         if self.preset == "tiny":
             return None
-        return HubModel("the text encoder", self.model_id, self.revision, "text_encoder", TEXT_ENCODER_HINT)
+        spec = (profile or profile_named(None)).text_encoder
+        filled = self.of_profile(profile or profile_named(None))
+        return HubModel("the text encoder", filled.model_id, filled.revision, spec.subfolder, TEXT_ENCODER_HINT)

@@ -1,5 +1,5 @@
-"""The CogVideoX text encoder (T5) as an encoder of prompts: the model's own tokenizer and encoder, max length 226,
-padded to max length, truncated. Presets: `default` (the pretrained text_encoder and tokenizer subfolders of the
+"""The model profile's text encoder (lib.profiles; CogVideoX: T5-XXL, 226 tokens) as an encoder of prompts: the
+model's own tokenizer and encoder, padded to the profile's max length, truncated. Presets: `default` (the pretrained text_encoder and tokenizer subfolders of the
 model, bf16 on CUDA) and `tiny` (the real transformers classes with a tiny random config and an offline word-level
 tokenizer: the CPU demo and the tests; nothing is downloaded)."""
 
@@ -14,9 +14,10 @@ import torch
 from prep_platform.lib.models.model_settings import MAX_LENGTH, TEXT_ENCODER_PRESETS, TextEncoderSettings  # noqa: F401
 from prep_platform.lib.models.vae import resolve_device, resolve_dtype
 from prep_platform.lib.models.hub_models import load_pretrained
+from prep_platform.lib.models.vae import config_sha256
+from prep_platform.lib.profiles import ModelProfile, profile_named
 
-TINY_T5_CONFIG = {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4,
-                  "relative_attention_num_buckets": 8, "dropout_rate": 0.0}
+TINY_T5_CONFIG = dict(profile_named(None).text_encoder.tiny_config)  # the default profile's tiny T5
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -34,42 +35,53 @@ def tokenizer_fingerprint(tokenizer) -> str:
 class TextEncoder:
     """Loads the tokenizer and the T5 encoder once; `encode` turns prompts into [B, max_length, hidden] states."""
 
-    def __init__(self, settings: TextEncoderSettings, *, tokenizer=None):
+    def __init__(self, settings: TextEncoderSettings, profile: ModelProfile | None = None, *, tokenizer=None):
         """`tokenizer`: another one for the tiny preset (it has no repo to load one from); by default its own offline
         word-level tokenizer (lib.models.tiny_tokenizer). The pretrained presets load the model's."""
-        self.settings = settings
+        self.profile = profile or profile_named(None)
+        spec = self.profile.text_encoder
+        self.settings = settings = settings.of_profile(self.profile)
         self.device = resolve_device(settings.device)
         self.dtype = resolve_dtype(settings.dtype, self.device)
         if settings.preset == "tiny":
-            from transformers import T5Config, T5EncoderModel
+            import transformers
 
             from prep_platform.lib.models.tiny_tokenizer import tiny_tokenizer
 
             self.tokenizer = tokenizer if tokenizer is not None else tiny_tokenizer()
             torch.manual_seed(0)  # the same random weights every time: stored embeddings stay valid across runs
-            config = T5Config(vocab_size=len(self.tokenizer), pad_token_id=0, eos_token_id=1, **TINY_T5_CONFIG)
-            model = T5EncoderModel(config).to(self.dtype)
+            model_class = getattr(transformers, spec.model_class)
+            config = model_class.config_class(vocab_size=len(self.tokenizer), pad_token_id=0, eos_token_id=1,
+                                              **spec.tiny_config)
+            model = model_class(config).to(self.dtype)
             self.model_id, self.revision = "tiny-random-t5-encoder(seed=0)", "none"
         else:
             def load(**options):
-                from transformers import AutoTokenizer, T5EncoderModel  # after the check: offline, refused before
+                import transformers  # after the check: offline, refused before
 
-                return (AutoTokenizer.from_pretrained(settings.model_id, subfolder="tokenizer", revision=settings.revision,
-                                                      **options),
-                        T5EncoderModel.from_pretrained(settings.model_id, subfolder="text_encoder",
-                                                       revision=settings.revision, torch_dtype=self.dtype, **options))
+                return (transformers.AutoTokenizer.from_pretrained(settings.model_id, subfolder=spec.tokenizer_subfolder,
+                                                                   revision=settings.revision, **options),
+                        getattr(transformers, spec.model_class).from_pretrained(
+                            settings.model_id, subfolder=spec.subfolder, revision=settings.revision,
+                            torch_dtype=self.dtype, **options))
 
-            self.tokenizer, model = load_pretrained(settings.hub_model(), load)
+            self.tokenizer, model = load_pretrained(settings.hub_model(self.profile), load)
             self.model_id, self.revision = settings.model_id, settings.revision
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.hidden_size = int(self.model.config.d_model)
+        # The whole config (any change is another encoder), less what transformers records about itself and the
+        # load dtype (the identity names the dtype it encodes in).
+        self.config_sha256 = config_sha256({key: value for key, value in self.model.config.to_dict().items()
+                                            if key not in ("transformers_version", "torch_dtype", "dtype", "architectures")})
 
     def identity(self) -> dict:
         """What makes two embeddings of the same prompt interchangeable (goes into every file's header)."""
         return {
             "model_id": self.model_id,
             "revision": self.revision,
-            "text_encoder_subfolder": "text_encoder",
+            "text_encoder_class": self.profile.text_encoder.model_class,
+            "text_encoder_subfolder": self.profile.text_encoder.subfolder,
+            "text_encoder_config_sha256": self.config_sha256,
             "tokenizer_fingerprint": tokenizer_fingerprint(self.tokenizer),
             "max_length": self.settings.max_length,
             "padding": "max_length",

@@ -1,8 +1,9 @@
-"""The CogVideoX VAE as an encoder of uint8 frame batches: presets, device and dtype, tiling and slicing, and the
-GPU defaults (torch.compile with its caches under the data root, the batch size from free GPU memory).
+"""The model profile's VAE (lib.profiles: a diffusers class, its repo, its tiny and full-size configs) as an encoder of
+uint8 frame batches: presets, device and dtype, tiling and slicing, and the GPU defaults (torch.compile with its
+caches under the data root, the batch size from free GPU memory).
 
 The weights load lazily (`load`, or the first `encode`): the encoder's identity, which decides whether a cache is
-current, comes from the model's config alone, so a run whose caches are all current loads no model and allocates
+current, comes from the model's whole config (hashed: any change makes old caches stale) and revision alone, so a run whose caches are all current loads no model and allocates
 no GPU memory, and a run with work starts its decode workers before the model loads.
 """
 
@@ -17,9 +18,11 @@ import numpy as np
 import torch
 from prep_platform.lib.models.hub_models import load_pretrained
 from prep_platform.lib.models.model_settings import DEFAULT_MODEL_ID, VAE_PRESETS, VaeSettings  # noqa: F401 (re-exported)
+from prep_platform.lib.profiles import ModelProfile, profile_named
 
-TINY_CONFIG = {"block_out_channels": (8, 8, 8, 8), "latent_channels": 4, "layers_per_block": 1, "norm_num_groups": 2}
+TINY_CONFIG = dict(profile_named(None).vae.tiny_config)  # the default profile's tiny VAE (tests read its facts)
 PRESETS = VAE_PRESETS
+BUILT_HERE = ("tiny", "random_full")  # presets built from a config with random weights: nothing to download
 
 
 def resolve_device(name: str) -> torch.device:
@@ -38,26 +41,36 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
         raise ValueError(f"unknown dtype {name!r}; use float32, bfloat16 or float16") from exc
 
 
-RANDOM_FULL_CONFIG = {"scaling_factor": 1.15258426}  # the released VAE's scaling factor on the class defaults
+def vae_class(profile: ModelProfile):
+    """The profile's diffusers VAE class (imported here only: diffusers is heavy)."""
+    import diffusers
+
+    return getattr(diffusers, profile.vae.model_class)
 
 
-def vae_config(settings: VaeSettings) -> dict:
-    """The VAE's config without its weights: what the encoder will be built from (the preset's config on the class
-    defaults, or the pretrained model's config.json). Facts such as the latent channel count come from here,
-    never from a guess."""
-    if settings.preset in ("tiny", "random_full"):
-        from diffusers import AutoencoderKLCogVideoX
-
-        overrides = TINY_CONFIG if settings.preset == "tiny" else RANDOM_FULL_CONFIG
-        return _class_defaults(AutoencoderKLCogVideoX, overrides)
+def vae_config(settings: VaeSettings, profile: ModelProfile | None = None) -> dict:
+    """The VAE's config without its weights: what the encoder will be built from (the preset's config from the
+    profile on the class defaults, or the pretrained model's config.json). Facts such as the latent channel count
+    come from here, never from a guess."""
+    profile = profile or profile_named(None)
+    if settings.preset in BUILT_HERE:
+        overrides = profile.vae.tiny_config if settings.preset == "tiny" else profile.vae.full_config
+        return _class_defaults(vae_class(profile), dict(overrides))
+    filled = settings.of_profile(profile)
 
     def load(**options) -> dict:
-        from diffusers import AutoencoderKLCogVideoX  # after the check: offline, the refusal comes before this import
+        # after the check: offline, the refusal comes before diffusers' import
+        return dict(vae_class(profile).load_config(
+            filled.model_id, subfolder=filled.subfolder or None, revision=filled.revision, **options))
 
-        return dict(AutoencoderKLCogVideoX.load_config(
-            settings.model_id, subfolder=settings.subfolder or None, revision=settings.revision, **options))
+    return load_pretrained(settings.hub_model(profile), load)
 
-    return load_pretrained(settings.hub_model(), load)
+
+def config_sha256(config: dict) -> str:
+    """The whole config as a hash: diffusers' bookkeeping keys (`_diffusers_version`, `_name_or_path`, ...) left
+    out, since they change with no change to the model."""
+    model_keys = {key: value for key, value in config.items() if not key.startswith("_")}
+    return hashlib.sha256(json.dumps(model_keys, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _class_defaults(model_class, overrides: dict) -> dict:
@@ -68,8 +81,8 @@ def _class_defaults(model_class, overrides: dict) -> dict:
     return {**defaults, **overrides}
 
 
-def latent_channels(settings: VaeSettings) -> int:
-    return int(vae_config(settings)["latent_channels"])
+def latent_channels(settings: VaeSettings, profile: ModelProfile | None = None) -> int:
+    return int(vae_config(settings, profile)["latent_channels"])
 
 
 GIB = 2**30
@@ -98,15 +111,20 @@ class VaeEncoder:
 
     loads = 0  # models built in this process (tests and benchmarks count them)
 
-    def __init__(self, settings: VaeSettings):
-        self.settings = settings.resolved()
+    def __init__(self, settings: VaeSettings, profile: ModelProfile | None = None):
+        """`profile`: the model profile whose VAE this is (None: the default, cogvideox)."""
+        self.profile = profile or profile_named(None)
+        self.settings = settings.resolved().of_profile(self.profile)
         self.device = resolve_device(self.settings.device)
         self.dtype = resolve_dtype(self.settings.dtype, self.device)
-        if self.settings.preset in ("tiny", "random_full"):
-            self.model_id, self.revision = f"{self.settings.preset}-random-cogvideox-vae(seed=0)", "none"
+        if self.settings.preset in BUILT_HERE:
+            self.model_id = f"{self.settings.preset}-random-{self.profile.name}-vae(seed=0)"
+            self.revision = "none"
         else:
             self.model_id, self.revision = self.settings.model_id, self.settings.revision
-        self.config = vae_config(self.settings)  # the model's identity without its weights
+        # The model's identity without its weights: fixed here, so a loaded model never changes a cache's verdict.
+        self.config = vae_config(settings.resolved(), self.profile)
+        self.config_sha256 = config_sha256(self.config)
         cuda = self.device.type == "cuda"
         self.compiled = self.settings.compile if self.settings.compile is not None else cuda
         self.tiling, self.slicing = self.settings.tiling, self.settings.slicing
@@ -135,16 +153,16 @@ class VaeEncoder:
         the ~1 min compile again."""
         if self.vae is not None:
             return
-        from diffusers import AutoencoderKLCogVideoX  # heavy import, only where a VAE is really built
+        model_class = vae_class(self.profile)  # heavy import, only where a VAE is really built
 
         started = time.perf_counter()
-        if self.settings.preset in ("tiny", "random_full"):
+        if self.settings.preset in BUILT_HERE:
             torch.manual_seed(0)  # the same random weights every time: caches stay valid across runs
-            vae = AutoencoderKLCogVideoX.from_config(self.config)
+            vae = model_class.from_config(self.config)
             if self.dtype != torch.float32:
                 vae = vae.to(dtype=self.dtype)
         else:
-            vae = load_pretrained(self.settings.hub_model(), lambda **options: AutoencoderKLCogVideoX.from_pretrained(
+            vae = load_pretrained(self.settings.hub_model(self.profile), lambda **options: model_class.from_pretrained(
                 self.settings.model_id, subfolder=self.settings.subfolder or None, revision=self.settings.revision,
                 torch_dtype=self.dtype, **options))
         vae = vae.to(self.device).eval().requires_grad_(False)
@@ -159,7 +177,6 @@ class VaeEncoder:
             _dynamo.config.cache_size_limit = max(_dynamo.config.cache_size_limit, 64)  # tiled shapes vary
             vae.encoder = torch.compile(vae.encoder)
         self.vae = vae
-        self.config = dict(vae.config)
         VaeEncoder.loads += 1
         self.load_seconds = round(time.perf_counter() - started, 3)
 
@@ -178,8 +195,13 @@ class VaeEncoder:
         return bool(self.config.get("invert_scale_latents", False))
 
     def identity(self) -> dict:
-        """What makes two encodings comparable (goes into the cache's config fingerprint)."""
+        """What makes two encodings comparable (goes into the cache's config fingerprint): the profile, the model
+        and its revision, the whole config by its hash, and the facts a trainer reads back."""
         return {
+            "profile": self.profile.name,
+            "vae_class": self.profile.vae.model_class,
+            "vae_config_sha256": self.config_sha256,
+            "normalisation": self.profile.vae.normalisation.kind,
             "model_id": self.model_id,
             "revision": self.revision,
             "subfolder": self.settings.subfolder,

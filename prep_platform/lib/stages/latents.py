@@ -95,7 +95,7 @@ def _decode_for_latents(video_path: str, config: FrameConfig, start_s: float | N
 
 
 def plan_latent_stage(
-    items: Iterable[LatentItem], *, frame_fingerprint: str, vae_fingerprint: str, augment: bool, latents_root: Path,
+    items: Iterable[LatentItem], *, frame_fingerprint: str, vae_fingerprint: str, augment: bool, latent_folders: list[Path],
     previous: Iterable[dict] = (),
 ) -> tuple[list[tuple[LatentItem, list[str]]], list[dict]]:
     """Split the clips into what must be encoded (with the variants missing) and what is already current.
@@ -121,7 +121,7 @@ def plan_latent_stage(
             if stat is not None and is_current_file(target, item.source_fingerprint, expected):
                 done.append(_clip_row(item, variant, "skipped", target, "cache is current", facts=(stat, item.source_fingerprint, expected)))
                 continue
-            moved_from = _find_elsewhere(item, variant, latents_root, expected)
+            moved_from = _find_elsewhere(item, variant, latent_folders, expected)
             if moved_from is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(moved_from, target)
@@ -146,13 +146,13 @@ def _recorded_current(row: dict | None, stat: os.stat_result, source_fingerprint
                 and row.get("source_fingerprint") == source_fingerprint and row.get("config_fingerprint") == expected_config)
 
 
-def _find_elsewhere(item: LatentItem, variant: str, latents_root: Path, expected_config: str) -> Path | None:
+def _find_elsewhere(item: LatentItem, variant: str, latent_folders: list[Path], expected_config: str) -> Path | None:
+    """A current cache of this sample in another scenario's folder (the clip was relabelled): moved, not re-encoded.
+    `latent_folders`: the layout's (DataLayout.latent_scenario_folders)."""
     name = variant_path(item.latent_path, variant).name
-    if not latents_root.exists():
-        return None
-    for folder in latents_root.iterdir():
+    for folder in latent_folders:
         candidate = folder / name
-        if folder.is_dir() and candidate != variant_path(item.latent_path, variant) and candidate.exists():
+        if candidate != variant_path(item.latent_path, variant) and candidate.exists():
             if is_current_file(candidate, item.source_fingerprint, expected_config):
                 return candidate
     return None
@@ -210,7 +210,7 @@ def run_latent_stage(
     by the scenario's shards: a file of another shard's clip is not an orphan). `previous`: the last manifest's
     rows, so unchanged cache files are known current by their stat (plan_latent_stage)."""
     with folder_lock({item.latent_path.parent for item in items}, on_wait or say_on_stderr):
-        result = _run_latent_stage(items, layout.frame_config, encoder, latents_root=layout.latents_root,
+        result = _run_latent_stage(items, layout.frame_config, encoder, latent_folders=layout.latent_scenario_folders(),
                                    compile_cache=str(layout.compile_cache), augment=augment, workers=workers,
                                    prefetch=prefetch, progress=progress, previous=previous)
         result.orphaned = _orphans(items, result.clips, scenario_clips)
@@ -233,12 +233,15 @@ def _orphans(items: list[LatentItem], rows: list[dict], scenario_clips: set[str]
     return sorted(orphans)
 
 
-def _run_latent_stage(items, config, encoder, *, latents_root: Path, compile_cache: str, augment, workers, prefetch,
+def _run_latent_stage(items, config, encoder, *, latent_folders: list[Path], compile_cache: str, augment, workers, prefetch,
                       progress, previous=()) -> LatentStageResult:
     started = time.perf_counter()
+    if encoder.profile.name != config.profile:  # a VAE of another model would make caches no trainer of this one reads
+        raise ValueError(f"the VAE is {encoder.profile.name}'s but the frames are {config.profile}'s: pick one model "
+                         f"profile for both (--profile / PREP_PLATFORM_PROFILE)")
     frame_fp, vae_fp = config.fingerprint(), encoder.identity_fingerprint()
     to_encode, done = plan_latent_stage(
-        items, frame_fingerprint=frame_fp, vae_fingerprint=vae_fp, augment=augment, latents_root=latents_root,
+        items, frame_fingerprint=frame_fp, vae_fingerprint=vae_fp, augment=augment, latent_folders=latent_folders,
         previous=previous,
     )
     result = LatentStageResult(clips=list(done))

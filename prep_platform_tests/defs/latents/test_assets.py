@@ -173,4 +173,4 @@ def test_latents_job_runs_on_its_multiprocess_executor(tmp_path):
     assert report["success"], done.stderr[-3000:]
     assert {"clip_frames", "clip_latents", "clip_latents_clip_latents_files_check"} <= set(report["steps"])
     assert report["run_pid"] not in report["step_pids"] and len(report["step_pids"]) >= 2  # steps in child processes
-    assert (tmp_path / "data" / "prepared" / "latents" / "crowd" / "shard-0000" / "latents_manifest.json").exists()
+    assert (tmp_path / "data" / "prepared" / "latents" / "cogvideox" / "crowd" / "shard-0000" / "latents_manifest.json").exists()

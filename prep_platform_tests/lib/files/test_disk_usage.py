@@ -8,7 +8,8 @@ from prep_platform.lib.files.fingerprints import file_fingerprint
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
-from prep_platform.lib.files.disk_usage import directory_bytes, latent_file_bytes, layer_bytes, next_materialisation_bytes
+from prep_platform.lib.files.disk_usage import (HEADER_AND_ZIP_OVERHEAD, directory_bytes, latent_file_bytes, layer_bytes,
+                                               next_materialisation_bytes)
 from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 
@@ -21,9 +22,9 @@ def test_latent_size_estimate_matches_a_real_cache_file(tmp_path):
     run_latent_stage([LatentItem("clip", str(clip), target, file_fingerprint(clip))], DataLayout(tmp_path, config),
                      VaeEncoder(VaeSettings(preset="tiny")), workers=0)
     estimate = latent_file_bytes(9, 96, 144, channels=4)
-    assert estimate - 8 * 1024 <= target.stat().st_size <= estimate  # arrays exact, header within the allowance
+    assert estimate - HEADER_AND_ZIP_OVERHEAD <= target.stat().st_size <= estimate  # arrays exact, header within the allowance
     # The real geometry: [16, 13, 60, 90] twice plus [16, 1, 60, 90], float16: about 4.7 MB per clip.
-    assert latent_file_bytes(49, 480, 720, 16) == 2 * (2 * 16 * 13 * 60 * 90 + 16 * 60 * 90) + 8 * 1024
+    assert latent_file_bytes(49, 480, 720, 16) == 2 * (2 * 16 * 13 * 60 * 90 + 16 * 60 * 90) + HEADER_AND_ZIP_OVERHEAD
 
 
 def test_next_materialisation_counts_only_what_is_missing(tmp_path):

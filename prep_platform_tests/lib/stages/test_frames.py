@@ -30,7 +30,7 @@ def test_frame_stage_runs_through_bad_clips_in_worker_processes(tmp_path):
     assert by_id["good"]["status"] == "ok" and by_id["bad"]["status"] == "unreadable"
     images = tmp_path / "img" / "urban" / SMALL.tag
     assert by_id["good"]["image_path"] == str(images / "good.png")
-    assert by_id["good"]["latent_path"] == str(tmp_path / "lat" / "urban" / "good.npz")
+    assert by_id["good"]["latent_path"] == str(tmp_path / "lat" / "cogvideox" / "urban" / "good.npz")
     image = cv2.imread(str(images / "good.png"))
     assert image.shape == (96, 144, 3)
     assert by_id["good"]["decoded_frames"] == 175 and by_id["good"]["source_fingerprint"]
@@ -108,7 +108,7 @@ def test_a_run_with_another_frame_size_never_overwrites_the_images_of_the_first(
     first = run_frame_stage(records, DataLayout(tmp_path, FrameConfig(width=240, height=160, frames=9)).relocated(**roots), workers=0)
     image = Path(first.clips[0]["image_path"])
     before = (image.read_bytes(), image.stat().st_mtime_ns)
-    second = run_frame_stage(records, DataLayout(tmp_path, FrameConfig(width=360, height=240, frames=9)).relocated(**roots), workers=0)
+    second = run_frame_stage(records, DataLayout(tmp_path, FrameConfig(width=352, height=240, frames=9)).relocated(**roots), workers=0)
     other = Path(second.clips[0]["image_path"])
     assert other != image and other.exists()
     assert (image.read_bytes(), image.stat().st_mtime_ns) == before

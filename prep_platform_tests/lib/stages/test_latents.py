@@ -42,7 +42,8 @@ def clips(tmp_path_factory) -> list[Path]:
 
 
 def _items(clips: list[Path], root: Path, scenario: str = "urban") -> list[LatentItem]:
-    return [LatentItem(p.stem, str(p), root / scenario / f"{p.stem}.npz", file_fingerprint(p), scenario) for p in clips]
+    layout = DataLayout(root, CONFIG).relocated(latents_root=root)  # root/<profile>/<scenario>/<id>.npz
+    return [LatentItem(p.stem, str(p), layout.latent(scenario, p.stem), file_fingerprint(p), scenario) for p in clips]
 
 
 def _run(items, encoder, root, **kwargs):
@@ -53,7 +54,7 @@ def _run(items, encoder, root, **kwargs):
 def test_cache_files_have_the_documented_shapes_dtype_and_header(clips, encoder, tmp_path):
     result = _run(_items(clips, tmp_path), encoder, tmp_path)
     assert result.counts == {"encoded": 3}
-    header, arrays = load_latent_file(tmp_path / "urban" / "video1.npz")
+    header, arrays = load_latent_file(tmp_path / "cogvideox" / "urban" / "video1.npz")
     assert arrays["latent_mean"].shape == SHAPE and arrays["latent_logvar"].shape == SHAPE
     assert arrays["image_latents"].shape == (SHAPE[0], 1, SHAPE[2], SHAPE[3])
     assert all(a.dtype == np.float16 for a in arrays.values())
@@ -63,17 +64,17 @@ def test_cache_files_have_the_documented_shapes_dtype_and_header(clips, encoder,
     assert (header.frames, header.fps, header.width, header.height) == (9, 8.0, 144, 96)
     assert header.source_fingerprint == file_fingerprint(clips[1]) and header.config_fingerprint
     assert header.crop_box == pytest.approx([0.0, 13.667, 322.0, 228.333]) and header.package_version
-    assert latent_file_problems(tmp_path / "urban" / "video1.npz", expect={"frames": 9, "shape": SHAPE}) == []
+    assert latent_file_problems(tmp_path / "cogvideox" / "urban" / "video1.npz", expect={"frames": 9, "shape": SHAPE}) == []
     # No temp files left: only caches and the folder's lock (kept: unlinking a lock another run waits on races).
-    assert not [p for p in (tmp_path / "urban").iterdir() if p.suffix != ".npz" and p.name != LOCK_NAME]
+    assert not [p for p in (tmp_path / "cogvideox" / "urban").iterdir() if p.suffix != ".npz" and p.name != LOCK_NAME]
 
 
 def test_worker_processes_give_the_same_latents_as_in_process(clips, encoder, tmp_path):
     _run(_items(clips, tmp_path / "a"), encoder, tmp_path / "a", workers=0)
     _run(_items(clips, tmp_path / "b"), encoder, tmp_path / "b", workers=2, prefetch=2)
     for clip in clips:
-        _, a = load_latent_file(tmp_path / "a" / "urban" / f"{clip.stem}.npz")
-        _, b = load_latent_file(tmp_path / "b" / "urban" / f"{clip.stem}.npz")
+        _, a = load_latent_file(tmp_path / "a" / "cogvideox" / "urban" / f"{clip.stem}.npz")
+        _, b = load_latent_file(tmp_path / "b" / "cogvideox" / "urban" / f"{clip.stem}.npz")
         assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
@@ -82,11 +83,11 @@ def test_second_run_skips_current_caches_and_re_encodes_only_stale_ones(clips, e
     for src, dst in zip(clips, work):
         dst.write_bytes(src.read_bytes())
     _run(_items(work, tmp_path), encoder, tmp_path)
-    mtimes = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "urban").iterdir()}
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cogvideox" / "urban").iterdir()}
 
     again = _run(_items(work, tmp_path), encoder, tmp_path)
     assert again.counts == {"skipped": 3} and again.encoded_clips == 0
-    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "urban").iterdir()} == mtimes
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cogvideox" / "urban").iterdir()} == mtimes
 
     write_clip(work[0], seconds=2.0, textured=True, seed=99)  # the source changed
     stale = _run(_items(work, tmp_path), encoder, tmp_path)
@@ -103,18 +104,18 @@ def test_relabelled_clip_is_moved_not_re_encoded(clips, encoder, tmp_path):
     _run(_items(clips, tmp_path, "urban"), encoder, tmp_path, augment=True)
     moved = _run(_items(clips[:1], tmp_path, "crowd"), encoder, tmp_path, augment=True)
     assert moved.counts == {"moved": 2} and moved.encoded_clips == 0
-    assert (tmp_path / "crowd" / "video0.npz").exists() and (tmp_path / "crowd" / "video0.hflip.npz").exists()
-    assert not (tmp_path / "urban" / "video0.npz").exists()
+    assert (tmp_path / "cogvideox" / "crowd" / "video0.npz").exists() and (tmp_path / "cogvideox" / "crowd" / "video0.hflip.npz").exists()
+    assert not (tmp_path / "cogvideox" / "urban" / "video0.npz").exists()
     # Until urban runs again, its folder's remaining files are orphans of a crowd-only run: reported, kept.
     urban_run = _run(_items(clips[1:], tmp_path, "urban"), encoder, tmp_path)
-    assert urban_run.orphaned == [str(tmp_path / "urban" / f"video{i}.hflip.npz") for i in (1, 2)]
+    assert urban_run.orphaned == [str(tmp_path / "cogvideox" / "urban" / f"video{i}.hflip.npz") for i in (1, 2)]
 
 
 def test_augment_writes_a_flipped_variant_recorded_as_such(clips, encoder, tmp_path):
     result = _run(_items(clips[:1], tmp_path), encoder, tmp_path, augment=True)
     assert result.counts == {"encoded": 2}
-    base_header, base = load_latent_file(tmp_path / "urban" / "video0.npz")
-    flip_header, flip = load_latent_file(variant_path(tmp_path / "urban" / "video0.npz", "hflip"))
+    base_header, base = load_latent_file(tmp_path / "cogvideox" / "urban" / "video0.npz")
+    flip_header, flip = load_latent_file(variant_path(tmp_path / "cogvideox" / "urban" / "video0.npz", "hflip"))
     assert (base_header.augmentation, flip_header.augmentation) == ("none", "hflip")
     assert base_header.config_fingerprint != flip_header.config_fingerprint
     assert not np.array_equal(base["latent_mean"], flip["latent_mean"])
@@ -170,8 +171,8 @@ def test_bad_clips_fail_with_reasons_and_the_rest_are_encoded(clips, encoder, tm
     write_clip(short, seconds=0.5)
     gone = tmp_path / "gone.mp4"
     items = _items(clips[:1], tmp_path) + [
-        LatentItem("short", str(short), tmp_path / "urban" / "short.npz", "x"),
-        LatentItem("gone", str(gone), tmp_path / "urban" / "gone.npz", "y"),
+        LatentItem("short", str(short), tmp_path / "cogvideox" / "urban" / "short.npz", "x"),
+        LatentItem("gone", str(gone), tmp_path / "cogvideox" / "urban" / "gone.npz", "y"),
     ]
     result = _run(items, encoder, tmp_path, workers=2)
     status = {r["video_id"]: (r["status"], r["reason"]) for r in result.clips}
@@ -197,7 +198,7 @@ def test_low_memory_preset_turns_on_tiling_and_slicing():
 
 def test_corrupt_or_garbage_cache_files_are_reported(clips, encoder, tmp_path):
     _run(_items(clips[:1], tmp_path), encoder, tmp_path)
-    path = tmp_path / "urban" / "video0.npz"
+    path = tmp_path / "cogvideox" / "urban" / "video0.npz"
     header, arrays = load_latent_file(path)
     from prep_platform.lib.files.latent_file import write_latent_file
 
@@ -224,10 +225,10 @@ def test_a_run_with_every_cache_current_builds_no_model(clips, tmp_path):
     assert result.encoder["model_loaded"] is False
     # One stale clip: the model is built, once, and the clip's header says how it was encoded.
     os.utime(clips[0])  # same bytes: still current
-    (tmp_path / "urban" / "video2.npz").unlink()
+    (tmp_path / "cogvideox" / "urban" / "video2.npz").unlink()
     result = _run(_items(clips, tmp_path), again, tmp_path, workers=2)
     assert result.counts == {"encoded": 1, "skipped": 2} and VaeEncoder.loads == builds + 1
-    header, _ = load_latent_file(tmp_path / "urban" / "video2.npz")
+    header, _ = load_latent_file(tmp_path / "cogvideox" / "urban" / "video2.npz")
     assert (header.batch_size, header.compiled, header.batch_choice) == (1, False, "auto: batch 1 on CPU")
     assert result.startup_s is not None and result.startup_s <= result.duration_s
 

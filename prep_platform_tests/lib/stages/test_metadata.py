@@ -96,7 +96,7 @@ def test_written_files_are_complete_and_say_how_they_were_made(msr_vtt_raw_dir, 
         for shown, record in zip(view[split], result.document[split]):
             assert list(shown)[:len(SEED_FIELDS)] == list(SEED_FIELDS)
             assert shown["built"] == {"image_path": False, "latent_path": False}  # planned: no stage ran yet
-            assert shown["latent_path"] == str(tmp_path / "prepared" / "latents" / record["scenario"] / f"{record['video_id']}.npz")
+            assert shown["latent_path"] == str(tmp_path / "prepared" / "latents" / "cogvideox" / record["scenario"] / f"{record['video_id']}.npz")
             assert {k: v for k, v in shown.items() if k not in ("image_path", "latent_path", "built")} == record
     report = json.loads(metadata_report_path(output).read_text())
     assert report["inputs"]["annotation_sha256"] and report["inputs"]["scenarios_fingerprint"]

@@ -90,7 +90,7 @@ def test_the_view_shows_the_files_the_stages_made_and_follows_another_size(urban
         if record["video_id"] in primary:
             assert record["built"] == {"image_path": True, "latent_path": True}
             assert record["image_path"] == primary[record["video_id"]]["image_path"] and "96x64_9f" in record["image_path"]
-            assert (root / "prepared" / "latents" / "urban" / f"{record['video_id']}.npz").samefile(record["latent_path"])
+            assert (root / "prepared" / "latents" / "cogvideox" / "urban" / f"{record['video_id']}.npz").samefile(record["latent_path"])
     for record in _view_records(settings, "nature"):  # not prepared: the planned paths, said to be planned
         assert record["built"] == {"image_path": False, "latent_path": False}
         assert record["latent_path"] == str(layout.latent("nature", record["video_id"]))
