@@ -5,6 +5,7 @@ and the VAE's identity is its whole config."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from prep_platform.lib import pipeline
 from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.models.text_encoder import TextEncoderSettings
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings, vae_config
 from prep_platform.lib.profiles import PROFILES, ProfileRuleError, profile_named
 from prep_platform.lib.settings import PrepSettings
@@ -125,6 +127,17 @@ def test_two_profiles_caches_live_side_by_side_and_neither_re_encodes_the_other(
         expected = (0.7, True) if settings.profile == "cogvideox1.5" else (pytest.approx(1.15258426), False)
         assert (header.scaling_factor, header.invert_scale_latents) == expected
         assert layout.frames_manifest(scenario, 0).is_file() and layout.latents_manifest(scenario, 0).is_file()
+
+    # And on to a trainer's export, the 1.5 profile end to end: index, its text encoder's embeddings, the export.
+    layout = one_five.layout()
+    assert layout.training_index(scenario, 0).is_file()
+    pipeline.encode_prompts(one_five, layout, scenario, 0, pipeline.load_text_encoder(TextEncoderSettings(preset="tiny"),
+                                                                                      profile_named("cogvideox1.5")))
+    export = pipeline.export_training_set(one_five.with_values(export_split="all"), layout, "cogvideox-factory",
+                                          scenarios=[scenario])
+    stated = json.loads((export.folder / "export.json").read_text())
+    assert export.stems > 0 and stated == export.export
+    assert (stated["latents"]["profile"], stated["latents"]["scaling_factor"], stated["latents"]["frames"]) == ("cogvideox1.5", 0.7, 17)
 
 
 def test_a_vae_of_another_profile_is_refused_by_the_latent_stage(tmp_path):
