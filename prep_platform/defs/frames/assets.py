@@ -39,14 +39,14 @@ def embedded_image(path: Path, title: str, max_width: int = 480) -> dg.MetadataV
     kinds={"python", "opencv"},
     description="Per clip of the shard (clips whose source, frame configuration, shot settings and images are unchanged "
     "are taken from the last run without decoding): decode once, find its shots (PySceneDetect's content/adaptive rules), "
-    "resample by time to the target fps, scale to cover + center crop, up to windows_per_clip F-frame windows (8N+1) "
-    "each inside one shot, a conditioning image per window (PNG under prepared/images/SCENARIO/FRAME_TAG/, e.g. prepared/images/urban/720x480_49f_8fps_1a2b3c4d5e6f7a8b/), "
+    "resample by time to the target fps, scale to cover + center crop, up to windows_per_clip F-frame windows (the model profile's rule: 8n+1 for cogvideox) "
+    "each inside one shot, a conditioning image per window (PNG under prepared/images/SCENARIO/FRAME_TAG/, e.g. prepared/images/urban/cogvideox_720x480_49f_8fps_1a2b3c4d/), "
     "and a record with source fps, decoded frame count, shots, window times and status.",
 )
 def clip_frames(context: dg.AssetExecutionContext, settings: PrepPlatformSettings) -> dg.MaterializeResult:
     prep, layout = settings.core(), settings.layout()
     config = layout.frame_config
-    context.log.info(f"{config.frames} frames at {config.fps:g} fps, {config.width}x{config.height}")
+    context.log.info(f"{config.profile}: {config.frames} frames at {config.fps:g} fps, {config.width}x{config.height}")
     return per_shard(context, lambda scenario, shard: _frames(context, prep, layout, scenario, shard))
 
 

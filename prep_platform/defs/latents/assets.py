@@ -23,7 +23,7 @@ ClipLatentsConfig = run_config_class("ClipLatentsConfig", "augment", "prefetch")
     group_name="latents",
     deps=[clip_frames],
     metadata=column_schema_metadata(LatentRow),  # the manifest's rows
-    description="CogVideoX VAE latents per clip: latent distribution (mean, logvar) and clean first-frame image "
+    description="The model profile's VAE latents per clip (CogVideoX by default; one folder per profile): latent distribution (mean, logvar) and clean first-frame image "
     "latents, float16, with a header saying how they were made. Incremental: current caches are skipped, "
     "relabelled clips moved, only new or stale clips encoded.",
 )

@@ -16,7 +16,7 @@ from prep_platform.lib.stages.prompt_embeddings import PromptRow
     group_name="prompts",
     deps=[scenario_metadata],
     metadata=column_schema_metadata(PromptRow),  # the manifest's rows
-    description="T5 prompt embeddings (the model's own text encoder and tokenizer, max length 226, padded, "
+    description="Prompt embeddings by the model profile's text encoder (cogvideox: T5, its own tokenizer, max length 226, padded, "
     "truncated) for every prompt variant of the shard's clips, caption first: one file per distinct prompt, "
     "keyed by its sha256. Only new or changed prompts are encoded.",
 )
