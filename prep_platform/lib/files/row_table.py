@@ -5,9 +5,9 @@ dataclass: its fields, with their types, are the Parquet columns (scalars as Arr
 JSON text) and the Dagster table schema (defs derive it from the same class). A stage still builds its rows as
 dicts; the row class is the contract at the file, so a column cannot drift from what the readers expect.
 
-A round trip is exact: a key a row did not have stays absent (a bit mask of the keys present), a key no row class
-names is kept in an `extra` JSON column, and a value of another type than its field's (a hand edit, an older
-row) goes to `extra` too instead of failing the write.
+A round trip is exact: a key a row did not have stays absent (a bit mask of the keys present) and a key no row class
+names is kept in an `extra` JSON column. A value of another type than its field's is refused at the file
+(RowTypeError, one line naming the row class, the column and the row): a column means one thing in every row.
 
 The pair of files: `<name>.parquet` holds the rows, `<name>.json` (written after it) the header a person reads
 (counts, settings, how long, a few sample rows) with the number of rows and the rows file's name. The JSON is the
@@ -27,8 +27,14 @@ import pyarrow.parquet as pq
 
 from prep_platform.lib.files.atomic import atomic_path, read_json_if_present, remove_stale_temp_files, write_json_atomic
 from prep_platform.lib.files.parquet_read import WRITE_OPTIONS, ParquetFileError, column_problem, open_parquet, reading
+from prep_platform.lib.layout import manifest_rows_path
 
 EXTRA, PRESENT = "extra", "keys_present"
+ROW_NAMES = ("sample_id", "video_id", "prompt_sha256", "stem")  # what names a row in a refusal, the first it has
+
+
+class RowTypeError(ValueError):
+    """A row's value of another type than its column's: one line naming the row class, the column and the row."""
 SAMPLE_ROWS = 3  # rows shown in the JSON view
 _SCALARS = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 
@@ -40,6 +46,48 @@ def _arrow_type(hint) -> pa.DataType | None:
     else:
         options = [hint]
     return _SCALARS.get(options[0]) if len(options) == 1 else None
+
+
+def _json_types(hint) -> tuple[type, ...] | None:
+    """What a JSON column may hold (list, dict, ...) by its hint; None when the hint allows anything."""
+    options = [arg for arg in typing.get_args(hint) if arg is not type(None)] \
+        if typing.get_origin(hint) in (typing.Union, types.UnionType) else [hint]
+    allowed = []
+    for option in options:
+        origin = typing.get_origin(option) or option
+        if origin in (list, tuple):
+            allowed += [list, tuple]
+        elif origin in (dict,) or origin is typing.Mapping:
+            allowed.append(dict)
+        elif origin in _SCALARS:
+            allowed.append(origin)
+        else:
+            return None  # Any or a class of its own: not checked here
+    return tuple(allowed)
+
+
+def _wrong_type(row_type: type, name: str, kind, rows: list[dict], index: int) -> RowTypeError:
+    row, value = rows[index], rows[index][name]
+    which = next((f"{key} {row[key]}" for key in ROW_NAMES if row.get(key) is not None), f"row {index}")
+    wanted = {pa.string(): "a string", pa.int64(): "an integer", pa.float64(): "a number", pa.bool_(): "a bool"}.get(
+        kind, " or ".join(sorted({t.__name__ for t in kind})) if isinstance(kind, tuple) else str(kind))
+    return RowTypeError(f"{row_type.__name__} column {name!r} must hold {wanted}: {which} has {value!r} "
+                        f"({type(value).__name__})")
+
+
+def _fits(value, kind) -> bool:
+    """`value` can be stored in a column of `kind` as what it is (None always: a missing value)."""
+    if value is None:
+        return True
+    if kind == pa.string():
+        return isinstance(value, str)
+    if kind == pa.bool_():
+        return isinstance(value, bool)
+    if kind == pa.int64():
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == pa.float64():
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return True
 
 
 def columns_of(row_type: type) -> dict[str, pa.DataType | None]:
@@ -71,7 +119,10 @@ def column_descriptions(row_type: type) -> list[tuple[str, str, str]]:
 
 
 def rows_table(rows: list[dict], row_type: type) -> pa.Table:
+    """The rows as a table of the row class's columns; a value of another type than its column's is refused
+    (RowTypeError naming the column and the row), never stored elsewhere or as something else."""
     columns = columns_of(row_type)
+    hints = typing.get_type_hints(row_type)
     names = list(columns)
     extras: list[dict] = [{k: v for k, v in row.items() if k not in columns} for row in rows]
     masks = [sum(1 << i for i, name in enumerate(names) if name in row) for row in rows]
@@ -79,21 +130,22 @@ def rows_table(rows: list[dict], row_type: type) -> pa.Table:
     for name, kind in columns.items():
         values = [row.get(name) for row in rows]
         if kind is None:
+            allowed = _json_types(hints[name])
+            if allowed is not None:
+                wrong = next((i for i, v in enumerate(values) if v is not None and not isinstance(v, allowed)), None)
+                if wrong is not None:
+                    raise _wrong_type(row_type, name, allowed, rows, wrong)
             arrays.append(pa.array([None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
                                     for v in values], pa.string()))
             continue
+        wrong = next((i for i, v in enumerate(values) if not _fits(v, kind)), None)
+        if wrong is not None:
+            raise _wrong_type(row_type, name, kind, rows, wrong)
         try:
-            if kind == pa.float64() and any(isinstance(v, bool) for v in values):
-                raise TypeError("a bool in a float column")
-            if kind == pa.int64() and any(isinstance(v, (bool, float)) for v in values):
-                raise TypeError("not an integer")
             arrays.append(pa.array(values, kind))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-            # A value of another type than the field's: kept as it is, in `extra`.
-            for i, value in enumerate(values):
-                if name in rows[i]:
-                    extras[i][name] = value
-            arrays.append(pa.nulls(len(rows), kind))
+        except OverflowError:  # an integer beyond 64 bits
+            raise _wrong_type(row_type, name, kind, rows, next(i for i, v in enumerate(values)
+                                                               if isinstance(v, int) and abs(v) >= 2**63)) from None
     arrays.append(pa.array([json.dumps(e, ensure_ascii=False, sort_keys=True) if e else None for e in extras], pa.string()))
     arrays.append(pa.array(masks, pa.int64()))
     return pa.Table.from_arrays(arrays, schema=row_schema(row_type))
@@ -143,8 +195,8 @@ def read_rows(path: Path | str, row_type: type) -> list[dict]:
 
 
 def rows_path(view: Path | str) -> Path:
-    """`frames_manifest.parquet` beside `frames_manifest.json`."""
-    return Path(view).with_suffix(".parquet")
+    """`frames_manifest.parquet` beside `frames_manifest.json` (the layout's manifest_rows_path)."""
+    return manifest_rows_path(view)
 
 
 def write_manifest(view: Path | str, header: dict, key: str, rows: list[dict], row_type: type) -> None:
