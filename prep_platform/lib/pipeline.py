@@ -440,6 +440,10 @@ def export_samples(settings: PrepSettings, layout: DataLayout, export_format: st
     from prep_platform.lib.stages.prompt_embeddings import merged_prompt_manifests, read_prompt_manifest
 
     module = format_module(export_format)
+    model = settings.model()
+    if module.NAME not in model.export_formats:  # a trainer that does not train this model: nothing it could load
+        raise ValueError(f"the {module.NAME} format does not serve the {model.name} profile; its formats: "
+                         f"{', '.join(model.export_formats)}")
     index_rows, manifests, unprepared = {}, {}, []
     shards = work_shards(settings, layout)
     for scenario in chosen_scenarios(settings, layout, scenarios):

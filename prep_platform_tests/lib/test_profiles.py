@@ -169,3 +169,14 @@ def test_the_vae_identity_is_its_whole_config_and_a_tiny_config_change_makes_eve
     assert run_latent_stage(items, layout, VaeEncoder(VaeSettings(preset="tiny"), cogvideox), workers=0).counts == {"skipped": 2}
     assert run_latent_stage(items, layout, changed, workers=0).counts == {"encoded": 2}  # every cache stale
     assert read_latent_header(items[0].latent_path).vae_config_sha256 == changed.config_sha256
+
+
+def test_an_export_format_the_profile_does_not_serve_is_refused(tmp_path, monkeypatch):
+    import prep_platform.lib.profiles as profiles
+
+    settings = _settings(tmp_path, "cogvideox1.5", frames=17)
+    narrow = dataclasses.replace(settings.model(), export_formats=("finetrainers",))  # served by one trainer only
+    monkeypatch.setattr(profiles, "PROFILES", {**profiles.PROFILES, "cogvideox1.5": narrow})
+    with pytest.raises(ValueError, match=r"^the cogvideox-factory format does not serve the cogvideox1.5 profile; "
+                                         r"its formats: finetrainers$"):
+        pipeline.export_samples(settings, settings.layout(), "cogvideox-factory")
