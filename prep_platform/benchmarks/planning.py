@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from prep_platform.lib.files.fingerprints import file_fingerprint, source_stat
-from prep_platform.lib.files.latent_file import LatentHeader, write_latent_file
+from prep_platform.lib.files.fingerprints import source_identity
+from prep_platform.lib.files.latent_file import LATENT_FORMAT_VERSION, LatentHeader, write_latent_file
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform.lib.stages import frames as frame_stage
@@ -55,7 +55,7 @@ def set_up(root: Path, clips: int, encoder: VaeEncoder) -> tuple[DataLayout, lis
             image.parent.mkdir(parents=True)
         image.write_bytes(b"")
         row = {**record, "sample_id": video_id, **window, "status": "ok", "frames_key": key,
-               **source_stat(path), "source_fingerprint": file_fingerprint(path),
+               **source_identity(path),
                "image_path": str(image), "latent_path": str(layout.latent("bench", video_id))}
         rows.append(row)
         item = LatentItem(video_id, str(path), layout.latent("bench", video_id), row["source_fingerprint"], "bench",
@@ -66,7 +66,7 @@ def set_up(root: Path, clips: int, encoder: VaeEncoder) -> tuple[DataLayout, lis
         write_latent_file(item.latent_path, {"latent_mean": np.zeros(4, np.float16)}, LatentHeader.from_json(header))
         stat = item.latent_path.stat()
         latent_rows.append({"latent_path": str(item.latent_path), "status": "encoded", "cache_bytes": stat.st_size,
-                            "cache_mtime_ns": stat.st_mtime_ns, **header})
+                            "cache_mtime_ns": stat.st_mtime_ns, "format_version": LATENT_FORMAT_VERSION, **header})
     return layout, records, rows, latent_rows
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
+from prep_platform.lib.currency import unchanged_since
 from prep_platform.lib.files.clip_source import clip_stat, open_clip
 
 
@@ -34,12 +36,14 @@ def source_stat(path: Path | str) -> dict:
     return clip_stat(path)
 
 
-def current_fingerprint(path: Path | str, recorded: dict) -> str:
-    """The content hash of `path` now. The recorded hash is reused only while size and mtime are the ones it was
-    recorded with (the fast path); when either differs, or none was recorded, the file is hashed again."""
-    fingerprint = recorded.get("source_fingerprint")
-    if fingerprint and "source_bytes" in recorded and "source_mtime_ns" in recorded:
-        now = source_stat(path)
-        if now["source_bytes"] == recorded["source_bytes"] and now["source_mtime_ns"] == recorded["source_mtime_ns"]:
-            return fingerprint
-    return file_fingerprint(path)
+def source_identity(path: Path | str, recorded: Mapping | None = None) -> dict:
+    """{source_bytes, source_mtime_ns, source_fingerprint} of `path` now: the one rule for a source's identity, which
+    every stage's currency check compares (lib.currency). The sha256 `recorded` holds (a frame row, a manifest row) is
+    reused while the size and mtime it was recorded with hold (lib.currency.unchanged_since: a clip touched but not
+    changed is hashed once, then trusted by its new mtime); otherwise, or with no record, the file is hashed again.
+    OSError when it cannot be read."""
+    now = source_stat(path)  # before the hash: a file changed while it is hashed has another stat next time
+    fingerprint = (recorded or {}).get("source_fingerprint")
+    if not (fingerprint and unchanged_since(recorded, now)):
+        fingerprint = file_fingerprint(path)
+    return {**now, "source_fingerprint": fingerprint}

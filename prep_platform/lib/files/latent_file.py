@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files.atomic import atomic_path
 from prep_platform.lib.files.json_header import JsonHeader
 
@@ -33,11 +34,21 @@ AUGMENTATIONS = ("none", "hflip")
 
 
 def config_fingerprint(frame_fingerprint: str, vae_fingerprint: str, augmentation: str, window: str = "") -> str:
-    """What a cache was made with: frame geometry, VAE, augmentation and (from the frame stage) its window."""
+    """What a cache was made with: frame geometry, VAE, augmentation and (from the frame stage) its window: the
+    settings of its derivation. (The format version is in the payload too, as it was before lib.currency compared
+    it on its own: the caches already made stay current.)"""
     payload = f"{LATENT_FORMAT_VERSION}:{frame_fingerprint}:{vae_fingerprint}:{augmentation}"
     if window:
         payload += f":{window}"
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def latent_derivation(source_fingerprint: str | None, config_fingerprint: str | None,
+                      format_version: int | None = LATENT_FORMAT_VERSION) -> Derivation:
+    """A cache's derivation (lib.currency): made from the source clip's bytes, with the configuration (frame
+    geometry, VAE, augmentation, window), in the latent format. The current version's unless `format_version` says
+    which one a header or manifest row recorded."""
+    return Derivation({"source": source_fingerprint}, config_fingerprint, format_version)
 
 
 # The frame stage's facts about a window that a cache header repeats (what the window is, in its clip).
@@ -136,9 +147,14 @@ class LatentHeader(JsonHeader):
         """The named fields (an export sample keeps those its formats read)."""
         return {key: getattr(self, key) for key in keys}
 
+    def derivation(self) -> Derivation:
+        """What this cache records it was made from, with and in (lib.currency)."""
+        return latent_derivation(self.source_fingerprint, self.config_fingerprint, self.format_version)
+
     def is_current(self, source_fingerprint: str, config_fingerprint: str) -> bool:
-        """Made from these source bytes with this configuration (frame geometry, VAE, augmentation, window)."""
-        return self.source_fingerprint == source_fingerprint and self.config_fingerprint == config_fingerprint
+        """Made from these source bytes with this configuration (frame geometry, VAE, augmentation, window), in this
+        format: lib.currency's rule."""
+        return is_current(self.derivation(), latent_derivation(source_fingerprint, config_fingerprint))
 
 
 def write_latent_file(path: Path | str, arrays: dict[str, np.ndarray], header: LatentHeader) -> None:
@@ -156,10 +172,15 @@ def read_latent_header(path: Path | str) -> LatentHeader | None:
         return None
 
 
-def is_current_file(path: Path | str, source_fingerprint: str, config_fingerprint: str) -> bool:
-    """A readable cache at `path` made from these source bytes with this configuration."""
+def recorded_derivation(path: Path | str) -> Derivation | None:
+    """The derivation the cache at `path` records in its header; None when it is missing or unreadable."""
     header = read_latent_header(path)
-    return header is not None and header.is_current(source_fingerprint, config_fingerprint)
+    return header.derivation() if header is not None else None
+
+
+def is_current_file(path: Path | str, source_fingerprint: str, config_fingerprint: str) -> bool:
+    """A readable cache at `path` made from these source bytes with this configuration, in this format."""
+    return is_current(recorded_derivation(path), latent_derivation(source_fingerprint, config_fingerprint))
 
 
 def load_latent_file(path: Path | str) -> tuple[LatentHeader, dict[str, np.ndarray]]:

@@ -17,7 +17,8 @@ from prep_platform import __version__
 from prep_platform.lib.files import row_table
 from prep_platform.lib.files.row_table import column
 from prep_platform.lib.files.atomic import folder_lock
-from prep_platform.lib.files.fingerprints import file_fingerprint, source_stat
+from prep_platform.lib.currency import Derivation, is_current
+from prep_platform.lib.files.fingerprints import source_identity
 from prep_platform.lib.files.images import write_png
 from prep_platform.lib.layout import WINDOW_SUFFIX, DataLayout, looks_like_window_sample, sample_id
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError
@@ -70,6 +71,7 @@ class FrameRow:
     cpu_s: float | None = column("worker CPU seconds of the clip (0 when reused)")
     reused: bool | None = column("taken from the last run without decoding")
     frames_key: str | None = column("frame configuration + shot settings the row was made with")
+    format_version: int | None = column("the frame rows' format (FRAME_ROWS_VERSION; absent: 1)")
 
 
 @dataclass
@@ -151,7 +153,7 @@ def frame_stage_clip(record: dict, layout: DataLayout, shot_settings: ShotSettin
         try:
             # The size and mtime let the latent stage trust this hash without reading the clip again, and notice
             # when the clip changed after this stage ran.
-            source = {**source_stat(video_path), "source_fingerprint": file_fingerprint(video_path)}
+            source = source_identity(video_path)
             for window in scan.windows:
                 sample = sample_id(video_id, window.window_index)
                 image_path = layout.image(scenario, sample)
@@ -168,43 +170,54 @@ def _source_identity(video_path: str) -> dict:
     """Size, mtime and content hash of a clip that failed for its content (too short, no clean window): with them
     an unchanged clip is not decoded again to fail the same way. Nothing when the file cannot be read."""
     try:
-        return {**source_stat(video_path), "source_fingerprint": file_fingerprint(video_path)}
+        return source_identity(video_path)
     except OSError:
         return {}
 
 
-# Bumped when a frame row's meaning changes: rows of an older format are never reused.
+# Bumped when a frame row's meaning changes: rows of an older format are never reused. Rows written before they
+# recorded it (no format_version) are of version 1.
 FRAME_ROWS_VERSION = 1
 
 
 def frame_stage_key(config: FrameConfig, shot_settings: ShotSettings) -> str:
-    """What, besides the clip itself, decides a clip's frame rows: the frame configuration and the shot settings.
-    Recorded on every row; a row is reused only under the same key."""
+    """What, besides the clip itself, decides a clip's frame rows: the frame configuration and the shot settings
+    (the settings of a row's derivation; the format version is in the payload too, as it was before lib.currency
+    compared it on its own, so existing rows stay current). Recorded on every row."""
     payload = f"{config.fingerprint()}:{shot_settings.fingerprint()}:{FRAME_ROWS_VERSION}"
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def frame_derivation(source_path: str | None, source_fingerprint: str | None, key: str | None,
+                     format_version: int | None = FRAME_ROWS_VERSION) -> Derivation:
+    """A frame row's derivation (lib.currency): made from the clip at this path with these bytes, under the stage
+    key (frame configuration and shot settings), in the rows' format."""
+    return Derivation({"source": source_fingerprint, "source_path": source_path}, key, format_version)
+
+
+def _row_derivation(row: dict) -> Derivation:
+    return frame_derivation(row.get("video_path"), row.get("source_fingerprint"), row.get("frames_key"),
+                            row.get("format_version", 1))
+
+
 def reusable_rows(record: dict, previous: list[dict], layout: DataLayout, key: str) -> list[dict] | None:
-    """The previous run's rows of this clip, refreshed, when decoding it again would give the same: same stage key,
-    same source path, the source's content unchanged (size and mtime, else its sha256, as the latent stage
-    checks), and every conditioning image still on disk. A failure is reused only when it was the clip's own
+    """The previous run's rows of this clip, refreshed, when decoding it again would give the same: each row's
+    derivation current (lib.currency: same source path and bytes, by the one source-identity rule, same stage key,
+    same format) and every conditioning image still on disk. A failure is reused only when it was the clip's own
     (too short, no clean window): never one of the machine's. None: decode the clip."""
-    if not previous or any(row.get("frames_key") != key for row in previous):
-        return None
-    if any(row.get("video_path") != record["video_path"] or row.get("cause") == ENVIRONMENT for row in previous):
-        return None
-    if any(row["status"] not in (OK, *_CONTENT_FAILURES) for row in previous):
-        return None
-    recorded = previous[0]
-    if not recorded.get("source_fingerprint"):
+    if not previous or any(row.get("cause") == ENVIRONMENT or row["status"] not in (OK, *_CONTENT_FAILURES)
+                           for row in previous):
         return None
     try:
-        stat = source_stat(record["video_path"])  # a touched but unchanged clip keeps its new mtime: the next run is fast
-        same = stat["source_bytes"] == recorded.get("source_bytes") and stat["source_mtime_ns"] == recorded.get("source_mtime_ns")
-        if not same and file_fingerprint(record["video_path"]) != recorded["source_fingerprint"]:
-            return None
+        # Stat only while the clip's size and mtime are the recorded ones; a touched but unchanged clip is hashed
+        # once and its row keeps the new mtime, so the next run is stat only again.
+        source = source_identity(record["video_path"], previous[0])
     except OSError:
         return None
+    expected = frame_derivation(record["video_path"], source["source_fingerprint"], key)
+    if not all(is_current(_row_derivation(row), expected) for row in previous):
+        return None
+    stat = {k: source[k] for k in ("source_bytes", "source_mtime_ns")}
     rows = []
     for row in previous:
         # Paths come from the layout, never from the manifest (one trust rule for every stage): the record's were
@@ -264,7 +277,8 @@ def run_frame_stage(
     def collect(record: dict, rows: list[dict]) -> None:
         nonlocal done
         keep = {k: record[k] for k in ("video_id", "scenario", "split", "video_path", "image_path", "latent_path") if k in record}
-        merged = [{**keep, "sample_id": record.get("video_id"), **row, "frames_key": key} for row in rows]
+        merged = [{**keep, "sample_id": record.get("video_id"), **row, "frames_key": key,
+                   "format_version": FRAME_ROWS_VERSION} for row in rows]
         outputs.extend(merged)
         done += 1
         counts.update(clip_statuses(merged).values())

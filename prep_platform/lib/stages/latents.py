@@ -25,13 +25,15 @@ from prep_platform import __version__
 from prep_platform.lib.files import row_table
 from prep_platform.lib.files.row_table import column
 from prep_platform.lib.files.atomic import folder_lock
-from prep_platform.lib.files.fingerprints import current_fingerprint
+from prep_platform.lib.currency import Derivation, is_current, unchanged_since
+from prep_platform.lib.files.fingerprints import source_identity
 from prep_platform.lib.files.latent_file import (
     WINDOW_FACTS,
     LatentHeader,
     config_fingerprint,
-    is_current_file,
+    latent_derivation,
     latent_values_problem,
+    recorded_derivation,
     write_latent_file,
 )
 from prep_platform.lib.layout import WINDOW_SUFFIX, DataLayout, sample_id_of, variant_path
@@ -63,6 +65,12 @@ class LatentItem:
 
     def config_fingerprint(self, frame_fingerprint: str, vae_fingerprint: str, augmentation: str) -> str:
         return config_fingerprint(frame_fingerprint, vae_fingerprint, augmentation, window=self.window_key())
+
+    def derivation(self, frame_fingerprint: str, vae_fingerprint: str, augmentation: str) -> Derivation:
+        """The derivation this run would give the sample's cache (lib.currency): its source, its configuration, the
+        latent format."""
+        return latent_derivation(self.source_fingerprint,
+                                 self.config_fingerprint(frame_fingerprint, vae_fingerprint, augmentation))
 
     def window_key(self) -> str:
         """What of the window decides the cache: where it starts (its frames follow from that) and whether it was
@@ -100,33 +108,31 @@ def plan_latent_stage(
 ) -> tuple[list[tuple[LatentItem, list[str]]], list[dict]]:
     """Split the clips into what must be encoded (with the variants missing) and what is already current.
 
-    A cached file is current when its source and config fingerprints match. A current file found under another
-    scenario's folder (the clip was relabelled) is moved, not re-encoded. `previous`: the last manifest's rows; a
-    cache file whose size and mtime are the ones a row recorded, with that row's fingerprints, is current without
-    opening it (the header is read only for files that changed or were never recorded).
+    A cached file is current when the derivation it records (source, configuration, format) is the one this run
+    would make (lib.currency.is_current). A current file found under another scenario's folder (the clip was
+    relabelled) is moved, not re-encoded. `previous`: the last manifest's rows; what a cache file records is read
+    from the row that recorded its size and mtime while both still hold, without opening it (the stat shortcut,
+    lib.currency.unchanged_since); the header is read only for files that changed or were never recorded.
     """
     variants = ["none", "hflip"] if augment else ["none"]
-    recorded = {row["latent_path"]: row for row in previous if row.get("cache_mtime_ns") is not None}
+    rows = {row["latent_path"]: row for row in previous if row.get("cache_mtime_ns") is not None}
     to_encode: list[tuple[LatentItem, list[str]]] = []
     done: list[dict] = []
     for item in items:
         missing = []
         for variant in variants:
             target = variant_path(item.latent_path, variant)
-            expected = item.config_fingerprint(frame_fingerprint, vae_fingerprint, variant)
+            expected = item.derivation(frame_fingerprint, vae_fingerprint, variant)
             stat = _stat(target)
-            if stat is not None and _recorded_current(recorded.get(str(target)), stat, item.source_fingerprint, expected):
-                done.append(_clip_row(item, variant, "skipped", target, "cache is current", facts=(stat, item.source_fingerprint, expected)))
-                continue
-            if stat is not None and is_current_file(target, item.source_fingerprint, expected):
-                done.append(_clip_row(item, variant, "skipped", target, "cache is current", facts=(stat, item.source_fingerprint, expected)))
+            if stat is not None and is_current(_recorded(target, stat, rows.get(str(target))), expected):
+                done.append(_clip_row(item, variant, "skipped", target, "cache is current", facts=(stat, expected)))
                 continue
             moved_from = _find_elsewhere(item, variant, latent_folders, expected)
             if moved_from is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(moved_from, target)
                 done.append(_clip_row(item, variant, "moved", target, f"relabelled: moved from {moved_from}",
-                                      facts=(_stat(target), item.source_fingerprint, expected)))
+                                      facts=(_stat(target), expected)))
                 continue
             missing.append(variant)
         if missing:
@@ -141,19 +147,28 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _recorded_current(row: dict | None, stat: os.stat_result, source_fingerprint: str, expected_config: str) -> bool:
-    return bool(row and row.get("cache_bytes") == stat.st_size and row.get("cache_mtime_ns") == stat.st_mtime_ns
-                and row.get("source_fingerprint") == source_fingerprint and row.get("config_fingerprint") == expected_config)
+def _stat_facts(stat: os.stat_result) -> dict:
+    """A cache file's stat under the names a manifest row records it by."""
+    return {"cache_bytes": stat.st_size, "cache_mtime_ns": stat.st_mtime_ns}
 
 
-def _find_elsewhere(item: LatentItem, variant: str, latent_folders: list[Path], expected_config: str) -> Path | None:
+def _recorded(path: Path, stat: os.stat_result, row: dict | None) -> Derivation | None:
+    """What the cache at `path` records it was made from: the last manifest's row while the file's size and mtime
+    are the ones that row recorded (nothing opened), else its header (None: unreadable). A row of a version that
+    did not record the format version is not a whole record: the header is read once, the new row records it."""
+    if row is not None and row.get("format_version") is not None and unchanged_since(row, _stat_facts(stat)):
+        return latent_derivation(row.get("source_fingerprint"), row.get("config_fingerprint"), row["format_version"])
+    return recorded_derivation(path)
+
+
+def _find_elsewhere(item: LatentItem, variant: str, latent_folders: list[Path], expected: Derivation) -> Path | None:
     """A current cache of this sample in another scenario's folder (the clip was relabelled): moved, not re-encoded.
     `latent_folders`: the layout's (DataLayout.latent_scenario_folders)."""
     name = variant_path(item.latent_path, variant).name
     for folder in latent_folders:
         candidate = folder / name
         if candidate != variant_path(item.latent_path, variant) and candidate.exists():
-            if is_current_file(candidate, item.source_fingerprint, expected_config):
+            if is_current(recorded_derivation(candidate), expected):
                 return candidate
     return None
 
@@ -175,19 +190,22 @@ class LatentRow:
     cache_mtime_ns: int | None = column("its mtime then: the next run trusts the file while both hold")
     source_fingerprint: str | None = column("the source clip's sha256 the cache was made from")
     config_fingerprint: str | None = column("the encoder and frame configuration the cache was made with")
+    format_version: int | None = column("the latent format it was written in (with the two above and the stat: "
+                                        "what the next run compares, lib.currency)")
 
 
 def _clip_row(item: LatentItem, variant: str, status: str, path: Path, reason: str = "", cause: str = "",
               facts: tuple | None = None) -> dict:
-    """A manifest row. `facts` (the cache file's stat, its source and config fingerprints) for a file that is
-    current: the next run trusts the file while its size and mtime stay these."""
+    """A manifest row. `facts` (the cache file's stat, the derivation it records) for a file that is current: the
+    next run takes the derivation from this row while the file's size and mtime stay these."""
     row = {"video_id": item.video_id, "sample_id": item.name, "augmentation": variant, "status": status,
            "latent_path": str(path), "reason": reason}
     if cause:
         row["cause"] = cause
     if facts is not None and facts[0] is not None:
-        stat, source, config = facts
-        row.update(cache_bytes=stat.st_size, cache_mtime_ns=stat.st_mtime_ns, source_fingerprint=source, config_fingerprint=config)
+        stat, derivation = facts
+        row.update(**_stat_facts(stat), source_fingerprint=derivation.inputs["source"],
+                   config_fingerprint=derivation.settings, format_version=derivation.format_version)
     return row
 
 
@@ -381,8 +399,7 @@ class _Writer:
             item, variant, target, arrays, header = job
             try:
                 write_latent_file(target, arrays, header)
-                row = _clip_row(item, variant, "encoded", target, facts=(_stat(target), header.source_fingerprint,
-                                                                         header.config_fingerprint))
+                row = _clip_row(item, variant, "encoded", target, facts=(_stat(target), header.derivation()))
             except OSError as exc:
                 row = _clip_row(item, variant, "failed", target, f"write failed: {exc}", ENVIRONMENT)
             self._report([row])
@@ -402,7 +419,7 @@ def latent_items_from_frames(frame_clips: Iterable[dict], layout: DataLayout) ->
         try:
             # The clip on disk decides, not the frames manifest: a clip whose bytes changed since the frame stage
             # gets a new fingerprint, so its cache no longer matches and is encoded again.
-            fingerprint = current_fingerprint(clip["video_path"], clip)
+            fingerprint = source_identity(clip["video_path"], clip)["source_fingerprint"]
         except OSError:
             fingerprint = "unreadable"  # the decode reports the real problem as the clip's status
         sample = sample_id_of(clip)
