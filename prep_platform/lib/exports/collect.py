@@ -6,7 +6,6 @@ the samples of one clip apart (the latent trainers read in file order)."""
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
 import random
@@ -14,6 +13,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from prep_platform.lib.currency import Derivation, fingerprint_of
 from prep_platform.lib.exports.files import png_size
 from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.files.prompt_embedding_file import prompt_sha256
@@ -203,9 +203,11 @@ def spread_order(samples: list[ExportSample], seed: int) -> list[ExportSample]:
     return ordered
 
 
-def inputs_fingerprint(export_format: str, format_version: int, samples: list[ExportSample], options: dict) -> str:
-    """What the export is made from: when it is unchanged, a re-run writes nothing."""
-    payload = [export_format, format_version, options,
-               [(s.stem, s.prompt_sha256, s.header["config_fingerprint"], s.header["source_fingerprint"],
-                 "/".join(Path(s.prompt_embedding).parts[-2:]) if s.prompt_embedding else "") for s in samples]]
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+def export_derivation(export_format: str, format_version: int, samples: list[ExportSample], options: dict) -> Derivation:
+    """What an export is made from (its samples: stems, prompts, the latent caches' configuration and source, the
+    embedding files), with (the format and its options, the output folder among them) and in (the export format's
+    version): lib.currency. While it is the one the export records, a re-run writes nothing."""
+    made_of = [(s.stem, s.prompt_sha256, s.header["config_fingerprint"], s.header["source_fingerprint"],
+                "/".join(Path(s.prompt_embedding).parts[-2:]) if s.prompt_embedding else "") for s in samples]
+    return Derivation({"samples": fingerprint_of(made_of, length=24)}, fingerprint_of([export_format, options]),
+                      format_version)

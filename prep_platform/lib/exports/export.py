@@ -16,13 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prep_platform import __version__
-from prep_platform.lib.exports.collect import SHARED_FACTS, SPREAD, ExportError, ExportSample, inputs_fingerprint
+from prep_platform.lib.currency import Derivation, stale_reason
+from prep_platform.lib.exports.collect import SHARED_FACTS, SPREAD, ExportError, ExportSample, export_derivation
 from prep_platform.lib.exports.formats import FORMATS, ExportFormat
 from prep_platform.lib.files.atomic import (folder_lock, host_tag, read_json_file, read_json_if_present, write_json_atomic,
                                              writer_gone)
 from prep_platform.lib.prompt_text import prompt_problem
 
-EXPORT_FORMAT_VERSION = 2  # 2: seeded spread order, launch commands, image moments, cache dtype
+# 2: seeded spread order, launch commands, image moments, cache dtype. 3: export.json records what the export was
+# derived from (`derived_from`, lib.currency) and `inputs_fingerprint` is that derivation's: a version 2 export is
+# written again once.
+EXPORT_FORMAT_VERSION = 3
 EXPORT_FILE = "export.json"
 PARTIAL = ".partial-"  # `.<name>.partial-<pid>`: an export being written (or, after the exchange, the old one)
 OLD = ".old-"  # `.<name>.old-<pid>`: the old export between two renames where no atomic exchange exists
@@ -66,6 +70,14 @@ class ExportResult:
     duration_s: float
     export: dict
     read_back_s: float = 0.0
+    why: str = ""  # written: why the export there was not current (lib.currency.stale_reason, or its missing files)
+
+
+def recorded_derivation(export: dict | None) -> Derivation | None:
+    """What an export records it was derived from; an export of version 2 recorded only its format version."""
+    if export is None:
+        return None
+    return Derivation.from_json(export.get("derived_from")) or Derivation({}, None, export.get("format_version"))
 
 
 def format_module(export_format: str) -> ExportFormat:
@@ -187,7 +199,7 @@ def run_export(samples: list[ExportSample], export_format: str, output: Path | s
     output = check_output_folder(output, protected or {})
     started = time.perf_counter()
     options = {**module.options(samples, request), "order_seed": request.order_seed}
-    fingerprint = inputs_fingerprint(export_format, EXPORT_FORMAT_VERSION, samples, {**options, "folder": str(output)})
+    derivation = export_derivation(export_format, EXPORT_FORMAT_VERSION, samples, {**options, "folder": str(output)})
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -196,7 +208,10 @@ def run_export(samples: list[ExportSample], export_format: str, output: Path | s
         output = check_output_folder(output, protected or {})  # again under the lock: another run may have written
         remove_leftovers(output)
         existing = read_export(output)
-        if existing and existing.get("inputs_fingerprint") == fingerprint and not missing_files(output, existing):
+        missing = missing_files(output, existing) if existing else []
+        why = stale_reason(recorded_derivation(existing), derivation) or (
+            f"{len(missing)} file(s) missing (first: {missing[0]})" if missing else "")
+        if not why:
             return ExportResult(output, export_format, "unchanged", len(samples), round(time.perf_counter() - started, 3), existing)
         if not samples:
             kept = f"; the export at {output} ({len(existing['stems'])} stems) is kept" if existing and existing["stems"] else ""
@@ -212,7 +227,8 @@ def run_export(samples: list[ExportSample], export_format: str, output: Path | s
                 "format": export_format,
                 "format_version": EXPORT_FORMAT_VERSION,
                 "package_version": __version__,
-                "inputs_fingerprint": fingerprint,
+                "inputs_fingerprint": derivation.fingerprint(),
+                "derived_from": derivation.to_json(),
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "lossy": module.LOSSY,
                 "lossy_note": "videos are H.264 re-encodes (CRF 18) of the training windows" if module.LOSSY else "",
@@ -244,7 +260,7 @@ def run_export(samples: list[ExportSample], export_format: str, output: Path | s
         finally:  # after the swap: the old export (exchange) or nothing; on failure: the unpublished export
             _discard(partial)
     return ExportResult(output, export_format, "written", len(samples), round(time.perf_counter() - started, 3), export,
-                        round(read_back_s, 3))
+                        round(read_back_s, 3), why)
 
 
 def _count(values) -> dict[str, int]:

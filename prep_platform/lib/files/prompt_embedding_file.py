@@ -20,10 +20,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files.atomic import atomic_path
 from prep_platform.lib.files.json_header import JsonHeader
 
 EMBEDDING_KEY = "prompt_embedding"
+# Bumped when the same prompt and encoder would now give another file: every embedding is encoded again. Files
+# written before their header recorded it are of version 1 (the header's default).
+PROMPT_EMBEDDING_FORMAT_VERSION = 1
 
 
 def normalise_prompt(prompt: str) -> str:
@@ -57,6 +61,7 @@ class PromptEmbeddingHeader(JsonHeader):
     dtype: str | None = None
     hidden_size: int | None = None
     encoder_fingerprint: str | None = None
+    format_version: int = 1  # what a header that does not say was written in; build records the current one
     package_version: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -66,11 +71,17 @@ class PromptEmbeddingHeader(JsonHeader):
         from prep_platform import __version__
 
         return cls(prompt=prompt, prompt_sha256=prompt_sha256(prompt), shape=list(embedding.shape), **encoder.identity(),
-                   encoder_fingerprint=encoder.identity_fingerprint(), package_version=__version__)
+                   encoder_fingerprint=encoder.identity_fingerprint(), format_version=PROMPT_EMBEDDING_FORMAT_VERSION,
+                   package_version=__version__)
+
+    def derivation(self) -> Derivation:
+        """What this file records it was made from (the prompt), with (the encoder) and in (lib.currency)."""
+        return prompt_derivation(self.prompt_sha256, self.encoder_fingerprint, self.format_version)
 
     def is_current(self, encoder_fingerprint: str, sha256: str) -> bool:
-        """This prompt, embedded by this encoder (model, revision, tokenizer, length, dtype)."""
-        return self.encoder_fingerprint == encoder_fingerprint and self.prompt_sha256 == sha256
+        """This prompt, embedded by this encoder (model, revision, tokenizer, length, dtype), in this format:
+        lib.currency's rule."""
+        return is_current(self.derivation(), prompt_derivation(sha256, encoder_fingerprint))
 
     def embedding_problem(self, embedding: torch.Tensor, sha256: str) -> str:
         """Why a file's embedding is not the one of prompt `sha256` ("" when it is)."""
@@ -79,6 +90,13 @@ class PromptEmbeddingHeader(JsonHeader):
         if list(embedding.shape) != [self.max_length, self.hidden_size]:
             return f"shape {list(embedding.shape)} is not the header's [max_length, hidden_size] [{self.max_length}, {self.hidden_size}]"
         return ""
+
+
+def prompt_derivation(sha256: str | None, encoder_fingerprint: str | None,
+                      format_version: int | None = PROMPT_EMBEDDING_FORMAT_VERSION) -> Derivation:
+    """An embedding file's derivation (lib.currency): the prompt (its sha256) encoded by the encoder (its identity's
+    fingerprint), in the embedding format (the current one unless a header says which it recorded)."""
+    return Derivation({"prompt": sha256}, encoder_fingerprint, format_version)
 
 
 def write_prompt_embedding(path: Path | str, embedding: torch.Tensor, header: PromptEmbeddingHeader) -> None:

@@ -1,6 +1,11 @@
 """Caption embeddings cached by caption text and model: a re-run, or an edited scenarios YAML, costs only the
 scoring. Append-only parts (`part-<n>-<pid>.npz`: 16-byte keys and float16 vectors), each written atomically, so
-two runs never corrupt each other and a killed run loses only what it had not written."""
+two runs never corrupt each other and a killed run loses only what it had not written.
+
+A vector's derivation (lib.currency): its caption (the input) embedded by the model (the settings: its tag) in the
+cache's format. The key is made of the first two, so a caption found is that caption by that model; each part
+records the model tag and format version it was written with, and is loaded only while that record is current
+(a part written before parts recorded them holds its folder's model, in version 1)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files.atomic import atomic_path
+
+# Bumped when the same caption and model would now give another vector: every part is left unread.
+CAPTION_CACHE_VERSION = 1
 
 
 def caption_key(model_tag: str, caption: str) -> bytes:
@@ -25,10 +34,17 @@ class EmbeddingCache:
         self._vectors: dict[bytes, np.ndarray] = {}
         self._new: dict[bytes, np.ndarray] = {}
         self.loaded_from_disk = 0
+        self.parts_not_current = 0  # parts of another model or format version, left unread
+        expected = Derivation({}, model_tag, CAPTION_CACHE_VERSION)
         if self.folder is not None and self.folder.is_dir():
             for part in sorted(self.folder.glob("part-*.npz")):
                 try:
                     with np.load(part) as data:
+                        recorded = Derivation({}, str(data["model_tag"]) if "model_tag" in data else model_tag,
+                                              int(data["format_version"]) if "format_version" in data else 1)
+                        if not is_current(recorded, expected):
+                            self.parts_not_current += 1
+                            continue
                         keys, vectors = data["keys"], data["vectors"]
                 except (OSError, ValueError, KeyError):
                     continue  # a damaged part only costs its captions again
@@ -57,6 +73,7 @@ class EmbeddingCache:
                 break
         keys = np.frombuffer(b"".join(self._new), dtype=np.uint8).reshape(len(self._new), 16)
         with atomic_path(path) as tmp, tmp.open("wb") as handle:
-            np.savez(handle, keys=keys, vectors=np.stack(list(self._new.values())))
+            np.savez(handle, keys=keys, vectors=np.stack(list(self._new.values())), model_tag=np.array(self.model_tag),
+                     format_version=np.array(CAPTION_CACHE_VERSION))
         self._new = {}
         return path

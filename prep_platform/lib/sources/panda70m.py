@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from prep_platform import __version__
+from prep_platform.lib.currency import Derivation, fingerprint_of, is_current
 from prep_platform.lib.files.atomic import write_json_atomic, write_text_atomic
 from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest, write_manifest
 from prep_platform.lib.files.clip_source import clip_size, index_tar, member_path, read_member_bytes, split_member
@@ -574,7 +575,7 @@ def ingest_download_shard(folder: Path | str, name: str, *, min_duration_s: floa
     signature = shard_signature(shard)
     settings = {"min_duration_s": min_duration_s, "version": INGEST_VERSION}
     previous = _read_ingest_report(panda.ingest_report(name))
-    if previous and previous.get("signature") == signature and previous.get("settings") == settings:
+    if is_current(_recorded_ingest(previous), ingest_derivation(signature, settings)):
         return {**previous, "skipped": True}
     rows: list[ManifestRow] = []
     captions: dict[str, list[str]] = {}
@@ -620,6 +621,20 @@ def ingest_download_shard(folder: Path | str, name: str, *, min_duration_s: floa
 
 
 INGEST_VERSION = 3  # bumped when a shard's ingest would come out differently: every shard is read again
+
+
+def ingest_derivation(signature: str | None, settings: dict) -> Derivation:
+    """A shard's ingest (lib.currency): made from the shard (its signature), with the settings (the minimum
+    duration), in the ingest's version (recorded in the settings, as reports always have)."""
+    return Derivation({"shard": signature}, fingerprint_of({k: v for k, v in settings.items() if k != "version"}),
+                      settings.get("version"))
+
+
+def _recorded_ingest(report: dict | None) -> Derivation | None:
+    """What a shard's ingest report records it was made from; None when there is none (or it is not one)."""
+    if not isinstance(report, dict) or not isinstance(report.get("settings"), dict):
+        return None
+    return ingest_derivation(report.get("signature"), report["settings"])
 
 
 def _read_ingest_report(path: Path) -> dict | None:

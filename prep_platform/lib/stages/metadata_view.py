@@ -16,6 +16,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files.atomic import folder_lock, read_json_if_present, write_text_atomic
 from prep_platform.lib.files.metadata_store import (
     SPLITS,
@@ -141,7 +142,9 @@ class ShardPaths:
         self.frames = {row["video_id"]: row for row in frames.get("clips", []) if (row.get("window_index") or 0) == 0}
         latents = read_latents_manifest(layout.latents_manifest(scenario, shard)) or {}
         made_from = (latents.get("settings") or {}).get("frame_config_fingerprint")
-        current = made_from is None or made_from == (frames.get("frame_config") or {}).get("fingerprint")
+        # lib.currency's rule over the one input the view knows of (a manifest that does not say is trusted, as before)
+        current = made_from is None or is_current(Derivation({"frames": made_from}),
+                                                  Derivation({"frames": (frames.get("frame_config") or {}).get("fingerprint")}))
         self.latents = {row["sample_id"]: row for row in latents.get("clips", []) if current
                         and row.get("augmentation") == "none" and row["status"] in CACHED_STATUSES}
 

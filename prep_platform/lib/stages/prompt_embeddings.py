@@ -14,9 +14,11 @@ from prep_platform import __version__
 from prep_platform.lib.files import row_table
 from prep_platform.lib.files.row_table import column
 from prep_platform.lib.files.atomic import folder_lock
+from prep_platform.lib.currency import is_current
 from prep_platform.lib.files.prompt_embedding_file import (
     PromptEmbeddingHeader,
     normalise_prompt,
+    prompt_derivation,
     prompt_sha256,
     read_prompt_header,
     write_prompt_embedding,
@@ -71,7 +73,8 @@ def prompts_of(records: list[dict]) -> list[dict]:
 
 def run_prompt_stage(records: list[dict], layout: DataLayout, encoder, *, progress: ProgressCallback | None = None,
                      on_wait=None) -> PromptStageResult:
-    """Encode the prompts of `records` whose file is missing or was made by another encoder."""
+    """Encode the prompts of `records` whose file is missing or not current (lib.currency: made by another
+    encoder, or in an older format)."""
     started = time.perf_counter()
     tag, fingerprint = encoder.tag(), encoder.identity_fingerprint()
     rows = prompts_of(records)
@@ -82,7 +85,7 @@ def run_prompt_stage(records: list[dict], layout: DataLayout, encoder, *, progre
         to_encode = []
         for sha, prompt in distinct.items():
             header = read_prompt_header(layout.prompt_embedding(tag, sha))
-            if header is not None and header.is_current(fingerprint, sha):
+            if is_current(header.derivation() if header is not None else None, prompt_derivation(sha, fingerprint)):
                 result.prompts[sha] = "skipped"
             else:
                 to_encode.append((sha, prompt))
