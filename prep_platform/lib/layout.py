@@ -20,9 +20,11 @@ resolves inside its root, so nothing a dataset or a hand-edited metadata file sa
                                                       by the profiles whose text encoders are the same)
     <root>/prepared/prompt_embeds/manifests/<profile>/<scenario>/shard-<nnnn>.json (+ .parquet)   variants -> files
     <root>/exports/<format>/   a trainer's layout (export.json maps every stem to its clip)
-    <root>/cache/torch/        torch.compile's caches (inductor, Triton): the next process skips the compile
-    <root>/cache/labels/, models/   caption embeddings of the scenario labeller, its unpacked model
-    <root>/cache/metadata-build/    a metadata build's spilled records while it runs (removed after)
+    <root>/cache/torch/        torch.compile's caches (inductor/, triton/): the next process skips the compile
+    <root>/cache/labels/<label model tag>/part-<n>-<pid>.npz   caption embeddings of the scenario labeller
+    <root>/cache/models/all-MiniLM-L6-v2-<weights sha256[:12]>/   the label model, unpacked
+    <root>/cache/metadata-build/<host>-<pid>-<random>/   a metadata build's spilled records while it runs (removed
+                               after): scenario-<n>.parquet (+ -bucket-<b>.parquet), excluded.jsonl
     <root>/eval/vatex/         vatex_eval_prompts.json, images/
 
 `<profile>` is the model profile of the frame configuration (lib.profiles: cogvideox, cogvideox1.5, ...): two
@@ -36,8 +38,13 @@ A sample is one training window of a clip: `<id>` for its first window, `<id>__w
 (`sample_id`); every per-sample file, index row and export stem uses that name.
 
 A command-line user may point a source folder, the metadata file or a prepared folder elsewhere (`relocated`);
-everything else follows from the root. (A file fetched from the Hub keeps its resume bookkeeping in `.hub/`
-beside it: the Hub client's own format, files.hub.)
+everything else follows from the root. A file fetched from the Hub keeps its resume bookkeeping in `.hub/`
+beside it (HubBookkeeping); a manifest view `<name>.json` has its rows in `<name>.parquet` beside it.
+
+What this module does not name: the files inside an export folder (the trainer's format: lib.exports' format
+modules), the members of a downloaded Panda-70M shard (the downloader's format), the files of a mirror laid out like
+a Hub repo, and what lies beside a target only while it is replaced (temp files, partial and old folders and their
+owner files, lock files: lib.files.atomic, `beside`). test_layout's scan refuses any other path joined by hand in lib.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from prep_platform.lib.safe_paths import check_id, path_inside
+from prep_platform.lib.safe_paths import UnsafeIdError, check_id, path_inside, unsafe_id_reason
 from prep_platform.lib.shards import shard_folder_name
 from prep_platform.lib.frame_config import FrameConfig
 
@@ -160,6 +167,12 @@ class PandaFolder:
     def ingested_dir(self) -> Path:
         return self.root / "ingested"
 
+    def user_csvs(self) -> list[Path]:
+        """The CSVs a user put in the folder, in name order (the subset this tool writes is not one of them)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(path for path in self.root.glob("*.csv") if path.name != self.subset_csv.name)
+
     def ingested_manifest(self, shard: str) -> Path:
         """The probed clips of one download shard (`00000` or `00001.tar`), in the clip-manifest format."""
         return path_inside(self.ingested_dir, f"{check_id(shard, 'download shard')}.csv")
@@ -209,6 +222,166 @@ def variant_path(latent_path: Path | str, augmentation: str) -> Path:
     return latent_path if augmentation == "none" else latent_path.with_name(f"{latent_path.stem}.{augmentation}.npz")
 
 
+def metadata_store_path(view_file: Path | str) -> Path:
+    """`scenario_metadata.parquet` beside the view `scenario_metadata.json` (a build asked for the JSON writes the
+    store there: the inverse of metadata_view_path)."""
+    return Path(view_file).with_suffix(".parquet")
+
+
+def view_store_path(view_file: Path | str, recorded_name: str) -> Path:
+    """The store a view records, beside the view: only the recorded name's base name counts (a view never points
+    elsewhere)."""
+    return Path(view_file).with_name(Path(recorded_name).name)
+
+
+def manifest_rows_path(view_file: Path | str) -> Path:
+    """`frames_manifest.parquet` beside the manifest view `frames_manifest.json` (files.row_table)."""
+    return Path(view_file).with_suffix(".parquet")
+
+
+# --- a scenario's latent folder --------------------------------------------------------------------------------
+
+
+def latent_in(folder: Path | str, video_id: str, augmentation: str = "none") -> Path:
+    """A sample's latent cache in a scenario's latent folder (DataLayout.latent; also the folders
+    DataLayout.latent_scenario_folders lists, where a relabelled clip's cache is looked for)."""
+    return variant_path(path_inside(folder, f"{check_id(video_id, 'video_id')}.npz"), augmentation)
+
+
+def latent_files(folder: Path | str) -> list[Path]:
+    """Every latent cache in a scenario's latent folder (every sample's, every variant), in name order."""
+    folder = Path(folder)
+    return sorted(folder.glob("*.npz")) if folder.is_dir() else []
+
+
+def clip_of_latent_file(path: Path | str) -> str:
+    """The clip a latent cache is of: `video7` for video7.npz, video7__w2.npz and video7__w2.hflip.npz."""
+    return Path(path).name.split(".", 1)[0].rsplit(WINDOW_SUFFIX, 1)[0]
+
+
+# --- the cache folder --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CacheFolder:
+    """`<root>/cache`: derived, rebuildable data (removing it costs time, never data)."""
+
+    root: Path
+
+    @property
+    def torch(self) -> Path:
+        """torch.compile's caches (compile_cache_folders)."""
+        return self.root / "torch"
+
+    @property
+    def labels(self) -> Path:
+        """Caption embeddings of the scenario labeller, a folder per label model (label_embeddings_folder)."""
+        return self.root / "labels"
+
+    @property
+    def models(self) -> Path:
+        """The packaged label model, unpacked (unpacked_label_model)."""
+        return self.root / "models"
+
+    @property
+    def metadata_build(self) -> Path:
+        """Metadata builds' spilled records while they run, a folder per build (spill_folder_prefix, SpillFolder)."""
+        return self.root / "metadata-build"
+
+
+def compile_cache_folders(compile_cache: Path | str) -> tuple[Path, Path]:
+    """(inductor's FX-graph cache, Triton's kernels) in torch.compile's cache folder (CacheFolder.torch)."""
+    compile_cache = Path(compile_cache)
+    return compile_cache / "inductor", compile_cache / "triton"
+
+
+def label_embeddings_folder(labels_folder: Path | str, model_tag: str) -> Path:
+    """One label model's caption embeddings (labelling.cache) in CacheFolder.labels: another model's are never
+    taken for these."""
+    return path_inside(labels_folder, check_id(model_tag, "label model tag"))
+
+
+def label_embedding_parts(folder: Path | str) -> list[Path]:
+    """The parts of a label model's embedding cache (`part-<n>-<pid>.npz`), in name order."""
+    folder = Path(folder)
+    return sorted(folder.glob("part-*.npz")) if folder.is_dir() else []
+
+
+def label_embedding_part(folder: Path | str, number: int, pid: int) -> Path:
+    """The `number`-th part of a label model's embedding cache, written by process `pid` (two runs never write one
+    name)."""
+    return Path(folder) / f"part-{number:05d}-{pid}.npz"
+
+
+def unpacked_label_model(models_dir: Path | str, weights_sha256: str) -> Path:
+    """The packaged label model unpacked in `models_dir` (CacheFolder.models), named by its weights' pin: a model of
+    another pin unpacks beside it, never over it."""
+    return path_inside(models_dir, f"all-MiniLM-L6-v2-{check_id(weights_sha256, 'label model weights sha256')[:12]}")
+
+
+def spill_folder_prefix(host: str, pid: int) -> str:
+    """How a metadata build's spill folder in CacheFolder.metadata_build begins (`<host>-<pid>-`, then a random
+    tail): the next build of the host tells a dead build's folder by it."""
+    return f"{host}-{pid}-"
+
+
+def spill_folders_of_host(parent: Path | str, host: str) -> list[tuple[Path, str]]:
+    """The spill folders in `parent` that builds of `host` made, each with the pid its name records."""
+    parent = Path(parent)
+    if not parent.is_dir():
+        return []
+    return [(folder, folder.name[len(host) + 1:].split("-", 1)[0]) for folder in sorted(parent.glob(f"{host}-*-*"))]
+
+
+@dataclass(frozen=True)
+class SpillFolder:
+    """One metadata build's spill (files.record_spill): its records until it writes the store."""
+
+    root: Path
+
+    def records(self, number: int) -> Path:
+        """The spilled records of the `number`-th scenario the build met."""
+        return self.root / f"scenario-{number:04d}.parquet"
+
+    def bucket(self, records: Path | str, bucket: int) -> Path:
+        """A bucket of whole shards dealt from a scenario's records, when they are more than a bucket."""
+        return self.root / f"{Path(records).stem}-bucket-{bucket:04d}.parquet"
+
+    @property
+    def excluded(self) -> Path:
+        """The clips the build keeps out, while it runs (copied beside the store: metadata_excluded_path)."""
+        return self.root / "excluded.jsonl"
+
+
+HUB_BOOKKEEPING_DIR = ".hub"
+
+
+@dataclass(frozen=True)
+class HubBookkeeping:
+    """A Hub download's resume bookkeeping (files.hub), in `.hub/` beside the file it fetches (`dest`)."""
+
+    dest: Path
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.dest).parent / HUB_BOOKKEEPING_DIR
+
+    @property
+    def record(self) -> Path:
+        """What the finished download was (etag, size, commit): a current copy is not fetched again."""
+        return self.folder / f"{Path(self.dest).name}.json"
+
+    @property
+    def part(self) -> Path:
+        """The bytes fetched so far."""
+        return self.folder / f"{Path(self.dest).name}.part"
+
+    @property
+    def part_record(self) -> Path:
+        """Which version the part is of (a part of another etag is not resumed)."""
+        return self.folder / f"{Path(self.dest).name}.part.json"
+
+
 @dataclass(frozen=True)
 class DataLayout:
     """Every path of a data root. `frame_config` names the conditioning images' folder (a run with another
@@ -246,6 +419,13 @@ class DataLayout:
 
     def with_frame_config(self, frame_config: FrameConfig) -> DataLayout:
         return dataclasses.replace(self, frame_config=frame_config)
+
+    @classmethod
+    def around_metadata_file(cls, metadata_file: Path | str) -> DataLayout:
+        """The standard layout of the data root that holds `metadata_file` in its metadata folder
+        (`<root>/metadata/<name>`), with the metadata file where it is."""
+        metadata_file = Path(metadata_file)
+        return cls(root=metadata_file.parent.parent).relocated(metadata_file=metadata_file)
 
     # --- raw sources -------------------------------------------------------------------------------------
     @property
@@ -326,15 +506,22 @@ class DataLayout:
 
     def latent_scenario_folders(self) -> list[Path]:
         """This profile's latent folders that exist, one per scenario (where a relabelled clip's cache is looked
-        for before it is encoded again)."""
+        for before it is encoded again, by latent_in): a folder no scenario could be named, or that leads out of
+        the latents root, is not one of ours and is left out."""
         profile_root = path_inside(self.latents_root, check_id(self.profile, "profile"))
         if not profile_root.is_dir():
             return []
-        return sorted(folder for folder in profile_root.iterdir() if folder.is_dir() and not folder.name.startswith("."))
+        found = []
+        for folder in sorted(profile_root.iterdir()):
+            if folder.is_dir() and unsafe_id_reason(folder.name) is None:
+                try:
+                    found.append(self.latents_folder(folder.name))
+                except UnsafeIdError:
+                    continue  # a link out of the root
+        return found
 
     def latent(self, scenario: str, video_id: str, augmentation: str = "none") -> Path:
-        clip = path_inside(self.latents_folder(scenario), f"{check_id(video_id, 'video_id')}.npz")
-        return variant_path(clip, augmentation)
+        return latent_in(self.latents_folder(scenario), video_id, augmentation)
 
     def latents_shard_folder(self, scenario: str, shard: int) -> Path:
         return self.latents_folder(scenario) / shard_folder_name(shard)
@@ -366,14 +553,18 @@ class DataLayout:
         return self.root / "cache"
 
     @property
+    def cache(self) -> CacheFolder:
+        return CacheFolder(self.cache_root)
+
+    @property
     def metadata_spill_root(self) -> Path:
         """Where a metadata build spills its labelled records until it writes the store (files.record_spill)."""
-        return self.cache_root / "metadata-build"
+        return self.cache.metadata_build
 
     @property
     def compile_cache(self) -> Path:
         """torch.compile's caches (inductor FX graphs, Triton kernels): kept so the next run skips the compile."""
-        return self.root / "cache" / "torch"
+        return self.cache.torch
 
     def export_root(self, export_format: str) -> Path:
         return path_inside(self.root / "exports", check_id(export_format, "export format"))

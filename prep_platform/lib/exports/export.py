@@ -19,8 +19,8 @@ from prep_platform import __version__
 from prep_platform.lib.currency import Derivation, stale_reason
 from prep_platform.lib.exports.collect import SHARED_FACTS, SPREAD, ExportError, ExportSample, export_derivation
 from prep_platform.lib.exports.formats import FORMATS, ExportFormat
-from prep_platform.lib.files.atomic import (folder_lock, host_tag, read_json_file, read_json_if_present, write_json_atomic,
-                                             writer_gone)
+from prep_platform.lib.files.atomic import (beside, folder_lock, host_tag, read_json_file, read_json_if_present,
+                                             write_json_atomic, writer_gone)
 from prep_platform.lib.prompt_text import prompt_problem
 
 # 2: seeded spread order, launch commands, image moments, cache dtype. 3: export.json records what the export was
@@ -126,7 +126,7 @@ def check_output_folder(output: Path | str, protected: dict[str, Path]) -> Path:
 
 
 def _owner_file(folder: Path) -> Path:
-    return folder.with_name(folder.name + OWNER_SUFFIX)
+    return beside(folder, folder.name + OWNER_SUFFIX)
 
 
 def _claim(output: Path, kind: str) -> Path:
@@ -134,14 +134,14 @@ def _claim(output: Path, kind: str) -> Path:
     folder is made. A name something else already holds (a user's folder or file, a live run's) is passed over."""
     base = f".{output.name}{kind}{os.getpid()}"
     for n in range(100):
-        folder = output.parent / (base if n == 0 else f"{base}-{n}")
+        folder = beside(output, base if n == 0 else f"{base}-{n}")
         owner = _owner_file(folder)
         if any(os.path.lexists(path) for path in (folder, owner)):
             continue
         write_json_atomic(owner, {"export_leftover": kind.strip(".-"), "output": str(output), "folder": folder.name,
                                   "host": host_tag(), "pid": os.getpid()})
         return folder
-    raise ExportRefused(f"{output.parent / base}: this name and 99 others beside the output are taken; "
+    raise ExportRefused(f"{beside(output, base)}: this name and 99 others beside the output are taken; "
                         f"remove what is there or choose another --output-dir")
 
 
@@ -168,7 +168,7 @@ def _leftover_of(owner: Path, output: Path) -> Path | None:
             or not name.startswith((f".{output.name}{PARTIAL}", f".{output.name}{OLD}"))):
         return None
     # The lock serialises exports into one parent; a live writer is still left alone, should a caller not hold it.
-    return output.parent / name if writer_gone(record.get("pid"), record.get("host")) else None
+    return beside(output, name) if writer_gone(record.get("pid"), record.get("host")) else None
 
 
 def remove_leftovers(output: Path) -> list[Path]:

@@ -86,9 +86,20 @@ def writer_gone(pid: object, host: object) -> bool:
     return False
 
 
+def beside(target: Path | str, name: str) -> Path:
+    """`name` in `target`'s folder: the one place that joins what lies beside a target only while it is written or
+    replaced (atomic_path's temp files, an unpacking folder, an export's partial and old folders and their owner
+    files). The target's own place is the layout's (lib.layout); `name` is one component, never a path, so what is
+    written beside a target stays beside it."""
+    target = Path(target)
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\x00" in name:
+        raise ValueError(f"{name!r} is not a name beside {target}")
+    return target.parent / name
+
+
 def _new_temp_file(target: Path) -> Path:
     for _ in range(100):
-        tmp = target.parent / f".{target.name}.{os.getpid()}-{host_tag()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        tmp = beside(target, f".{target.name}.{os.getpid()}-{host_tag()}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:

@@ -28,8 +28,7 @@ from huggingface_hub.file_download import http_get
 from huggingface_hub.utils import build_hf_headers
 
 from prep_platform.lib.files.atomic import write_json_atomic
-
-BOOKKEEPING_DIR = ".hub"
+from prep_platform.lib.layout import HubBookkeeping
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -143,10 +142,8 @@ def download_hub_file(
     endpoint = resolve_endpoint(endpoint)
     token = resolve_token(token)
     what = _describe(repo_id, repo_type, filename, revision, redact_endpoint(endpoint))
-    bookkeeping = dest.parent / BOOKKEEPING_DIR
-    record_path = bookkeeping / f"{dest.name}.json"
-    part_path = bookkeeping / f"{dest.name}.part"
-    part_record_path = bookkeeping / f"{dest.name}.part.json"
+    bookkeeping = HubBookkeeping(dest)  # `.hub/` beside dest
+    record_path, part_path, part_record_path = bookkeeping.record, bookkeeping.part, bookkeeping.part_record
     previous = json.loads(record_path.read_text()) if record_path.exists() else None
 
     url = hf_hub_url(repo_id, filename, repo_type=repo_type, revision=revision, endpoint=endpoint)
@@ -173,7 +170,7 @@ def download_hub_file(
     if previous and dest.exists() and previous.get("etag") == etag and dest.stat().st_size == (size or previous["size"]):
         return DownloadRecord(**{**previous, "downloaded": False, "resumed_from": 0, "offline": False})
 
-    bookkeeping.mkdir(parents=True, exist_ok=True)
+    bookkeeping.folder.mkdir(parents=True, exist_ok=True)
     resume_from = 0
     if part_path.exists() and part_record_path.exists():
         part_record = json.loads(part_record_path.read_text())

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from prep_platform.lib.files.atomic import atomic_path, read_json_file, remove_stale_temp_files, write_json_atomic
 from prep_platform.lib.files.parquet_read import WRITE_OPTIONS, ParquetFileError, column_problem, open_parquet, reading
+from prep_platform.lib.layout import metadata_store_path, view_store_path
 
 SPLITS = ("train", "validation")
 STORE_SUFFIX = ".parquet"
@@ -68,7 +69,7 @@ def store_for_output(path: Path | str) -> Path:
     if path.suffix == STORE_SUFFIX:
         return path
     if path.suffix == ".json":
-        return path.with_suffix(STORE_SUFFIX)
+        return metadata_store_path(path)
     raise MetadataInputError(f"{path}: the metadata output must end in .parquet (the store) or .json (its view, "
                              f"with the store beside it)")
 
@@ -77,7 +78,7 @@ def view_store(path: Path | str, document: object) -> Path | None:
     """The store a JSON view stands for (beside it, by the name it records); None when `document` is no view."""
     if not (isinstance(document, dict) and document.get("kind") == VIEW_KIND and isinstance(document.get("store"), str)):
         return None
-    return Path(path).with_name(Path(document["store"]).name)
+    return view_store_path(path, document["store"])
 
 
 def resolve_metadata_input(path: Path | str) -> Path:

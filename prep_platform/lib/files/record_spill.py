@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prep_platform.lib.files.metadata_store import SCHEMA, SPLITS, shard_order_key
+from prep_platform.lib.layout import SpillFolder, spill_folder_prefix, spill_folders_of_host
 
 ROWS_PER_BUCKET = 10_000  # records ordered in memory at once when the store is written (~10-30 MB)
 ROWS_PER_GROUP = 2_000  # rows a spill or bucket file gathers before writing a row group (its footer grows per group)
@@ -43,10 +44,7 @@ def _alive(pid: int) -> bool:
 
 def remove_dead_spills(parent: Path) -> None:
     """The spill folders this host's builds left when they were killed (another host's are not ours to judge)."""
-    if not parent.is_dir():
-        return
-    for folder in parent.glob(f"{_HOST}-*-*"):
-        pid = folder.name[len(_HOST) + 1:].split("-", 1)[0]
+    for folder, pid in spill_folders_of_host(parent, _HOST):
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -58,7 +56,8 @@ class RecordSpill:
         parent = Path(parent)
         parent.mkdir(parents=True, exist_ok=True)
         remove_dead_spills(parent)
-        self.folder = Path(tempfile.mkdtemp(dir=parent, prefix=f"{_HOST}-{os.getpid()}-"))
+        self.folder = Path(tempfile.mkdtemp(dir=parent, prefix=spill_folder_prefix(_HOST, os.getpid())))
+        self.paths = SpillFolder(self.folder)
         self._release = weakref.finalize(self, shutil.rmtree, self.folder, True)
         self._writers: dict[str, _GroupedWriter] = {}
         self._files: dict[str, Path] = {}
@@ -69,7 +68,7 @@ class RecordSpill:
         if not rows:
             return
         if scenario not in self._writers:
-            self._files[scenario] = self.folder / f"scenario-{len(self._files):04d}.parquet"
+            self._files[scenario] = self.paths.records(len(self._files))
             self._writers[scenario] = _GroupedWriter(self._files[scenario])
             self.rows[scenario] = 0
         self._writers[scenario].write(pa.Table.from_pylist(rows, schema=SCHEMA))
@@ -128,7 +127,7 @@ class RecordSpill:
 
     def _deal(self, scenario: str, file: pq.ParquetFile, bucket_of_row: np.ndarray, n_buckets: int,
               shards: np.ndarray, validation: np.ndarray) -> Iterator[pa.Table]:
-        paths = [self.folder / f"{self._files[scenario].stem}-bucket-{b:04d}.parquet" for b in range(n_buckets)]
+        paths = [self.paths.bucket(self._files[scenario], b) for b in range(n_buckets)]
         writers = [_GroupedWriter(path) for path in paths]
         try:
             offset = 0

@@ -18,6 +18,7 @@ import numpy as np
 
 from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files.atomic import atomic_path
+from prep_platform.lib.layout import label_embedding_part, label_embedding_parts, label_embeddings_folder
 
 # Bumped when the same caption and model would now give another vector: every part is left unread.
 CAPTION_CACHE_VERSION = 1
@@ -29,7 +30,7 @@ def caption_key(model_tag: str, caption: str) -> bytes:
 
 class EmbeddingCache:
     def __init__(self, folder: Path | None, model_tag: str):
-        self.folder = Path(folder) / model_tag if folder is not None else None
+        self.folder = label_embeddings_folder(folder, model_tag) if folder is not None else None
         self.model_tag = model_tag
         self._vectors: dict[bytes, np.ndarray] = {}
         self._new: dict[bytes, np.ndarray] = {}
@@ -37,7 +38,7 @@ class EmbeddingCache:
         self.parts_not_current = 0  # parts of another model or format version, left unread
         expected = Derivation({}, model_tag, CAPTION_CACHE_VERSION)
         if self.folder is not None and self.folder.is_dir():
-            for part in sorted(self.folder.glob("part-*.npz")):
+            for part in label_embedding_parts(self.folder):
                 try:
                     with np.load(part) as data:
                         recorded = Derivation({}, str(data["model_tag"]) if "model_tag" in data else model_tag,
@@ -67,8 +68,8 @@ class EmbeddingCache:
         if self.folder is None or not self._new:
             return None
         self.folder.mkdir(parents=True, exist_ok=True)
-        for n in itertools.count(len(list(self.folder.glob("part-*.npz")))):
-            path = self.folder / f"part-{n:05d}-{os.getpid()}.npz"
+        for n in itertools.count(len(label_embedding_parts(self.folder))):
+            path = label_embedding_part(self.folder, n, os.getpid())
             if not path.exists():
                 break
         keys = np.frombuffer(b"".join(self._new), dtype=np.uint8).reshape(len(self._new), 16)

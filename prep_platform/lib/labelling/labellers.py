@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prep_platform.lib.layout import CacheFolder
 from prep_platform.lib.scenarios import LABELLERS, ScenarioConfig, ScenarioLabeller
 
 
@@ -24,11 +25,11 @@ def make_labeller(config: ScenarioConfig, *, cache_root: Path | str | None = Non
     if encoder is None:
         import tempfile
 
-        models = Path(cache_root) / "models" if cache_root is not None else Path(tempfile.gettempdir()) / "prep_platform_models"
+        models = CacheFolder(Path(cache_root)).models if cache_root is not None else Path(tempfile.gettempdir()) / "prep_platform_models"
         encoder = SentenceEncoder.from_env(models)
     if hasattr(encoder, "verify"):
         encoder.verify()  # a tampered label model is refused before anything is labelled, even from cached embeddings
-    return EmbeddingLabeller(config, encoder, cache_dir=Path(cache_root) / "labels" if cache_root is not None else None)
+    return EmbeddingLabeller(config, encoder, cache_dir=CacheFolder(Path(cache_root)).labels if cache_root is not None else None)
 
 
 def labeller_identity(labeller) -> dict:

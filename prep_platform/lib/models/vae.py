@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from prep_platform.lib.models.hub_models import load_pretrained
 from prep_platform.lib.models.model_settings import DEFAULT_MODEL_ID, VAE_PRESETS, VaeSettings  # noqa: F401 (re-exported)
+from prep_platform.lib.layout import compile_cache_folders
 from prep_platform.lib.profiles import ModelProfile, profile_named
 
 TINY_CONFIG = dict(profile_named(None).vae.tiny_config)  # the default profile's tiny VAE (tests read its facts)
@@ -246,6 +247,7 @@ def _use_compile_cache(folder: str | None) -> None:
     if not folder:
         return
     os.makedirs(folder, exist_ok=True)
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(folder, "inductor"))
-    os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(folder, "triton"))
+    inductor, triton = compile_cache_folders(folder)
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor))
+    os.environ.setdefault("TRITON_CACHE_DIR", str(triton))
     os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")

@@ -289,9 +289,7 @@ def write_subset_csv(path: Path | str, selected: list[tuple[PandaClip, str]]) ->
 
 
 def find_csvs(folder: Path | str) -> list[Path]:
-    panda = PandaFolder(Path(folder))
-    ours = {panda.subset_csv.name}  # an output of this module, not user input (ingest manifests sit in ingested/)
-    return sorted(p for p in panda.root.glob("*.csv") if p.name not in ours) if panda.root.exists() else []
+    return PandaFolder(Path(folder)).user_csvs()  # not the subset this module writes (ingest manifests sit in ingested/)
 
 
 def build_panda_subset(folder: Path | str, labeller, *, total: int = 500,

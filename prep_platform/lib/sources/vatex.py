@@ -262,8 +262,8 @@ def _fetch_video(video_id: str, config: VatexSourceConfig, release: Path | None,
     name = f"{config.video_prefix}{video_id}.mp4"
     try:
         dest = folder.video(video_id)
-        if release is not None:
-            path_inside(release, name)  # a mirror entry must not be read from outside the mirror either
+        # a mirror entry is never read from outside the mirror either
+        source = path_inside(release, name) if release is not None else None
     except UnsafeIdError as exc:
         return {"video_status": UNSAFE_ID, "reason": str(exc)}
     try:
@@ -271,7 +271,6 @@ def _fetch_video(video_id: str, config: VatexSourceConfig, release: Path | None,
             download_hub_file(config.video_repo_id or config.repo_id, name, dest, revision=config.video_revision,
                               endpoint=config.endpoint, token=config.token)
         else:
-            source = release / name
             if not source.is_file():
                 return {"video_status": UNAVAILABLE, "reason": f"{name} is not in the mirror {release}"}
             copy_atomic(source, dest)

@@ -36,7 +36,8 @@ from prep_platform.lib.files.latent_file import (
     recorded_derivation,
     write_latent_file,
 )
-from prep_platform.lib.layout import WINDOW_SUFFIX, DataLayout, sample_id_of, variant_path
+from prep_platform.lib.layout import DataLayout, clip_of_latent_file, latent_files, latent_in, sample_id_of, variant_path
+from prep_platform.lib.safe_paths import UnsafeIdError
 from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 from prep_platform.lib.stages.workers import worker_pool
 from prep_platform.lib.statuses import CACHED_STATUSES, ENVIRONMENT, OK, status_counts
@@ -164,9 +165,11 @@ def _recorded(path: Path, stat: os.stat_result, row: dict | None) -> Derivation 
 def _find_elsewhere(item: LatentItem, variant: str, latent_folders: list[Path], expected: Derivation) -> Path | None:
     """A current cache of this sample in another scenario's folder (the clip was relabelled): moved, not re-encoded.
     `latent_folders`: the layout's (DataLayout.latent_scenario_folders)."""
-    name = variant_path(item.latent_path, variant).name
     for folder in latent_folders:
-        candidate = folder / name
+        try:
+            candidate = latent_in(folder, item.name, variant)
+        except UnsafeIdError:
+            continue  # a file there that is a link out of the folder is never taken
         if candidate != variant_path(item.latent_path, variant) and candidate.exists():
             if is_current(recorded_derivation(candidate), expected):
                 return candidate
@@ -243,8 +246,8 @@ def _orphans(items: list[LatentItem], rows: list[dict], scenario_clips: set[str]
     ours = {item.video_id for item in items}
     orphans = []
     for folder in {item.latent_path.parent for item in items}:
-        for path in folder.glob("*.npz") if folder.exists() else ():
-            clip = path.name.split(".", 1)[0].rsplit(WINDOW_SUFFIX, 1)[0]
+        for path in latent_files(folder):
+            clip = clip_of_latent_file(path)
             other_shard = scenario_clips is not None and clip in scenario_clips and clip not in ours
             if str(path) not in claimed and not other_shard:
                 orphans.append(str(path))

@@ -272,7 +272,7 @@ def build_scenario_metadata(
     panda_manifests = [layout.panda.ingested_manifest(name) for name in panda_shards]
 
     spill = RecordSpill(layout.metadata_spill_root)
-    excluded = ExcludedClips(spill.folder / "excluded.jsonl")
+    excluded = ExcludedClips(spill.paths.excluded)
     try:
         tally = LabelTally(scenarios.labelling.low_confidence)
         per_dataset: Counter = Counter()
@@ -512,7 +512,7 @@ def write_scenario_metadata(result: ScenarioMetadataResult, output: Path | str, 
     finished files), then the JSON view (stages.metadata_view) with the paths `layout` plans for each clip's image
     and latent (default: the standard layout of the data root holding `<root>/metadata/`). Returns the store."""
     store = store_for_output(output)
-    layout = (layout or DataLayout(root=store.parent.parent)).relocated(metadata_file=store)
+    layout = (layout or DataLayout.around_metadata_file(store)).relocated(metadata_file=store)
     refuse_foreign_view(metadata_view_path(store))
     write_store(store, result.shard_tables())
     excluded_list = metadata_excluded_path(store)

@@ -26,7 +26,7 @@ from prep_platform.lib.files.metadata_store import (
     record_columns,
     record_groups,
 )
-from prep_platform.lib.layout import DataLayout, metadata_report_path, metadata_view_path
+from prep_platform.lib.layout import DataLayout, metadata_report_path, metadata_store_path, metadata_view_path
 from prep_platform.lib.stages.frames import read_frames_manifest
 from prep_platform.lib.stages.latents import CACHED_STATUSES, read_latents_manifest
 from prep_platform.lib.statuses import OK
@@ -60,7 +60,7 @@ def refuse_foreign_view(view: Path) -> None:
     write its view: called before the build writes anything (and, by the pipeline, before it labels)."""
     if view.exists() and not is_our_view(view):
         raise MetadataInputError(f"{view}: exists and is not a metadata view this tool wrote (the view goes beside the "
-                                 f"store {view.with_suffix('.parquet').name}); move it, or give another --output")
+                                 f"store {metadata_store_path(view).name}); move it, or give another --output")
 
 
 def is_our_view(path: Path) -> bool:
@@ -84,7 +84,7 @@ def is_our_view(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     output = report.get("output") if isinstance(report, dict) else None
-    return isinstance(output, str) and Path(output).name == (path.with_suffix(".parquet").name if earlier_view else path.name)
+    return isinstance(output, str) and Path(output).name == (metadata_store_path(path).name if earlier_view else path.name)
 
 
 def view_json(document: dict) -> str:
