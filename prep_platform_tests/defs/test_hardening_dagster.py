@@ -30,7 +30,7 @@ def test_a_clip_changed_on_disk_is_re_encoded_when_only_the_latents_are_material
     assert defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="transport.0000").success
     frames = read_frames_manifest(settings.layout().frames_manifest("transport", 0))
     victim = next(c for c in frames["clips"] if c["status"] == "ok" and c["video_id"].startswith("video"))
-    cache = settings.layout().latents_root / "transport" / f"{victim['video_id']}.npz"
+    cache = settings.layout().latent("transport", victim["video_id"])
     old_fingerprint = read_latent_header(cache).source_fingerprint
 
     # Another clip's bytes under this clip's name (as a re-download of a fixed upstream file would do).

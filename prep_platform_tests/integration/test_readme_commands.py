@@ -88,7 +88,7 @@ def check_every_index_full(root: Path, splits: set[str]) -> int:
     assert shards
     total = 0
     for scenario, shard in shards:
-        folder = f"{scenario}/shard-{shard:04d}"
+        folder = f"cogvideox/{scenario}/shard-{shard:04d}"  # the default model profile's folders
         frames = pq.read_table(root / "prepared" / "frames" / folder / "frames_manifest.parquet").to_pylist()
         ok = {row["sample_id"] for row in frames if row["status"] == "ok"}
         index = pq.read_table(root / "prepared" / "latents" / folder / "training_index.parquet").to_pylist()

@@ -82,7 +82,7 @@ class LatentHeader(JsonHeader):
     shot_index: int | None = None
     shot: list | None = None
     clean_window: bool | None = None
-    cuts_in_window: int | None = None
+    cuts_in_window: list | None = None  # the cut times inside the window, as the frame row holds them
     shot_detection: dict | None = None
     # the encoder (its identity: lib.models.vae.VaeEncoder.identity) and how it ran
     model_id: str | None = None

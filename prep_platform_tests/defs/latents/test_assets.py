@@ -40,7 +40,7 @@ def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
 
     record = load_metadata_document(settings.layout().metadata_file)["train"]
     urban = next(r for r in record if r["scenario"] == "urban")
-    assert (settings.layout().latents_root / "urban" / f"{urban['video_id']}.npz").exists()
+    assert settings.layout().latent("urban", urban["video_id"]).exists()
 
     index = read_training_index(settings.layout().training_index("urban", 0))
     assert len(index) == 6 and {row["dataset"] for row in index} == {"msr-vtt", "panda-70m"}
@@ -53,7 +53,7 @@ def test_partition_run_writes_frames_and_latents_and_passes_checks(pipeline):
 def test_a_corrupt_cache_fails_the_blocking_check_and_the_run(pipeline):
     defs, settings, instance = pipeline
     assert defs.resolve_job_def("latents_job").execute_in_process(instance=instance, partition_key="nature.0000").success
-    victim = sorted((settings.layout().latents_root / "nature").glob("*.npz"))[0]
+    victim = sorted(settings.layout().latents_folder("nature").glob("*.npz"))[0]
     header, arrays = load_latent_file(victim)
     write_latent_file(victim, {**arrays, "latent_mean": np.zeros_like(arrays["latent_mean"])}, header)  # header intact
 
