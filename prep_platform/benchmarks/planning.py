@@ -27,6 +27,7 @@ from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform.lib.stages import frames as frame_stage
 from prep_platform.lib.stages import latents as latent_stage
 from prep_platform.lib.stages.frames import frame_stage_key, run_frame_stage
+from prep_platform.lib.sample import Window
 from prep_platform.lib.stages.latents import LatentItem, latent_items_from_frames, run_latent_stage
 from prep_platform.lib.video.shot_settings import ShotSettings
 from prep_platform.lib.frame_config import FrameConfig
@@ -59,7 +60,7 @@ def set_up(root: Path, clips: int, encoder: VaeEncoder) -> tuple[DataLayout, lis
                "image_path": str(image), "latent_path": str(layout.latent("bench", video_id))}
         rows.append(row)
         item = LatentItem(video_id, str(path), layout.latent("bench", video_id), row["source_fingerprint"], "bench",
-                          video_id, window)
+                          video_id, Window.from_row(window))
         header = {"source_fingerprint": item.source_fingerprint, "config_fingerprint": item.config_fingerprint(frame_fp, vae_fp, "none")}
         if i == 0:
             item.latent_path.parent.mkdir(parents=True)

@@ -26,6 +26,7 @@ import numpy as np
 from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files.atomic import atomic_path
 from prep_platform.lib.files.json_header import JsonHeader
+from prep_platform.lib.sample import WINDOW_FACTS, Window  # noqa: F401 (WINDOW_FACTS re-exported)
 
 LATENT_FORMAT_VERSION = 2  # 2: the image latent's logvar is stored too (caches of version 1 are re-encoded once)
 ARRAY_KEYS = ("latent_mean", "latent_logvar", "image_latents", "image_logvar")
@@ -51,9 +52,8 @@ def latent_derivation(source_fingerprint: str | None, config_fingerprint: str | 
     return Derivation({"source": source_fingerprint}, config_fingerprint, format_version)
 
 
-# The frame stage's facts about a window that a cache header repeats (what the window is, in its clip).
-WINDOW_FACTS = ("window_index", "window_start_s", "window_end_s", "shot_index", "shot", "clean_window",
-                "cuts_in_window", "shot_detection")
+# The frame stage's facts about a window that a cache header repeats (what the window is, in its clip) are
+# declared once, by lib.sample.Window (WINDOW_FACTS: their names).
 
 
 @dataclass(frozen=True)
@@ -121,16 +121,16 @@ class LatentHeader(JsonHeader):
 
     @classmethod
     def build(cls, *, video_id: str, sample_id: str, augmentation: str, source_path: str, source_fingerprint: str,
-              frame_config, decoded: Mapping, window: Mapping, encoder, frame_fingerprint: str, vae_fingerprint: str,
+              frame_config, decoded: Mapping, window: Window | None, encoder, frame_fingerprint: str, vae_fingerprint: str,
               config_fingerprint: str) -> LatentHeader:
         """The header of a fresh encoding. `frame_config`: the stage's FrameConfig; `decoded`: the window reader's
-        facts (crop box, start and end, padding, source fps); `window`: the frame stage's WINDOW_FACTS of the
-        sample; `encoder`: the VaeEncoder that encoded it (`vae_fingerprint`: its identity's, computed once a run)."""
+        facts (crop box, start and end, padding, source fps); `window`: the sample's Window as the frame stage
+        chose it (None: the configured window); `encoder`: the VaeEncoder that encoded it (`vae_fingerprint`: its identity's, computed once a run)."""
         from prep_platform import __version__
 
         identity = encoder.identity()
         window_facts = {"window_start_s": decoded.get("window_start_s"), "window_end_s": decoded.get("window_end_s"),
-                        **{key: window[key] for key in WINDOW_FACTS if key in window}}  # the frame stage's word last
+                        **(window.facts() if window else {})}  # the frame stage's word last
         return cls(
             video_id=video_id, sample_id=sample_id, augmentation=augmentation, source_path=source_path,
             source_fingerprint=source_fingerprint, source_fps=decoded.get("source_fps"),

@@ -28,7 +28,6 @@ from prep_platform.lib.files.atomic import folder_lock
 from prep_platform.lib.currency import Derivation, is_current, unchanged_since
 from prep_platform.lib.files.fingerprints import source_identity
 from prep_platform.lib.files.latent_file import (
-    WINDOW_FACTS,
     LatentHeader,
     config_fingerprint,
     latent_derivation,
@@ -38,6 +37,7 @@ from prep_platform.lib.files.latent_file import (
 )
 from prep_platform.lib.layout import DataLayout, clip_of_latent_file, latent_files, latent_in, sample_id_of, variant_path
 from prep_platform.lib.safe_paths import UnsafeIdError
+from prep_platform.lib.sample import Window
 from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 from prep_platform.lib.stages.workers import worker_pool
 from prep_platform.lib.statuses import CACHED_STATUSES, ENVIRONMENT, OK, status_counts
@@ -54,7 +54,7 @@ class LatentItem:
     source_fingerprint: str
     scenario: str = ""
     sample_id: str = ""  # the window's name ("": the clip's id)
-    window: dict = field(default_factory=dict)  # WINDOW_FACTS from the frames manifest ({}: the configured window)
+    window: Window | None = None  # the window the frame stage chose (None: the configured window)
 
     @property
     def name(self) -> str:
@@ -62,7 +62,7 @@ class LatentItem:
 
     @property
     def window_start_s(self) -> float | None:
-        return self.window.get("window_start_s")
+        return self.window.window_start_s if self.window else None
 
     def config_fingerprint(self, frame_fingerprint: str, vae_fingerprint: str, augmentation: str) -> str:
         return config_fingerprint(frame_fingerprint, vae_fingerprint, augmentation, window=self.window_key())
@@ -74,11 +74,8 @@ class LatentItem:
                                  self.config_fingerprint(frame_fingerprint, vae_fingerprint, augmentation))
 
     def window_key(self) -> str:
-        """What of the window decides the cache: where it starts (its frames follow from that) and whether it was
-        kept across a cut. Shot detection settings that move no window leave the cache current."""
-        if not self.window:
-            return ""
-        return f"{self.window.get('window_start_s')!r}" + (":across-cuts" if self.window.get("clean_window") is False else "")
+        """What of the window decides the cache (Window.key; "" for the configured window)."""
+        return self.window.key() if self.window else ""
 
 
 @dataclass
@@ -427,8 +424,7 @@ def latent_items_from_frames(frame_clips: Iterable[dict], layout: DataLayout) ->
             fingerprint = "unreadable"  # the decode reports the real problem as the clip's status
         sample = sample_id_of(clip)
         items.append(LatentItem(clip["video_id"], clip["video_path"], layout.latent(clip["scenario"], sample), fingerprint,
-                                clip["scenario"], sample,
-                                {key: clip[key] for key in WINDOW_FACTS if key in clip}))
+                                clip["scenario"], sample, Window.from_row(clip, sample=sample)))
     return items
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from prep_platform.lib.sample import WINDOW_FACTS
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW
 from prep_platform.lib.video.crop import FrameConverter
 from prep_platform.lib.frame_config import FrameConfig
@@ -46,8 +47,7 @@ class ClipScan:
     def clip_record(self) -> dict:
         """What is kept about the clip, shared by its windows' rows (no pixels, no per-window fields)."""
         facts = self.facts.record() if self.facts else {}
-        for key in ("window_start_s", "window_end_s", "padded_frames", "window_index", "shot_index", "shot",
-                    "clean_window", "cuts_in_window", "status", "reason"):
+        for key in (*WINDOW_FACTS, "padded_frames", "status", "reason"):
             facts.pop(key, None)
         return {**facts, "shots": [shot.as_list() for shot in self.shots], "shot_detection": self.shot_detection}
 

@@ -1,0 +1,66 @@
+"""What flows through the stages about one sample, typed and declared once. A sample is one training window of a
+clip; its window facts are chosen by the frame stage, carried by the latent stage into each cache's header and
+into the training index. Rows on disk keep their own columns (lib.files.row_table); they become these values at
+the file boundary (`Window.from_row`), which refuses a value of another type in one line naming the fact.
+
+(The first of the typed sample: issue 29 item 2 grows the rest of a sample here.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class SampleTypeError(ValueError):
+    """A fact of a sample of another type than its declaration: one line naming the sample and the fact."""
+
+
+# What each fact may hold (None always: not known). Numbers stay what they are (an int start keeps its repr: cache
+# keys are made from it).
+_NUMBER = (int, float)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a sample's window lies in its clip, as the frame stage chose it (shot detection's word included)."""
+
+    window_index: int | None = None  # 0: the clip's primary window; k > 0: the sample <id>__w<k>
+    window_start_s: float | None = None  # seconds into the source where the window starts
+    window_end_s: float | None = None
+    shot_index: int | None = None  # the shot the window lies in (detection on)
+    shot: list | None = None  # that shot's [start, end] in seconds
+    clean_window: bool | None = None  # False: no shot held a window and the best one was kept across cuts
+    cuts_in_window: list | None = None  # the cut times inside such a window, seconds
+    shot_detection: dict | None = None  # the detector and its settings
+
+    @classmethod
+    def from_row(cls, row: Mapping, *, sample: str = "") -> Window | None:
+        """The window facts of a frame-stage row (None when it holds none: the configured window). A fact of
+        another type is SampleTypeError naming the sample and the fact."""
+        present = {name: row[name] for name in WINDOW_FACTS if name in row}
+        if not present:
+            return None
+        for name, value in present.items():
+            allowed = _ALLOWED[name]
+            if value is not None and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+                raise SampleTypeError(f"sample {sample or row.get('sample_id') or row.get('video_id') or '?'}: window "
+                                      f"fact {name!r} must be {' or '.join(t.__name__ for t in allowed)}, got {value!r}")
+        return cls(**present)
+
+    def facts(self) -> dict:
+        """The facts known (not None), by their names: what a cache header and an index row record."""
+        return {name: value for name, value in dataclasses.asdict(self).items() if value is not None}
+
+    def key(self) -> str:
+        """What of the window decides a latent cache: where it starts (its frames follow from that) and whether it
+        was kept across a cut. Shot detection settings that move no window leave the cache current."""
+        return f"{self.window_start_s!r}" + (":across-cuts" if self.clean_window is False else "")
+
+
+WINDOW_FACTS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Window))
+_ALLOWED: dict[str, tuple[type, ...]] = {
+    "window_index": (int,), "window_start_s": _NUMBER, "window_end_s": _NUMBER, "shot_index": (int,),
+    "shot": (list, tuple), "clean_window": (bool,), "cuts_in_window": (list, tuple), "shot_detection": (dict,),
+}
