@@ -59,6 +59,28 @@ class Window:
         return f"{self.window_start_s!r}" + (":across-cuts" if self.clean_window is False else "")
 
 
+@dataclass(frozen=True)
+class SourceFile:
+    """The clip a sample is cut from, as the bytes it was made of (lib.files.fingerprints.source_identity)."""
+
+    path: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class EncodedWith:
+    """The encoder a cache was made with: its identity (what makes two encodings comparable: profile, model,
+    revision, the whole config's hash, dtype, scaling) and how it ran (not part of the identity)."""
+
+    identity: Mapping
+    device: str
+    tiling: bool
+    slicing: bool
+    batch_size: int
+    batch_choice: str
+    compiled: bool
+
+
 WINDOW_FACTS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Window))
 _ALLOWED: dict[str, tuple[type, ...]] = {
     "window_index": (int,), "window_start_s": _NUMBER, "window_end_s": _NUMBER, "shot_index": (int,),

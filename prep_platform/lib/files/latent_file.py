@@ -26,7 +26,7 @@ import numpy as np
 from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files.atomic import atomic_path
 from prep_platform.lib.files.json_header import JsonHeader
-from prep_platform.lib.sample import WINDOW_FACTS, Window  # noqa: F401 (WINDOW_FACTS re-exported)
+from prep_platform.lib.sample import WINDOW_FACTS, EncodedWith, SourceFile, Window  # noqa: F401 (WINDOW_FACTS re-exported)
 
 LATENT_FORMAT_VERSION = 2  # 2: the image latent's logvar is stored too (caches of version 1 are re-encoded once)
 ARRAY_KEYS = ("latent_mean", "latent_logvar", "image_latents", "image_logvar")
@@ -120,25 +120,26 @@ class LatentHeader(JsonHeader):
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def build(cls, *, video_id: str, sample_id: str, augmentation: str, source_path: str, source_fingerprint: str,
-              frame_config, decoded: Mapping, window: Window | None, encoder, frame_fingerprint: str, vae_fingerprint: str,
-              config_fingerprint: str) -> LatentHeader:
-        """The header of a fresh encoding. `frame_config`: the stage's FrameConfig; `decoded`: the window reader's
-        facts (crop box, start and end, padding, source fps); `window`: the sample's Window as the frame stage
-        chose it (None: the configured window); `encoder`: the VaeEncoder that encoded it (`vae_fingerprint`: its identity's, computed once a run)."""
+    def build(cls, *, video_id: str, sample_id: str, augmentation: str, source: SourceFile, frame_config,
+              decoded: Mapping, window: Window | None, encoded_with: EncodedWith, frame_fingerprint: str,
+              vae_fingerprint: str, config_fingerprint: str) -> LatentHeader:
+        """The header of a fresh encoding, from typed values (the file stays one flat JSON object). `frame_config`:
+        the stage's FrameConfig; `decoded`: the window reader's facts (crop box, start and end, padding, source
+        fps); `window`: the sample's Window as the frame stage chose it (None: the configured window);
+        `encoded_with`: the encoder's identity and how it ran (`vae_fingerprint`: the identity's, once a run)."""
         from prep_platform import __version__
 
-        identity = encoder.identity()
+        identity, run = dict(encoded_with.identity), encoded_with
         window_facts = {"window_start_s": decoded.get("window_start_s"), "window_end_s": decoded.get("window_end_s"),
                         **(window.facts() if window else {})}  # the frame stage's word last
         return cls(
-            video_id=video_id, sample_id=sample_id, augmentation=augmentation, source_path=source_path,
-            source_fingerprint=source_fingerprint, source_fps=decoded.get("source_fps"),
+            video_id=video_id, sample_id=sample_id, augmentation=augmentation, source_path=source.path,
+            source_fingerprint=source.fingerprint, source_fps=decoded.get("source_fps"),
             frames=frame_config.frames, fps=frame_config.fps, width=frame_config.width, height=frame_config.height,
             crop_box=decoded.get("crop_box"), padded_frames=decoded.get("padded_frames", 0), **window_facts,
-            **identity, encode_dtype=identity["dtype"], device=str(encoder.device), tiling=encoder.tiling,
-            slicing=encoder.slicing, batch_size=encoder.batch_size, batch_choice=encoder.batch_choice,
-            compiled=encoder.compiled, frame_config_fingerprint=frame_fingerprint,
+            **identity, encode_dtype=identity["dtype"], device=run.device, tiling=run.tiling, slicing=run.slicing,
+            batch_size=run.batch_size, batch_choice=run.batch_choice, compiled=run.compiled,
+            frame_config_fingerprint=frame_fingerprint,
             vae_fingerprint=vae_fingerprint, config_fingerprint=config_fingerprint,
             package_version=__version__, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )

@@ -20,6 +20,7 @@ from prep_platform.lib.models.hub_models import load_pretrained
 from prep_platform.lib.models.model_settings import DEFAULT_MODEL_ID, VAE_PRESETS, VaeSettings  # noqa: F401 (re-exported)
 from prep_platform.lib.layout import compile_cache_folders
 from prep_platform.lib.profiles import ModelProfile, profile_named
+from prep_platform.lib.sample import EncodedWith
 
 TINY_CONFIG = dict(profile_named(None).vae.tiny_config)  # the default profile's tiny VAE (tests read its facts)
 PRESETS = VAE_PRESETS
@@ -214,6 +215,11 @@ class VaeEncoder:
             "temporal_compression_ratio": int(self.config.get("temporal_compression_ratio", 4)),
             "spatial_compression_ratio": 2 ** (len(self.config.get("block_out_channels", (0, 0, 0, 0))) - 1),
         }
+
+    def encoded_with(self) -> EncodedWith:
+        """Its identity and how it ran, as a cache header records them (lib.sample.EncodedWith)."""
+        return EncodedWith(identity=self.identity(), device=str(self.device), tiling=self.tiling, slicing=self.slicing,
+                           batch_size=self.batch_size, batch_choice=self.batch_choice, compiled=self.compiled)
 
     def identity_fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]

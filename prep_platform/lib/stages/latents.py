@@ -37,7 +37,7 @@ from prep_platform.lib.files.latent_file import (
 )
 from prep_platform.lib.layout import DataLayout, clip_of_latent_file, latent_files, latent_in, sample_id_of, variant_path
 from prep_platform.lib.safe_paths import UnsafeIdError
-from prep_platform.lib.sample import Window
+from prep_platform.lib.sample import SourceFile, Window
 from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 from prep_platform.lib.stages.workers import worker_pool
 from prep_platform.lib.statuses import CACHED_STATUSES, ENVIRONMENT, OK, status_counts
@@ -59,6 +59,10 @@ class LatentItem:
     @property
     def name(self) -> str:
         return self.sample_id or self.video_id
+
+    @property
+    def source(self) -> SourceFile:
+        return SourceFile(self.video_path, self.source_fingerprint)
 
     @property
     def window_start_s(self) -> float | None:
@@ -365,6 +369,7 @@ def _encode_batch(batch, encoder, frame_fp: str, vae_fp: str, config: FrameConfi
             rows += [_clip_row(item, v, "failed", variant_path(item.latent_path, v),
                                f"encode failed: {type(exc).__name__}: {exc}", ENVIRONMENT) for v in variants]
         return rows
+    encoded_with = encoder.encoded_with()  # what each header records of the encoder: read once a batch
     for index, (item, variants, _, facts) in enumerate(batch):
         for variant in variants:
             arrays = {key: value[index] for key, value in outputs[variant].items()}
@@ -374,9 +379,9 @@ def _encode_batch(batch, encoder, frame_fp: str, vae_fp: str, config: FrameConfi
                 rows.append(_clip_row(item, variant, "failed", target, problem))
                 continue
             header = LatentHeader.build(
-                video_id=item.video_id, sample_id=item.name, augmentation=variant, source_path=item.video_path,
-                source_fingerprint=item.source_fingerprint, frame_config=config, decoded=facts, window=item.window,
-                encoder=encoder, frame_fingerprint=frame_fp, vae_fingerprint=vae_fp,
+                video_id=item.video_id, sample_id=item.name, augmentation=variant, source=item.source,
+                frame_config=config, decoded=facts, window=item.window, encoded_with=encoded_with,
+                frame_fingerprint=frame_fp, vae_fingerprint=vae_fp,
                 config_fingerprint=item.config_fingerprint(frame_fp, vae_fp, variant))
             writer.put(item, variant, target, arrays, header)
     return rows

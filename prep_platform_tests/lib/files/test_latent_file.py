@@ -16,7 +16,7 @@ from prep_platform.lib.files.latent_file import (
     read_latent_header,
     write_latent_file,
 )
-from prep_platform.lib.sample import Window
+from prep_platform.lib.sample import SourceFile, Window
 from prep_platform.lib.models.vae import TINY_CONFIG, VaeEncoder, VaeSettings
 from prep_platform.lib.frame_config import FrameConfig
 
@@ -32,13 +32,15 @@ def test_a_built_header_reads_back_equal_and_knows_when_it_is_current(tmp_path):
     encoder = VaeEncoder(VaeSettings(preset="tiny"))
     config = FrameConfig(fps=8.0, width=144, height=96, frames=9)
     header = LatentHeader.build(
-        video_id="video1", sample_id="video1__w1", augmentation="hflip", source_path="/clips/video1.mp4",
-        source_fingerprint="src", frame_config=config, decoded={"crop_box": [0, 1, 2, 3], "window_start_s": 1.5},
-        window=Window.from_row({"window_index": 1, "clean_window": True, "not_a_window_fact": 7}), encoder=encoder,
+        video_id="video1", sample_id="video1__w1", augmentation="hflip", source=SourceFile("/clips/video1.mp4", "src"),
+        frame_config=config, decoded={"crop_box": [0, 1, 2, 3], "window_start_s": 1.5},
+        window=Window.from_row({"window_index": 1, "clean_window": True, "not_a_window_fact": 7}),
+        encoded_with=encoder.encoded_with(),
         frame_fingerprint=config.fingerprint(), vae_fingerprint=encoder.identity_fingerprint(), config_fingerprint="cfg")
     assert (header.model_id, header.encode_dtype, header.latent_channels) == (encoder.model_id, "float32", 4)
     assert header.vae_fingerprint == encoder.identity_fingerprint() and header.window_index == 1
     assert "not_a_window_fact" not in header.to_json()
+    assert (header.source_path, header.source_fingerprint, header.device, header.batch_size) == ("/clips/video1.mp4", "src", "cpu", 1)
     path = tmp_path / "video1__w1.hflip.npz"
     write_latent_file(path, _arrays(), header)
     assert read_latent_header(path) == header == load_latent_file(path)[0]
