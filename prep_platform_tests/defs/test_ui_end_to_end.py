@@ -85,7 +85,8 @@ def dagster_dev(tmp_path_factory):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=60)
+            # It stops its daemon and code servers first: a minute was not always enough on two busy cores.
+            process.wait(timeout=120)
         finally:
             deadline = time.time() + 30
             while _live_processes(process.pid) and time.time() < deadline:
