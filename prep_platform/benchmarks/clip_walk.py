@@ -56,25 +56,20 @@ def trace_walk() -> dict[str, dict[str, set[str]]]:
         layout = settings.layout()
         encoder = VaeEncoder(VaeSettings(preset="tiny"))
         encoder.load()  # building the model is not the clip's walk
-        steps = [("download", lambda: pipeline.fetch_msr_vtt(settings, layout, sample=DEMO_SAMPLE)),
-                 ("metadata", lambda: pipeline.build_metadata(settings, layout))]
-        for name, step in steps:
+        def traced(name: str, step) -> None:
             stage["name"] = name
             sys.setprofile(profile)
             try:
                 step()
             finally:
                 sys.setprofile(None)
+
+        traced("download", lambda: pipeline.fetch_msr_vtt(settings, layout, sample=DEMO_SAMPLE))
+        traced("metadata", lambda: pipeline.build_metadata(settings, layout))
         shards = pipeline.work_shards(settings, layout)
         scenario = next(s for s, numbers in shards.items() if numbers)
-        for name, step in (("frames", lambda: pipeline.prepare_frames(settings, layout, scenario, 0)),
-                           ("latents", lambda: pipeline.encode_latents(settings, layout, scenario, 0, encoder))):
-            stage["name"] = name
-            sys.setprofile(profile)
-            try:
-                step()
-            finally:
-                sys.setprofile(None)
+        traced("frames", lambda: pipeline.prepare_frames(settings, layout, scenario, 0))
+        traced("latents", lambda: pipeline.encode_latents(settings, layout, scenario, 0, encoder))
     return seen
 
 
