@@ -28,7 +28,7 @@ from prep_platform.lib.stages import frames as frame_stage
 from prep_platform.lib.stages import latents as latent_stage
 from prep_platform.lib.stages.frames import frame_stage_key, run_frame_stage
 from prep_platform.lib.sample import Window
-from prep_platform.lib.stages.latents import LatentItem, latent_items_from_frames, run_latent_stage
+from prep_platform.lib.stages.latents import LatentItem, latent_items, run_latent_stage
 from prep_platform.lib.video.shot_settings import ShotSettings
 from prep_platform.lib.frame_config import FrameConfig
 
@@ -89,7 +89,7 @@ def main() -> None:
         assert frames.clips_reused == args.clips, frames.clips_reused
 
         wall, cpu = time.perf_counter(), time.process_time()
-        latents = run_latent_stage(latent_items_from_frames(frames.clips, layout), layout, encoder, workers=2,
+        latents = run_latent_stage(latent_items(frames.samples, layout), layout, encoder, workers=2,
                                    previous=previous_latents)
         latents_wall, latents_cpu = time.perf_counter() - wall, time.process_time() - cpu
         assert latents.counts == {"skipped": args.clips}, latents.counts

@@ -34,10 +34,16 @@ from prep_platform.lib.sources import panda70m, vatex
 from prep_platform.lib.sources.msr_vtt import MsrVttRawResult, MsrVttSourceConfig, download_msr_vtt
 from prep_platform.lib.profiles import ModelProfile
 from prep_platform.lib.progress import ProgressCallback
-from prep_platform.lib.stages.frames import FrameStageResult, read_frames_manifest, run_frame_stage, write_frames_manifest
+from prep_platform.lib.stages.frames import (
+    FrameStageResult,
+    frame_samples,
+    read_frames_manifest,
+    run_frame_stage,
+    write_frames_manifest,
+)
 from prep_platform.lib.stages.latents import (
     LatentStageResult,
-    latent_items_from_frames,
+    latent_items,
     read_latents_manifest,
     run_latent_stage,
     write_latents_manifest,
@@ -55,7 +61,7 @@ from prep_platform.lib.stages.training_index import (
     read_training_index,
     write_training_index,
 )
-from prep_platform.lib.statuses import OK, environment_failures
+from prep_platform.lib.statuses import environment_failures
 
 if TYPE_CHECKING:  # torch-backed steps are imported where they run: the other tools start in a fraction of the time
     from prep_platform.lib.exports.collect import CollectedSamples
@@ -315,7 +321,7 @@ def prepare_frames(settings: PrepSettings, layout: DataLayout, scenario: str, sh
                              previous=previous.get("clips"), progress=progress)
     write_frames_manifest(manifest, result, shard_key(scenario, shard))
     write_metadata_view(layout)  # the records' image paths follow the frames just made
-    ok = [(clip["video_id"], clip["image_path"]) for clip in result.clips if clip["status"] == OK]
+    ok = [(sample.video_id, sample.image_path) for sample in result.samples]
     sheet = layout.contact_sheet(scenario, shard)
     if contact_sheet(ok[:CONTACT_SHEET_CLIPS], sheet) is None:
         sheet.unlink(missing_ok=True)  # never show an earlier run's images
@@ -334,7 +340,7 @@ def encode_latents(settings: PrepSettings, layout: DataLayout, scenario: str, sh
     previous = read_latents_manifest(manifest) or {}
     keep_output_unless_input(len(frames["clips"]), f"the frames manifest {layout.frames_manifest(scenario, shard)}",
                              manifest, len(previous.get("clips", ())), shard_key(scenario, shard))
-    result = run_latent_stage(latent_items_from_frames(frames["clips"], layout), layout, encoder, augment=settings.augment,
+    result = run_latent_stage(latent_items(frame_samples(frames["clips"]), layout), layout, encoder, augment=settings.augment,
                               workers=settings.workers, prefetch=settings.prefetch, progress=progress,
                               scenario_clips=scenario_clips, previous=previous.get("clips", ()))
     write_latents_manifest(manifest, result, shard_key(scenario, shard),
@@ -354,7 +360,8 @@ def write_index(settings: PrepSettings, layout: DataLayout, scenario: str, shard
     path = layout.training_index(scenario, shard)
     keep_output_unless_input(len(records), f"the metadata {layout.metadata_file} (splits: {settings.splits})", path,
                              rows_in(path), shard_key(scenario, shard))
-    index = build_training_index(records, read_frames_manifest(layout.frames_manifest(scenario, shard)), latents, layout)
+    frames = read_frames_manifest(layout.frames_manifest(scenario, shard))
+    index = build_training_index(records, frame_samples(frames["clips"]) if frames else None, latents, layout)
     write_training_index(path, index)
     return index
 

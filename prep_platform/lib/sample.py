@@ -3,7 +3,9 @@ clip; its window facts are chosen by the frame stage, carried by the latent stag
 into the training index. Rows on disk keep their own columns (lib.files.row_table); they become these values at
 the file boundary (`Window.from_row`), which refuses a value of another type in one line naming the fact.
 
-(The first of the typed sample: issue 29 item 2 grows the rest of a sample here.)
+What flows: the frame stage's ok rows become `Sample`s (`Sample.from_frame_row`); the latent stage encodes
+samples, the index stage lists the samples whose cache is current. The prompt stage takes each clip's
+`ClipPrompts` (`ClipPrompts.from_record`, at the metadata file's boundary).
 """
 
 from __future__ import annotations
@@ -61,10 +63,18 @@ class Window:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """The clip a sample is cut from, as the bytes it was made of (lib.files.fingerprints.source_identity)."""
+    """The clip a sample is cut from, as the bytes it was made of (lib.files.fingerprints.source_identity), with the
+    size and mtime it had when they were hashed (a hash is trusted while both hold)."""
 
     path: str
-    fingerprint: str
+    fingerprint: str | None
+    size_bytes: int | None = None
+    mtime_ns: int | None = None
+
+    def recorded(self) -> dict:
+        """As the source-identity rule reads a record: {source_bytes, source_mtime_ns, source_fingerprint}."""
+        return {"source_bytes": self.size_bytes, "source_mtime_ns": self.mtime_ns,
+                "source_fingerprint": self.fingerprint}
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,66 @@ class EncodedWith:
     batch_size: int
     batch_choice: str
     compiled: bool
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training window of a clip as it flows from the frame stage through the latent stage into the training
+    index: which clip, which window of it, its conditioning image."""
+
+    video_id: str
+    sample_id: str  # the clip's id, or <id>__w<k> for its k-th further window
+    scenario: str
+    split: str | None
+    source: SourceFile
+    image_path: str
+    window: Window | None = None  # None: the configured window (no shot detection)
+
+    @classmethod
+    def from_frame_row(cls, row: Mapping) -> Sample:
+        """A frame-stage row (an ok one) as a sample: the file boundary, where a value of another type is refused
+        with SampleTypeError naming the sample and the column."""
+        name = row.get("sample_id") or row.get("video_id") or "?"
+        def typed(column: str, allowed: tuple[type, ...], *, optional: bool = False):
+            value = row.get(column)
+            if (value is None and optional) or (isinstance(value, allowed) and not isinstance(value, bool)):
+                return value
+            raise SampleTypeError(f"sample {name}: column {column!r} must be "
+                                  f"{' or '.join(t.__name__ for t in allowed)}, got {value!r}")
+        video_id = typed("video_id", (str,))
+        return cls(video_id=video_id, sample_id=typed("sample_id", (str,), optional=True) or video_id,
+                   scenario=typed("scenario", (str,)), split=typed("split", (str,), optional=True),
+                   source=SourceFile(typed("video_path", (str,)), typed("source_fingerprint", (str,), optional=True),
+                                     typed("source_bytes", (int,), optional=True),
+                                     typed("source_mtime_ns", (int,), optional=True)),
+                   image_path=typed("image_path", (str,), optional=True) or "",
+                   window=Window.from_row(row, sample=name))
+
+
+@dataclass(frozen=True)
+class ClipPrompts:
+    """What the prompt stage encodes of one clip: its caption, then its prompt variants (the caption first)."""
+
+    video_id: str
+    split: str | None
+    prompts: tuple[str, ...]
+
+    @classmethod
+    def from_record(cls, record: Mapping) -> ClipPrompts:
+        """A metadata record's prompts (its caption when it has no variants). A caption or variant that is not
+        text is refused with SampleTypeError naming the clip and the column."""
+        name = record.get("video_id") or "?"
+        variants = record.get("prompt_variants")
+        if variants is None or (isinstance(variants, (list, tuple)) and not variants):
+            variants, column = [record.get("caption")], "caption"
+        else:
+            column = "prompt_variants"
+        if not isinstance(variants, (list, tuple)) or not all(isinstance(v, str) for v in variants):
+            raise SampleTypeError(f"clip {name}: column {column!r} must hold text, got {variants!r}")
+        split = record.get("split", "")
+        if split is not None and not isinstance(split, str):
+            raise SampleTypeError(f"clip {name}: column 'split' must be str, got {split!r}")
+        return cls(str(name), split, tuple(variants))
 
 
 WINDOW_FACTS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Window))

@@ -14,8 +14,14 @@ from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform.samples.synthetic_clips import scene_of, write_shots_clip
-from prep_platform.lib.stages.frames import read_frames_manifest, run_frame_stage, window_summary, write_frames_manifest
-from prep_platform.lib.stages.latents import latent_items_from_frames, run_latent_stage
+from prep_platform.lib.stages.frames import (
+    frame_samples,
+    read_frames_manifest,
+    run_frame_stage,
+    window_summary,
+    write_frames_manifest,
+)
+from prep_platform.lib.stages.latents import latent_items, run_latent_stage
 from prep_platform.lib.stages.training_index import build_training_index
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW, failure_count
 from prep_platform.lib.video.shot_settings import ShotSettings
@@ -47,24 +53,26 @@ def _stages(records, root, encoder, shots: ShotSettings):
     layout = DataLayout(root, CONFIG)
     frames = run_frame_stage(records, layout, shot_settings=shots, workers=0)
     write_frames_manifest(layout.frames_manifest("urban", 0), frames, "urban")
-    latents = run_latent_stage(latent_items_from_frames(frames.clips, layout), layout, encoder, workers=0)
+    latents = run_latent_stage(latent_items(frames.samples, layout), layout, encoder, workers=0)
     return layout, frames, latents
 
 
 def test_each_window_is_a_sample_named_the_same_everywhere(records, encoder, tmp_path):
     layout, frames, latents = _stages(records, tmp_path, encoder, ShotSettings(windows_per_clip=3))
-    samples = {row["sample_id"]: row for row in frames.samples}
+    samples = {sample.sample_id: sample.window for sample in frames.samples}  # typed: what the latent stage takes
+    rows = {row["sample_id"]: row for row in frames.clips if row["status"] == "ok"}  # the manifest's rows
+    assert sorted(rows) == sorted(samples)
     # steady: one 4 s shot -> 3 windows from 0 s; cut: the 0.6 s shot is too short, 2 windows fit the 2.4 s shot;
     # choppy: four 0.8 s shots -> none.
     assert sorted(samples) == ["cut", "cut__w1", "steady", "steady__w1", "steady__w2"]
-    assert [samples[s]["window_start_s"] for s in ("steady", "steady__w1", "steady__w2")] == [0.0, 1.125, 2.25]
-    assert samples["cut"]["window_start_s"] == pytest.approx(0.6, abs=1 / 30) and samples["cut"]["shot_index"] == 1
+    assert [samples[s].window_start_s for s in ("steady", "steady__w1", "steady__w2")] == [0.0, 1.125, 2.25]
+    assert samples["cut"].window_start_s == pytest.approx(0.6, abs=1 / 30) and samples["cut"].shot_index == 1
     assert frames.counts == {NO_CLEAN_WINDOW: 1, "ok": 2} and failure_count(frames.counts) == 0
     summary = window_summary(frames.clips)
     assert summary["clips_by_shot_count"] == {"1": 1, "2": 1, "4": 1} and summary["windows_taken"] == 5
     assert summary["clips_no_clean_window"] == 1 and summary["no_clean_window_share"] == pytest.approx(1 / 3, abs=1e-4)
 
-    for sample, row in samples.items():
+    for sample, row in rows.items():
         image = layout.image("urban", sample)
         assert row["image_path"] == str(image) and image.exists()
         assert image.name == f"{sample}.png" and row["latent_path"] == str(layout.latent("urban", sample))
@@ -84,7 +92,7 @@ def test_each_window_is_a_sample_named_the_same_everywhere(records, encoder, tmp
     assert choppy["status"] == NO_CLEAN_WINDOW and "4 shots of 0.80, 0.80, 0.80, 0.80 s" in choppy["reason"]
     assert manifest["shot_detection"]["threshold"] == 27.0 and manifest["windows"]["windows_taken"] == 5
 
-    index = build_training_index(records, manifest, {"clips": latents.clips})
+    index = build_training_index(records, frame_samples(manifest["clips"]), {"clips": latents.clips})
     assert sorted(row["sample_id"] for row in index.rows) == sorted(samples)
     assert {row["sample_id"]: row["caption"] for row in index.rows}["steady__w2"] == "a steady clip"
     stems = {s.stem: s for s in collect_samples(layout, {"urban": index.rows}, {}, splits=("train",), need_embeddings=False).samples}

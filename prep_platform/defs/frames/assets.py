@@ -80,7 +80,7 @@ def _frames(context: dg.AssetExecutionContext, prep, layout, scenario: str, shar
         "frame_config_fingerprint": config.fingerprint(),
         "contact_sheet": embedded_image(sheet, f"contact sheet of {shard_key(scenario, shard)}"),
         "contact_sheet_path": dg.MetadataValue.path(str(sheet) if ok else "none"),
-        "images_bytes": sum(Path(c["image_path"]).stat().st_size for c in ok),
+        "images_bytes": sum(Path(sample.image_path).stat().st_size for sample in ok),
         "cpu_s_per_clip": result.cpu_s_per_clip(),
         "duration_s": result.duration_s,
         "clips_per_s": round(len(result.clips) / max(result.duration_s, 1e-9), 2),

@@ -22,6 +22,7 @@ from prep_platform.lib.files.fingerprints import source_identity
 from prep_platform.lib.files.images import write_png
 from prep_platform.lib.layout import WINDOW_SUFFIX, DataLayout, looks_like_window_sample, sample_id
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError
+from prep_platform.lib.sample import Sample
 from prep_platform.lib.stages.workers import worker_pool
 from prep_platform.lib.statuses import ENVIRONMENT, NO_CLEAN_WINDOW, OK, status_counts
 from prep_platform.lib.video.probe import EMPTY, NO_VIDEO_STREAM, TOO_SHORT, UNREADABLE
@@ -89,8 +90,9 @@ class FrameStageResult:
         return status_counts(clip_statuses(self.clips).values())
 
     @property
-    def samples(self) -> list[dict]:
-        return [row for row in self.clips if row["status"] == OK]
+    def samples(self) -> list[Sample]:
+        """The windows the stage gave, typed: what the latent stage encodes."""
+        return frame_samples(self.clips)
 
     def summary(self) -> dict:
         return window_summary(self.clips)
@@ -104,6 +106,12 @@ class FrameStageResult:
         """Worker CPU seconds per clip (each row of a clip carries the clip's time)."""
         per_clip = {row["video_id"]: row.get("cpu_s", 0.0) for row in self.clips}
         return round(sum(per_clip.values()) / max(len(per_clip), 1), 4)
+
+
+def frame_samples(rows: list[dict]) -> list[Sample]:
+    """The ok rows of a frame stage (or of its manifest) as samples: the file boundary, where a value of another
+    type is refused (SampleTypeError naming the sample and the column)."""
+    return [Sample.from_frame_row(row) for row in rows if row["status"] == OK]
 
 
 def clip_statuses(rows: list[dict]) -> dict[str, str]:

@@ -37,7 +37,7 @@ from prep_platform.lib.files.latent_file import (
 )
 from prep_platform.lib.layout import DataLayout, clip_of_latent_file, latent_files, latent_in, sample_id_of, variant_path
 from prep_platform.lib.safe_paths import UnsafeIdError
-from prep_platform.lib.sample import SourceFile, Window
+from prep_platform.lib.sample import Sample, SourceFile, Window
 from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 from prep_platform.lib.stages.workers import worker_pool
 from prep_platform.lib.statuses import CACHED_STATUSES, ENVIRONMENT, OK, status_counts
@@ -414,22 +414,19 @@ class _Writer:
         self._thread.join()
 
 
-def latent_items_from_frames(frame_clips: Iterable[dict], layout: DataLayout) -> list[LatentItem]:
-    """The ok samples of a frame stage, ready for the latent stage (fingerprints computed if absent). The cache path
+def latent_items(samples: Iterable[Sample], layout: DataLayout) -> list[LatentItem]:
+    """The samples of a frame stage, ready for the latent stage (fingerprints computed if absent). The cache path
     comes from the layout, not from the manifest (one trust rule for paths)."""
     items = []
-    for clip in frame_clips:
-        if clip["status"] != OK:
-            continue
+    for sample in samples:
         try:
             # The clip on disk decides, not the frames manifest: a clip whose bytes changed since the frame stage
             # gets a new fingerprint, so its cache no longer matches and is encoded again.
-            fingerprint = source_identity(clip["video_path"], clip)["source_fingerprint"]
+            fingerprint = source_identity(sample.source.path, sample.source.recorded())["source_fingerprint"]
         except OSError:
             fingerprint = "unreadable"  # the decode reports the real problem as the clip's status
-        sample = sample_id_of(clip)
-        items.append(LatentItem(clip["video_id"], clip["video_path"], layout.latent(clip["scenario"], sample), fingerprint,
-                                clip["scenario"], sample, Window.from_row(clip, sample=sample)))
+        items.append(LatentItem(sample.video_id, sample.source.path, layout.latent(sample.scenario, sample.sample_id),
+                                fingerprint, sample.scenario, sample.sample_id, sample.window))
     return items
 
 

@@ -25,6 +25,7 @@ from prep_platform.lib.files.prompt_embedding_file import (
 )
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.progress import ProgressCallback, say_on_stderr
+from prep_platform.lib.sample import ClipPrompts
 from prep_platform.lib.statuses import ENVIRONMENT, status_counts
 
 
@@ -63,10 +64,9 @@ class PromptStageResult:
 def prompts_of(records: list[dict]) -> list[dict]:
     """(video_id, split, variant index, prompt) for every prompt variant of every record; variant 0 is the caption."""
     rows = []
-    for record in records:
-        variants = record.get("prompt_variants") or [record["caption"]]
-        for index, prompt in enumerate(variants):
-            rows.append({"video_id": record["video_id"], "split": record.get("split", ""), "variant": index,
+    for clip in map(ClipPrompts.from_record, records):  # the metadata file's boundary: typed from here on
+        for index, prompt in enumerate(clip.prompts):
+            rows.append({"video_id": clip.video_id, "split": clip.split, "variant": index,
                          "prompt": normalise_prompt(prompt)})
     return rows
 

@@ -12,9 +12,9 @@ import pyarrow as pa
 from prep_platform.lib.files import row_table
 from prep_platform.lib.files.row_table import column
 from prep_platform.lib.files.parquet_read import ParquetFileError
-from prep_platform.lib.layout import DataLayout, sample_id_of
+from prep_platform.lib.layout import DataLayout
+from prep_platform.lib.sample import Sample, SourceFile, Window
 from prep_platform.lib.stages.latents import cached_variants
-from prep_platform.lib.statuses import OK
 
 
 
@@ -49,38 +49,42 @@ class TrainingIndex:
         return {"train": splits.count("train"), "validation": splits.count("validation")}
 
 
-def build_training_index(records: list[dict], frames_manifest: dict | None, latents_manifest: dict,
+def build_training_index(records: list[dict], samples: list[Sample] | None, latents_manifest: dict,
                          layout: DataLayout | None = None) -> TrainingIndex:
-    """`records`: the scenario's metadata records. Each of a clip's windows (the frame stage's ok rows; without a
-    frames manifest, the clip itself, its image where `layout` puts it) gets in only with a current cache for the
-    window itself; its image path is the one the frame stage wrote. A clip's windows share its caption and prompt
-    variants."""
+    """`records`: the scenario's metadata records; `samples`: the windows the frame stage gave (None without a frame
+    stage: each clip is its own sample, its image where `layout` puts it). A sample gets in only with a current cache
+    for the window itself; its image path is the one the frame stage wrote. A clip's windows share its caption and
+    prompt variants."""
     cached = cached_variants(latents_manifest)
-    windows: dict[str, list[dict]] = {}
-    for row in (frames_manifest or {"clips": []})["clips"]:
-        if row["status"] == OK:
-            windows.setdefault(row["video_id"], []).append(row)
+    windows: dict[str, list[Sample]] = {}
+    for sample in samples or ():
+        windows.setdefault(sample.video_id, []).append(sample)
     rows = []
     for record in records:
-        clip_itself = {"video_id": record["video_id"],
-                       "image_path": str(layout.image(record["scenario"], record["video_id"])) if layout else ""}
-        for window in windows.get(record["video_id"], [clip_itself]):
-            sample = sample_id_of(window)
-            variants = cached.get(sample, {})
+        for sample in windows.get(record["video_id"]) or [_clip_itself(record, layout)]:
+            variants = cached.get(sample.sample_id, {})
             if "none" not in variants:
                 continue
+            window = sample.window or Window()
             rows.append({
-                "video_id": record["video_id"], "sample_id": sample, "shard": record.get("shard", 0),
-                "window_index": window.get("window_index", 0),
-                "window_start_s": window.get("window_start_s"), "window_end_s": window.get("window_end_s"),
-                "clean_window": window.get("clean_window"),
+                "video_id": sample.video_id, "sample_id": sample.sample_id, "shard": record.get("shard", 0),
+                "window_index": window.window_index or 0,
+                "window_start_s": window.window_start_s, "window_end_s": window.window_end_s,
+                "clean_window": window.clean_window,
                 "split": record["split"], "caption": record["caption"],
                 "prompt_variants": record["prompt_variants"], "latent_path": variants["none"],
-                "image_path": window["image_path"],
+                "image_path": sample.image_path,
                 "augmentations": {k: v for k, v in variants.items() if k != "none"},
                 "dataset": record.get("source", {}).get("dataset", ""),
             })
     return TrainingIndex(rows)
+
+
+def _clip_itself(record: dict, layout: DataLayout | None) -> Sample:
+    """A clip with no frame stage behind it: one sample, the clip, its image where the layout puts it."""
+    image = str(layout.image(record["scenario"], record["video_id"])) if layout else ""
+    return Sample(record["video_id"], record["video_id"], record["scenario"], record.get("split"),
+                  SourceFile(record.get("video_path", ""), None), image)
 
 
 def read_training_index(path: Path | str) -> list[dict]:

@@ -22,7 +22,7 @@ from prep_platform.lib.sources.panda70m import (
     write_instructions,
 )
 from prep_platform.lib.stages.frames import run_frame_stage
-from prep_platform.lib.stages.latents import latent_items_from_frames, run_latent_stage
+from prep_platform.lib.stages.latents import latent_items, run_latent_stage
 from prep_platform.samples.panda70m import generate_panda_sample
 from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios
 from prep_platform.samples.synthetic_clips import write_clip
@@ -149,7 +149,7 @@ def test_shards_are_ingested_end_to_end_beside_msr_vtt(msr_vtt_raw_dir, tmp_path
     frames = run_frame_stage(panda_records, layout, workers=0)
     assert frames.counts == {"ok": 4}
     encoder = VaeEncoder(VaeSettings(preset="tiny"))
-    latents = run_latent_stage(latent_items_from_frames(frames.clips, layout), layout, encoder, workers=0)
+    latents = run_latent_stage(latent_items(frames.samples, layout), layout, encoder, workers=0)
     assert latents.counts == {"encoded": 4}
     header, arrays = load_latent_file(layout.latent(panda_records[0]["scenario"], panda_records[0]["video_id"]))
     assert header.video_id == panda_records[0]["video_id"] and np.isfinite(arrays["latent_mean"]).all()
