@@ -1,4 +1,5 @@
-"""Shared fixtures: the embedded sample release (generated once per session) and a loopback Hub."""
+"""Shared fixtures: the embedded sample release (generated once per session) and a loopback Hub; the order in which
+the test files go out to the xdist workers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,28 @@ from prep_platform.samples.msr_vtt import generate_sample_release
 from prep_platform_tests.support.hub_server import LoopbackHub
 
 SAMPLE_REPO = "sample-org/MSR-VTT"
+
+# The README runs the suite on two xdist workers, a test file to a worker (`--dist loadfile --no-loadscope-reorder`,
+# pyproject.toml), in collection order. These files hold most of the suite's CPU time (CPU-seconds of a serial run on
+# two cores): they go out first, so that neither worker is left with one of them while the other has finished.
+LONGEST_FIRST = (
+    "defs/test_distributed.py",  # ~400: two Celery clusters, each run also in one process
+    "test_main_job.py",  # ~250: the README's main job on the sample
+    "defs/test_ui_end_to_end.py",  # ~230: `dagster dev`, four runs through GraphQL, Chromium
+    "defs/latents/test_assets.py",  # ~150: the latents job on the sample, on its multiprocess executor
+    "integration/test_shells_agree.py",  # ~130: the tools and the jobs on the sample
+    "integration/test_readme_commands.py",  # ~120: the README's commands in order
+)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture scope: files stay whole
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    first = {tests / name: rank for rank, name in enumerate(LONGEST_FIRST)}
+    missing = [name for name in LONGEST_FIRST if not (tests / name).exists()]
+    assert not missing, f"LONGEST_FIRST names files that are gone: {missing}"
+    # sorted() is stable: the other files keep their order, and each file its tests' order.
+    items[:] = sorted(items, key=lambda item: first.get(item.path, len(first)))
 
 
 @pytest.fixture(scope="session")
