@@ -155,7 +155,7 @@ def forbidden(uses: Iterable[Use], prefixes: tuple[str, ...], hows=("import", "i
 
 def lib_node(name: str) -> str:
     """A module's node in the folder graph: `lib` for lib/__init__.py, the folder for a module under a subfolder of
-    lib (lib/video/probe.py: `video`), and the module itself for a top-level module (lib/layout.py: `layout`)."""
+    lib (lib/frames/read.py: `frames`), and the module itself for a top-level module (lib/layout.py: `layout`)."""
     parts = name.split(".")
     return parts[2] if len(parts) > 2 else "lib"
 

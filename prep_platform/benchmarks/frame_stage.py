@@ -16,7 +16,7 @@ from pathlib import Path
 
 from prep_platform.lib.frame_config import FrameConfig, parse_size
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.stages.frames import run_frame_stage
+from prep_platform.lib.frames.stage import run_frame_stage
 from prep_platform.samples.synthetic_clips import write_clip
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from prep_platform.lib.layout import DataLayout
 from prep_platform.samples.synthetic_clips import write_clip
-from prep_platform.lib.stages.frames import read_frames_manifest, run_frame_stage, write_frames_manifest
+from prep_platform.lib.frames.stage import read_frames_manifest, run_frame_stage, write_frames_manifest
 from prep_platform.lib.frame_config import FrameConfig
 
 

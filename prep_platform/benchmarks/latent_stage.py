@@ -47,7 +47,7 @@ from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
 from prep_platform.lib.frame_config import FrameConfig, parse_size
-from prep_platform.lib.video.window import read_window
+from prep_platform.lib.frames.read import read_window
 
 CONFIGS = {  # name -> VaeSettings overrides (auto: none: the defaults a user gets)
     "auto": {},

@@ -24,12 +24,12 @@ from prep_platform.lib.files.fingerprints import source_identity
 from prep_platform.lib.files.latent_file import LATENT_FORMAT_VERSION, LatentHeader, write_latent_file
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
-from prep_platform.lib.stages import frames as frame_stage
+from prep_platform.lib.frames import stage as frame_stage
 from prep_platform.lib.stages import latents as latent_stage
-from prep_platform.lib.stages.frames import frame_stage_key, run_frame_stage
+from prep_platform.lib.frames.stage import frame_stage_key, run_frame_stage
 from prep_platform.lib.sample import Window
 from prep_platform.lib.stages.latents import LatentItem, latent_items, run_latent_stage
-from prep_platform.lib.video.shot_settings import ShotSettings
+from prep_platform.lib.shot_settings import ShotSettings
 from prep_platform.lib.frame_config import FrameConfig
 
 

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.stages.frames import frame_stage_clip, place_outputs
+from prep_platform.lib.frames.stage import frame_stage_clip, place_outputs
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.video.shot_settings import ShotSettings
-from prep_platform.lib.video.window import read_window
+from prep_platform.lib.shot_settings import ShotSettings
+from prep_platform.lib.frames.read import read_window
 from prep_platform.samples.synthetic_clips import write_clip
 
 REFERENCE_H200_CLIPS_PER_S = {"plain bf16, batch 4": 1.36, "torch.compile, batch 4": 1.97, "low memory (tiled, compiled)": 1.36}

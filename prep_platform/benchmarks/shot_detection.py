@@ -21,8 +21,8 @@ import cv2
 
 from prep_platform.lib.layout import DataLayout
 from prep_platform.samples.synthetic_clips import write_clip, write_shots_clip
-from prep_platform.lib.stages.frames import frame_stage_clip
-from prep_platform.lib.video.shot_settings import ShotSettings
+from prep_platform.lib.frames.stage import frame_stage_clip
+from prep_platform.lib.shot_settings import ShotSettings
 from prep_platform.lib.frame_config import FrameConfig
 
 TARGET_ADDED_CPU_S = 0.1

@@ -23,7 +23,7 @@ from prep_platform.lib.files.metadata_store import (
     shards_in_store,
     store_for_output,
 )
-from prep_platform.lib.files.images import contact_sheet
+from prep_platform.lib.frames.stage import contact_sheet
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.labelling.labellers import make_labeller
 from prep_platform.lib.scenarios import load_scenarios
@@ -34,7 +34,7 @@ from prep_platform.lib.sources import panda70m, vatex
 from prep_platform.lib.sources.msr_vtt import MsrVttRawResult, MsrVttSourceConfig, download_msr_vtt
 from prep_platform.lib.profiles import ModelProfile
 from prep_platform.lib.progress import ProgressCallback
-from prep_platform.lib.stages.frames import (
+from prep_platform.lib.frames.stage import (
     FrameStageResult,
     frame_samples,
     read_frames_manifest,

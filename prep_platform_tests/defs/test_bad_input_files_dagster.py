@@ -12,7 +12,7 @@ from prep_platform.defs.partitions import shard_partitions
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.defs.shard_assets import shard_asset_check
 from prep_platform.lib.files import row_table
-from prep_platform.lib.stages.frames import FrameRow, read_frames_manifest
+from prep_platform.lib.frames.stage import FrameRow, read_frames_manifest
 from prep_platform_tests.support.damaged_parquet import STORE_DAMAGES, flip_page_data, small_store
 
 

@@ -13,7 +13,7 @@ from prep_platform_tests.support.dagster_results import PrepRuns, check_verdicts
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.files.fingerprints import file_fingerprint
-from prep_platform.lib.stages.frames import read_frames_manifest
+from prep_platform.lib.frames.stage import read_frames_manifest
 
 
 _checks = check_verdicts

@@ -14,7 +14,7 @@ from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform.samples.synthetic_clips import scene_of, write_shots_clip
-from prep_platform.lib.stages.frames import (
+from prep_platform.lib.frames.stage import (
     frame_samples,
     read_frames_manifest,
     run_frame_stage,
@@ -24,9 +24,9 @@ from prep_platform.lib.stages.frames import (
 from prep_platform.lib.stages.latents import latent_items, run_latent_stage
 from prep_platform.lib.stages.training_index import build_training_index
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW, failure_count
-from prep_platform.lib.video.shot_settings import ShotSettings
+from prep_platform.lib.shot_settings import ShotSettings
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.video.window import read_window
+from prep_platform.lib.frames.read import read_window
 
 CONFIG = FrameConfig(width=144, height=96, frames=9, fps=8.0)  # a window spans 1.0 s and needs 1.125 s
 

@@ -130,7 +130,7 @@ def test_a_prompt_embedding_header_written_before_it_recorded_its_format_stays_c
 
 
 def test_a_frame_row_written_before_rows_recorded_their_format_is_of_version_1():
-    from prep_platform.lib.stages.frames import FRAME_ROWS_VERSION, _row_derivation, frame_derivation
+    from prep_platform.lib.frames.stage import FRAME_ROWS_VERSION, _row_derivation, frame_derivation
 
     row = {"video_path": "/clips/a.mp4", "source_fingerprint": "sha", "frames_key": "key"}
     assert FRAME_ROWS_VERSION == 1 and is_current(_row_derivation(row), frame_derivation("/clips/a.mp4", "sha", "key"))

@@ -15,7 +15,7 @@ from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.stages.metadata import build_scenario_metadata
 from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, download_msr_vtt
 from prep_platform.lib.sources.panda70m import ingest_panda_shards
-from prep_platform.lib.stages.frames import run_frame_stage
+from prep_platform.lib.frames.stage import run_frame_stage
 from prep_platform.lib.safe_paths import UnsafeIdError, check_id, path_inside, unsafe_id_reason
 from prep_platform.samples.panda70m import generate_panda_sample
 from prep_platform.samples.vatex import ANNOTATION_FILE, generate_vatex_sample

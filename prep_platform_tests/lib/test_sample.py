@@ -11,7 +11,7 @@ import pytest
 from prep_platform.lib.files import row_table
 from prep_platform.lib.files.latent_file import LatentHeader
 from prep_platform.lib.sample import WINDOW_FACTS, ClipPrompts, Sample, SampleTypeError, SourceFile, Window
-from prep_platform.lib.stages.frames import FrameRow, frame_samples
+from prep_platform.lib.frames.stage import FrameRow, frame_samples
 
 
 def test_the_window_facts_are_declared_once_and_every_file_agrees_on_them():

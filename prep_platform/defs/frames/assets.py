@@ -16,7 +16,7 @@ from prep_platform.lib import pipeline
 from prep_platform.lib.shards import shard_key
 from prep_platform.lib.statuses import DROPPED_STATUSES, OK, failure_count
 from prep_platform.defs.table_schemas import column_schema_metadata
-from prep_platform.lib.stages.frames import FrameRow
+from prep_platform.lib.frames.stage import FrameRow
 
 
 def embedded_image(path: Path, title: str, max_width: int = 480) -> dg.MetadataValue:

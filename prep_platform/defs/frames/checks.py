@@ -8,7 +8,7 @@ from prep_platform.defs.markdown import bullets
 from prep_platform.defs.shard_assets import shard_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.layout import sample_id_of
-from prep_platform.lib.stages.frames import clip_statuses, read_frames_manifest, window_summary
+from prep_platform.lib.frames.stage import clip_statuses, read_frames_manifest, window_summary
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW, OK, failed_share, failure_count, status_counts
 
 

@@ -8,7 +8,7 @@ from prep_platform.defs.shard_assets import shard_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib.layout import sample_id_of
 from prep_platform.lib.files.latent_file import latent_file_problems, latent_shape
-from prep_platform.lib.stages.frames import read_frames_manifest
+from prep_platform.lib.frames.stage import read_frames_manifest
 from prep_platform.lib.stages.latents import cached_variants, read_latents_manifest
 from prep_platform.lib.statuses import OK
 

@@ -21,7 +21,7 @@ from safetensors.torch import save as safetensors_bytes
 from prep_platform.lib.files.atomic import named_write_errors, read_text_file
 from prep_platform.lib.files.latent_file import header_latent_shape, load_latent_file, read_arrays_into
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.video.window import read_window
+from prep_platform.lib.frames.read import read_window
 
 
 def latent_tensors(latent_path: str | Path) -> dict[str, torch.Tensor]:

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prep_platform import __version__
-from prep_platform.lib.video import probe as probe_status
+from prep_platform.lib.frames import read as probe_status  # the probe statuses, by their module's name
 from prep_platform.lib.files.atomic import WriteError, atomic_path, copy_atomic, write_json_atomic
 from prep_platform.lib.files.hub import download_hub_file, redact_endpoint, resolve_endpoint
 from prep_platform.lib.files.clip_manifest import ManifestRow, manifest_status_counts, write_manifest
 from prep_platform.lib.layout import MsrVttFolder
 from prep_platform.lib.sources.msr_vtt_annotation import load_annotation, select_training_clips
-from prep_platform.lib.video.probe import probe_video
+from prep_platform.lib.frames.read import probe_video
 from prep_platform.lib.safe_paths import UNSAFE_ID, unsafe_id_reason
 from prep_platform.lib.progress import ProgressCallback
 from prep_platform.lib.sources.msr_vtt_release import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE

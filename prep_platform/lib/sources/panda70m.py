@@ -24,7 +24,7 @@ from prep_platform.lib.files.atomic import write_json_atomic, write_text_atomic
 from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest, write_manifest
 from prep_platform.lib.files.clip_source import clip_size, index_tar, member_path, read_member_bytes, split_member
 from prep_platform.lib.layout import PandaFolder
-from prep_platform.lib.video.probe import probe_video
+from prep_platform.lib.frames.read import probe_video
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError, ensure_inside, unsafe_id_reason
 
 CSV_COLUMNS = ["videoID", "url", "timestamp", "caption", "matching_score", "desirable_filtering", "shot_boundary_detection"]

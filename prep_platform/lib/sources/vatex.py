@@ -23,7 +23,7 @@ from prep_platform import __version__
 from prep_platform.lib.files.atomic import copy_atomic, write_json_atomic
 from prep_platform.lib.files.hub import HubDownloadError, HubFileNotFoundError, download_hub_file, redact_endpoint, resolve_endpoint
 from prep_platform.lib.sources.msr_vtt_annotation import format_validation_error
-from prep_platform.lib.video.probe import probe_video
+from prep_platform.lib.frames.read import probe_video
 from prep_platform.lib.layout import VatexFolder
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError, path_inside, unsafe_id_reason
 from prep_platform.lib.progress import ProgressCallback
@@ -302,9 +302,9 @@ def build_vatex_eval_prompts(
 ) -> dict:
     """Per clip: English and Chinese captions, the scenario from the training labeller (English captions), and
     for clips with video the conditioning image (first frame, cover-cropped to the training size)."""
-    from prep_platform.lib.files.images import write_png
+    from prep_platform.lib.frames.stage import write_png
     from prep_platform.lib.frame_config import FrameConfig
-    from prep_platform.lib.video.window import read_window
+    from prep_platform.lib.frames.read import read_window
     from prep_platform.lib.scenarios import ScenarioConfig, load_scenarios
 
     vatex_dir, images_dir = Path(vatex_dir), Path(images_dir)

@@ -39,10 +39,10 @@ from prep_platform.lib.layout import DataLayout, clip_of_latent_file, latent_fil
 from prep_platform.lib.safe_paths import UnsafeIdError
 from prep_platform.lib.sample import Sample, SourceFile, Window
 from prep_platform.lib.progress import ProgressCallback, say_on_stderr
-from prep_platform.lib.stages.workers import worker_pool
+from prep_platform.lib.frames.workers import worker_pool
 from prep_platform.lib.statuses import CACHED_STATUSES, ENVIRONMENT, OK, status_counts
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.video.window import read_window
+from prep_platform.lib.frames.read import read_window
 
 
 

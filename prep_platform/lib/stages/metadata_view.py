@@ -27,7 +27,7 @@ from prep_platform.lib.files.metadata_store import (
     record_groups,
 )
 from prep_platform.lib.layout import DataLayout, metadata_report_path, metadata_store_path, metadata_view_path
-from prep_platform.lib.stages.frames import read_frames_manifest
+from prep_platform.lib.frames.stage import read_frames_manifest
 from prep_platform.lib.stages.latents import CACHED_STATUSES, read_latents_manifest
 from prep_platform.lib.statuses import OK
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from prep_platform.lib.files import row_table
-from prep_platform.lib.stages.frames import FrameRow
+from prep_platform.lib.frames.stage import FrameRow
 from prep_platform.lib.stages.latents import LatentRow
 from prep_platform.lib.stages.prompt_embeddings import PromptRow
 from prep_platform.lib.stages.training_index import IndexRow

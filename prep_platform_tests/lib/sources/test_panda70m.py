@@ -21,7 +21,7 @@ from prep_platform.lib.sources.panda70m import (
     parse_panda_csv,
     write_instructions,
 )
-from prep_platform.lib.stages.frames import run_frame_stage
+from prep_platform.lib.frames.stage import run_frame_stage
 from prep_platform.lib.stages.latents import latent_items, run_latent_stage
 from prep_platform.samples.panda70m import generate_panda_sample
 from prep_platform.lib.scenarios import ScenarioLabeller, load_scenarios

@@ -18,7 +18,7 @@ from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.sources.panda70m import download_shards, ingest_download_shard, ingest_panda_shards
 from prep_platform.lib.layout import PandaFolder
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.video.window import read_window
+from prep_platform.lib.frames.read import read_window
 
 
 def _clip_bytes(tmp_path: Path, name: str, seconds: float = 7.0, seed: int = 0) -> bytes:

@@ -15,7 +15,7 @@ from prep_platform.lib.files.atomic import LOCK_NAME
 from prep_platform.lib.files.fingerprints import file_fingerprint
 from prep_platform.lib.layout import DataLayout, variant_path
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.video.window import read_window
+from prep_platform.lib.frames.read import read_window
 from prep_platform.lib.files.latent_file import latent_file_problems, latent_shape, load_latent_file
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
 from prep_platform.samples.synthetic_clips import write_clip

@@ -12,7 +12,7 @@ from pathlib import Path
 from prep_platform.lib.files.atomic import host_tag
 from prep_platform.lib.files.metadata_store import read_records, write_records
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.stages.frames import read_frames_manifest, run_frame_stage, write_frames_manifest
+from prep_platform.lib.frames.stage import read_frames_manifest, run_frame_stage, write_frames_manifest
 from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.samples.synthetic_clips import write_clip
 
@@ -20,7 +20,7 @@ from prep_platform.samples.synthetic_clips import write_clip
 KILLED_MANIFEST_WRITE = textwrap.dedent("""
     import os, signal, sys
     from prep_platform.lib.files import row_table
-    from prep_platform.lib.stages.frames import FrameStageResult, write_frames_manifest
+    from prep_platform.lib.frames.stage import FrameStageResult, write_frames_manifest
     from prep_platform.lib.frame_config import FrameConfig
 
     def half_then_killed(table, where, **kwargs):

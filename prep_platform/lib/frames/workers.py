@@ -61,5 +61,5 @@ def _worker_init() -> None:
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["prep_platform.lib.video.window", "prep_platform.lib.video.clip_scan", "prep_platform.lib.stages.workers"])
+    context.set_forkserver_preload(["prep_platform.lib.frames.read", "prep_platform.lib.frames.scan", "prep_platform.lib.frames.workers"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)

@@ -9,7 +9,7 @@ from fractions import Fraction
 import cv2
 
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.stages.frames import run_frame_stage
+from prep_platform.lib.frames.stage import run_frame_stage
 from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.layout import DataLayout
 
@@ -40,7 +40,7 @@ def test_frame_stage_runs_through_bad_clips_in_worker_processes(tmp_path):
 
 def _decoded(monkeypatch) -> list[str]:
     """The clips the frame stage decodes (in-process, workers=0): every decode goes through scan_clip."""
-    from prep_platform.lib.stages import frames
+    from prep_platform.lib.frames import stage as frames
 
     seen: list[str] = []
     real = frames.scan_clip
@@ -57,7 +57,7 @@ def test_a_rerun_decodes_only_the_clips_whose_source_settings_or_images_changed(
     import os
     import shutil
 
-    from prep_platform.lib.video.shot_settings import ShotSettings
+    from prep_platform.lib.shot_settings import ShotSettings
 
     records = []
     for name, seconds in (("a", 7.0), ("b", 7.0), ("c", 7.5), ("short", 2.0)):

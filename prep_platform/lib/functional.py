@@ -1,25 +1,6 @@
-"""Shot boundaries, found from the frames the frame stage decodes anyway, and the choice of training windows
-inside shots: a window that spans a cut teaches the model to cut.
-
-The detector is PySceneDetect's, re-implemented on our own decode loop rather than imported: its `content_val` is
-the mean absolute difference of hue, saturation and value between consecutive frames (ContentDetector, weights
-1/1/1, no edges), and its two rules are kept as they are:
-
-- content:  a cut where content_val >= `threshold` (ContentDetector, default 27);
-- adaptive: a cut where content_val >= `min_content` (15) and is >= `adaptive_threshold` (3.0) times the mean of
-  the `ADAPTIVE_WINDOW` (2) frames on either side (AdaptiveDetector), which keeps fast camera motion from cutting
-  while catching a cut between two similar shots;
-- combined (the default): the adaptive rule, or the content rule on a frame that also stands out from its
-  neighbours (>= `COMBINED_SPIKE_RATIO` x their mean). The second part finds a hard cut in the middle of fast
-  motion, where the change is well over 27 but not 3x the motion around it; the ratio keeps sustained fast motion
-  (a pan over foliage or a crowd scores 25-30 on every frame) from being cut every `min_shot_s`, which the plain
-  content rule does. A missed cut is what this module exists to prevent; a false one costs a window.
-
-Both rules need `min_shot_s` between cuts (PySceneDetect's min_scene_len: 15 frames at 30 fps). What differs is
-where the HSV comes from: PySceneDetect converts every full frame to BGR and then HSV (0.4 ms per 320x240 frame
-here); we shrink the decoded YUV planes to 64 pixels wide first (INTER_AREA, i.e. block means) and convert that
-(~0.06 ms). A cut changes most blocks; noise and small motion average out in the blocks, so the scores of hard
-cuts and of smooth footage stay far apart, which is all the rules need.
+"""The pure operations of a sample's journey, small functions over values (as finetrainers keeps its `functional/`):
+the crop geometry, the shot rules and the choice of windows inside shots. No files, no state beyond a detector's
+running window.
 """
 
 from __future__ import annotations
@@ -29,14 +10,86 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from prep_platform.lib.video.shot_settings import (  # the settings, light: importable without OpenCV
+from prep_platform.lib.frame_config import FrameConfig
+from prep_platform.lib.shot_settings import (  # the settings, light: importable without OpenCV
     ADAPTIVE_WINDOW,
-    COMBINED_SPIKE_RATIO,
     ANALYSIS_WIDTH,
+    COMBINED_SPIKE_RATIO,
     EPSILON_S,
     ShotSettings,
 )
 
+# --- crop ----------------------------------------------------------------------------------------------------------
+# Crop geometry: scale a source frame to cover the target size and cut the centre, never stretching. One
+# converter for every reader of windows, so the frame stage's image and the latent stage's frames are the same
+# pixels.
+
+def cover_crop_box(src_w: int, src_h: int, dst_w: int, dst_h: int) -> tuple[float, float, float, float]:
+    """The centered source region with the target's aspect ratio: scaling it to the target covers it exactly."""
+    scale = max(dst_w / src_w, dst_h / src_h)
+    crop_w, crop_h = dst_w / scale, dst_h / scale
+    x0, y0 = (src_w - crop_w) / 2, (src_h - crop_h) / 2
+    return (x0, y0, x0 + crop_w, y0 + crop_h)
+
+
+def crop_and_resize(rgb: np.ndarray, box: tuple[float, float, float, float], width: int, height: int) -> np.ndarray:
+    """Crop the box (rounded to whole pixels) and resize it to width x height: aspect kept, never stretched."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    region = rgb[y0:y1, x0:x1]
+    downscale = region.shape[1] > width
+    return cv2.resize(region, (width, height), interpolation=cv2.INTER_AREA if downscale else cv2.INTER_LINEAR)
+
+
+class FrameConverter:
+    """Decoded frames -> [H, W, 3] uint8 RGB at the configured size. The crop box comes from the first frame
+    converted (or the stream's size, `box_for`); a frame held for several targets is converted once."""
+
+    def __init__(self, config: FrameConfig):
+        self.config = config
+        self.box: tuple[float, float, float, float] | None = None
+        self._last: tuple[object, np.ndarray] | None = None  # (source frame, its pixels)
+
+    def __call__(self, frame) -> np.ndarray:
+        if self._last is not None and self._last[0] is frame:
+            return self._last[1]
+        rgb = frame.to_ndarray(format="rgb24")
+        pixels = crop_and_resize(rgb, self.box_for(rgb.shape[1], rgb.shape[0]), self.config.width, self.config.height)
+        self._last = (frame, pixels)
+        return pixels
+
+    def box_for(self, width: int, height: int) -> tuple[float, float, float, float]:
+        if self.box is None:
+            self.box = cover_crop_box(width, height, self.config.width, self.config.height)
+        return self.box
+
+    def recorded_box(self) -> list[float] | None:
+        """The crop box as recorded in rows and headers (x0, y0, x1, y1 in source pixels, 3 decimals)."""
+        return [round(v, 3) for v in self.box] if self.box else None
+
+
+# --- shots ---------------------------------------------------------------------------------------------------------
+# Shot boundaries, found from the frames the frame stage decodes anyway, and the choice of training windows
+# inside shots: a window that spans a cut teaches the model to cut.
+#
+# The detector is PySceneDetect's, re-implemented on our own decode loop rather than imported: its `content_val` is
+# the mean absolute difference of hue, saturation and value between consecutive frames (ContentDetector, weights
+# 1/1/1, no edges), and its two rules are kept as they are:
+#
+# - content:  a cut where content_val >= `threshold` (ContentDetector, default 27);
+# - adaptive: a cut where content_val >= `min_content` (15) and is >= `adaptive_threshold` (3.0) times the mean of
+#   the `ADAPTIVE_WINDOW` (2) frames on either side (AdaptiveDetector), which keeps fast camera motion from cutting
+#   while catching a cut between two similar shots;
+# - combined (the default): the adaptive rule, or the content rule on a frame that also stands out from its
+#   neighbours (>= `COMBINED_SPIKE_RATIO` x their mean). The second part finds a hard cut in the middle of fast
+#   motion, where the change is well over 27 but not 3x the motion around it; the ratio keeps sustained fast motion
+#   (a pan over foliage or a crowd scores 25-30 on every frame) from being cut every `min_shot_s`, which the plain
+#   content rule does. A missed cut is what this module exists to prevent; a false one costs a window.
+#
+# Both rules need `min_shot_s` between cuts (PySceneDetect's min_scene_len: 15 frames at 30 fps). What differs is
+# where the HSV comes from: PySceneDetect converts every full frame to BGR and then HSV (0.4 ms per 320x240 frame
+# here); we shrink the decoded YUV planes to 64 pixels wide first (INTER_AREA, i.e. block means) and convert that
+# (~0.06 ms). A cut changes most blocks; noise and small motion average out in the blocks, so the scores of hard
+# cuts and of smooth footage stay far apart, which is all the rules need.
 
 # Pixel formats whose planes are 8-bit Y, U, V (any chroma subsampling): read straight, no conversion.
 _PLANAR_YUV8 = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv440p"})

@@ -1,6 +1,6 @@
-"""The frame stage over a scenario's metadata records: each clip is decoded once (CPU worker processes), its shots
-found and up to `windows_per_clip` windows chosen inside shots, each window's conditioning image written; every
-clip ends with a status and reason, and the stage's manifest records them, one row per sample (window)."""
+"""The frames room, the stage: each clip of a scenario's shard scanned once, its windows chosen, their conditioning
+images written (PNG), and the manifest that records every clip's status and reason.
+"""
 
 from __future__ import annotations
 
@@ -13,26 +13,30 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from prep_platform import __version__
-from prep_platform.lib.files import row_table
-from prep_platform.lib.files.row_table import column
-from prep_platform.lib.files.atomic import folder_lock
 from prep_platform.lib.currency import Derivation, is_current
+from prep_platform.lib.files import row_table
+from prep_platform.lib.files.atomic import folder_lock, write_bytes_atomic
 from prep_platform.lib.files.fingerprints import source_identity
-from prep_platform.lib.files.images import write_png
+from prep_platform.lib.files.row_table import column
+from prep_platform.lib.frame_config import FrameConfig
+from prep_platform.lib.frames.read import EMPTY, NO_VIDEO_STREAM, TOO_SHORT, UNREADABLE
+from prep_platform.lib.frames.scan import scan_clip
 from prep_platform.lib.layout import WINDOW_SUFFIX, DataLayout, looks_like_window_sample, sample_id
+from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError
 from prep_platform.lib.sample import Sample
-from prep_platform.lib.stages.workers import worker_pool
+from prep_platform.lib.shot_settings import ShotSettings
+from prep_platform.lib.frames.workers import worker_pool
 from prep_platform.lib.statuses import ENVIRONMENT, NO_CLEAN_WINDOW, OK, status_counts
-from prep_platform.lib.video.probe import EMPTY, NO_VIDEO_STREAM, TOO_SHORT, UNREADABLE
-from prep_platform.lib.video.shot_settings import ShotSettings
-from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.video.clip_scan import scan_clip
-from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 
-
-
+# --- frames --------------------------------------------------------------------------------------------------------
+# The frame stage over a scenario's metadata records: each clip is decoded once (CPU worker processes), its shots
+# found and up to `windows_per_clip` windows chosen inside shots, each window's conditioning image written; every
+# clip ends with a status and reason, and the stage's manifest records them, one row per sample (window).
 
 @dataclass
 class FrameRow:
@@ -357,3 +361,38 @@ def read_frames_manifest(path: Path | str) -> dict | None:
     """The manifest a frame stage wrote (its rows under "clips"), or None when it has not run (or stopped before
     it was whole)."""
     return row_table.read_manifest(path, "clips", FrameRow)
+
+
+# --- images --------------------------------------------------------------------------------------------------------
+# PNG files: conditioning images and the contact sheet of a scenario's images.
+
+def write_png(path: Path | str, rgb: np.ndarray) -> None:
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"{path}: PNG encoding failed")
+    write_bytes_atomic(path, encoded.tobytes())
+
+
+def contact_sheet(images: list[tuple[str, str]], path: Path | str, *, columns: int = 4, thumb_width: int = 240) -> Path | None:
+    """A grid of (label, PNG path) thumbnails, labelled, for a quick look at a scenario's conditioning images."""
+    thumbs = []
+    for label, image_path in images:
+        image = cv2.imread(str(image_path))
+        if image is None:
+            continue
+        height = max(1, round(image.shape[0] * thumb_width / image.shape[1]))
+        thumb = cv2.resize(image, (thumb_width, height), interpolation=cv2.INTER_AREA)
+        cv2.putText(thumb, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(thumb, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        thumbs.append(thumb)
+    if not thumbs:
+        return None
+    height = max(t.shape[0] for t in thumbs)
+    rows = []
+    for start in range(0, len(thumbs), columns):
+        row = [np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0))) for t in thumbs[start : start + columns]]
+        row += [np.zeros_like(row[0])] * (columns - len(row))
+        rows.append(np.hstack(row))
+    ok, encoded = cv2.imencode(".png", np.vstack(rows))
+    write_bytes_atomic(path, encoded.tobytes())
+    return Path(path)

@@ -13,9 +13,9 @@ import pytest
 from prep_platform.lib.files.clip_source import NotARegularFile, index_tar, member_path, open_clip
 from prep_platform.lib.files.fingerprints import file_fingerprint
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.stages.frames import run_frame_stage
+from prep_platform.lib.frames.stage import run_frame_stage
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.video.probe import NOT_A_FILE, probe_video
+from prep_platform.lib.frames.read import NOT_A_FILE, probe_video
 from prep_platform.samples.synthetic_clips import write_clip
 
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.video.window import read_window
+from prep_platform.lib.frames.read import read_window
 from prep_platform.samples.msr_vtt import VIDEOS_ARCHIVE, sample_clips
 from prep_platform.samples.synthetic_clips import index_level, write_audio_only, write_clip
 

@@ -11,11 +11,11 @@ import numpy as np
 
 from prep_platform.lib.sample import WINDOW_FACTS
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW
-from prep_platform.lib.video.crop import FrameConverter
+from prep_platform.lib.functional import FrameConverter
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.video.probe import OK, TOO_SHORT, TRUNCATED, UNREADABLE
-from prep_platform.lib.video.shot_settings import EPSILON_S, ShotSettings
-from prep_platform.lib.video.shots import (
+from prep_platform.lib.frames.read import OK, TOO_SHORT, TRUNCATED, UNREADABLE
+from prep_platform.lib.shot_settings import EPSILON_S, ShotSettings
+from prep_platform.lib.functional import (
     CutDetector,
     FrameScorer,
     PlannedWindow,
@@ -28,8 +28,8 @@ from prep_platform.lib.video.shots import (
     shot_index_at,
     shots_from_cuts,
 )
-from prep_platform.lib.video.stream import SampleAndHold, clip_frames
-from prep_platform.lib.video.window import WindowResult, decode_problem, read_window, too_short_reason, truncated_reason
+from prep_platform.lib.frames.read import SampleAndHold, clip_frames
+from prep_platform.lib.frames.read import WindowResult, decode_problem, read_window, too_short_reason, truncated_reason
 
 
 @dataclass

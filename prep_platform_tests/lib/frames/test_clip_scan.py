@@ -10,10 +10,10 @@ import pytest
 
 from prep_platform.samples.synthetic_clips import scene_of, write_clip, write_shots_clip
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW
-from prep_platform.lib.video.shot_settings import ShotSettings
+from prep_platform.lib.shot_settings import ShotSettings
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.video.clip_scan import scan_clip
-from prep_platform.lib.video.window import read_window
+from prep_platform.lib.frames.scan import scan_clip
+from prep_platform.lib.frames.read import read_window
 
 SMALL = FrameConfig(width=144, height=96)  # 49 frames at 8 fps: a window spans 6.0 s and needs 6.125 s
 FRAME_S = 1 / 30
@@ -158,9 +158,9 @@ def test_windows_per_clip_is_bounded_and_window_starts_are_made_as_the_clip_play
 
     from prep_platform.data_prep import preprocess_video_latents
     from prep_platform.lib.settings import PrepSettings
-    from prep_platform.lib.video.shot_settings import MAX_WINDOWS_PER_CLIP, ShotSettings
+    from prep_platform.lib.shot_settings import MAX_WINDOWS_PER_CLIP, ShotSettings
     from prep_platform.lib.frame_config import FrameConfig
-    from prep_platform.lib.video.clip_scan import _ShotScan
+    from prep_platform.lib.frames.scan import _ShotScan
 
     with pytest.raises(pydantic.ValidationError, match="windows_per_clip"):
         PrepSettings(windows_per_clip=MAX_WINDOWS_PER_CLIP + 1)

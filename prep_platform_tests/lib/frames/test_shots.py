@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from prep_platform.lib.video.shot_settings import ShotSettings
-from prep_platform.lib.video.shots import CutDetector, plan_windows, shots_from_cuts
+from prep_platform.lib.shot_settings import ShotSettings
+from prep_platform.lib.functional import CutDetector, plan_windows, shots_from_cuts
 
 
 def test_cut_rules():

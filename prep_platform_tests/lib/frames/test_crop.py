@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from prep_platform.lib.video.crop import cover_crop_box
+from prep_platform.lib.functional import cover_crop_box
 
 
 def test_cover_crop_box_examples():
