@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.source_files import file_fingerprint
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
 from prep_platform.samples.synthetic_clips import write_clip

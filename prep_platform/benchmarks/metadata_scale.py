@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
+from prep_platform.lib.source_files import ManifestRow, write_manifest
 from prep_platform.lib.layout import DataLayout
 from prep_platform.samples.msr_vtt import NEUTRAL_CAPTIONS, SCENARIO_PHRASES
 

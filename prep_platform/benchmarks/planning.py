@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prep_platform.lib.files.fingerprints import source_identity
+from prep_platform.lib.source_files import source_identity
 from prep_platform.lib.files.latent_file import LATENT_FORMAT_VERSION, LatentHeader, write_latent_file
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
@@ -29,7 +29,7 @@ from prep_platform.lib.stages import latents as latent_stage
 from prep_platform.lib.frames.stage import frame_stage_key, run_frame_stage
 from prep_platform.lib.sample import Window
 from prep_platform.lib.stages.latents import LatentItem, latent_items, run_latent_stage
-from prep_platform.lib.shot_settings import ShotSettings
+from prep_platform.lib.frame_config import ShotSettings
 from prep_platform.lib.frame_config import FrameConfig
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.frames.stage import frame_stage_clip, place_outputs
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.shot_settings import ShotSettings
+from prep_platform.lib.frame_config import ShotSettings
 from prep_platform.lib.frames.read import read_window
 from prep_platform.samples.synthetic_clips import write_clip
 

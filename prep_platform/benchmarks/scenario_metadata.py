@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
+from prep_platform.lib.source_files import ManifestRow, write_manifest
 from prep_platform.lib.stages.metadata import build_scenario_metadata, write_scenario_metadata
 from prep_platform.lib.msr_vtt_categories import CATEGORY_IDS
 from prep_platform.lib.layout import DataLayout, MsrVttFolder

@@ -22,7 +22,7 @@ import cv2
 from prep_platform.lib.layout import DataLayout
 from prep_platform.samples.synthetic_clips import write_clip, write_shots_clip
 from prep_platform.lib.frames.stage import frame_stage_clip
-from prep_platform.lib.shot_settings import ShotSettings
+from prep_platform.lib.frame_config import ShotSettings
 from prep_platform.lib.frame_config import FrameConfig
 
 TARGET_ADDED_CPU_S = 0.1

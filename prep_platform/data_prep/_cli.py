@@ -23,9 +23,9 @@ from prep_platform.lib.settings import NESTED_SETTINGS, PrepSettings
 # Errors the core raises for bad input: shown as one clear message, not a traceback.
 from prep_platform.lib.files.atomic import WriteError
 from prep_platform.lib.files.hub import HubDownloadError
-from prep_platform.lib.files.clip_manifest import ManifestError
+from prep_platform.lib.source_files import ManifestError
 from prep_platform.lib.statuses import is_success
-from prep_platform.lib.sources.msr_vtt_annotation import AnnotationError
+from prep_platform.lib.sources.msr_vtt import AnnotationError
 from prep_platform.lib.sources.msr_vtt import SourceError
 from prep_platform.lib.safe_paths import UnsafeIdError
 from prep_platform.lib.scenarios import ScenarioConfigError

@@ -14,7 +14,7 @@ from pathlib import Path
 from prep_platform.data_prep._cli import ProgressBars, SettingsParser, non_negative_int, run_cli
 from prep_platform.lib.files.atomic import write_text_atomic
 from prep_platform.lib.scenarios import LABELLERS, load_scenarios
-from prep_platform.lib.sources.msr_vtt_annotation import MAX_ANNOTATION_BYTES
+from prep_platform.lib.sources.msr_vtt import MAX_ANNOTATION_BYTES
 from prep_platform.lib.stages.metadata import label_annotation
 
 

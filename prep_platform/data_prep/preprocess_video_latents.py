@@ -17,7 +17,7 @@ from prep_platform.lib.models.hub_models import refuse_if_unobtainable
 from prep_platform.lib.models.model_settings import VAE_PRESETS
 from prep_platform.lib.shards import shard_key
 from prep_platform.lib.statuses import environment_failures, is_success
-from prep_platform.lib.shot_settings import DETECTORS, UNCLEAN_WINDOW_CHOICES, WINDOW_POLICIES
+from prep_platform.lib.frame_config import DETECTORS, UNCLEAN_WINDOW_CHOICES, WINDOW_POLICIES
 
 
 def build_parser() -> SettingsParser:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from prep_platform.lib.files.fingerprints import content_fingerprint
+from prep_platform.lib.source_files import content_fingerprint
 
 
 def file_data_version(*paths) -> dg.DataVersion:

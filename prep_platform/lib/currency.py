@@ -12,7 +12,7 @@ identity is not known (None) is never current.
 
 The stat shortcut (`unchanged_since`): a record made while a file had some size and mtime still describes it while
 both hold. It picks which record to trust, never whether a file is current: a clip's identity is its recorded sha256
-while its stat holds, else it is hashed again (lib.files.fingerprints.source_identity, the one source-identity
+while its stat holds, else it is hashed again (lib.source_files.source_identity, the one source-identity
 rule); a latent cache's record is the previous manifest's row while its stat holds, else its header.
 
 Pure: the standard library only; nothing here reads a file.

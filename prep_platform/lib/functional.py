@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from prep_platform.lib.frame_config import FrameConfig
-from prep_platform.lib.shot_settings import (  # the settings, light: importable without OpenCV
+from prep_platform.lib.frame_config import (  # the settings, light: importable without OpenCV
     ADAPTIVE_WINDOW,
     ANALYSIS_WIDTH,
     COMBINED_SPIKE_RATIO,

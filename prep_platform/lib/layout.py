@@ -296,7 +296,7 @@ def compile_cache_folders(compile_cache: Path | str) -> tuple[Path, Path]:
 
 
 def label_embeddings_folder(labels_folder: Path | str, model_tag: str) -> Path:
-    """One label model's caption embeddings (labelling.cache) in CacheFolder.labels: another model's are never
+    """One label model's caption embeddings (labelling.embedding) in CacheFolder.labels: another model's are never
     taken for these."""
     return path_inside(labels_folder, check_id(model_tag, "label model tag"))
 
@@ -335,7 +335,7 @@ def spill_folders_of_host(parent: Path | str, host: str) -> list[tuple[Path, str
 
 @dataclass(frozen=True)
 class SpillFolder:
-    """One metadata build's spill (files.record_spill): its records until it writes the store."""
+    """One metadata build's spill (files.metadata_store, its spill): its records until it writes the store."""
 
     root: Path
 
@@ -558,7 +558,7 @@ class DataLayout:
 
     @property
     def metadata_spill_root(self) -> Path:
-        """Where a metadata build spills its labelled records until it writes the store (files.record_spill)."""
+        """Where a metadata build spills its labelled records until it writes the store (files.metadata_store, its spill)."""
         return self.cache.metadata_build
 
     @property

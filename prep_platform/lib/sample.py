@@ -63,7 +63,7 @@ class Window:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """The clip a sample is cut from, as the bytes it was made of (lib.files.fingerprints.source_identity), with the
+    """The clip a sample is cut from, as the bytes it was made of (lib.source_files.source_identity), with the
     size and mtime it had when they were hashed (a hash is trusted while both hold)."""
 
     path: str

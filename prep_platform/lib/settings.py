@@ -23,7 +23,7 @@ from prep_platform.lib.setting_rules import (  # SettingsError: defined there, i
     one_of,
 )
 from prep_platform.lib.sources.msr_vtt_release import DEFAULT_ANNOTATION_FILE, DEFAULT_REPO_ID, DEFAULT_VIDEOS_ARCHIVE
-from prep_platform.lib.shot_settings import (
+from prep_platform.lib.frame_config import (
     DETECTORS, MAX_WINDOWS_PER_CLIP, UNCLEAN_WINDOW_CHOICES, WINDOW_POLICIES, ShotSettings,
 )
 from prep_platform.lib.frame_config import FrameConfig, min_window_duration, parse_size

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from prep_platform.lib.files.metadata_store import read_records, write_records
-from prep_platform.lib.sources.msr_vtt_annotation import MAX_ANNOTATION_BYTES
+from prep_platform.lib.sources.msr_vtt import MAX_ANNOTATION_BYTES
 from prep_platform.lib.frames.stage import read_frames_manifest
 from prep_platform_tests.support.cli_runs import run_module
 from prep_platform_tests.support.damaged_parquet import STORE_DAMAGES, drop_column, retype_column, rewrite, small_store

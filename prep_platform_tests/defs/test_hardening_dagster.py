@@ -12,7 +12,7 @@ from prep_platform.definitions import build_definitions
 from prep_platform_tests.support.dagster_results import PrepRuns, check_verdicts, materialization_metadata, sample_pipeline
 from prep_platform.defs.resources import PrepPlatformSettings, VaeResource
 from prep_platform.lib.files.latent_file import read_latent_header
-from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.source_files import file_fingerprint
 from prep_platform.lib.frames.stage import read_frames_manifest
 
 

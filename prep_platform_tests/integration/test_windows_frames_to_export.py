@@ -24,7 +24,7 @@ from prep_platform.lib.frames.stage import (
 from prep_platform.lib.stages.latents import latent_items, run_latent_stage
 from prep_platform.lib.stages.training_index import build_training_index
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW, failure_count
-from prep_platform.lib.shot_settings import ShotSettings
+from prep_platform.lib.frame_config import ShotSettings
 from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.frames.read import read_window
 

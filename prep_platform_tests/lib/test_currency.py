@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from prep_platform.lib.currency import NO_RECORD, Derivation, is_current, stale_reason, unchanged_since
-from prep_platform.lib.files.fingerprints import file_fingerprint, source_identity
+from prep_platform.lib.source_files import file_fingerprint, source_identity
 
 MADE = Derivation({"source": "abc", "prompt": "p1"}, "settings-1", 2)
 
@@ -153,8 +153,8 @@ def test_an_export_of_the_previous_format_is_stale_by_its_version():
 
 
 def test_caption_cache_parts_load_only_while_their_model_and_format_are_current(tmp_path):
-    from prep_platform.lib.labelling import cache as caption_cache
-    from prep_platform.lib.labelling.cache import EmbeddingCache
+    from prep_platform.lib.labelling import embedding as caption_cache
+    from prep_platform.lib.labelling.embedding import EmbeddingCache
 
     cache = EmbeddingCache(tmp_path, "model-a")
     cache.vectors(["a caption"], lambda texts: np.ones((len(texts), 3), np.float32))

@@ -21,7 +21,7 @@ from prep_platform.lib.models.vae import VaeEncoder, VaeSettings, vae_config
 from prep_platform.lib.profiles import PROFILES, ProfileRuleError, profile_named
 from prep_platform.lib.settings import PrepSettings
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage
-from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.source_files import file_fingerprint
 from prep_platform.samples import DEMO_SAMPLE
 from prep_platform.samples.synthetic_clips import write_clip
 

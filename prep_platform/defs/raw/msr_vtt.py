@@ -7,7 +7,7 @@ from prep_platform.defs.resources import PrepPlatformSettings, run_config_class,
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.defs.versioning import file_data_version
 from prep_platform.lib import pipeline
-from prep_platform.lib.files.clip_manifest import MANIFEST_COLUMNS
+from prep_platform.lib.source_files import MANIFEST_COLUMNS
 from prep_platform.samples import DEMO_SAMPLE
 
 MANIFEST_SCHEMA = dg.TableSchema(

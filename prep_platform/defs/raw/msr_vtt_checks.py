@@ -5,8 +5,8 @@ import dagster as dg
 
 from prep_platform.defs.raw.msr_vtt import msr_vtt_raw
 from prep_platform.defs.resources import PrepPlatformSettings
-from prep_platform.lib.files.clip_manifest import ManifestError, manifest_file_problems, manifest_status_counts, read_manifest
-from prep_platform.lib.sources.msr_vtt_annotation import AnnotationError, load_annotation
+from prep_platform.lib.source_files import ManifestError, manifest_file_problems, manifest_status_counts, read_manifest
+from prep_platform.lib.sources.msr_vtt import AnnotationError, load_annotation
 from prep_platform.lib.statuses import failed_share
 from prep_platform.defs.markdown import bullets
 

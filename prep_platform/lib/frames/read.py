@@ -14,10 +14,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from prep_platform.lib.files.clip_source import NotARegularFile, clip_size, not_a_file_reason, open_clip, split_member
+from prep_platform.lib.source_files import NotARegularFile, clip_size, not_a_file_reason, open_clip, split_member
 from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.functional import FrameConverter
-from prep_platform.lib.shot_settings import EPSILON_S
+from prep_platform.lib.frame_config import EPSILON_S
 from prep_platform.lib.statuses import OK
 
 # --- probe ---------------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from prep_platform.lib.statuses import NO_CLEAN_WINDOW
 from prep_platform.lib.functional import FrameConverter
 from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.frames.read import OK, TOO_SHORT, TRUNCATED, UNREADABLE
-from prep_platform.lib.shot_settings import EPSILON_S, ShotSettings
+from prep_platform.lib.frame_config import EPSILON_S, ShotSettings
 from prep_platform.lib.functional import (
     CutDetector,
     FrameScorer,

@@ -20,7 +20,7 @@ from prep_platform import __version__
 from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files import row_table
 from prep_platform.lib.files.atomic import folder_lock, write_bytes_atomic
-from prep_platform.lib.files.fingerprints import source_identity
+from prep_platform.lib.source_files import source_identity
 from prep_platform.lib.files.row_table import column
 from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.frames.read import EMPTY, NO_VIDEO_STREAM, TOO_SHORT, UNREADABLE
@@ -29,7 +29,7 @@ from prep_platform.lib.layout import WINDOW_SUFFIX, DataLayout, looks_like_windo
 from prep_platform.lib.progress import ProgressCallback, say_on_stderr
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError
 from prep_platform.lib.sample import Sample
-from prep_platform.lib.shot_settings import ShotSettings
+from prep_platform.lib.frame_config import ShotSettings
 from prep_platform.lib.frames.workers import worker_pool
 from prep_platform.lib.statuses import ENVIRONMENT, NO_CLEAN_WINDOW, OK, status_counts
 

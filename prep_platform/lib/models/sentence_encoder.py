@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from prep_platform.lib.files.atomic import beside
-from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.source_files import file_fingerprint
 from prep_platform.lib.layout import unpacked_label_model
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

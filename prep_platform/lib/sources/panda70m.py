@@ -21,8 +21,8 @@ import numpy as np
 from prep_platform import __version__
 from prep_platform.lib.currency import Derivation, fingerprint_of, is_current
 from prep_platform.lib.files.atomic import write_json_atomic, write_text_atomic
-from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest, write_manifest
-from prep_platform.lib.files.clip_source import clip_size, index_tar, member_path, read_member_bytes, split_member
+from prep_platform.lib.source_files import ManifestRow, read_manifest, write_manifest
+from prep_platform.lib.source_files import clip_size, index_tar, member_path, read_member_bytes, split_member
 from prep_platform.lib.layout import PandaFolder
 from prep_platform.lib.frames.read import probe_video
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError, ensure_inside, unsafe_id_reason
@@ -356,7 +356,7 @@ class _ClipRejected(Exception):
 @dataclass(frozen=True)
 class _ShardClip:
     """One clip of a download shard and its sidecars, in either layout: `files` (`NNNNN/KEY.mp4` beside `KEY.txt`
-    and `KEY.json`) or `webdataset` (members of `NNNNN.tar`, read in place: files.clip_source)."""
+    and `KEY.json`) or `webdataset` (members of `NNNNN.tar`, read in place: lib.source_files)."""
 
     video: str  # a path, or `<tar>::<member>`
     stem: str
@@ -433,7 +433,7 @@ def _tar_clips(tar: Path) -> tuple[list[_ShardClip], str]:
 
 def _irregular_members(tar: Path) -> dict[str, str]:
     """name -> what it is, for every member of the tar that is neither a regular file nor a folder (headers only:
-    files.clip_source's index lists the regular members alone)."""
+    lib.source_files's index lists the regular members alone)."""
     found: dict[str, str] = {}
     if not os.path.isfile(tar):  # a FIFO or a device is never opened
         return found

@@ -22,7 +22,7 @@ from typing_extensions import NotRequired, TypedDict
 from prep_platform import __version__
 from prep_platform.lib.files.atomic import copy_atomic, write_json_atomic
 from prep_platform.lib.files.hub import HubDownloadError, HubFileNotFoundError, download_hub_file, redact_endpoint, resolve_endpoint
-from prep_platform.lib.sources.msr_vtt_annotation import format_validation_error
+from prep_platform.lib.sources.msr_vtt import format_validation_error
 from prep_platform.lib.frames.read import probe_video
 from prep_platform.lib.layout import VatexFolder
 from prep_platform.lib.safe_paths import UNSAFE_ID, UnsafeIdError, path_inside, unsafe_id_reason

@@ -26,7 +26,7 @@ from prep_platform.lib.files import row_table
 from prep_platform.lib.files.row_table import column
 from prep_platform.lib.files.atomic import folder_lock
 from prep_platform.lib.currency import Derivation, is_current, unchanged_since
-from prep_platform.lib.files.fingerprints import source_identity
+from prep_platform.lib.source_files import source_identity
 from prep_platform.lib.files.latent_file import (
     LatentHeader,
     config_fingerprint,

@@ -36,15 +36,15 @@ from prep_platform.lib.files.metadata_store import (
     write_store,
 )
 from prep_platform.lib.stages.metadata_view import refuse_foreign_view, write_metadata_view
-from prep_platform.lib.files.record_spill import RecordSpill
+from prep_platform.lib.files.metadata_store import RecordSpill
 from prep_platform.lib.layout import DataLayout, PandaFolder, metadata_excluded_path, metadata_report_path, metadata_view_path
 from prep_platform.lib.safe_paths import MAX_ID_LENGTH, UNSAFE_ID, unsafe_id_reason
-from prep_platform.lib.files.fingerprints import content_fingerprint, file_fingerprint
+from prep_platform.lib.source_files import content_fingerprint, file_fingerprint
 from prep_platform.lib.sources.panda70m import ingested_shard_names, ingested_shards
 from prep_platform.lib.prompt_text import normalize_prompt, prompt_problem
-from prep_platform.lib.files.clip_manifest import ManifestRow, read_manifest
+from prep_platform.lib.source_files import ManifestRow, read_manifest
 from prep_platform.lib.msr_vtt_categories import CATEGORY_NAMES
-from prep_platform.lib.sources.msr_vtt_annotation import captions_by_video, format_validation_error, load_annotation
+from prep_platform.lib.sources.msr_vtt import captions_by_video, format_validation_error, load_annotation
 from prep_platform.lib.labelling.labellers import labeller_identity, make_labeller
 from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, load_scenarios, scenarios_path
 from prep_platform.lib.shards import hash_order, scenario_shards
@@ -95,7 +95,7 @@ EXCLUDED_IN_REPORT = 1000  # kept-out clips listed in the report itself; every o
 
 
 class ScenarioMetadataResult:
-    """A finished build: its report, and its records in a spill (files.record_spill) until they are written and
+    """A finished build: its report, and its records in a spill (files.metadata_store, its spill) until they are written and
     the result released. `document` gathers every record in memory: for small sets and tests."""
 
     def __init__(self, report: dict, spill: RecordSpill, excluded: ExcludedClips):
@@ -246,7 +246,7 @@ def build_scenario_metadata(
     is the same.
 
     Memory follows a chunk of clips, not the dataset: labelled records go to a spill on disk as each chunk is done
-    (files.record_spill); only each clip's split and shard are kept per clip. Write the result with
+    (files.metadata_store, its spill); only each clip's split and shard are kept per clip. Write the result with
     write_scenario_metadata, then release it. `progress_for`: progress of each chunk's caption embedding and
     labelling (the first embedding loads the label model: ~20 s on a fresh machine, told from its start)."""
     started = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.source_files import file_fingerprint
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.stages.latents import LatentItem, run_latent_stage

@@ -22,7 +22,7 @@ from prep_platform.lib.files.metadata_store import (
     write_records,
     write_store,
 )
-from prep_platform.lib.files.record_spill import RecordSpill, remove_dead_spills
+from prep_platform.lib.files.metadata_store import RecordSpill, remove_dead_spills
 from prep_platform.lib.stages.metadata import clips_in_both_splits, store_schema_problems
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from prep_platform.samples.synthetic_clips import scene_of, write_clip, write_shots_clip
 from prep_platform.lib.statuses import NO_CLEAN_WINDOW
-from prep_platform.lib.shot_settings import ShotSettings
+from prep_platform.lib.frame_config import ShotSettings
 from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.frames.scan import scan_clip
 from prep_platform.lib.frames.read import read_window
@@ -158,7 +158,7 @@ def test_windows_per_clip_is_bounded_and_window_starts_are_made_as_the_clip_play
 
     from prep_platform.data_prep import preprocess_video_latents
     from prep_platform.lib.settings import PrepSettings
-    from prep_platform.lib.shot_settings import MAX_WINDOWS_PER_CLIP, ShotSettings
+    from prep_platform.lib.frame_config import MAX_WINDOWS_PER_CLIP, ShotSettings
     from prep_platform.lib.frame_config import FrameConfig
     from prep_platform.lib.frames.scan import _ShotScan
 

@@ -10,8 +10,8 @@ from fractions import Fraction
 
 import pytest
 
-from prep_platform.lib.files.clip_source import NotARegularFile, index_tar, member_path, open_clip
-from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.source_files import NotARegularFile, index_tar, member_path, open_clip
+from prep_platform.lib.source_files import file_fingerprint
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.frames.stage import run_frame_stage
 from prep_platform.lib.frame_config import FrameConfig

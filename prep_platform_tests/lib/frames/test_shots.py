@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from prep_platform.lib.shot_settings import ShotSettings
+from prep_platform.lib.frame_config import ShotSettings
 from prep_platform.lib.functional import CutDetector, plan_windows, shots_from_cuts
 
 

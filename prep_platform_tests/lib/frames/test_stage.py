@@ -57,7 +57,7 @@ def test_a_rerun_decodes_only_the_clips_whose_source_settings_or_images_changed(
     import os
     import shutil
 
-    from prep_platform.lib.shot_settings import ShotSettings
+    from prep_platform.lib.frame_config import ShotSettings
 
     records = []
     for name, seconds in (("a", 7.0), ("b", 7.0), ("c", 7.5), ("short", 2.0)):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from prep_platform.lib.files.clip_manifest import read_manifest
-from prep_platform.lib.sources.msr_vtt_annotation import load_annotation
+from prep_platform.lib.source_files import read_manifest
+from prep_platform.lib.sources.msr_vtt import load_annotation
 from prep_platform.lib.sources.msr_vtt import MsrVttSourceConfig, SourceError, download_msr_vtt
 from prep_platform.lib.frames.read import probe_video
 from prep_platform.samples.msr_vtt import VIDEOS_ARCHIVE, generate_sample_release, sample_clips

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from prep_platform.lib.files.clip_manifest import read_manifest
+from prep_platform.lib.source_files import read_manifest
 from prep_platform.lib.layout import PandaFolder
 from prep_platform.lib.sources.panda70m import ingest_download_shard, shard_name_problem
 from prep_platform.samples.synthetic_clips import write_clip

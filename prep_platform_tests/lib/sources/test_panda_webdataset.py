@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from prep_platform.lib.files.clip_source import index_tar, member_path, open_clip
-from prep_platform.lib.files.fingerprints import file_fingerprint, source_stat
+from prep_platform.lib.source_files import index_tar, member_path, open_clip
+from prep_platform.lib.source_files import file_fingerprint, source_stat
 from prep_platform.samples.panda70m import webdataset_tar
 from prep_platform.samples.synthetic_clips import write_clip
 from prep_platform.lib.sources.panda70m import download_shards, ingest_download_shard, ingest_panda_shards

@@ -12,7 +12,7 @@ import pytest
 
 from prep_platform.lib.files.atomic import LOCK_NAME
 
-from prep_platform.lib.files.fingerprints import file_fingerprint
+from prep_platform.lib.source_files import file_fingerprint
 from prep_platform.lib.layout import DataLayout, variant_path
 from prep_platform.lib.frame_config import FrameConfig
 from prep_platform.lib.frames.read import read_window

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from prep_platform.lib.files.clip_manifest import ManifestRow, write_manifest
+from prep_platform.lib.source_files import ManifestRow, write_manifest
 from prep_platform.lib.stages.metadata import (
     build_scenario_metadata,
     clips_in_both_splits,
@@ -153,7 +153,7 @@ def test_clip_in_both_splits_is_found(msr_vtt_raw_dir):
 
 def test_unknown_clip_in_manifest_is_excluded_with_reason(msr_vtt_raw_dir):
     # A manifest row whose clip has no captions in the annotation.
-    from prep_platform.lib.files.clip_manifest import read_manifest
+    from prep_platform.lib.source_files import read_manifest
 
     rows = read_manifest(msr_vtt_raw_dir / "manifest.csv")
     rows.append(ManifestRow("video999", "x.mp4", 10, 30.0, 300, 320, 240, 10.0, "ok", "", 9, "train"))

@@ -1,24 +1,36 @@
-"""Where a clip's bytes are: a file, or a member of a webdataset tar read in place.
-
-The Panda-70M downloader (video2dataset) often writes `webdataset` shards: `00000.tar` holding `<key>.mp4`,
-`<key>.txt` and `<key>.json`. Such a clip is named `<tar path>::<member name>` everywhere a path is kept (manifests,
-metadata, latent headers), and opened here as a read-only, seekable view of the member's bytes inside the tar:
-nothing is extracted, and a member is read only when its clip is probed or decoded.
-
-A tar is indexed once per process (member -> offset, size), again only when the tar's size or mtime changed (a
-shard still being written grows). A truncated tar keeps the members whose bytes are all there; a member cut short
-is listed with the bytes it lacks, so its clip gets a status and a reason, never the run an exception.
+"""A source clip's bytes and what is known of them: where they are (a file, or a member of a webdataset tar read in
+place), their identity (size, mtime, sha256: the one source-identity rule every stage's currency check compares),
+and the clip manifest a download writes (one row per selected clip with what probing found).
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
 import os
 import stat
 import tarfile
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+
+from prep_platform.lib.currency import unchanged_since
+from prep_platform.lib.files.atomic import remove_stale_temp_files, write_text_atomic
+from prep_platform.lib.statuses import OK, status_counts
+
+# --- clip_source ---------------------------------------------------------------------------------------------------
+# Where a clip's bytes are: a file, or a member of a webdataset tar read in place.
+#
+# The Panda-70M downloader (video2dataset) often writes `webdataset` shards: `00000.tar` holding `<key>.mp4`,
+# `<key>.txt` and `<key>.json`. Such a clip is named `<tar path>::<member name>` everywhere a path is kept (manifests,
+# metadata, latent headers), and opened here as a read-only, seekable view of the member's bytes inside the tar:
+# nothing is extracted, and a member is read only when its clip is probed or decoded.
+#
+# A tar is indexed once per process (member -> offset, size), again only when the tar's size or mtime changed (a
+# shard still being written grows). A truncated tar keeps the members whose bytes are all there; a member cut short
+# is listed with the bytes it lacks, so its clip gets a status and a reason, never the run an exception.
 
 MEMBER_SEPARATOR = "::"
 
@@ -201,3 +213,129 @@ def clip_stat(path: Path | str) -> dict:
         return {"source_bytes": stat.st_size, "source_mtime_ns": stat.st_mtime_ns}
     tar, member = _member(path)
     return {"source_bytes": member.size, "source_mtime_ns": os.stat(tar).st_mtime_ns}
+
+
+# --- fingerprints --------------------------------------------------------------------------------------------------
+# Content hashes of files: cache fingerprints, input hashes in reports, data versions.
+
+def _update(digest, path: Path | str) -> None:
+    with open_clip(path) as handle:  # a file, or a clip inside a webdataset tar (above)
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+
+
+def file_fingerprint(path: Path | str) -> str:
+    """sha256 of the content: survives copies and touches, changes when the bytes do."""
+    digest = hashlib.sha256()
+    _update(digest, path)
+    return digest.hexdigest()
+
+
+def content_fingerprint(*paths: Path | str) -> str:
+    """One short hash over several files, in order (a data version)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        _update(digest, path)
+    return digest.hexdigest()[:24]
+
+
+def source_stat(path: Path | str) -> dict:
+    """The cheap identity of a file, recorded beside its content hash: {source_bytes, source_mtime_ns}."""
+    return clip_stat(path)
+
+
+def source_identity(path: Path | str, recorded: Mapping | None = None) -> dict:
+    """{source_bytes, source_mtime_ns, source_fingerprint} of `path` now: the one rule for a source's identity, which
+    every stage's currency check compares (lib.currency). The sha256 `recorded` holds (a frame row, a manifest row) is
+    reused while the size and mtime it was recorded with hold (lib.currency.unchanged_since: a clip touched but not
+    changed is hashed once, then trusted by its new mtime); otherwise, or with no record, the file is hashed again.
+    OSError when it cannot be read."""
+    now = source_stat(path)  # before the hash: a file changed while it is hashed has another stat next time
+    fingerprint = (recorded or {}).get("source_fingerprint")
+    if not (fingerprint and unchanged_since(recorded, now)):
+        fingerprint = file_fingerprint(path)
+    return {**now, "source_fingerprint": fingerprint}
+
+
+# --- clip_manifest -------------------------------------------------------------------------------------------------
+# The clip manifest: one row per selected clip with what probing found, written as CSV.
+
+@dataclass
+class ManifestRow:
+    video_id: str
+    path: str
+    bytes: int | None
+    fps: float | None
+    frame_count: int | None
+    width: int | None
+    height: int | None
+    duration_s: float | None
+    status: str
+    error: str
+    category: int
+    source_split: str
+
+
+MANIFEST_COLUMNS: list[str] = [f.name for f in fields(ManifestRow)]
+_INT_COLUMNS = {"bytes", "frame_count", "width", "height", "category"}
+_FLOAT_COLUMNS = {"fps", "duration_s"}
+
+
+def write_manifest(path: Path | str, rows: Iterable[ManifestRow]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in asdict(row).items()})
+    remove_stale_temp_files(Path(path).parent)  # what a killed write of this or another source file left
+    write_text_atomic(path, buffer.getvalue())
+
+
+class ManifestError(ValueError):
+    """The manifest file is missing or malformed."""
+
+
+def read_manifest(path: Path | str) -> list[ManifestRow]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read the clip manifest: {exc}") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    missing = set(MANIFEST_COLUMNS) - set(reader.fieldnames or [])
+    if missing:
+        raise ManifestError(f"{path}: manifest lacks columns {sorted(missing)}")
+    rows = []
+    for line_number, raw in enumerate(reader, start=2):
+        try:
+            values = {}
+            for name in MANIFEST_COLUMNS:
+                value = raw[name]
+                if name in _INT_COLUMNS:
+                    values[name] = int(value) if value != "" else None
+                elif name in _FLOAT_COLUMNS:
+                    values[name] = float(value) if value != "" else None
+                else:
+                    values[name] = value
+            rows.append(ManifestRow(**values))
+        except (TypeError, ValueError) as exc:
+            raise ManifestError(f"{path}: line {line_number}: {exc}") from exc
+    return rows
+
+
+def manifest_status_counts(rows: Iterable[ManifestRow]) -> dict[str, int]:
+    return status_counts(row.status for row in rows)
+
+
+def manifest_file_problems(rows: Iterable[ManifestRow]) -> list[str]:
+    """Rows with status ok whose file is gone or has another size than recorded."""
+    problems = []
+    for row in rows:
+        if row.status != OK:
+            continue
+        file = Path(row.path)
+        if not file.exists():
+            problems.append(f"{row.video_id}: {file} does not exist")
+        elif file.stat().st_size != row.bytes:
+            problems.append(f"{row.video_id}: {file} has {file.stat().st_size} bytes, manifest records {row.bytes}")
+    return problems
