@@ -1,5 +1,5 @@
 """What writing the metadata's JSON view costs a stage: the frame and latent stages write it again after every shard
-(stages.metadata_view), so its time is added to each shard's. Stores of 1,000, 20,000 (the view's record limit) and
+(stages.metadata, its view), so its time is added to each shard's. Stores of 1,000, 20,000 (the view's record limit) and
 100,000 synthetic records before any stage ran (every path planned by the layout: the dearer case); medians of
 --repeats writes, and the view's size.
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from prep_platform.lib.files.metadata_store import write_records
 from prep_platform.lib.layout import DataLayout
-from prep_platform.lib.stages.metadata_view import VIEW_RECORD_LIMIT, write_metadata_view
+from prep_platform.lib.stages.metadata import VIEW_RECORD_LIMIT, write_metadata_view
 
 SCENARIOS = ("urban", "nature", "crowd", "transport", "press_room")
 SHARD_SIZE = 500

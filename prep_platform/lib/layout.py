@@ -449,7 +449,7 @@ class DataLayout:
     @property
     def metadata_view(self) -> Path:
         """What a person (and the seed's `jq '.train[0]'`) reads: the records in the seed's schema with their image
-        and latent paths (stages.metadata_view); a tool given it reads the store."""
+        and latent paths (stages.metadata, its view); a tool given it reads the store."""
         return metadata_view_path(self.metadata_file)
 
     @property

@@ -54,7 +54,7 @@ from prep_platform.lib.stages.metadata import (
     build_scenario_metadata,
     write_scenario_metadata,
 )
-from prep_platform.lib.stages.metadata_view import refuse_foreign_view, write_metadata_view
+from prep_platform.lib.stages.metadata import refuse_foreign_view, write_metadata_view
 from prep_platform.lib.stages.training_index import (
     TrainingIndex,
     build_training_index,

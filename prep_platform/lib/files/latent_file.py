@@ -25,7 +25,7 @@ import numpy as np
 
 from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files.atomic import atomic_path
-from prep_platform.lib.files.json_header import JsonHeader
+from prep_platform.lib.files.row_table import JsonHeader
 from prep_platform.lib.sample import WINDOW_FACTS, EncodedWith, SourceFile, Window  # noqa: F401 (WINDOW_FACTS re-exported)
 
 LATENT_FORMAT_VERSION = 2  # 2: the image latent's logvar is stored too (caches of version 1 are re-encoded once)

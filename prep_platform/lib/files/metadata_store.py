@@ -6,7 +6,7 @@ with min/max statistics on `scenario` and `shard`, lets a step read only its row
 for) from a store of millions of records, so its memory follows its shard, not the dataset; the whole store is read
 only by the checks that are about the whole dataset. pandas and pyarrow read it as it is.
 
-Beside the store lies its JSON view (`scenario_metadata.json`, stages.metadata_view): the seed's record schema for
+Beside the store lies its JSON view (`scenario_metadata.json`, stages.metadata): the seed's record schema for
 people and `jq`. Given as `--metadata`, the view stands for its store (`resolve_metadata_input`): a tool reads the
 same records from either. A JSON document `{"train": [...], "validation": [...]}` that is no view (hand-made, or
 another tool's) is read too, whole: the stage of a small hand-made set has no store to filter.

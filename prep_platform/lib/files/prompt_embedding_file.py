@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 
 from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files.atomic import atomic_path
-from prep_platform.lib.files.json_header import JsonHeader
+from prep_platform.lib.files.row_table import JsonHeader
 
 EMBEDDING_KEY = "prompt_embedding"
 # Bumped when the same prompt and encoder would now give another file: every embedding is encoded again. Files

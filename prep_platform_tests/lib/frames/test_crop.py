@@ -1,4 +1,4 @@
-"""Cover-crop geometry (lib.video.crop)."""
+"""Cover-crop geometry (lib.functional)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shot detection and window planning rules (lib.video.shots) on scores and times, without video."""
+"""Shot detection and window planning rules (lib.functional) on scores and times, without video."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The frame stage on real H.264 files (lib.stages.frames): windows and images per clip, worker processes through bad
+"""The frame stage on real H.264 files (lib.frames.stage): windows and images per clip, worker processes through bad
 clips, incremental reruns, images per frame configuration."""
 
 from __future__ import annotations

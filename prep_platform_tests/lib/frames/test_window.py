@@ -1,4 +1,4 @@
-"""A clip's window on real H.264 files (lib.video.window): resampling by presentation time at any source fps, cover-
+"""A clip's window on real H.264 files (lib.frames.read): resampling by presentation time at any source fps, cover-
 crop never stretching, padding, and every kind of bad file with its status and reason."""
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def test_limit_takes_the_first_manifest_clips(msr_vtt_raw_dir):
 def test_written_files_are_complete_and_say_how_they_were_made(msr_vtt_raw_dir, tmp_path):
     result = build_scenario_metadata(layout_around(msr_vtt_raw_dir), limit=None)
     from prep_platform.lib.files.metadata_store import read_document
-    from prep_platform.lib.stages.metadata_view import SEED_FIELDS
+    from prep_platform.lib.stages.metadata import SEED_FIELDS
 
     # The seed names the JSON: the store is written beside it, and the JSON is its view in the seed's schema.
     output = write_scenario_metadata(result, tmp_path / "metadata" / "scenario_metadata.json")

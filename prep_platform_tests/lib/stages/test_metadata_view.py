@@ -14,7 +14,7 @@ from prep_platform.lib.files.metadata_store import MetadataInputError, read_reco
 from prep_platform.lib.layout import metadata_view_path
 from prep_platform.lib.settings import PrepSettings
 from prep_platform.lib.stages.metadata import build_scenario_metadata, write_scenario_metadata
-from prep_platform.lib.stages.metadata_view import SEED_FIELDS
+from prep_platform.lib.stages.metadata import SEED_FIELDS
 from prep_platform_tests.support.layouts import layout_around
 from prep_platform_tests.support.prepared import prepare_sample_root
 
@@ -131,7 +131,7 @@ def test_a_record_of_a_json_document_without_a_caption_is_refused_naming_it(tmp_
 
 
 def test_a_users_file_at_the_views_name_is_never_replaced(msr_vtt_raw_dir, tmp_path):
-    from prep_platform.lib.stages.metadata_view import write_metadata_view
+    from prep_platform.lib.stages.metadata import write_metadata_view
 
     mine = tmp_path / "metadata" / "scenario_metadata.json"
     mine.parent.mkdir()
@@ -161,7 +161,7 @@ def test_a_build_whose_view_would_replace_a_users_json_is_refused_before_it_star
 
 def test_a_view_or_document_an_earlier_version_wrote_is_replaced(msr_vtt_raw_dir, tmp_path):
     from prep_platform.lib.layout import metadata_report_path
-    from prep_platform.lib.stages.metadata_view import is_our_view
+    from prep_platform.lib.stages.metadata import is_our_view
 
     earlier = tmp_path / "metadata" / "scenario_metadata.json"
     earlier.parent.mkdir()
