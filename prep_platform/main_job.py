@@ -121,7 +121,7 @@ def _refuse_bad_settings(defaults, args: argparse.Namespace) -> None:
     rules included), the source folders, the label model and the deployment settings. A bad value would otherwise fail
     every step of every run with the same line."""
     from prep_platform.lib.deployment import DeploymentSettings
-    from prep_platform.lib.models.sentence_encoder import LABEL_MODEL_ENV, check_label_model
+    from prep_platform.lib.labelling.embedding import LABEL_MODEL_ENV, check_label_model
     from prep_platform.lib.settings import PrepSettings
 
     given = {name: value for name, value in (("data_root", args.data_root), ("msr_vtt_source", args.source),

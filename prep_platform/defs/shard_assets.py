@@ -8,7 +8,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from prep_platform.defs.partitions import OWNERS, SHARDS_PER_RUN, shard_partitions
-from prep_platform.lib.files.parquet_read import ParquetFileError
+from prep_platform.lib.files.row_table import ParquetFileError
 from prep_platform.lib.shards import parse_shard_key, shard_key
 
 

@@ -1,10 +1,12 @@
-"""Scenario definitions (YAML) and the labeller that assigns a clip to a scenario from all of its captions."""
+"""Scenario definitions (YAML) and the labeller that assigns a clip to a scenario from all of its captions.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import string
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -14,9 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prep_platform.lib.files.atomic import unreadable
-
 from prep_platform.lib.msr_vtt_categories import CATEGORY_IDS, CATEGORY_NAMES
-from prep_platform.lib.prompt_text import normalize_prompt
 
 DEFAULT_SCENARIOS = ("press_room", "urban", "nature", "transport", "crowd")
 TEMPLATE_FIELDS = {"caption", "scenario", "description"}
@@ -391,3 +391,31 @@ def prompt_variants(config: ScenarioConfig, scenario: str, caption: str, other_c
         if other not in variants:
             variants.append(other)
     return variants[:limit]
+
+
+# --- prompt_text ---------------------------------------------------------------------------------------------------
+# A prompt is one line of text: trainers read prompts from line-based files (`prompts.txt`, one per sample), so a
+# line or paragraph separator, a control character or an empty caption would shift every later prompt onto the wrong
+# video. Captions are normalised once, at the metadata stage, and checked again where a line-based file is written.
+
+# Unicode categories that break a line or are invisible control codes: Cc (C0/C1 controls: \n, \r, \t, \x0b,
+# \x0c, \x1c-\x1f, \x85, ...), Zl (U+2028 LINE SEPARATOR), Zp (U+2029 PARAGRAPH SEPARATOR).
+_BREAKING = frozenset({"Cc", "Zl", "Zp"})
+
+
+def normalize_prompt(text: str) -> str:
+    """Line breaks, separators and control characters become spaces, whitespace runs collapse to one space, the
+    ends are stripped. Empty means the caption holds no text."""
+    spaced = "".join(" " if unicodedata.category(char) in _BREAKING else char for char in text)
+    return " ".join(spaced.split())
+
+
+def prompt_problem(text: object) -> str | None:
+    """Why `text` cannot be a line of prompts.txt as it is, or None."""
+    if not isinstance(text, str):
+        return f"prompt is a {type(text).__name__}, not text"
+    if not text.strip():
+        return "prompt is empty or whitespace only"
+    if normalize_prompt(text) != text:
+        return f"prompt {text[:40]!r} holds a line break, separator, control character or extra whitespace"
+    return None

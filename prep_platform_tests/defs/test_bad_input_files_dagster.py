@@ -32,7 +32,7 @@ def test_the_frames_step_fails_with_the_tools_line(tmp_path, damage):
     while failure.cause is not None and failure.cls_name != "ParquetFileError":
         failure = failure.cause
     assert failure.cls_name == "ParquetFileError"
-    line = failure.message.removeprefix("prep_platform.lib.files.parquet_read.ParquetFileError: ").rstrip("\n")
+    line = failure.message.removeprefix("prep_platform.lib.files.row_table.ParquetFileError: ").rstrip("\n")
     assert line.startswith(f"{store}: ") and words in line and "\n" not in line
 
 

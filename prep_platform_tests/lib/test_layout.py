@@ -190,7 +190,7 @@ ALLOWED_JOINS: dict[tuple[str, str | None], str] = {  # (module, the join as wri
     ("lib/exports/export.py", "folder / EXPORT_FILE"): "export.json named in export_problems' messages",
     ("lib/files/atomic.py", "folder / LOCK_NAME"): "the lock inside a folder a run holds: atomic.py names what "
                                                     "exists only while a folder is written",
-    ("lib/models/sentence_encoder.py", "target / WEIGHTS_FILE"): "a file of the label model inside its unpacked folder "
+    ("lib/labelling/embedding.py", "target / WEIGHTS_FILE"): "a file of the label model inside its unpacked folder "
                                                                   "(unpacked_label_model): the model's format, pinned "
                                                                   "by hash",
     ("lib/labelling/labellers.py", 'Path(tempfile.gettempdir()) / "prep_platform_models"'):

@@ -175,7 +175,7 @@ def test_the_vatex_splits_are_the_sources():
 
 
 def test_a_source_folder_that_is_not_there_and_a_bad_label_model_are_refused(tmp_path):
-    from prep_platform.lib.models.sentence_encoder import SentenceEncoder
+    from prep_platform.lib.labelling.embedding import SentenceEncoder
 
     with pytest.raises(SettingsError, match=r"^PREP_PLATFORM_VATEX_SOURCE='/no/such': not 'hub', 'sample' or an existing folder$"):
         PrepSettings.from_env(environ={"PREP_PLATFORM_VATEX_SOURCE": "/no/such"}).check_local_sources()

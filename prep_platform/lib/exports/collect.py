@@ -18,7 +18,7 @@ from prep_platform.lib.exports.files import png_size
 from prep_platform.lib.files.latent_file import read_latent_header
 from prep_platform.lib.files.prompt_embedding_file import prompt_sha256
 from prep_platform.lib.layout import DataLayout, sample_id_of
-from prep_platform.lib.prompt_text import normalize_prompt
+from prep_platform.lib.scenarios import normalize_prompt
 from prep_platform.lib.frame_config import frame_tag
 from prep_platform.lib.profiles import DEFAULT_PROFILE
 

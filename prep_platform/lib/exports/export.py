@@ -21,7 +21,7 @@ from prep_platform.lib.exports.collect import SHARED_FACTS, SPREAD, ExportError,
 from prep_platform.lib.exports.formats import FORMATS, ExportFormat
 from prep_platform.lib.files.atomic import (beside, folder_lock, host_tag, read_json_file, read_json_if_present,
                                              write_json_atomic, writer_gone)
-from prep_platform.lib.prompt_text import prompt_problem
+from prep_platform.lib.scenarios import prompt_problem
 
 # 2: seeded spread order, launch commands, image moments, cache dtype. 3: export.json records what the export was
 # derived from (`derived_from`, lib.currency) and `inputs_fingerprint` is that derivation's: a version 2 export is

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prep_platform.lib.files.atomic import atomic_path, read_json_file, remove_stale_temp_files, write_json_atomic
-from prep_platform.lib.files.parquet_read import WRITE_OPTIONS, ParquetFileError, column_problem, open_parquet, reading
+from prep_platform.lib.files.row_table import WRITE_OPTIONS, ParquetFileError, column_problem, open_parquet, reading
 from prep_platform.lib.layout import (
     SpillFolder,
     metadata_store_path,

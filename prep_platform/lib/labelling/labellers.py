@@ -20,7 +20,7 @@ def make_labeller(config: ScenarioConfig, *, cache_root: Path | str | None = Non
     if kind == "keywords":
         return ScenarioLabeller(config)
     from prep_platform.lib.labelling.embedding import EmbeddingLabeller
-    from prep_platform.lib.models.sentence_encoder import SentenceEncoder
+    from prep_platform.lib.labelling.embedding import SentenceEncoder
 
     if encoder is None:
         import tempfile

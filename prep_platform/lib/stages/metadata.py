@@ -59,7 +59,7 @@ from prep_platform.lib.layout import (
 )
 from prep_platform.lib.msr_vtt_categories import CATEGORY_NAMES
 from prep_platform.lib.progress import ProgressCallback
-from prep_platform.lib.prompt_text import normalize_prompt, prompt_problem
+from prep_platform.lib.scenarios import normalize_prompt, prompt_problem
 from prep_platform.lib.safe_paths import MAX_ID_LENGTH, UNSAFE_ID, unsafe_id_reason
 from prep_platform.lib.scenarios import LabelResult, ScenarioConfig, load_scenarios, scenarios_path
 from prep_platform.lib.shards import hash_order, scenario_shards

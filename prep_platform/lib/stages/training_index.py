@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from prep_platform.lib.files import row_table
 from prep_platform.lib.files.row_table import column
-from prep_platform.lib.files.parquet_read import ParquetFileError
+from prep_platform.lib.files.row_table import ParquetFileError
 from prep_platform.lib.layout import DataLayout
 from prep_platform.lib.sample import Sample, SourceFile, Window
 from prep_platform.lib.stages.latents import cached_variants

@@ -12,7 +12,7 @@ import pytest
 
 from prep_platform.lib.files import row_table
 from prep_platform.lib.files.metadata_store import read_document, read_records, record_columns, shards_in_store
-from prep_platform.lib.files.parquet_read import ParquetFileError
+from prep_platform.lib.files.row_table import ParquetFileError
 from prep_platform.lib.frames.stage import FrameRow, read_frames_manifest
 from prep_platform.lib.stages.metadata import store_schema_problems
 from prep_platform.lib.stages.training_index import IndexRow, read_training_index

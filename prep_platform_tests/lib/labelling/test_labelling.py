@@ -13,7 +13,7 @@ import pytest
 from prep_platform.lib.labelling.embedding import EmbeddingLabeller
 from prep_platform.lib.labelling.evaluate import evaluate, read_labels
 from prep_platform.lib.labelling.labellers import make_labeller
-from prep_platform.lib.models.sentence_encoder import (
+from prep_platform.lib.labelling.embedding import (
     WEIGHTS_FILE,
     ModelWeightsError,
     SentenceEncoder,

@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 from prep_platform.lib.labelling.labellers import labeller_identity, make_labeller
-from prep_platform.lib.models.sentence_encoder import (
+from prep_platform.lib.labelling.embedding import (
     MODEL_FILES_SHA256,
     ModelWeightsError,
     SentenceEncoder,
@@ -130,7 +130,7 @@ def test_the_metadata_asset_fails_with_the_same_line(models, msr_vtt_raw_dir):
     failure = next(event for event in result.all_events if event.is_step_failure).event_specific_data.error
     while failure.cause is not None and failure.cls_name != "ModelWeightsError":
         failure = failure.cause
-    assert failure.cls_name == "ModelWeightsError" and failure.message.startswith(f"prep_platform.lib.models.sentence_encoder.ModelWeightsError: {changed}: sha256 ")
+    assert failure.cls_name == "ModelWeightsError" and failure.message.startswith(f"prep_platform.lib.labelling.embedding.ModelWeightsError: {changed}: sha256 ")
 
 
 def test_a_user_named_folder_has_no_pins_and_its_files_are_recorded(unpacked, tmp_path):
