@@ -46,7 +46,7 @@ class Window:
             return None
         for name, value in present.items():
             allowed = _ALLOWED[name]
-            if value is not None and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+            if value is not None and not _of_kind(value, allowed):
                 raise SampleTypeError(f"sample {sample or row.get('sample_id') or row.get('video_id') or '?'}: window "
                                       f"fact {name!r} must be {' or '.join(t.__name__ for t in allowed)}, got {value!r}")
         return cls(**present)
@@ -111,7 +111,7 @@ class Sample:
         name = row.get("sample_id") or row.get("video_id") or "?"
         def typed(column: str, allowed: tuple[type, ...], *, optional: bool = False):
             value = row.get(column)
-            if (value is None and optional) or (isinstance(value, allowed) and not isinstance(value, bool)):
+            if (value is None and optional) or _of_kind(value, allowed):
                 return value
             raise SampleTypeError(f"sample {name}: column {column!r} must be "
                                   f"{' or '.join(t.__name__ for t in allowed)}, got {value!r}")
@@ -149,6 +149,11 @@ class ClipPrompts:
         if split is not None and not isinstance(split, str):
             raise SampleTypeError(f"clip {name}: column 'split' must be str, got {split!r}")
         return cls(str(name), split, tuple(variants))
+
+
+def _of_kind(value, allowed: tuple[type, ...]) -> bool:
+    """isinstance, except that a bool is no number (Python makes it an int) unless bool is allowed by name."""
+    return isinstance(value, allowed) and (not isinstance(value, bool) or bool in allowed)
 
 
 WINDOW_FACTS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Window))
