@@ -93,6 +93,7 @@ def probe_video(path: Path | str, *, min_duration_s: float = 0.0) -> ProbeResult
         return ProbeResult(status, reason)
     with container:
         stream = container.streams.video[0]
+        time_base = stream.time_base  # read while open: PyAV 18 refuses a closed container's stream attributes
         result = ProbeResult(
             OK,
             fps=_stream_fps(stream),
@@ -125,8 +126,8 @@ def probe_video(path: Path | str, *, min_duration_s: float = 0.0) -> ProbeResult
                 demux_error = str(exc)
 
     result.frame_count = counted
-    if first_pts is not None and last_end is not None and stream.time_base:
-        result.duration_s = round(float((last_end - first_pts) * stream.time_base), 4)
+    if first_pts is not None and last_end is not None and time_base:
+        result.duration_s = round(float((last_end - first_pts) * time_base), 4)
     elif result.fps:
         result.duration_s = round(counted / result.fps, 4)
 
