@@ -293,6 +293,23 @@ def test_loading_the_definitions_prints_no_preview_warning():
     assert "PreviewWarning" not in done.stderr and "partitions_def on an AssetCheckSpec" not in done.stderr
 
 
+def test_loading_the_definitions_imports_no_model_library():
+    """A code server, a Celery worker and every step process load the definitions: torch, diffusers, transformers
+    and the sentence encoder (seconds of CPU each) are imported only by the steps that run a model or export."""
+    heavy = ("torch", "diffusers", "transformers", "sentence_transformers")
+    done = subprocess.run([sys.executable, "-c", "import sys, prep_platform.definitions; "
+                           f"print([m for m in {heavy!r} if m in sys.modules])"], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_export_partitions_are_the_export_writers():
+    from prep_platform.defs.exports.assets import EXPORT_FORMAT_NAMES
+    from prep_platform.lib.exports.formats import FORMATS
+
+    assert EXPORT_FORMAT_NAMES == list(FORMATS)
+
+
 def test_the_readme_names_each_assets_run_config_as_the_launchpad_shows_it():
     """The walkthrough's launchpad list is the assets' per-run config fields, name for name (it had `limit` and
     `source` where the launchpad shows `msr_vtt_limit` and `msr_vtt_source`)."""

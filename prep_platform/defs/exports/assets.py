@@ -9,9 +9,12 @@ from prep_platform.defs.prompts.assets import prompt_embeddings
 from prep_platform.defs.resources import PrepPlatformSettings, run_config_class, run_settings
 from prep_platform.defs.tags import CPU_STEP_TAGS
 from prep_platform.lib import pipeline
-from prep_platform.lib.exports.export import FORMATS
+from prep_platform.lib.profiles import PROFILES
 
-export_format_partitions = dg.StaticPartitionsDefinition(list(FORMATS))
+# A partition per format any model profile serves, by name: the format writers import torch, which a code server and
+# every step that exports nothing would otherwise load (a test checks the names against the writers' registry).
+EXPORT_FORMAT_NAMES = list(dict.fromkeys(name for profile in PROFILES.values() for name in profile.export_formats))
+export_format_partitions = dg.StaticPartitionsDefinition(EXPORT_FORMAT_NAMES)
 TrainingExportsConfig = run_config_class("TrainingExportsConfig", "export_split")
 
 

@@ -7,7 +7,6 @@ from prep_platform.defs.markdown import bullets
 from prep_platform.defs.shard_assets import partitioned_asset_check
 from prep_platform.defs.resources import PrepPlatformSettings
 from prep_platform.lib import pipeline
-from prep_platform.lib.exports.export import export_problems, read_export
 
 
 @partitioned_asset_check(
@@ -19,6 +18,8 @@ from prep_platform.lib.exports.export import export_problems, read_export
     "variants, each with its prompt embedding.",
 )
 def training_exports_files_check(context: dg.AssetCheckExecutionContext, settings: PrepPlatformSettings) -> dg.AssetCheckResult:
+    from prep_platform.lib.exports.export import export_problems, read_export  # torch: only where an export is checked
+
     export_format = context.partition_key
     prep, layout = settings.core(), settings.layout()
     folder = layout.export_root(export_format)

@@ -16,9 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files.atomic import atomic_path
@@ -100,6 +98,8 @@ def prompt_derivation(sha256: str | None, encoder_fingerprint: str | None,
 
 
 def write_prompt_embedding(path: Path | str, embedding: torch.Tensor, header: PromptEmbeddingHeader) -> None:
+    from safetensors.torch import save_file  # imports torch: here, so that a process reading no embedding never does
+
     with atomic_path(path) as tmp:
         save_file({EMBEDDING_KEY: embedding.contiguous()}, str(tmp),
                   metadata={"header": json.dumps(header.to_json(), sort_keys=True)})

@@ -9,8 +9,6 @@ import hashlib
 import re
 import json
 
-import torch
-
 from prep_platform.lib.models.model_settings import MAX_LENGTH, TEXT_ENCODER_PRESETS, TextEncoderSettings  # noqa: F401
 from prep_platform.lib.models.vae import resolve_device, resolve_dtype
 from prep_platform.lib.models.hub_models import load_pretrained
@@ -44,6 +42,7 @@ class TextEncoder:
         self.device = resolve_device(settings.device)
         self.dtype = resolve_dtype(settings.dtype, self.device)
         if settings.preset == "tiny":
+            import torch  # here, not at the top: a process that encodes nothing never pays for it
             import transformers
 
             from prep_platform.lib.models.tiny_tokenizer import tiny_tokenizer
@@ -98,9 +97,14 @@ class TextEncoder:
         name = re.sub(r"[^A-Za-z0-9_-]+", "-", self.model_id.rstrip("/").split("/")[-1]).strip("-") or "text-encoder"
         return f"{name}_{self.settings.max_length}_{self.identity_fingerprint()[:8]}"
 
-    @torch.inference_mode()
     def encode(self, prompts: list[str]) -> torch.Tensor:
         """prompts -> [B, max_length, hidden] in the encode dtype, on the CPU."""
+        import torch
+
+        with torch.inference_mode():
+            return self._encode(prompts)
+
+    def _encode(self, prompts: list[str]) -> torch.Tensor:
         tokens = self.tokenizer(prompts, padding="max_length", max_length=self.settings.max_length, truncation=True,
                                 add_special_tokens=True, return_tensors="pt")
         hidden = self.model(tokens.input_ids.to(self.device))[0]

@@ -15,7 +15,6 @@ import os
 import time
 
 import numpy as np
-import torch
 from prep_platform.lib.models.hub_models import load_pretrained
 from prep_platform.lib.models.model_settings import DEFAULT_MODEL_ID, VAE_PRESETS, VaeSettings  # noqa: F401 (re-exported)
 from prep_platform.lib.layout import compile_cache_folders
@@ -28,12 +27,15 @@ BUILT_HERE = ("tiny", "random_full")  # presets built from a config with random 
 
 
 def resolve_device(name: str) -> torch.device:
+    import torch  # here, not at the top: a process that encodes nothing (a download, the metadata, a check) never pays for it
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    import torch
+
     if name == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     try:
@@ -144,6 +146,8 @@ class VaeEncoder:
         (before the model is on it) with tiling where even batch 2 does not fit. Recorded in `batch_choice`."""
         if self.settings.batch_size or self.device.type != "cuda" or self.batch_choice:
             return self.batch_size
+        import torch
+
         free, _ = torch.cuda.mem_get_info(self.device)
         self.batch_size, tiled, self.batch_choice = choose_batch(free, frames, height, width)
         self.tiling = self.tiling or tiled
@@ -155,6 +159,8 @@ class VaeEncoder:
         the ~1 min compile again."""
         if self.vae is not None:
             return
+        import torch
+
         model_class = vae_class(self.profile)  # heavy import, only where a VAE is really built
 
         started = time.perf_counter()
@@ -224,11 +230,16 @@ class VaeEncoder:
     def identity_fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
 
-    @torch.inference_mode()
     def encode(self, windows: np.ndarray) -> dict[str, np.ndarray]:
         """windows: [B, F, H, W, 3] uint8 RGB -> float16 arrays: latent_mean / latent_logvar [B, C, T, h, w]
         and image_latents / image_logvar [B, C, 1, h, w] (the first frame encoded alone, clean: the distribution's
         mode and its log-variance)."""
+        import torch
+
+        with torch.inference_mode():
+            return self._encode(torch, windows)
+
+    def _encode(self, torch, windows: np.ndarray) -> dict[str, np.ndarray]:
         self.load()
         count = len(windows)
         if self.compiled and count < self.batch_size:
