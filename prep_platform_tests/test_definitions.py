@@ -99,6 +99,16 @@ def test_latents_job_executor_limits_gpu_steps_and_never_forks():
     assert job.partitions_def == shard_partitions
 
 
+def test_every_local_job_forks_its_steps_from_a_preloaded_server():
+    """Spawn, Dagster's default, imports Dagster and the code location again in every step (seconds of CPU each);
+    forkserver starts each step from a server that imported them once, and never forks a process that used CUDA."""
+    jobs = [job.name for job in defs.jobs] + ["__ASSET_JOB"]  # the implicit job: a materialisation from the UI
+    for name in jobs:
+        executor = defs.resolve_job_def(name).executor_def
+        config = executor.apply_config_mapping({}).value.get("config", {})
+        assert "forkserver" in config.get("start_method", {}), (name, executor.name)
+
+
 def test_dagster_yaml_limits_the_gpu_pool_and_frees_slots_of_crashed_runs():
     import yaml
     from pathlib import Path

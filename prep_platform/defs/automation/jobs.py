@@ -39,8 +39,14 @@ def k8s_step_executor() -> dg.ExecutorDefinition:
     )
 
 
-def step_executor(local: dg.ExecutorDefinition | None) -> dg.ExecutorDefinition | None:
-    """The executor for the deployment profile; `local` (None: Dagster's default) outside Celery and Kubernetes."""
+# Steps fork from a server that has already imported the code location (Dagster's forkserver preloads the module the
+# job was loaded from), so a step starts in a fraction of a second instead of importing Dagster and the definitions
+# again (~4 s of CPU a step with Dagster's default, spawn). Never plain fork: CUDA state must not be forked.
+cpu_executor = dg.multiprocess_executor.configured({"start_method": {"forkserver": {}}}, name="forkserver_multiprocess_executor")
+
+
+def step_executor(local: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
+    """The executor for the deployment profile; `local` outside Celery and Kubernetes."""
     if profile() == "distributed":
         return celery_step_executor()
     if profile() == "kubernetes":
@@ -78,7 +84,7 @@ SOURCES = dg.AssetSelection.groups("raw") - dg.AssetSelection.assets("panda70m_s
 
 sources_job = dg.define_asset_job(
     "sources_job",
-    executor_def=step_executor(None),
+    executor_def=step_executor(cpu_executor),
     selection=SOURCES,
     description="Downloads: MSR-VTT, VATEX, the Panda-70M instructions (its download shards become ingest "
     "partitions) and subset, and their checks.",
@@ -86,7 +92,7 @@ sources_job = dg.define_asset_job(
 
 panda_ingest_job = dg.define_asset_job(
     "panda_ingest_job",
-    executor_def=step_executor(None),
+    executor_def=step_executor(cpu_executor),
     selection=dg.AssetSelection.assets("panda70m_shards"),
     description="Ingest of Panda-70M download shards (one partition per shard folder or tar): probe each clip, "
     "read its caption; unchanged shards are skipped. panda70m_shards_sensor launches it as shards arrive.",
@@ -94,7 +100,7 @@ panda_ingest_job = dg.define_asset_job(
 
 metadata_job = dg.define_asset_job(
     "metadata_job",
-    executor_def=step_executor(None),
+    executor_def=step_executor(cpu_executor),
     selection=dg.AssetSelection.groups("metadata", "eval"),
     description="Scenario metadata (which registers the shards of work), VATEX evaluation prompts, and their checks.",
 )
@@ -121,6 +127,6 @@ latents_job = dg.define_asset_job(
 exports_job = dg.define_asset_job(
     "exports_job",
     selection=dg.AssetSelection.groups("exports"),
-    executor_def=step_executor(None),
+    executor_def=step_executor(cpu_executor),
     description="The training set in one trainer's layout (one partition per format), read back by its rules.",
 )

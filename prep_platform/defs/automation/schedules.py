@@ -3,13 +3,13 @@ or with `dagster schedule start <name>` / `dagster sensor start prep_automation_
 
 import dagster as dg
 
-from prep_platform.defs.automation.jobs import SOURCES, latents_job, step_executor
+from prep_platform.defs.automation.jobs import SOURCES, cpu_executor, latents_job, step_executor
 from prep_platform.defs.partitions import partition_range_tags, shard_partitions, shard_run_ranges
 
 raw_refresh_job = dg.define_asset_job(
     "raw_refresh_job",
     selection=SOURCES,
-    executor_def=step_executor(None),
+    executor_def=step_executor(cpu_executor),
     description="Re-check the raw downloads (MSR-VTT, VATEX, Panda-70M): unchanged files are not downloaded again.",
 )
 
