@@ -102,10 +102,7 @@ class TextEncoder:
         import torch
 
         with torch.inference_mode():
-            return self._encode(prompts)
-
-    def _encode(self, prompts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(prompts, padding="max_length", max_length=self.settings.max_length, truncation=True,
-                                add_special_tokens=True, return_tensors="pt")
-        hidden = self.model(tokens.input_ids.to(self.device))[0]
-        return hidden.to(self.dtype).cpu()
+            tokens = self.tokenizer(prompts, padding="max_length", max_length=self.settings.max_length,
+                                    truncation=True, add_special_tokens=True, return_tensors="pt")
+            hidden = self.model(tokens.input_ids.to(self.device))[0]
+            return hidden.to(self.dtype).cpu()

@@ -237,25 +237,22 @@ class VaeEncoder:
         import torch
 
         with torch.inference_mode():
-            return self._encode(torch, windows)
-
-    def _encode(self, torch, windows: np.ndarray) -> dict[str, np.ndarray]:
-        self.load()
-        count = len(windows)
-        if self.compiled and count < self.batch_size:
-            # A compiled encoder recompiles (~1 min) for every new input shape: the last, smaller batch is padded
-            # with copies of its last window to the planned size, and the copies' outputs are dropped.
-            windows = np.concatenate([windows, np.repeat(windows[-1:], self.batch_size - count, axis=0)])
-        pixels = torch.from_numpy(windows).to(self.device, non_blocking=True)
-        pixels = pixels.permute(0, 4, 1, 2, 3).to(self.dtype).div_(127.5).sub_(1.0)  # [B, 3, F, H, W] in [-1, 1]
-        video = self.vae.encode(pixels).latent_dist
-        image = self.vae.encode(pixels[:, :, :1]).latent_dist
-        return {
-            "latent_mean": video.mean[:count].to(torch.float16).cpu().numpy(),
-            "latent_logvar": video.logvar[:count].to(torch.float16).cpu().numpy(),
-            "image_latents": image.mean[:count].to(torch.float16).cpu().numpy(),
-            "image_logvar": image.logvar[:count].to(torch.float16).cpu().numpy(),
-        }
+            self.load()
+            count = len(windows)
+            if self.compiled and count < self.batch_size:
+                # A compiled encoder recompiles (~1 min) for every new input shape: the last, smaller batch is padded
+                # with copies of its last window to the planned size, and the copies' outputs are dropped.
+                windows = np.concatenate([windows, np.repeat(windows[-1:], self.batch_size - count, axis=0)])
+            pixels = torch.from_numpy(windows).to(self.device, non_blocking=True)
+            pixels = pixels.permute(0, 4, 1, 2, 3).to(self.dtype).div_(127.5).sub_(1.0)  # [B, 3, F, H, W] in [-1, 1]
+            video = self.vae.encode(pixels).latent_dist
+            image = self.vae.encode(pixels[:, :, :1]).latent_dist
+            return {
+                "latent_mean": video.mean[:count].to(torch.float16).cpu().numpy(),
+                "latent_logvar": video.logvar[:count].to(torch.float16).cpu().numpy(),
+                "image_latents": image.mean[:count].to(torch.float16).cpu().numpy(),
+                "image_logvar": image.logvar[:count].to(torch.float16).cpu().numpy(),
+            }
 
 
 def _use_compile_cache(folder: str | None) -> None:
