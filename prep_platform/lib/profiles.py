@@ -116,7 +116,9 @@ def _frozen(mapping: Mapping) -> Mapping:
 TINY_T5 = _frozen({"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4,
                    "relative_attention_num_buckets": 8, "dropout_rate": 0.0})
 # The tiny CogVideoX VAE: four blocks keep the real 8x spatial ratio (2 ** (blocks - 1)) and the 4x temporal one.
-TINY_COGVIDEOX_VAE = {"block_out_channels": (8, 8, 8, 8), "latent_channels": 4, "layers_per_block": 1,
+# The first block, which runs at full resolution, is the narrowest: 4 channels there halve the CPU time of a window
+# (49x160x240: 5.5 s -> 3.0 s on two cores) against 8, the cost of the demo's and the tests' latent stage.
+TINY_COGVIDEOX_VAE = {"block_out_channels": (4, 8, 8, 8), "latent_channels": 4, "layers_per_block": 1,
                       "norm_num_groups": 2}
 COGVIDEOX_EXPORTS = ("cogvideox-factory", "cogvideo-finetune", "finetrainers", "diffusers-videos")
 
