@@ -15,12 +15,16 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError, safe_open
 
 from prep_platform.lib.currency import Derivation, is_current
 from prep_platform.lib.files.atomic import atomic_path
 from prep_platform.lib.files.row_table import JsonHeader
+
+if TYPE_CHECKING:  # annotations only: torch is imported where a model runs or a tensor is written
+    import torch
 
 EMBEDDING_KEY = "prompt_embedding"
 # Bumped when the same prompt and encoder would now give another file: every embedding is encoded again. Files

@@ -8,12 +8,16 @@ from __future__ import annotations
 import hashlib
 import re
 import json
+from typing import TYPE_CHECKING
 
 from prep_platform.lib.models.model_settings import MAX_LENGTH, TEXT_ENCODER_PRESETS, TextEncoderSettings  # noqa: F401
 from prep_platform.lib.models.vae import resolve_device, resolve_dtype
 from prep_platform.lib.models.hub_models import load_pretrained
 from prep_platform.lib.models.vae import config_sha256
 from prep_platform.lib.profiles import ModelProfile, profile_named
+
+if TYPE_CHECKING:  # annotations only: torch is imported where a model runs or a tensor is written
+    import torch
 
 TINY_T5_CONFIG = dict(profile_named(None).text_encoder.tiny_config)  # the default profile's tiny T5
 

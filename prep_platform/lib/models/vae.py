@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 from prep_platform.lib.models.hub_models import load_pretrained
@@ -20,6 +21,9 @@ from prep_platform.lib.models.model_settings import DEFAULT_MODEL_ID, VAE_PRESET
 from prep_platform.lib.layout import compile_cache_folders
 from prep_platform.lib.profiles import ModelProfile, profile_named
 from prep_platform.lib.sample import EncodedWith
+
+if TYPE_CHECKING:  # annotations only: torch is imported where a model runs or a tensor is written
+    import torch
 
 TINY_CONFIG = dict(profile_named(None).vae.tiny_config)  # the default profile's tiny VAE (tests read its facts)
 PRESETS = VAE_PRESETS
