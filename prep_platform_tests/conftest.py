@@ -3,9 +3,11 @@ the test files go out to the xdist workers."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
+
 
 import pytest
 
@@ -18,13 +20,27 @@ SAMPLE_REPO = "sample-org/MSR-VTT"
 # pyproject.toml), in collection order. These files hold most of the suite's CPU time (CPU-seconds of a serial run on
 # two cores): they go out first, so that neither worker is left with one of them while the other has finished.
 LONGEST_FIRST = (
-    "defs/test_distributed.py",  # ~400: two Celery clusters, each run also in one process
+    "defs/test_distributed_backfill.py",  # ~370: a cluster of four Celery workers, its backfill also in one process
+    "defs/test_distributed.py",  # ~290: a Celery cluster, its run also in one process; a worker killed mid-step
     "test_main_job.py",  # ~250: the README's main job on the sample
     "defs/test_ui_end_to_end.py",  # ~230: `dagster dev`, four runs through GraphQL, Chromium
     "defs/latents/test_assets.py",  # ~150: the latents job on the sample, on its multiprocess executor
     "integration/test_shells_agree.py",  # ~130: the tools and the jobs on the sample
     "integration/test_readme_commands.py",  # ~120: the README's commands in order
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The cores shared out between the xdist workers (the README runs `-n 2` on two cores). torch and OpenMP size
+    their thread pools to the machine's cores, so each worker, and every tool, Celery worker and `dagster dev` a test
+    starts (they inherit this environment), ran two compute threads on two cores already busy with the other
+    worker's: four threads spinning against each other for two cores. Measured on two cores, the README main job and
+    the two shells compared, run side by side on two workers: see the README's suite figures. Set here, in each
+    worker before its tests import torch (OpenMP reads the variable once, when it loads); a value the user set is
+    kept; one process (`python -m pytest`) keeps every core."""
+    workers = getattr(config, "workerinput", {}).get("workercount")
+    if workers:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture scope: files stay whole
