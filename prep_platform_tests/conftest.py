@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from prep_platform.samples.msr_vtt import generate_sample_release
+from prep_platform.samples import DEMO_SAMPLE
 from prep_platform_tests.support.hub_server import LoopbackHub
 
 SAMPLE_REPO = "sample-org/MSR-VTT"
@@ -53,9 +53,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = sorted(items, key=lambda item: first.get(item.path, len(first)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sample_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded sample generated once for the whole run (PREP_PLATFORM_SAMPLE_CACHE, in the folder both xdist
+    workers share) and copied into each data root made from it, by the tests and by every process they start: its
+    MSR-VTT part is ~10 s of CPU, and the suite makes dozens of such roots."""
+    from prep_platform.samples import SAMPLE_CACHE_VARIABLE
+
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "sample-cache"
+    os.environ.setdefault(SAMPLE_CACHE_VARIABLE, str(cache))
+    return cache
+
+
 @pytest.fixture(scope="session")
-def sample_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_sample_release(tmp_path_factory.mktemp("sample") / "release")
+def sample_release(tmp_path_factory: pytest.TempPathFactory, sample_cache: Path) -> Path:
+    return DEMO_SAMPLE.msr_vtt_release(tmp_path_factory.mktemp("sample") / "release")
 
 
 @pytest.fixture
