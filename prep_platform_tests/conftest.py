@@ -8,7 +8,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-
 import pytest
 
 from prep_platform.samples import DEMO_SAMPLE

@@ -41,7 +41,7 @@ def test_with_a_sample_cache_each_part_is_generated_once_and_copied_whole(tmp_pa
     """PREP_PLATFORM_SAMPLE_CACHE: the part is generated in the cache once; each data root gets a copy with the same
     bytes as a generation in place; a whole, current copy is left as it is; a copy cut short (no stamp) is made
     again; without the variable nothing is written outside the folder asked for."""
-    import prep_platform.samples as samples
+    from prep_platform import samples
 
     monkeypatch.delenv(samples.SAMPLE_CACHE_VARIABLE, raising=False)
     in_place = DEMO_SAMPLE.panda_files(tmp_path / "in-place")
@@ -69,7 +69,7 @@ def test_with_a_sample_cache_each_part_is_generated_once_and_copied_whole(tmp_pa
 
 
 def test_the_sample_cache_key_follows_the_generating_code(tmp_path, monkeypatch):
-    import prep_platform.samples as samples
+    from prep_platform import samples
 
     before = samples._generator_key()
     code = tmp_path / "samples"
