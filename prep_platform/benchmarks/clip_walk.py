@@ -20,6 +20,7 @@ clip, the tiny VAE). Two counts, side by side:
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import tempfile
@@ -71,7 +72,7 @@ def trace_walk() -> dict[str, dict[tuple[str, str], set[tuple[str, str]]]]:
     from prep_platform.lib import pipeline
     from prep_platform.lib.models.vae import VaeEncoder, VaeSettings
     from prep_platform.lib.settings import PrepSettings
-    from prep_platform.samples import DEMO_SAMPLE
+    from prep_platform.samples import DEMO_SAMPLE, SAMPLE_CACHE_VARIABLE
 
     seen: dict[str, dict[tuple[str, str], set[tuple[str, str]]]] = defaultdict(lambda: defaultdict(set))
     stage = {"name": ""}
@@ -96,29 +97,36 @@ def trace_walk() -> dict[str, dict[tuple[str, str], set[tuple[str, str]]]]:
             up = up.f_back
         seen[stage["name"]][callee].add(caller)
 
-    with tempfile.TemporaryDirectory() as root:
-        settings = PrepSettings(data_root=root, msr_vtt_source="sample", msr_vtt_limit=1, metadata_limit=1, workers=0,
-                                frame_size="144x96", frames=9, validation_ratio=0.0)
-        layout = settings.layout()
-        encoder = VaeEncoder(VaeSettings(preset="tiny"))
-        encoder.load()  # building the model is not the clip's walk
+    # The sample generated in the data root, as a user's first run does, whatever PREP_PLATFORM_SAMPLE_CACHE says: a
+    # copy from the cache calls other functions than a generation, and the counts must not follow the environment.
+    cache = os.environ.pop(SAMPLE_CACHE_VARIABLE, None)
+    try:
+        with tempfile.TemporaryDirectory() as root:
+            settings = PrepSettings(data_root=root, msr_vtt_source="sample", msr_vtt_limit=1, metadata_limit=1, workers=0,
+                                    frame_size="144x96", frames=9, validation_ratio=0.0)
+            layout = settings.layout()
+            encoder = VaeEncoder(VaeSettings(preset="tiny"))
+            encoder.load()  # building the model is not the clip's walk
 
-        def traced(name: str, step) -> None:
-            stage["name"] = name
-            threading.setprofile(profile)  # the latent stage writes its caches from a thread
-            sys.setprofile(profile)
-            try:
-                step()
-            finally:
-                sys.setprofile(None)
-                threading.setprofile(None)
+            def traced(name: str, step) -> None:
+                stage["name"] = name
+                threading.setprofile(profile)  # the latent stage writes its caches from a thread
+                sys.setprofile(profile)
+                try:
+                    step()
+                finally:
+                    sys.setprofile(None)
+                    threading.setprofile(None)
 
-        traced("download", lambda: pipeline.fetch_msr_vtt(settings, layout, sample=DEMO_SAMPLE))
-        traced("metadata", lambda: pipeline.build_metadata(settings, layout))
-        shards = pipeline.work_shards(settings, layout)
-        scenario = next(s for s, numbers in shards.items() if numbers)
-        traced("frames", lambda: pipeline.prepare_frames(settings, layout, scenario, 0))
-        traced("latents", lambda: pipeline.encode_latents(settings, layout, scenario, 0, encoder))
+            traced("download", lambda: pipeline.fetch_msr_vtt(settings, layout, sample=DEMO_SAMPLE))
+            traced("metadata", lambda: pipeline.build_metadata(settings, layout))
+            shards = pipeline.work_shards(settings, layout)
+            scenario = next(s for s, numbers in shards.items() if numbers)
+            traced("frames", lambda: pipeline.prepare_frames(settings, layout, scenario, 0))
+            traced("latents", lambda: pipeline.encode_latents(settings, layout, scenario, 0, encoder))
+    finally:
+        if cache is not None:
+            os.environ[SAMPLE_CACHE_VARIABLE] = cache
     return seen
 
 

@@ -15,6 +15,7 @@ import pytest
 from prep_platform.definitions import build_definitions
 from prep_platform.defs.partitions import shard_partitions
 from prep_platform.defs.resources import PrepPlatformSettings, TextEncoderResource, VaeResource
+from prep_platform.samples import SAMPLE_CACHE_VARIABLE
 from prep_platform_tests.support.dagster_results import run_prep
 from prep_platform_tests.support.file_comparison import comparable, files_under
 
@@ -28,7 +29,8 @@ def _cli(*args: str, env: dict) -> None:
 
 
 def run_the_command_line_tools(root: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREP_PLATFORM_")}
+    # No setting from outside, but the sample cache (where the sample is generated once: the same bytes).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREP_PLATFORM_") or k == SAMPLE_CACHE_VARIABLE}
     data = ["--data-root", str(root)]
     geometry = ["--size", SIZE, "--frames", str(FRAMES)]
     # The clip length a download keeps follows the window: the same frames and fps everywhere.
