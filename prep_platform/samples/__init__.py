@@ -42,15 +42,15 @@ def _through_cache(part: str, generate: Callable[[Path], Path]) -> Callable[[Pat
             return generate(folder)
         from filelock import FileLock
 
-        from prep_platform.lib.files.atomic import copy_atomic
+        from prep_platform.lib.files.atomic import copy_atomic, is_atomic_temp_name
 
         folder, kept = Path(folder), Path(cache) / f"{part}-{_generator_key()}"
         kept.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{kept}.lock"):
             generate(kept)  # returns at once when its stamp says the part is there
-        # Not the stamp (copied last) nor what a generator killed mid-write left (`.<name>.<pid>-...tmp`).
+        # Not the stamp (copied last) nor what a generator killed mid-write left.
         files = sorted(p.relative_to(kept) for p in kept.rglob("*")
-                       if p.is_file() and p.name != STAMP and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+                       if p.is_file() and p.name != STAMP and not is_atomic_temp_name(p.name))
         stamp = folder / STAMP
         if stamp.is_file() and stamp.read_bytes() == (kept / STAMP).read_bytes() and all((folder / f).is_file() for f in files):
             return folder

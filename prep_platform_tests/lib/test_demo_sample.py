@@ -52,6 +52,7 @@ def test_with_a_sample_cache_each_part_is_generated_once_and_copied_whole(tmp_pa
     first = DEMO_SAMPLE.panda_files(tmp_path / "root1" / "panda")
     kept = cache / f"panda-70m-{samples._generator_key()}"
     assert _files(first) == _files(kept) == _files(in_place)
+    (kept / ".sample.csv.4242-0badcafe-12345678.tmp").write_bytes(b"a writer killed mid-write left this")
     generated_at = {p: p.stat().st_mtime_ns for p in kept.rglob("*")}
 
     second = DEMO_SAMPLE.panda_files(tmp_path / "root2" / "panda")

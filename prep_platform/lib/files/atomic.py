@@ -65,6 +65,11 @@ _OUR_TEMP = re.compile(r"\A\..+\.(?P<pid>[0-9]{1,10})-(?P<host>[0-9a-f]{8})-[0-9
                        re.DOTALL)
 
 
+def is_atomic_temp_name(name: str) -> bool:
+    """Whether a file name has the shape of atomic_path's temp files (a writer's, live or killed)."""
+    return _OUR_TEMP.match(name) is not None
+
+
 @functools.lru_cache(maxsize=1)
 def host_tag() -> str:
     """This machine, as 8 hex digits of its host name: a pid means something only on the host that gave it."""
