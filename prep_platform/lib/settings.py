@@ -57,7 +57,7 @@ ENV_ALIASES = {
 }
 SAMPLE = "sample"
 # The demo (the embedded sample on CPU) keeps the profile's real temporal geometry (49 frames at 8 fps for
-# CogVideoX) at a small frame (the profile's demo_size): the tiny VAE still costs ~15 s per 49x480x720 clip on two
+# CogVideoX) at a small frame (the profile's demo_size): the tiny VAE still costs ~30 s per 49x480x720 window on two
 # CPU cores.
 DEMO_FRAME_SIZE = "x".join(map(str, profile_named(None).demo_size))
 # The deployment's profiles (lib.deployment): PREP_PLATFORM_PROFILE named one before it named the model profile,
